@@ -1,0 +1,2 @@
+//! jointcoder: codes Chinese inpatient records the way certified coders do.
+pub mod terminology;

@@ -1,0 +1,248 @@
+//! Abbreviations and synonyms → canonical names, applied as query (and index) expansion.
+//!
+//! The file format is deliberately plain (`ALIAS<TAB>CANONICAL[<TAB>dx|px|any]`) so that a
+//! terminology admin can extend it with a text editor.
+
+use std::collections::{HashMap, HashSet};
+
+use super::normalize::normalize;
+
+/// Which track an entry applies to: `ICD` means a device in a procedure list and nothing in a
+/// diagnosis list, so entries are scoped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Dx,
+    Px,
+    Any,
+}
+
+impl Scope {
+    fn parse(s: &str) -> Option<Scope> {
+        match s.trim() {
+            "" | "any" => Some(Scope::Any),
+            "dx" => Some(Scope::Dx),
+            "px" => Some(Scope::Px),
+            _ => None,
+        }
+    }
+
+    pub fn admits(self, other: Scope) -> bool {
+        self == Scope::Any || other == Scope::Any || self == other
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Target {
+    key: String,
+    name: String,
+    scope: Scope,
+}
+
+/// The loaded lexicon: alias keys (normalized) → canonical names.
+#[derive(Default, Clone)]
+pub struct Lexicon {
+    entries: HashMap<String, Vec<Target>>,
+    /// Canonical keys: matched as themselves so that an alias inside a longer canonical name
+    /// (心功能不全 inside 慢性心功能不全急性加重) is not rewritten.
+    canonical: HashSet<String>,
+    reverse: HashMap<String, Vec<String>>,
+    max_chars: usize,
+}
+
+/// The project's own lexicon, compiled in so that the server runs with no files beside it.
+pub const EMBEDDED_LEXICON: &str = include_str!("../../terminology/lexicon.tsv");
+
+impl Lexicon {
+    pub fn embedded() -> Lexicon {
+        let mut lex = Lexicon::default();
+        lex.load_tsv(EMBEDDED_LEXICON, "embedded lexicon").expect("embedded lexicon parses");
+        lex
+    }
+
+    /// Adds the entries of a TSV text. Errors name the source and line.
+    pub fn load_tsv(&mut self, text: &str, source: &str) -> Result<usize, String> {
+        let mut n = 0;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() || line.trim_start().starts_with('#') {
+                continue;
+            }
+            let cols: Vec<&str> = line.split('\t').collect();
+            if cols.len() < 2 || cols[0].trim().is_empty() || cols[1].trim().is_empty() {
+                return Err(format!("{source} line {}: expected ALIAS<TAB>CANONICAL[<TAB>dx|px|any]", i + 1));
+            }
+            let scope = Scope::parse(cols.get(2).copied().unwrap_or(""))
+                .ok_or_else(|| format!("{source} line {}: scope must be dx, px or any", i + 1))?;
+            self.add(cols[0].trim(), cols[1].trim(), scope);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Adds shared abbreviation lists (`abbr,full_name_en,meaning_zh`) and the small synonym
+    /// table (`section,term,synonyms_zh,abbreviations,english`) where they exist. Entries of the
+    /// project lexicon win: only aliases not yet known are taken.
+    pub fn load_shared_lists(&mut self, dir: &std::path::Path) {
+        if let Ok(mut rdr) = csv::Reader::from_path(dir.join("abbreviations_clinical_zh_en.csv")) {
+            for rec in rdr.records().flatten() {
+                let (abbr, zh) = (rec.get(0).unwrap_or(""), rec.get(2).unwrap_or(""));
+                if !abbr.is_empty() && !zh.is_empty() && !self.entries.contains_key(&normalize(abbr)) {
+                    self.add(abbr, zh, Scope::Any);
+                }
+            }
+        }
+        if let Ok(mut rdr) = csv::Reader::from_path(dir.join("synonyms_common_zh_small.csv")) {
+            for rec in rdr.records().flatten() {
+                let term = rec.get(1).unwrap_or("").trim();
+                if term.is_empty() {
+                    continue;
+                }
+                let syn = rec.get(2).unwrap_or("");
+                let abbr = rec.get(3).unwrap_or("");
+                for alias in syn.split(['、', ',', '，']).chain(abbr.split([',', '，', '、'])) {
+                    let alias = alias.trim();
+                    if alias.chars().count() >= 2 && !self.entries.contains_key(&normalize(alias)) {
+                        self.add(alias, term, Scope::Any);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn add(&mut self, alias: &str, canonical: &str, scope: Scope) {
+        let akey = normalize(alias);
+        let ckey = normalize(canonical);
+        if akey.is_empty() || ckey.is_empty() || akey == ckey {
+            self.canonical.insert(ckey);
+            return;
+        }
+        self.max_chars = self.max_chars.max(akey.chars().count()).max(ckey.chars().count());
+        let targets = self.entries.entry(akey.clone()).or_default();
+        if !targets.iter().any(|t| t.key == ckey) {
+            targets.push(Target { key: ckey.clone(), name: canonical.to_owned(), scope });
+        }
+        self.reverse.entry(ckey.clone()).or_default().push(akey);
+        self.canonical.insert(ckey);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Canonical names for a whole mention that is itself an alias (冠心病 → 冠状动脉粥样硬化性心脏病).
+    pub fn canonical_names(&self, text: &str, scope: Scope) -> Vec<String> {
+        self.entries
+            .get(&normalize(text))
+            .map(|ts| ts.iter().filter(|t| t.scope.admits(scope)).map(|t| t.name.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Normalized variants of `key` (already normalized) with every alias inside it replaced by
+    /// its first canonical name: longest match first, ASCII aliases only at word boundaries.
+    /// The original key is not included. Empty when nothing applies.
+    pub fn rewrite_key(&self, key: &str, scope: Scope) -> Vec<String> {
+        let chars: Vec<char> = key.chars().collect();
+        let mut out = String::with_capacity(key.len() * 2);
+        let mut changed = false;
+        let mut whole: Vec<String> = Vec::new();
+        if let Some(ts) = self.entries.get(key) {
+            whole = ts.iter().filter(|t| t.scope.admits(scope)).map(|t| t.key.clone()).collect();
+        }
+        let mut i = 0;
+        while i < chars.len() {
+            let mut matched = None;
+            let max = self.max_chars.min(chars.len() - i);
+            for len in (2..=max).rev() {
+                let cand: String = chars[i..i + len].iter().collect();
+                if !ascii_boundary_ok(&chars, i, i + len) {
+                    continue;
+                }
+                if self.canonical.contains(&cand) && !self.entries.contains_key(&cand) {
+                    matched = Some((len, None));
+                    break;
+                }
+                if let Some(ts) = self.entries.get(&cand) {
+                    if let Some(t) = ts.iter().find(|t| t.scope.admits(scope)) {
+                        matched = Some((len, Some(t.key.clone())));
+                        break;
+                    }
+                }
+            }
+            match matched {
+                Some((len, Some(rep))) => {
+                    out.push_str(&rep);
+                    changed = true;
+                    i += len;
+                }
+                Some((len, None)) => {
+                    out.extend(&chars[i..i + len]);
+                    i += len;
+                }
+                None => {
+                    out.push(chars[i]);
+                    i += 1;
+                }
+            }
+        }
+        let mut variants = whole;
+        if changed && !variants.contains(&out) {
+            variants.push(out);
+        }
+        variants.retain(|v| v != key);
+        variants
+    }
+
+    /// Alias keys known for a canonical key (used to index a concept under its abbreviations).
+    pub fn aliases_of(&self, canonical_key: &str) -> &[String] {
+        self.reverse.get(canonical_key).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// An ASCII alias must not start or end inside a Latin word or number (AF in "IGAF", UA in "QUAD").
+fn ascii_boundary_ok(chars: &[char], start: usize, end: usize) -> bool {
+    let first = chars[start];
+    let last = chars[end - 1];
+    let before_ok = !first.is_ascii_alphanumeric() || start == 0 || !chars[start - 1].is_ascii_alphabetic();
+    let after_ok = !last.is_ascii_alphanumeric() || end == chars.len() || !chars[end].is_ascii_alphabetic();
+    before_ok && after_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_aliases_inside_mentions() {
+        let lex = Lexicon::embedded();
+        let v = lex.rewrite_key(&normalize("冠心病不稳定心绞痛"), Scope::Dx);
+        assert_eq!(v, vec![normalize("冠状动脉粥样硬化性心脏病不稳定型心绞痛")]);
+        assert_eq!(lex.canonical_names("房颤", Scope::Dx), vec!["心房颤动"]);
+    }
+
+    #[test]
+    fn keeps_longer_canonical_names_whole() {
+        let lex = Lexicon::embedded();
+        assert!(lex.rewrite_key(&normalize("慢性心功能不全急性加重"), Scope::Dx).is_empty());
+        // 高血压 → 高血压病 must not turn 高血压病 into 高血压病病.
+        assert!(lex.rewrite_key(&normalize("高血压病3级"), Scope::Dx).iter().all(|v| !v.contains("病病")));
+    }
+
+    #[test]
+    fn respects_scope_and_word_boundaries() {
+        let lex = Lexicon::embedded();
+        assert!(lex.canonical_names("PCI", Scope::Dx).is_empty());
+        assert_eq!(lex.canonical_names("PCI", Scope::Px), vec!["经皮冠状动脉介入治疗"]);
+        assert!(lex.rewrite_key("iga肾病", Scope::Dx).is_empty());
+    }
+
+    #[test]
+    fn bad_lines_name_source_and_line() {
+        let mut lex = Lexicon::default();
+        let err = lex.load_tsv("# c\nonly-one-column\n", "mine.tsv").unwrap_err();
+        assert!(err.contains("mine.tsv line 2"), "{err}");
+    }
+}
