@@ -1,2 +1,9 @@
 //! jointcoder: codes Chinese inpatient records the way certified coders do.
+pub mod bench;
+pub mod config;
+pub mod fhir;
+pub mod ids;
+pub mod record;
+pub mod server;
+pub mod telemetry;
 pub mod terminology;

@@ -1,1 +1,167 @@
-fn main(){}
+//! The `jointcoder` command line: `serve`, `terminology …`, `bench …`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use jointcoder::config::{Config, Overrides};
+use jointcoder::terminology::Terminology;
+
+#[derive(Parser)]
+#[command(name = "jointcoder", version, about = "Codes Chinese inpatient records: ICD-10 国家临床版2.0 and ICD-9-CM-3 国家临床版3.0")]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args, Clone)]
+struct GlobalArgs {
+    /// Config file (TOML); also JOINTCODER_CONFIG, or ./jointcoder.toml when present.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Index cache, database, trained models (JOINTCODER_DATA_DIR; default ./data).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Directory with the national code tables (JOINTCODER_TERMINOLOGY_DIR).
+    #[arg(long, global = true)]
+    terminology_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the FHIR server (the default when no command is given).
+    Serve {
+        /// Address to bind (JOINTCODER_ADDR; default 127.0.0.1:8080).
+        #[arg(long)]
+        addr: Option<String>,
+    },
+    /// Search, look up and translate codes.
+    #[command(subcommand)]
+    Terminology(TerminologyCmd),
+    /// Benchmarks that print a table.
+    #[command(subcommand)]
+    Bench(jointcoder::bench::BenchCmd),
+}
+
+#[derive(Subcommand)]
+enum TerminologyCmd {
+    /// Ranked candidates for a clinician's phrasing: CODE<TAB>NAME<TAB>SCORE, best first.
+    Search {
+        text: String,
+        /// icd10, icd9cm3, or an edition id / canonical URL.
+        #[arg(long, default_value = "icd10")]
+        system: String,
+        #[arg(long)]
+        version: Option<String>,
+        #[arg(short, default_value_t = 10)]
+        k: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Display, parent and children of a code.
+    Lookup {
+        code: String,
+        #[arg(long)]
+        system: Option<String>,
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// The insurance-edition (医保版) code for a clinical code.
+    Translate {
+        code: String,
+        #[arg(long, default_value = "insurance")]
+        to: String,
+        #[arg(long)]
+        system: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    jointcoder::telemetry::init();
+    let cli = Cli::parse();
+    let mut flags = Overrides {
+        config_file: cli.global.config.clone(),
+        data_dir: cli.global.data_dir.clone(),
+        terminology_dir: cli.global.terminology_dir.clone(),
+        ..Default::default()
+    };
+    if let Some(Command::Serve { addr }) = &cli.command {
+        flags.addr = addr.clone();
+    }
+    let config = match Config::load(&flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve { addr: None }) {
+        Command::Serve { .. } => jointcoder::server::run(config),
+        Command::Terminology(cmd) => terminology_cmd(&config, cmd),
+        Command::Bench(cmd) => jointcoder::bench::run(&config, cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_terminology(config: &Config) -> Result<Terminology, String> {
+    Terminology::load(&config.terminology_options()).map_err(|e| {
+        format!("{e} (terminology directory: {}; set JOINTCODER_TERMINOLOGY_DIR)", config.terminology_dir.display())
+    })
+}
+
+/// A code's edition: ICD-9-CM-3 codes start with a digit.
+fn system_for_code(code: &str) -> &'static str {
+    if code.starts_with(|c: char| c.is_ascii_digit()) { "icd9cm3" } else { "icd10" }
+}
+
+fn terminology_cmd(config: &Config, cmd: TerminologyCmd) -> Result<(), String> {
+    let t = load_terminology(config)?;
+    match cmd {
+        TerminologyCmd::Search { text, system, version, k, json } => {
+            let hits = t.search(&text, &system, version.as_deref(), k).map_err(|e| e.to_string())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&hits).map_err(|e| e.to_string())?);
+            } else {
+                for h in hits {
+                    println!("{}\t{}\t{:.3}", h.code, h.name, h.score);
+                }
+            }
+        }
+        TerminologyCmd::Lookup { code, system, version } => {
+            let system = system.unwrap_or_else(|| system_for_code(&code).to_owned());
+            let cs = t.edition(&system, version.as_deref()).map_err(|e| e.to_string())?;
+            let c = cs.get(&code).ok_or_else(|| format!("code {code} is not in {} {}", cs.meta.id, cs.meta.version))?;
+            println!("code\t{}\ndisplay\t{}\nsystem\t{}\nversion\t{}", c.code, c.name, cs.meta.url, cs.meta.version);
+            if let Some(p) = cs.parent(&c.code) {
+                println!("parent\t{}\t{}", p.code, p.name);
+            }
+            for ch in cs.children(&c.code) {
+                println!("child\t{}\t{}", ch.code, ch.name);
+            }
+        }
+        TerminologyCmd::Translate { code, to, system } => {
+            if to != "insurance" {
+                return Err(format!("unknown target {to:?}: only 'insurance' is supported"));
+            }
+            let system = system.unwrap_or_else(|| system_for_code(&code).to_owned());
+            let (target, tr) = t.translate(&system, &code).map_err(|e| e.to_string())?;
+            match tr {
+                Some(tr) => {
+                    let name = target.get(tr.code()).map(|c| c.name.as_str()).unwrap_or("");
+                    println!("{}\t{}\t{}\t{}", tr.code(), name, target.meta.id, target.meta.version);
+                }
+                None => return Err(format!("{code} has no counterpart in {}", target.meta.id)),
+            }
+        }
+    }
+    Ok(())
+}

@@ -17,6 +17,7 @@ const EQUIVALENCES: &[(&str, &str)] = &[
     ("机能", "功能"),
     ("瘘管", "瘘"),
     ("疼痛", "痛"),
+    ("植入", "置入"),
 ];
 
 /// Normalizes a name to its matching key: NFKC (full/half width, Ⅱ → II), Roman numerals to

@@ -1,0 +1,197 @@
+//! All settings in one struct, filled in this order: defaults, config file, `JOINTCODER_*`
+//! environment variables, command-line flags. Later sources win.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::terminology::{EditionSpec, Terminology, TerminologyOptions, DEFAULT_CANONICAL_BASE};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Config {
+    /// Address the server binds (`JOINTCODER_ADDR`, `--addr`).
+    pub addr: String,
+    /// Index cache, database, trained models (`JOINTCODER_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Where the national tables are (`JOINTCODER_TERMINOLOGY_DIR`).
+    pub terminology_dir: PathBuf,
+    /// Base of the canonical URIs we publish for the Chinese editions.
+    pub canonical_base: String,
+    /// Further lexicon files (`JOINTCODER_LEXICON`, `:`-separated).
+    pub lexicons: Vec<PathBuf>,
+    /// Further editions: an admin's own `code,name` tables.
+    pub extra_editions: Vec<EditionSpec>,
+    /// Largest request body accepted, bytes.
+    pub max_body_bytes: usize,
+    /// Page size for CodeSystem concept listings and ValueSet expansions.
+    pub default_page_size: usize,
+}
+
+/// The config file: every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub addr: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub terminology_dir: Option<PathBuf>,
+    pub canonical_base: Option<String>,
+    pub lexicons: Option<Vec<PathBuf>>,
+    #[serde(default, rename = "edition")]
+    pub editions: Vec<EditionSpec>,
+    pub max_body_bytes: Option<usize>,
+    pub default_page_size: Option<usize>,
+}
+
+/// Flag values (all optional; `None` leaves the value from file or environment).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub addr: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub terminology_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            addr: "127.0.0.1:8080".to_owned(),
+            data_dir: PathBuf::from("./data"),
+            terminology_dir: default_terminology_dir(),
+            canonical_base: DEFAULT_CANONICAL_BASE.to_owned(),
+            lexicons: Vec::new(),
+            extra_editions: Vec::new(),
+            max_body_bytes: 8 * 1024 * 1024,
+            default_page_size: 100,
+        }
+    }
+}
+
+/// `terminology/` when it holds the tables (a hospital's install), else the shared checkout
+/// data, so that the plain command works inside this repository.
+fn default_terminology_dir() -> PathBuf {
+    let local = PathBuf::from("terminology");
+    if Terminology::dir_has_tables(&local) {
+        local
+    } else {
+        PathBuf::from("../shared/data/terminology")
+    }
+}
+
+impl Config {
+    /// Loads with the real process environment.
+    pub fn load(flags: &Overrides) -> Result<Config, ConfigError> {
+        Config::load_with(flags, |k| std::env::var(k).ok())
+    }
+
+    /// Loads with an injected environment (tests must not race on the process environment).
+    pub fn load_with(flags: &Overrides, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut cfg = Config::default();
+        let file = flags
+            .config_file
+            .clone()
+            .or_else(|| env("JOINTCODER_CONFIG").map(PathBuf::from))
+            .or_else(|| Path::new("jointcoder.toml").is_file().then(|| PathBuf::from("jointcoder.toml")));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| ConfigError::File { path: path.display().to_string(), message: e.to_string() })?;
+            let f: ConfigFile = toml::from_str(&text)
+                .map_err(|e| ConfigError::File { path: path.display().to_string(), message: e.to_string() })?;
+            cfg.apply_file(f);
+        }
+        cfg.apply_env(&env)?;
+        if let Some(v) = &flags.addr {
+            cfg.addr = v.clone();
+        }
+        if let Some(v) = &flags.data_dir {
+            cfg.data_dir = v.clone();
+        }
+        if let Some(v) = &flags.terminology_dir {
+            cfg.terminology_dir = v.clone();
+        }
+        Ok(cfg)
+    }
+
+    fn apply_file(&mut self, f: ConfigFile) {
+        if let Some(v) = f.addr { self.addr = v; }
+        if let Some(v) = f.data_dir { self.data_dir = v; }
+        if let Some(v) = f.terminology_dir { self.terminology_dir = v; }
+        if let Some(v) = f.canonical_base { self.canonical_base = v; }
+        if let Some(v) = f.lexicons { self.lexicons = v; }
+        if let Some(v) = f.max_body_bytes { self.max_body_bytes = v; }
+        if let Some(v) = f.default_page_size { self.default_page_size = v; }
+        self.extra_editions.extend(f.editions);
+    }
+
+    fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = env("JOINTCODER_ADDR") { self.addr = v; }
+        if let Some(v) = env("JOINTCODER_DATA_DIR") { self.data_dir = v.into(); }
+        if let Some(v) = env("JOINTCODER_TERMINOLOGY_DIR") { self.terminology_dir = v.into(); }
+        if let Some(v) = env("JOINTCODER_CANONICAL_BASE") { self.canonical_base = v; }
+        if let Some(v) = env("JOINTCODER_LEXICON") {
+            self.lexicons = v.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect();
+        }
+        if let Some(v) = env("JOINTCODER_MAX_BODY_BYTES") {
+            self.max_body_bytes = v.parse().map_err(|_| ConfigError::Env {
+                name: "JOINTCODER_MAX_BODY_BYTES".into(),
+                message: format!("not a number: {v}"),
+            })?;
+        }
+        Ok(())
+    }
+
+    pub fn terminology_options(&self) -> TerminologyOptions {
+        let learned = self.data_dir.join("models").join("learned_lexicon.tsv");
+        TerminologyOptions {
+            dir: self.terminology_dir.clone(),
+            canonical_base: self.canonical_base.clone(),
+            cache_dir: Some(self.data_dir.clone()),
+            extra_editions: self.extra_editions.clone(),
+            extra_lexicons: self.lexicons.clone(),
+            learned_lexicon: learned.is_file().then_some(learned),
+            only: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "addr = \"0.0.0.0:1\"\ndata_dir = \"/from/file\"\nmax_body_bytes = 10\n").unwrap();
+        let env: HashMap<&str, &str> = [("JOINTCODER_DATA_DIR", "/from/env")].into();
+        let flags = Overrides { config_file: Some(path.clone()), addr: Some("127.0.0.1:9".into()), ..Default::default() };
+        let cfg = Config::load_with(&flags, |k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(cfg.addr, "127.0.0.1:9");
+        assert_eq!(cfg.data_dir, PathBuf::from("/from/env"));
+        assert_eq!(cfg.max_body_bytes, 10);
+    }
+
+    #[test]
+    fn bad_file_and_env_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "adr = 1\n").unwrap();
+        let flags = Overrides { config_file: Some(path), ..Default::default() };
+        let err = Config::load_with(&flags, |_| None).unwrap_err().to_string();
+        assert!(err.contains("c.toml"), "{err}");
+        let err = Config::load_with(&Overrides::default(), |k| {
+            (k == "JOINTCODER_MAX_BODY_BYTES").then(|| "lots".to_string())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("JOINTCODER_MAX_BODY_BYTES"), "{err}");
+    }
+}

@@ -1,0 +1,54 @@
+//! The CapabilityStatement: lists only what this server really does.
+
+use serde_json::{json, Value};
+
+use crate::terminology::Terminology;
+
+pub fn capability_statement(t: &Terminology, base_url: &str) -> Value {
+    let editions: Vec<String> =
+        t.all_versions().iter().map(|cs| format!("{}|{}", cs.meta.url, cs.meta.version)).collect();
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": crate::ids::now_rfc3339(),
+        "publisher": "jointcoder",
+        "kind": "instance",
+        "software": { "name": "jointcoder", "version": env!("CARGO_PKG_VERSION") },
+        "implementation": {
+            "description": format!("jointcoder FHIR R4 terminology and coding server; code systems: {}", editions.join(", ")),
+            "url": base_url
+        },
+        "fhirVersion": super::FHIR_VERSION,
+        "format": ["application/fhir+json", "json"],
+        "rest": [{
+            "mode": "server",
+            "resource": [
+                {
+                    "type": "CodeSystem",
+                    "interaction": [{ "code": "read" }, { "code": "search-type" }],
+                    "searchParam": [
+                        { "name": "url", "type": "uri" },
+                        { "name": "version", "type": "token" }
+                    ],
+                    "operation": [
+                        { "name": "lookup", "definition": "http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup" },
+                        { "name": "validate-code", "definition": "http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code" }
+                    ]
+                },
+                {
+                    "type": "ValueSet",
+                    "operation": [
+                        { "name": "expand", "definition": "http://hl7.org/fhir/OperationDefinition/ValueSet-expand" }
+                    ]
+                },
+                {
+                    "type": "ConceptMap",
+                    "interaction": [{ "code": "read" }, { "code": "search-type" }],
+                    "operation": [
+                        { "name": "translate", "definition": "http://hl7.org/fhir/OperationDefinition/ConceptMap-translate" }
+                    ]
+                }
+            ]
+        }]
+    })
+}

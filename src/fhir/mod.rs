@@ -1,0 +1,8 @@
+//! FHIR R4 shapes of what jointcoder knows. Builds JSON values; knows nothing of HTTP.
+
+pub mod capability;
+pub mod outcome;
+pub mod params;
+pub mod terminology;
+
+pub const FHIR_VERSION: &str = "4.0.1";

@@ -1,0 +1,110 @@
+//! The actix-web application: routes, content negotiation, body limits, error bodies.
+
+pub mod error;
+pub mod format;
+mod terminology_routes;
+
+use std::net::TcpListener;
+use std::sync::{Arc, RwLock};
+
+use actix_web::body::{BoxBody, EitherBody};
+use actix_web::dev::{Server, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{web, App, HttpResponse, HttpServer};
+
+use crate::config::Config;
+use crate::fhir::outcome::operation_outcome;
+use crate::terminology::Terminology;
+
+/// Shared by every worker. The terminology sits behind a lock of an `Arc` so that a rebuilt
+/// edition can be swapped in whole while requests in flight finish on the old one.
+pub struct AppState {
+    pub config: Config,
+    terminology: RwLock<Arc<Terminology>>,
+}
+
+impl AppState {
+    pub fn new(config: Config, terminology: Terminology) -> AppState {
+        AppState { config, terminology: RwLock::new(Arc::new(terminology)) }
+    }
+
+    pub fn terminology(&self) -> Arc<Terminology> {
+        self.terminology.read().expect("terminology lock").clone()
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}/fhir", self.config.addr)
+    }
+}
+
+/// Blocks running the server until it is stopped.
+pub fn run(config: Config) -> Result<(), String> {
+    let addr = config.addr.clone();
+    let started = std::time::Instant::now();
+    let terminology = Terminology::load(&config.terminology_options()).map_err(|e| {
+        format!("{e} (terminology directory: {}; set JOINTCODER_TERMINOLOGY_DIR)", config.terminology_dir.display())
+    })?;
+    tracing::info!(
+        editions = terminology.all_versions().len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "terminology loaded"
+    );
+    let listener = TcpListener::bind(&addr).map_err(|e| format!("cannot bind {addr}: {e}"))?;
+    tracing::info!(%addr, "FHIR base at http://{addr}/fhir");
+    let state = web::Data::new(AppState::new(config, terminology));
+    actix_web::rt::System::new().block_on(async move {
+        let server = start(state, listener).map_err(|e| e.to_string())?;
+        server.await.map_err(|e| e.to_string())
+    })
+}
+
+/// Starts serving on `listener` (tests bind port 0 and pass it here).
+pub fn start(state: web::Data<AppState>, listener: TcpListener) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || {
+        let max_body = state.config.max_body_bytes;
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(max_body))
+            .wrap(outcome_error_bodies())
+            .configure(terminology_routes::configure)
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(error::ApiError::not_found("no such resource or operation on this server"))
+            }))
+    })
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Gives framework-made error responses (413, 405, …) an OperationOutcome body.
+fn outcome_error_bodies() -> ErrorHandlers<BoxBody> {
+    let mut handlers = ErrorHandlers::new();
+    for status in [400u16, 404, 405, 413, 415] {
+        handlers = handlers.handler(
+            actix_web::http::StatusCode::from_u16(status).expect("valid status"),
+            replace_with_outcome,
+        );
+    }
+    handlers
+}
+
+fn replace_with_outcome(res: ServiceResponse<BoxBody>) -> actix_web::Result<ErrorHandlerResponse<BoxBody>> {
+    let already = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/fhir+json"));
+    if already {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let Some((issue, text)) = error::outcome_for_framework_status(status) else {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    };
+    let (req, _) = res.into_parts();
+    let body = operation_outcome("error", issue, text).to_string();
+    let response = HttpResponse::build(status).content_type(format::FHIR_JSON).body(body);
+    let res: ServiceResponse<EitherBody<BoxBody>> = ServiceResponse::new(req, response).map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(res))
+}

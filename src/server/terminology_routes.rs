@@ -1,0 +1,222 @@
+//! Terminology endpoints: CodeSystem read/search, $lookup, $validate-code, ValueSet/$expand,
+//! ConceptMap/$translate, and /metadata.
+
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::format::{check_accept, fhir_ok, url_pairs};
+use super::AppState;
+use crate::fhir::params::OpParams;
+use crate::fhir::{capability, terminology as fx};
+use crate::terminology::{CodeSystem, Terminology};
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let get_post = || web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Post()));
+    cfg.service(
+        web::scope("/fhir")
+            .route("/metadata", web::get().to(metadata))
+            .route("/CodeSystem/$lookup", get_post().to(lookup))
+            .route("/CodeSystem/$validate-code", get_post().to(validate_code))
+            .route("/CodeSystem", web::get().to(search_code_systems))
+            .route("/CodeSystem/{id}/$lookup", get_post().to(lookup))
+            .route("/CodeSystem/{id}/$validate-code", get_post().to(validate_code))
+            .route("/CodeSystem/{id}", web::get().to(read_code_system))
+            .route("/ValueSet/$expand", get_post().to(expand))
+            .route("/ConceptMap/$translate", get_post().to(translate))
+            .route("/ConceptMap", web::get().to(search_concept_maps))
+            .route("/ConceptMap/{id}", web::get().to(read_concept_map)),
+    );
+}
+
+/// Query parameters, plus a `Parameters` body on POST.
+fn op_params(req: &HttpRequest, body: &web::Bytes) -> Result<OpParams> {
+    check_accept(req)?;
+    let mut pairs = url_pairs(req.query_string());
+    if req.method() == Method::POST && !body.is_empty() {
+        let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+        let from_body = OpParams::from_parameters(&value).map_err(ApiError::bad_request)?;
+        for name in ["system", "url", "code", "version", "display", "filter", "offset", "count", "target", "targetsystem"] {
+            if let Some(v) = from_body.get(name) {
+                pairs.push((name.to_owned(), v.to_owned()));
+            }
+        }
+    }
+    Ok(OpParams::from_query(pairs))
+}
+
+/// The edition for `{id}` in the path, else the `system`/`url` parameter.
+fn edition_for<'t>(t: &'t Terminology, req: &HttpRequest, p: &OpParams) -> Result<&'t std::sync::Arc<CodeSystem>> {
+    let version = p.get("version");
+    if let Some(id) = req.match_info().get("id") {
+        return Ok(t.edition(id, version)?);
+    }
+    let system = p
+        .get("system")
+        .or_else(|| p.get("url"))
+        .ok_or_else(|| ApiError::bad_request("parameter system (or url) is required"))?;
+    let system = system.strip_suffix("?vs").unwrap_or(system);
+    Ok(t.edition(system, version)?)
+}
+
+async fn metadata(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
+    check_accept(&req)?;
+    Ok(fhir_ok(&capability::capability_statement(&state.terminology(), &state.base_url())))
+}
+
+async fn search_code_systems(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
+    let p = op_params(&req, &web::Bytes::new())?;
+    let t = state.terminology();
+    let list: Vec<Value> = t
+        .all_versions()
+        .into_iter()
+        .filter(|cs| p.get("url").is_none_or(|u| u == cs.meta.url))
+        .filter(|cs| p.get("version").is_none_or(|v| v == cs.meta.version))
+        .filter(|cs| p.get("_id").is_none_or(|v| v == cs.meta.id))
+        .map(|cs| fx::code_system(cs, None))
+        .collect();
+    let n = list.len();
+    Ok(fhir_ok(&fx::searchset(&state.base_url(), list, n)))
+}
+
+async fn read_code_system(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse> {
+    let p = op_params(&req, &web::Bytes::new())?;
+    let t = state.terminology();
+    let cs = t.edition(&id, p.get("version"))?;
+    let page = match (p.usize("_offset").map_err(ApiError::bad_request)?, p.usize("_count").map_err(ApiError::bad_request)?) {
+        (None, None) => None,
+        (offset, count) => Some((offset.unwrap_or(0), count.unwrap_or(state.config.default_page_size).min(1000))),
+    };
+    let mut resp = fx::code_system(cs, page);
+    if let Some((offset, count)) = page {
+        if offset + count < cs.concepts.len() {
+            let next = format!("{}/CodeSystem/{}?_offset={}&_count={}", state.base_url(), cs.meta.id, offset + count, count);
+            resp["meta"] = serde_json::json!({ "tag": [{ "system": "urn:jointcoder:paging", "code": "next", "display": next }] });
+            return Ok(HttpResponse::Ok()
+                .content_type(super::format::FHIR_JSON)
+                .insert_header(("Link", format!("<{next}>; rel=\"next\"")))
+                .body(resp.to_string()));
+        }
+    }
+    Ok(fhir_ok(&resp))
+}
+
+async fn lookup(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse> {
+    let p = op_params(&req, &body)?;
+    let t = state.terminology();
+    let cs = edition_for(&t, &req, &p)?;
+    let code = p.get("code").ok_or_else(|| ApiError::bad_request("parameter code is required"))?;
+    let concept = cs.get(code).ok_or_else(|| {
+        ApiError::from(crate::terminology::TerminologyError::UnknownCode {
+            system: format!("{} {}", cs.meta.id, cs.meta.version),
+            code: code.to_owned(),
+        })
+    })?;
+    Ok(fhir_ok(&fx::lookup(cs, concept)))
+}
+
+async fn validate_code(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse> {
+    let p = op_params(&req, &body)?;
+    let t = state.terminology();
+    let cs = edition_for(&t, &req, &p)?;
+    let code = p.get("code").ok_or_else(|| ApiError::bad_request("parameter code is required"))?;
+    let resp = match cs.get(code) {
+        None => fx::validate_code(false, cs, None, Some(&format!("code {code} is not in {} {}", cs.meta.id, cs.meta.version))),
+        Some(c) if !c.selectable => {
+            fx::validate_code(false, cs, Some(c), Some(&format!("{code} is a category header, not a codable concept")))
+        }
+        Some(c) => match p.get("display") {
+            Some(d) if crate::terminology::normalize::normalize(d) != c.key => fx::validate_code(
+                false,
+                cs,
+                Some(c),
+                Some(&format!("display {d:?} does not match {:?}", c.name)),
+            ),
+            _ => fx::validate_code(true, cs, Some(c), None),
+        },
+    };
+    Ok(fhir_ok(&resp))
+}
+
+async fn expand(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse> {
+    let p = op_params(&req, &body)?;
+    let t = state.terminology();
+    let cs = edition_for(&t, &req, &p)?;
+    let offset = p.usize("offset").map_err(ApiError::bad_request)?.unwrap_or(0);
+    let count = p.usize("count").map_err(ApiError::bad_request)?.unwrap_or(state.config.default_page_size).min(1000);
+    let resp = match p.get("filter") {
+        Some(filter) => {
+            let hits = t.search(filter, &cs.meta.id, Some(&cs.meta.version), (offset + count).max(1))?;
+            let page: Vec<_> = hits.into_iter().skip(offset).collect();
+            fx::expansion(cs, &fx::candidates_as_items(&page), None, offset, Some(filter))
+        }
+        None => {
+            let total = cs.selectable().count();
+            let items: Vec<(&str, &str)> =
+                cs.selectable().skip(offset).take(count).map(|c| (c.code.as_str(), c.name.as_str())).collect();
+            fx::expansion(cs, &items, Some(total), offset, None)
+        }
+    };
+    Ok(fhir_ok(&resp))
+}
+
+fn concept_map_url(state: &AppState, id: &str) -> String {
+    format!("{}/ConceptMap/{}", state.terminology().canonical_base.trim_end_matches('/'), id)
+}
+
+async fn translate(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse> {
+    let p = op_params(&req, &body)?;
+    let t = state.terminology();
+    let code = p.get("code").ok_or_else(|| ApiError::bad_request("parameter code is required"))?;
+    let system = match p.get("system") {
+        Some(s) => s.to_owned(),
+        None => {
+            // A ConceptMap url names the source edition.
+            let url = p.get("url").ok_or_else(|| ApiError::bad_request("parameter system (or url) is required"))?;
+            t.crosswalks()
+                .find(|cw| concept_map_url(&state, &cw.id) == url)
+                .map(|cw| cw.from.clone())
+                .ok_or_else(|| ApiError::not_found(format!("no ConceptMap {url}")))?
+        }
+    };
+    let (target, tr) = t.translate(&system, code)?;
+    if let Some(ts) = p.get("targetsystem").or_else(|| p.get("target")) {
+        let ts = ts.strip_suffix("?vs").unwrap_or(ts);
+        if ts != target.meta.url && ts != target.meta.id {
+            return Err(ApiError::not_found(format!("no crosswalk from {system} to {ts}")));
+        }
+    }
+    let from = t.edition(&system, None)?;
+    let cm = t.crosswalks().find(|cw| cw.from == from.meta.id).map(|cw| concept_map_url(&state, &cw.id)).unwrap_or_default();
+    Ok(fhir_ok(&fx::translate(&target, tr.as_ref(), &cm)))
+}
+
+fn concept_maps(state: &AppState) -> Vec<Value> {
+    let t = state.terminology();
+    t.crosswalks()
+        .filter_map(|cw| {
+            let (from, to) = (t.edition(&cw.from, None).ok()?, t.edition(&cw.to, None).ok()?);
+            Some(fx::concept_map_summary(&cw.id, &concept_map_url(state, &cw.id), from, to))
+        })
+        .collect()
+}
+
+async fn search_concept_maps(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
+    check_accept(&req)?;
+    let list = concept_maps(&state);
+    let n = list.len();
+    Ok(fhir_ok(&fx::searchset(&state.base_url(), list, n)))
+}
+
+async fn read_concept_map(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse> {
+    check_accept(&req)?;
+    concept_maps(&state)
+        .into_iter()
+        .find(|cm| cm["id"] == id.as_str())
+        .map(|cm| fhir_ok(&cm))
+        .ok_or_else(|| ApiError::not_found(format!("ConceptMap/{id} is not known")))
+}
