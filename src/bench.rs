@@ -1,13 +1,144 @@
 //! `jointcoder bench …`: numbers printed as a table (speed targets live here, never in tests).
 
+use std::path::PathBuf;
+use std::time::Instant;
+
 use crate::config::Config;
+use crate::terminology::normalize::normalize;
+use crate::terminology::{EditionSpec, Terminology, TerminologyOptions};
 
 #[derive(clap::Subcommand)]
 pub enum BenchCmd {
     /// Start-up time and memory, search latency and retrieval recall on CHIP-CDN dev.
-    Terminology,
+    Terminology {
+        /// CHIP-CDN file with `text` and `normalized_result` (## joined).
+        #[arg(long, default_value = "../shared/data/eval/chip-cdn/CHIP-CDN_dev.json")]
+        mentions: PathBuf,
+        /// The label space the mentions are normalized to.
+        #[arg(long, default_value = "../shared/data/eval/vocab/icd10_beijing_clinical_v601.csv")]
+        vocab: PathBuf,
+    },
 }
 
-pub fn run(_config: &Config, _cmd: BenchCmd) -> Result<(), String> {
-    Err("not yet".into())
+pub fn run(config: &Config, cmd: BenchCmd) -> Result<(), String> {
+    match cmd {
+        BenchCmd::Terminology { mentions, vocab } => bench_terminology(config, &mentions, &vocab),
+    }
+}
+
+/// Resident set size of this process, from /proc (Linux).
+pub fn rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// One CHIP-CDN item: the mention and its gold standard terms.
+pub struct CdnItem {
+    pub text: String,
+    pub gold: Vec<String>,
+}
+
+pub fn read_chip_cdn(path: &std::path::Path) -> Result<Vec<CdnItem>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let items: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(items
+        .iter()
+        .map(|it| CdnItem {
+            text: it["text"].as_str().unwrap_or("").to_owned(),
+            gold: it["normalized_result"]
+                .as_str()
+                .unwrap_or("")
+                .split("##")
+                .map(|g| g.trim().trim_matches('"').to_owned())
+                .filter(|g| !g.is_empty())
+                .collect(),
+        })
+        .collect())
+}
+
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn bench_terminology(config: &Config, mentions: &std::path::Path, vocab: &std::path::Path) -> Result<(), String> {
+    let rss0 = rss_mb().unwrap_or(0.0);
+    // Start-up: the two clinical editions, as the server loads them (index cache in a fresh
+    // temporary directory so that the build is measured, then again from the cache).
+    let cache = std::env::temp_dir().join(format!("jointcoder-bench-{}", std::process::id()));
+    let mut opts = config.terminology_options();
+    opts.only = vec!["icd-10-cn-clinical".into(), "icd-9-cm-3-cn-clinical".into()];
+    opts.cache_dir = Some(cache.clone());
+    let t0 = Instant::now();
+    let clinical = Terminology::load(&opts).map_err(|e| e.to_string())?;
+    let cold = t0.elapsed();
+    let rss_after = rss_mb().unwrap_or(0.0);
+    drop(clinical);
+    let t1 = Instant::now();
+    let _warm = Terminology::load(&opts).map_err(|e| e.to_string())?;
+    let warm = t1.elapsed();
+    let _ = std::fs::remove_dir_all(&cache);
+
+    // The CHIP-CDN label space as an admin-added edition.
+    let mut vopts = TerminologyOptions { only: vec!["none".into()], ..config.terminology_options() };
+    vopts.cache_dir = None;
+    vopts.extra_editions = vec![EditionSpec {
+        id: "icd-10-cn-beijing".into(),
+        file: vocab.to_owned(),
+        version: "6.01".into(),
+        title: Some("ICD-10 北京临床版 v6.01".into()),
+        url: None,
+        kind: None,
+        role: None,
+        headers: None,
+    }];
+    let beijing = Terminology::load(&vopts).map_err(|e| e.to_string())?;
+    let items = read_chip_cdn(mentions)?;
+
+    let ks = [1usize, 10, 50];
+    let mut hits = [0usize; 3];
+    let mut total = 0usize;
+    let mut lat = Vec::with_capacity(items.len());
+    for it in &items {
+        let start = Instant::now();
+        let cands = beijing.search(&it.text, "icd-10-cn-beijing", None, 50).map_err(|e| e.to_string())?;
+        lat.push(start.elapsed().as_secs_f64() * 1000.0);
+        // Names, deduplicated: several codes share a name in v601, and gold is a name.
+        let mut names: Vec<String> = Vec::with_capacity(cands.len());
+        for c in &cands {
+            let k = normalize(&c.name);
+            if !names.contains(&k) {
+                names.push(k);
+            }
+        }
+        for g in &it.gold {
+            total += 1;
+            let gk = normalize(g);
+            if let Some(pos) = names.iter().position(|n| *n == gk) {
+                for (i, k) in ks.iter().enumerate() {
+                    if pos < *k {
+                        hits[i] += 1;
+                    }
+                }
+            }
+        }
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    println!("| measure | value |");
+    println!("| --- | --- |");
+    println!("| start-up, two clinical editions, index built | {:.0} ms |", cold.as_secs_f64() * 1000.0);
+    println!("| start-up, two clinical editions, index cached | {:.0} ms |", warm.as_secs_f64() * 1000.0);
+    println!("| resident memory after start-up | {:.0} MB (process before: {:.0} MB) |", rss_after, rss0);
+    println!("| search queries (CHIP-CDN mentions, v601, k=50) | {} |", lat.len());
+    println!("| search latency p50 | {:.3} ms |", percentile(&lat, 0.5));
+    println!("| search latency p99 | {:.3} ms |", percentile(&lat, 0.99));
+    for (i, k) in ks.iter().enumerate() {
+        println!("| recall@{k} ({} gold terms) | {:.3} |", total, hits[i] as f64 / total.max(1) as f64);
+    }
+    Ok(())
 }

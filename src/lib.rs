@@ -7,3 +7,4 @@ pub mod record;
 pub mod server;
 pub mod telemetry;
 pub mod terminology;
+pub mod agents;

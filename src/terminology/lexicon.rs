@@ -133,6 +133,11 @@ impl Lexicon {
         self.entries.is_empty()
     }
 
+    /// Whether a normalized key is a known alias.
+    pub fn has_alias_key(&self, key: &str) -> bool {
+        self.entries.contains_key(key)
+    }
+
     /// Canonical names for a whole mention that is itself an alias (冠心病 → 冠状动脉粥样硬化性心脏病).
     pub fn canonical_names(&self, text: &str, scope: Scope) -> Vec<String> {
         self.entries

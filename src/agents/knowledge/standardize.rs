@@ -1,0 +1,249 @@
+//! Standardization: raw diagnosis / procedure text → canonical names of the edition.
+//!
+//! Split the list into items, split concatenated mentions (冠状动脉粥样硬化性心脏病不稳定型心绞痛)
+//! by dictionary segmentation, resolve exact names and lexicon aliases by hash, and send the
+//! rest through retrieval and the trained reranker. A mention may yield several names or none.
+
+use std::sync::Arc;
+
+use super::reranker::{self, Reranker};
+use super::text::{split_items, Piece};
+use crate::agents::{Agent, AgentError, AgentInfo, AgentInput, AgentOutput, Evidence, Item, Removal, Role};
+use crate::record::Section;
+use crate::terminology::normalize::normalize;
+use crate::terminology::{CodeSystem, Scope, Terminology};
+
+pub struct Standardizer {
+    pub terminology: Arc<Terminology>,
+    pub edition: String,
+    pub reranker: Arc<Reranker>,
+    pub scope: Scope,
+    /// Candidates retrieved per mention before reranking.
+    pub k: usize,
+}
+
+/// One resolved name.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub code: String,
+    pub name: String,
+    pub confidence: f32,
+}
+
+impl Standardizer {
+    fn cs(&self) -> Result<&Arc<CodeSystem>, String> {
+        self.terminology.edition(&self.edition, None).map_err(|e| e.to_string())
+    }
+
+    /// Names for one mention (one list item): possibly several, possibly none.
+    pub fn resolve(&self, mention: &str) -> Result<Vec<Resolved>, String> {
+        let cs = self.cs()?;
+        let key = normalize(mention);
+        if key.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(r) = self.exact(cs, &key) {
+            return Ok(vec![r]);
+        }
+        let variants = self.terminology.lexicon.rewrite_key(&key, self.scope);
+        // Concatenated mentions: dictionary segmentation over the (rewritten) key.
+        let seg_source = variants.first().cloned().unwrap_or_else(|| key.clone());
+        let words = segment(&seg_source, |w| self.is_dictionary_word(cs, w));
+        let covered: usize = words.iter().filter(|w| w.1).map(|w| w.0.chars().count()).sum();
+        let total = seg_source.chars().count();
+        let matched = words.iter().filter(|w| w.1).count();
+        if matched >= 2 && covered * 10 >= total * 7 {
+            let mut out = Vec::new();
+            for (w, is_word) in &words {
+                let r = if *is_word { self.exact(cs, w) } else if w.chars().count() >= 2 { self.rerank_top(cs, w)? } else { None };
+                if let Some(r) = r {
+                    if !out.iter().any(|o: &Resolved| o.code == r.code) {
+                        out.push(r);
+                    }
+                }
+            }
+            if !out.is_empty() {
+                return Ok(out);
+            }
+        }
+        Ok(self.rerank_top(cs, mention)?.into_iter().collect())
+    }
+
+    fn is_dictionary_word(&self, cs: &CodeSystem, w: &str) -> bool {
+        w.chars().count() >= 2 && (!cs.by_key_exact(w).is_empty() || self.terminology.lexicon.has_alias_key(w))
+    }
+
+    /// A name of the edition, directly or through one lexicon step.
+    fn exact(&self, cs: &CodeSystem, key: &str) -> Option<Resolved> {
+        if let Some(c) = cs.by_key_exact(key).first() {
+            return Some(Resolved { code: c.code.clone(), name: c.name.clone(), confidence: 0.97 });
+        }
+        for v in self.terminology.lexicon.rewrite_key(key, self.scope) {
+            if let Some(c) = cs.by_key_exact(&v).first() {
+                return Some(Resolved { code: c.code.clone(), name: c.name.clone(), confidence: 0.93 });
+            }
+        }
+        None
+    }
+
+    /// Retrieval + reranking; the best candidate if the model accepts it.
+    pub fn rerank_top(&self, cs: &CodeSystem, mention: &str) -> Result<Option<Resolved>, String> {
+        let scored = self.scored_candidates(cs, mention)?;
+        Ok(scored
+            .into_iter()
+            .next()
+            .filter(|(p, _)| *p >= self.reranker.threshold)
+            .map(|(p, c)| Resolved { code: c.code, name: c.name, confidence: p as f32 }))
+    }
+
+    /// Candidates with the reranker's probability, best first.
+    pub fn scored_candidates(&self, cs: &CodeSystem, mention: &str) -> Result<Vec<(f64, crate::terminology::Candidate)>, String> {
+        let key = normalize(mention);
+        let variants = self.terminology.lexicon.rewrite_key(&key, self.scope);
+        let cands = self
+            .terminology
+            .search(mention, &cs.meta.id, Some(&cs.meta.version), self.k)
+            .map_err(|e| e.to_string())?;
+        let best = cands.iter().filter(|c| !c.exact).map(|c| c.score).fold(0.0f32, f32::max);
+        let mut scored: Vec<(f64, crate::terminology::Candidate)> = cands
+            .into_iter()
+            .enumerate()
+            .map(|(rank, c)| (self.reranker.prob(&reranker::features(&key, &variants, &c, rank, best)), c))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        Ok(scored)
+    }
+
+    /// Items for a whole section.
+    pub fn standardize_section(&self, section: Section, text: &str, origin: &str) -> Result<(Vec<Item>, Vec<Removal>), String> {
+        let mut items: Vec<Item> = Vec::new();
+        let mut removed = Vec::new();
+        for Piece { start, end, text: piece } in split_items(text) {
+            let ev = Evidence { section, start, end, text: piece.clone() };
+            let resolved = self.resolve(&piece)?;
+            if resolved.is_empty() {
+                removed.push(Removal {
+                    item: Item { name: piece.clone(), code: None, mention: piece.clone(), evidence: vec![ev], confidence: 0.0, origin: origin.into() },
+                    reason: "no name of the edition matches confidently".into(),
+                });
+                continue;
+            }
+            for r in resolved {
+                if let Some(existing) = items.iter_mut().find(|i| i.code.as_deref() == Some(&r.code)) {
+                    existing.evidence.push(ev.clone());
+                    continue;
+                }
+                items.push(Item {
+                    name: r.name,
+                    code: Some(r.code),
+                    mention: piece.clone(),
+                    evidence: vec![ev.clone()],
+                    confidence: r.confidence,
+                    origin: origin.into(),
+                });
+            }
+        }
+        Ok((items, removed))
+    }
+}
+
+/// Segments `key` into dictionary words and gaps, maximizing the sum of squared word lengths
+/// (long names beat their fragments). Returns (text, is_word) runs in order.
+pub fn segment(key: &str, is_word: impl Fn(&str) -> bool) -> Vec<(String, bool)> {
+    const MAX_WORD: usize = 32;
+    let chars: Vec<char> = key.chars().collect();
+    let n = chars.len();
+    let mut best = vec![0usize; n + 1];
+    let mut back: Vec<Option<usize>> = vec![None; n + 1]; // Some(start) for a word ending here
+    for j in 1..=n {
+        best[j] = best[j - 1];
+        back[j] = None;
+        for i in j.saturating_sub(MAX_WORD)..j.saturating_sub(1) {
+            let w: String = chars[i..j].iter().collect();
+            let score = best[i] + (j - i) * (j - i);
+            if score > best[j] && is_word(&w) {
+                best[j] = score;
+                back[j] = Some(i);
+            }
+        }
+    }
+    let mut runs: Vec<(String, bool)> = Vec::new();
+    let mut j = n;
+    let mut gap = String::new();
+    while j > 0 {
+        match back[j] {
+            Some(i) => {
+                if !gap.is_empty() {
+                    runs.push((gap.chars().rev().collect(), false));
+                    gap.clear();
+                }
+                runs.push((chars[i..j].iter().collect(), true));
+                j = i;
+            }
+            None => {
+                gap.push(chars[j - 1]);
+                j -= 1;
+            }
+        }
+    }
+    if !gap.is_empty() {
+        runs.push((gap.chars().rev().collect(), false));
+    }
+    runs.reverse();
+    runs
+}
+
+/// The two standardization roles differ only in section and edition.
+pub struct StandardizeAgent {
+    pub role: Role,
+    pub inner: Standardizer,
+}
+
+impl Agent for StandardizeAgent {
+    fn info(&self) -> AgentInfo {
+        AgentInfo {
+            role: self.role,
+            backend: "knowledge".into(),
+            model: format!("retrieval+reranker({})", self.inner.reranker.trained_on),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+
+    fn run(&self, input: AgentInput<'_>) -> Result<AgentOutput, AgentError> {
+        let fail = |message: String| AgentError::Failed { role: self.role.as_str(), message };
+        let rec = input.record;
+        let sections: &[Section] = match self.role {
+            Role::StandardizeProcedure => &[Section::ProcedureName],
+            // 出院诊断, falling back to 入院诊断 when there is none.
+            _ if rec.has(Section::DischargeDiagnosis) => &[Section::DischargeDiagnosis],
+            _ => &[Section::AdmissionDiagnosis],
+        };
+        let mut out = AgentOutput { items: input.items, ..Default::default() };
+        for &s in sections {
+            let (items, removed) = self.inner.standardize_section(s, rec.text(s), "standardize").map_err(fail)?;
+            out.notes.push(format!("{} item(s) from {}", items.len(), s.key()));
+            for it in items {
+                if !out.items.iter().any(|o| o.code == it.code) {
+                    out.items.push(it);
+                }
+            }
+            out.removed.extend(removed);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segment;
+
+    #[test]
+    fn segmentation_prefers_long_names() {
+        let dict = ["冠状动脉粥样硬化性心脏病", "心脏病", "不稳定型心绞痛", "心绞痛"];
+        let runs = segment("冠状动脉粥样硬化性心脏病不稳定型心绞痛", |w| dict.contains(&w));
+        assert_eq!(runs, vec![("冠状动脉粥样硬化性心脏病".to_string(), true), ("不稳定型心绞痛".to_string(), true)]);
+        let runs = segment("心律失常xx心房颤动", |w| ["心律失常", "心房颤动"].contains(&w));
+        assert_eq!(runs.iter().filter(|r| r.1).count(), 2);
+        assert_eq!(runs[1], ("xx".to_string(), false));
+    }
+}

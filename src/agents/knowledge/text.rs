@@ -1,0 +1,242 @@
+//! Text utilities the knowledge agents share: splitting diagnosis lists into items, finding
+//! mentions, and reading negation and uncertainty around them.
+
+/// A piece of a section: char offsets into the section text and the piece itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Piece {
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+}
+
+/// Splits a diagnosis or procedure list into items at numbering (`1.` `2、` `（3）`) and list
+/// punctuation, never inside brackets (高血压病（3级，很高危） stays whole) and never at a decimal
+/// point (体重2.5kg).
+pub fn split_items(text: &str) -> Vec<Piece> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut pieces = Vec::new();
+    let mut depth = 0i32;
+    let mut start = 0usize;
+    let mut i = 0usize;
+    // The number the next list item should carry: `3.2型糖尿病` after item 2 is item 3, not 3.2.
+    let mut expected = 1u32;
+    let flush = |pieces: &mut Vec<Piece>, s: usize, e: usize| {
+        let raw: String = chars[s..e].iter().collect();
+        let trimmed = raw.trim_matches(|c: char| c.is_whitespace() || "，,；;。、.:：".contains(c));
+        if !trimmed.is_empty() {
+            let lead = raw.chars().take_while(|c| c.is_whitespace() || "，,；;。、.:：".contains(*c)).count();
+            let s2 = s + lead;
+            pieces.push(Piece { start: s2, end: s2 + trimmed.chars().count(), text: trimmed.to_owned() });
+        }
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '(' | '（' | '[' | '【' => depth += 1,
+            ')' | '）' | ']' | '】' => depth = (depth - 1).max(0),
+            _ => {}
+        }
+        if depth == 0 {
+            // Numbering: digits then . 、 ． ) ） followed by a non-digit, at the start or after
+            // a non-digit.
+            if c.is_ascii_digit() && (i == 0 || !chars[i - 1].is_ascii_digit()) {
+                let mut j = i;
+                while j < chars.len() && chars[j].is_ascii_digit() {
+                    j += 1;
+                }
+                let marker = j < chars.len() && matches!(chars[j], '.' | '、' | '．' | ')' | '）');
+                let num: u32 = chars[i..j].iter().collect::<String>().parse().unwrap_or(0);
+                let next_ok = j + 1 >= chars.len() || !chars[j + 1].is_ascii_digit() || num == expected;
+                let prev_ok = i == 0 || !chars[i - 1].is_ascii_alphabetic();
+                if marker && next_ok && prev_ok && j - i <= 2 {
+                    expected = num + 1;
+                    flush(&mut pieces, start, i);
+                    start = j + 1;
+                    i = j + 1;
+                    continue;
+                }
+            }
+            if matches!(c, '，' | ',' | '；' | ';' | '。' | '\n' | '、') {
+                flush(&mut pieces, start, i);
+                start = i + 1;
+            }
+        }
+        i += 1;
+    }
+    flush(&mut pieces, start, chars.len());
+    // (1) style numbering leaves "(1)" pieces glued to the front: strip them.
+    for p in &mut pieces {
+        let stripped = strip_paren_number(&p.text);
+        if stripped.len() != p.text.len() {
+            let cut = p.text.chars().count() - stripped.chars().count();
+            p.start += cut;
+            p.text = stripped.to_owned();
+        }
+    }
+    pieces.retain(|p| !p.text.is_empty());
+    pieces
+}
+
+fn strip_paren_number(s: &str) -> &str {
+    let t = s.trim_start();
+    for (open, close) in [('(', ')'), ('（', '）')] {
+        if let Some(rest) = t.strip_prefix(open) {
+            if let Some(pos) = rest.find(close) {
+                if rest[..pos].chars().all(|c| c.is_ascii_digit()) && pos > 0 {
+                    return rest[pos + close.len_utf8()..].trim_start();
+                }
+            }
+        }
+    }
+    t
+}
+
+/// Char offsets of every occurrence of `needle` in `hay`.
+pub fn find_all(hay: &str, needle: &str) -> Vec<(usize, usize)> {
+    if needle.is_empty() {
+        return Vec::new();
+    }
+    let n = needle.chars().count();
+    let mut out = Vec::new();
+    for (byte, _) in hay.match_indices(needle) {
+        let start = hay[..byte].chars().count();
+        out.push((start, start + n));
+    }
+    out
+}
+
+/// The clause (between 。；; and line breaks) around a char span.
+pub fn clause(text: &str, start: usize, end: usize) -> (String, usize) {
+    let chars: Vec<char> = text.chars().collect();
+    let is_stop = |c: char| matches!(c, '。' | '；' | ';' | '\n');
+    let mut s = start.min(chars.len());
+    while s > 0 && !is_stop(chars[s - 1]) {
+        s -= 1;
+    }
+    let mut e = end.min(chars.len());
+    while e < chars.len() && !is_stop(chars[e]) {
+        e += 1;
+    }
+    (chars[s..e].iter().collect(), start - s)
+}
+
+/// How a mention stands in its clause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Assertion {
+    Present,
+    /// 否认, 无, 未见, 排除, 除外 (but not 不除外).
+    Negated,
+    /// 待排, 待查, 可能, ？, 不除外.
+    Uncertain,
+    /// 建议, 拟, 择期, 必要时: talked about, not done.
+    Planned,
+    /// 未行, 拒绝, 放弃, 失败: not done.
+    NotDone,
+}
+
+const NEG_BEFORE: &[&str] = &["否认", "未见", "未发现", "未闻及", "未及", "无明显", "无", "排除", "除外", "不伴", "未诉", "没有"];
+const PLAN_BEFORE: &[&str] = &["建议", "拟行", "拟", "择期", "必要时", "计划", "待病情稳定后", "择日", "下次"];
+const NOT_DONE: &[&str] = &["未行", "拒绝", "放弃", "失败", "未能", "不同意", "未予", "拒行", "暂不"];
+
+/// Reads negation, uncertainty and planning cues in the clause before (and just after) the
+/// mention at `start..end` of `text`.
+pub fn assertion(text: &str, start: usize, end: usize) -> Assertion {
+    let (cl, rel) = clause(text, start, end);
+    let chars: Vec<char> = cl.chars().collect();
+    let len = end - start;
+    // Before the mention, up to the last comma-level break.
+    let mut s = rel;
+    while s > 0 && !matches!(chars[s - 1], '，' | ',' | '、') {
+        s -= 1;
+    }
+    let before: String = chars[s..rel].iter().collect();
+    let after_end = (rel + len + 6).min(chars.len());
+    let after: String = chars[(rel + len).min(chars.len())..after_end].iter().collect();
+    let whole_before: String = chars[..rel].iter().collect();
+
+    if NOT_DONE.iter().any(|w| whole_before.contains(w)) || after.starts_with("失败") || after.contains("未成功") {
+        return Assertion::NotDone;
+    }
+    if PLAN_BEFORE.iter().any(|w| before.contains(w)) {
+        return Assertion::Planned;
+    }
+    if before.contains("不除外") || before.contains("不排除") || after.starts_with("不除外") {
+        return Assertion::Uncertain;
+    }
+    if NEG_BEFORE.iter().any(|w| before.contains(w)) {
+        return Assertion::Negated;
+    }
+    if after.starts_with('?') || after.starts_with('？') || after.contains("待排") || after.contains("待查") || before.contains("可能") || after.starts_with("可能") {
+        return Assertion::Uncertain;
+    }
+    Assertion::Present
+}
+
+/// First number (integer or decimal) at or after char offset `from`, within `window` chars.
+pub fn number_after(text: &str, from: usize, window: usize) -> Option<f64> {
+    let chars: Vec<char> = text.chars().skip(from).take(window).collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() {
+            let mut j = i;
+            while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == '.') {
+                j += 1;
+            }
+            let s: String = chars[i..j].iter().collect();
+            return s.trim_end_matches('.').parse().ok();
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Chinese or Arabic small counts: 一 两 二 三 四 五 六 1 2 …
+pub fn small_count(s: &str) -> Option<u32> {
+    match s {
+        "一" | "单" => Some(1),
+        "两" | "二" | "双" => Some(2),
+        "三" => Some(3),
+        "四" => Some(4),
+        "五" => Some(5),
+        "六" => Some(6),
+        _ => s.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(s: &str) -> Vec<String> {
+        split_items(s).into_iter().map(|p| p.text).collect()
+    }
+
+    #[test]
+    fn splits_numbered_lists_but_keeps_brackets_and_grades() {
+        assert_eq!(
+            texts("1.冠状动脉粥样硬化性心脏病不稳定型心绞痛2.高血压病（3级，很高危）3.2型糖尿病"),
+            vec!["冠状动脉粥样硬化性心脏病不稳定型心绞痛", "高血压病（3级，很高危）", "2型糖尿病"]
+        );
+        assert_eq!(texts("（1）房颤；（2）心衰"), vec!["房颤", "心衰"]);
+        assert_eq!(texts("慢性肾脏病5期，体重2.5kg"), vec!["慢性肾脏病5期", "体重2.5kg"]);
+        let p = &split_items("1.冠心病2.高血压")[1];
+        assert_eq!((p.start, p.end), (7, 10));
+    }
+
+    #[test]
+    fn reads_negation_uncertainty_and_plans() {
+        let t = "否认糖尿病病史。冠心病？心律失常待查。建议行冠脉造影。患者拒绝行PCI。不除外肺部感染。行冠脉造影示前降支狭窄。";
+        let at = |w: &str| {
+            let (s, e) = find_all(t, w)[0];
+            assertion(t, s, e)
+        };
+        assert_eq!(at("糖尿病"), Assertion::Negated);
+        assert_eq!(at("冠心病"), Assertion::Uncertain);
+        assert_eq!(at("心律失常"), Assertion::Uncertain);
+        assert_eq!(at("冠脉造影"), Assertion::Planned);
+        assert_eq!(at("PCI"), Assertion::NotDone);
+        assert_eq!(at("肺部感染"), Assertion::Uncertain);
+        let (s, e) = find_all(t, "冠脉造影")[1];
+        assert_eq!(assertion(t, s, e), Assertion::Present);
+    }
+}
