@@ -89,7 +89,7 @@ fn bench_terminology(config: &Config, mentions: &std::path::Path, vocab: &std::p
     vopts.cache_dir = None;
     vopts.extra_editions = vec![EditionSpec {
         id: "icd-10-cn-beijing".into(),
-        file: vocab.to_owned(),
+        file: std::path::absolute(vocab).map_err(|e| e.to_string())?,
         version: "6.01".into(),
         title: Some("ICD-10 北京临床版 v6.01".into()),
         url: None,

@@ -8,3 +8,6 @@ pub mod server;
 pub mod telemetry;
 pub mod terminology;
 pub mod agents;
+pub mod pipeline;
+pub mod eval;
+pub mod cli;

@@ -44,6 +44,39 @@ enum Command {
     /// Benchmarks that print a table.
     #[command(subcommand)]
     Bench(jointcoder::bench::BenchCmd),
+    /// Code records (JSON, JSON array, JSONL, XLSX, CSV): one JSONL line per record.
+    Code {
+        file: PathBuf,
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Include every stage's trace.
+        #[arg(long)]
+        trace: bool,
+    },
+    /// Measure on a dataset: ccl2025, chip-cdn, or a file of gold-coded records.
+    Eval {
+        #[arg(long, default_value = "ccl2025")]
+        dataset: String,
+        #[arg(long, value_enum, default_value = "test")]
+        split: jointcoder::eval::Split,
+        /// Switch a stage off (standardize, mine, prioritize, code-also, validate); repeatable.
+        #[arg(long = "without", value_parser = parse_stage)]
+        without: Vec<jointcoder::pipeline::Stage>,
+        /// Keep only codes of this label space (CCL2025's label_space.json).
+        #[arg(long)]
+        label_space: Option<PathBuf>,
+        /// Run every --without variant and print the paper-style table.
+        #[arg(long)]
+        ablation: bool,
+    },
+    /// Train the knowledge backend's models from the allowed data into the data directory.
+    Train,
+}
+
+fn parse_stage(s: &str) -> Result<jointcoder::pipeline::Stage, String> {
+    jointcoder::pipeline::Stage::parse(s).filter(|st| *st != jointcoder::pipeline::Stage::Map).ok_or_else(|| {
+        format!("unknown stage {s:?}: one of standardize, mine, prioritize, code-also, validate")
+    })
 }
 
 #[derive(Subcommand)]
@@ -102,6 +135,16 @@ fn main() -> ExitCode {
         Command::Serve { .. } => jointcoder::server::run(config),
         Command::Terminology(cmd) => terminology_cmd(&config, cmd),
         Command::Bench(cmd) => jointcoder::bench::run(&config, cmd),
+        Command::Code { file, out, trace } => jointcoder::cli::code_file(&config, &file, out.as_deref(), trace),
+        Command::Eval { dataset, split, without, label_space, ablation } => jointcoder::cli::eval(
+            &config,
+            jointcoder::cli::EvalArgs { dataset, split, without, label_space, ablation },
+        ),
+        Command::Train => jointcoder::agents::knowledge::train::train_all(
+            &config,
+            &jointcoder::agents::knowledge::train::TrainingSources::default_paths(),
+        )
+        .map(|_| ()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,153 @@
+//! Clinical facts read from the whole record once (labs, imaging, what was done), shared by
+//! validation and prioritization. Thresholds are the clinical diagnostic cut-offs, not values
+//! fitted to any data set.
+
+use super::text::{assertion, find_all, number_after, Assertion};
+use crate::record::{EhrRecord, Section};
+
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    pub hba1c: Option<f64>,
+    pub ogtt_2h: Option<f64>,
+    pub hemoglobin: Option<f64>,
+    pub potassium: Option<f64>,
+    pub uric_acid: Option<f64>,
+    pub homocysteine: Option<f64>,
+    pub ldl: Option<f64>,
+    pub troponin_high: bool,
+    pub bnp_high: bool,
+    /// Invasive coronary angiography done this admission.
+    pub cag_done: bool,
+    /// Angiography or CTA without significant stenosis.
+    pub coronary_no_significant_stenosis: bool,
+    pub significant_stenosis: bool,
+    pub pci_done: bool,
+    pub myocardial_bridge: bool,
+    pub antidiabetic_drugs: bool,
+    pub chest_pain: bool,
+    pub dyspnea: bool,
+    pub hf_exacerbation_words: bool,
+    pub st_elevation: bool,
+}
+
+/// Where labs, imaging and the course are told.
+const BODY: [Section; 7] = [
+    Section::ClinicalCourse,
+    Section::ProgressNotes,
+    Section::OperativeReport,
+    Section::ImagingFindings,
+    Section::UltrasoundFindings,
+    Section::UltrasoundImpression,
+    Section::AdmissionStatus,
+];
+
+pub fn body_text(rec: &EhrRecord) -> String {
+    let mut s = String::new();
+    for sec in BODY {
+        let t = rec.text(sec);
+        if !t.is_empty() {
+            s.push_str(t);
+            s.push('。');
+        }
+    }
+    for v in rec.extra.values() {
+        s.push_str(v);
+        s.push('。');
+    }
+    s
+}
+
+/// The first value after any of `labels`, within `window` chars.
+fn lab(text: &str, labels: &[&str], window: usize) -> Option<f64> {
+    for l in labels {
+        for (_, e) in find_all(text, l) {
+            if let Some(v) = number_after(text, e, window) {
+                return Some(v);
+            }
+        }
+    }
+    None
+}
+
+fn present_any(text: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| find_all(text, w).into_iter().any(|(s, e)| matches!(assertion(text, s, e), Assertion::Present)))
+}
+
+impl Facts {
+    pub fn read(rec: &EhrRecord) -> Facts {
+        let body = body_text(rec);
+        let course = format!("{}。{}。{}", rec.text(Section::ClinicalCourse), rec.text(Section::ProgressNotes), rec.text(Section::OperativeReport));
+        let cc = format!("{}。{}", rec.text(Section::ChiefComplaint), rec.text(Section::PresentIllness));
+        let mut f = Facts {
+            hba1c: lab(&body, &["糖化血红蛋白", "HbA1c", "HBA1C"], 12),
+            ogtt_2h: lab(&body, &["2小时", "2h血糖", "餐后2小时血糖"], 10).filter(|_| body.contains("OGTT") || body.contains("糖耐量")),
+            hemoglobin: lab(&body, &["血红蛋白：", "血红蛋白:", "血红蛋白", "HGB", "Hb"], 8).filter(|v| *v > 20.0),
+            potassium: lab(&body, &["钾：", "钾:", "血钾", "K+", "钾"], 6).filter(|v| *v > 1.0 && *v < 9.0),
+            uric_acid: lab(&body, &["尿酸"], 8).filter(|v| *v > 50.0),
+            homocysteine: lab(&body, &["同型半胱氨酸"], 8),
+            ldl: lab(&body, &["低密度脂蛋白"], 10).filter(|v| *v < 20.0),
+            ..Default::default()
+        };
+        // Troponin: a flagged value, or a value over the usual upper limits for its unit.
+        for (_, e) in find_all(&body, "肌钙蛋白") {
+            let win: String = body.chars().skip(e).take(30).collect();
+            if win.contains('↑') || win.contains("升高") || win.contains("阳性") || win.contains("增高") {
+                f.troponin_high = true;
+            }
+            if let Some(v) = number_after(&body, e, 15) {
+                let unit_ng_ml = win.contains("ng/mL") || win.contains("ng/ml") || win.contains("μg/L") || win.contains("ug/L");
+                let unit_ng_l = win.contains("ng/L") || win.contains("pg/mL") || win.contains("pg/ml");
+                if (unit_ng_ml && v >= 0.1) || (unit_ng_l && v >= 100.0) {
+                    f.troponin_high = true;
+                }
+            }
+        }
+        if let Some(v) = lab(&body, &["B型钠尿肽", "BNP", "脑钠肽"], 12) {
+            f.bnp_high = v >= 400.0;
+        }
+        if let Some(v) = lab(&body, &["NT-proBNP", "N端", "氨基末端"], 20) {
+            f.bnp_high |= v >= 1800.0;
+        }
+        f.cag_done = present_any(&course, &["冠脉造影", "冠状动脉造影"]) && !course.contains("建议行冠脉造影");
+        let no_sten = ["未见明显狭窄", "未见有意义狭窄", "未见狭窄", "无明显狭窄", "未见明显异常", "轻度狭窄", "未见显著狭窄", "无有意义狭窄"];
+        let angio_clauses: Vec<String> = course
+            .split(['。', '；', ';'])
+            .filter(|c| c.contains("造影") || c.contains("CTA") || c.contains("冠脉CT"))
+            .map(String::from)
+            .collect();
+        f.coronary_no_significant_stenosis = angio_clauses.iter().any(|c| no_sten.iter().any(|w| c.contains(w)));
+        f.significant_stenosis = angio_clauses.iter().any(|c| {
+            find_all(c, "%").into_iter().any(|(s, _)| {
+                let before: String = c.chars().take(s).collect::<Vec<_>>().into_iter().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
+                before.chars().filter(|ch| ch.is_ascii_digit()).collect::<String>().parse::<u32>().is_ok_and(|p| p >= 70)
+            }) || c.contains("闭塞") || c.contains("重度狭窄")
+        });
+        f.pci_done = present_any(&course, &["支架置入", "支架植入", "置入支架", "植入支架", "球囊扩张", "PTCA", "PCI术"])
+            && !course.contains("支架植入术后") || course.contains("行PCI") || course.contains("行PTCA");
+        f.myocardial_bridge = body.contains("心肌桥") || body.contains("肌桥");
+        f.antidiabetic_drugs = ["二甲双胍", "阿卡波糖", "格列", "胰岛素", "西格列汀", "达格列净", "恩格列净", "利拉鲁肽", "伏格列波糖"]
+            .iter()
+            .any(|d| rec.text(Section::DischargeOrders).contains(d) || course.contains(d));
+        f.chest_pain = ["胸痛", "胸闷", "心前区", "胸部不适", "压榨"].iter().any(|w| cc.contains(w));
+        f.dyspnea = ["气短", "喘", "呼吸困难", "憋气", "水肿", "不能平卧", "夜间阵发"].iter().any(|w| cc.contains(w));
+        f.hf_exacerbation_words = ["心衰加重", "心力衰竭加重", "急性加重", "心功能不全加重", "不能平卧", "端坐呼吸"].iter().any(|w| cc.contains(w) || course.contains(w));
+        f.st_elevation = body.contains("ST段抬高") && !body.contains("非ST段抬高");
+        f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_labs_and_flags() {
+        let rec = EhrRecord::new("t")
+            .with(Section::ClinicalCourse, "糖化血红蛋白：6.90%；肌钙蛋白I：0.217ng/mL；B型钠尿肽：2206.45pg/mL；冠脉造影示前降支狭窄90%，行支架植入。同型半胱氨酸：33.80umol/L")
+            .with(Section::ChiefComplaint, "发作性胸闷半年");
+        let f = Facts::read(&rec);
+        assert_eq!(f.hba1c, Some(6.9));
+        assert!(f.troponin_high && f.bnp_high && f.cag_done && f.significant_stenosis && f.pci_done && f.chest_pain);
+        assert_eq!(f.homocysteine, Some(33.8));
+    }
+}

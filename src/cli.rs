@@ -1,0 +1,186 @@
+//! Command implementations that read files and print (the CLI's side of `code`, `eval`,
+//! `train`). Messages name the record and field; clinical text is never logged.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::agents::knowledge::{self, train, KnowledgeModels};
+use crate::config::Config;
+use crate::eval::{self, Split};
+use crate::pipeline::{Pipeline, Stage};
+use crate::record::io;
+use crate::terminology::{EditionSpec, Terminology};
+
+pub fn models_dir(config: &Config) -> PathBuf {
+    config.data_dir.join("models")
+}
+
+pub fn load_terminology(config: &Config) -> Result<Arc<Terminology>, String> {
+    Terminology::load(&config.terminology_options()).map(Arc::new).map_err(|e| {
+        format!("{e} (terminology directory: {}; set JOINTCODER_TERMINOLOGY_DIR)", config.terminology_dir.display())
+    })
+}
+
+/// The trained models, trained now (and cached) if missing and the training data is here.
+pub fn models_or_train(config: &Config) -> Result<KnowledgeModels, String> {
+    let dir = models_dir(config);
+    if !KnowledgeModels::present(&dir) {
+        let sources = train::TrainingSources::default_paths();
+        if sources.available() {
+            eprintln!("no trained models in {}: training them now (jointcoder train)", dir.display());
+            train::train_all(config, &sources)?;
+        } else {
+            eprintln!("no trained models and no training data: using the hand-set defaults");
+        }
+    }
+    KnowledgeModels::load(&dir)
+}
+
+pub fn pipeline(config: &Config, without: &[Stage]) -> Result<Pipeline, String> {
+    let models = models_or_train(config)?;
+    let t = load_terminology(config)?;
+    Ok(knowledge::pipeline(t, &models).without(without.iter().copied()))
+}
+
+pub fn code_file(config: &Config, file: &Path, out: Option<&Path>, trace: bool) -> Result<(), String> {
+    let read = io::read_path(file).map_err(|e| e.to_string())?;
+    for e in &read.errors {
+        eprintln!("{}: {e} (skipped)", file.display());
+    }
+    let pipeline = pipeline(config, &[])?;
+    let mut sink: Box<dyn Write> = match out {
+        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?)),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    };
+    let bar = (read.records.len() > 1).then(|| {
+        let b = indicatif::ProgressBar::new(read.records.len() as u64);
+        b.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} records {elapsed}").expect("template"));
+        b
+    });
+    let mut coded = 0usize;
+    for rec in &read.records {
+        match pipeline.code(rec) {
+            Ok(c) => {
+                let names: serde_json::Map<String, serde_json::Value> = c
+                    .diseases
+                    .iter()
+                    .chain(&c.procedures)
+                    .filter_map(|i| i.code.clone().map(|code| (code, serde_json::Value::String(i.name.clone()))))
+                    .collect();
+                let mut line = serde_json::json!({
+                    "record_id": c.record_id,
+                    "diseases": c.disease_codes(),
+                    "procedures": c.procedure_codes(),
+                    "names": names,
+                });
+                if trace {
+                    line["trace"] = serde_json::to_value(&c.trace).map_err(|e| e.to_string())?;
+                }
+                writeln!(sink, "{line}").map_err(|e| e.to_string())?;
+                coded += 1;
+            }
+            Err(e) => eprintln!("{e} (skipped)"),
+        }
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    sink.flush().map_err(|e| e.to_string())?;
+    eprintln!("coded {coded} of {} record(s)", read.records.len() + read.errors.len());
+    if coded == 0 {
+        return Err("no record could be coded".into());
+    }
+    Ok(())
+}
+
+pub struct EvalArgs {
+    pub dataset: String,
+    pub split: Split,
+    pub without: Vec<Stage>,
+    pub label_space: Option<PathBuf>,
+    pub ablation: bool,
+}
+
+pub fn eval(config: &Config, args: EvalArgs) -> Result<(), String> {
+    if args.dataset == "chip-cdn" {
+        return eval_chip_cdn(config, args.split);
+    }
+    let path = if args.dataset == "ccl2025" { PathBuf::from(eval::CCL2025_RECORDS) } else { PathBuf::from(&args.dataset) };
+    let label_space = match &args.label_space {
+        Some(p) => Some(eval::load_label_space(p)?),
+        None => None,
+    };
+    let records = eval::load_records(&path, args.split)?;
+    if records.is_empty() {
+        return Err(format!("{}: no gold-coded records in split {:?}", path.display(), args.split));
+    }
+    let pipeline = pipeline(config, &args.without)?;
+    let name = format!("{} ({:?})", args.dataset, args.split);
+    if args.ablation {
+        println!("{name}: ablation over {} records", records.len());
+        eval::ablation(&pipeline, &records, label_space.as_ref());
+    } else {
+        let report = eval::evaluate(&pipeline, &records, label_space.as_ref());
+        eval::print_report(&name, &report);
+    }
+    Ok(())
+}
+
+pub const CHIP_CDN_TRAIN: &str = "../shared/data/eval/chip-cdn/CHIP-CDN_train.json";
+pub const CHIP_CDN_DEV: &str = "../shared/data/eval/chip-cdn/CHIP-CDN_dev.json";
+pub const BEIJING_V601: &str = "../shared/data/eval/vocab/icd10_beijing_clinical_v601.csv";
+
+pub fn beijing_edition() -> EditionSpec {
+    EditionSpec {
+        id: "icd-10-cn-beijing".into(),
+        file: std::path::absolute(BEIJING_V601).unwrap_or_else(|_| BEIJING_V601.into()),
+        version: "6.01".into(),
+        title: Some("ICD-10 北京临床版 v6.01".into()),
+        url: None,
+        kind: Some(crate::terminology::CodeKind::Icd10),
+        role: None,
+        headers: None,
+    }
+}
+
+/// CHIP-CDN: the standardization agent alone, against the Beijing v601 table, micro P/R/F1
+/// over predicted standard terms as CBLUE scores it.
+fn eval_chip_cdn(config: &Config, split: Split) -> Result<(), String> {
+    let path = match split {
+        Split::Dev | Split::Test => CHIP_CDN_DEV,
+        Split::All => return Err("chip-cdn: use --split dev (the test gold is hidden; train is for training)".into()),
+    };
+    let models = models_or_train(config)?;
+    let mut opts = config.terminology_options();
+    opts.only = vec!["none".into()];
+    opts.extra_editions = vec![beijing_edition()];
+    let t = Arc::new(Terminology::load(&opts).map_err(|e| e.to_string())?);
+    let st = knowledge::standardizer(&t, &models, "icd-10-cn-beijing", crate::terminology::Scope::Dx);
+    let items = crate::bench::read_chip_cdn(Path::new(path))?;
+    let (mut tp, mut np, mut ng) = (0usize, 0usize, 0usize);
+    let start = std::time::Instant::now();
+    for it in &items {
+        let mut pred: HashSet<String> = HashSet::new();
+        for piece in knowledge::text::split_items(&it.text) {
+            for r in st.resolve(&piece.text)? {
+                pred.insert(r.name);
+            }
+        }
+        let gold: HashSet<String> = it.gold.iter().cloned().collect();
+        tp += pred.intersection(&gold).count();
+        np += pred.len();
+        ng += gold.len();
+    }
+    let p = tp as f64 / np.max(1) as f64;
+    let r = tp as f64 / ng.max(1) as f64;
+    println!("chip-cdn dev: {} mentions, {:.2} ms/mention, reranker: {}", items.len(), start.elapsed().as_secs_f64() * 1000.0 / items.len().max(1) as f64, models.reranker.trained_on);
+    println!("| P | R | F1 |");
+    println!("| --- | --- | --- |");
+    println!("| {p:.4} | {r:.4} | {:.4} |", if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 });
+    Ok(())
+}

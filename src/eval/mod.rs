@@ -1,0 +1,141 @@
+//! Measuring the pipeline: datasets, metrics (micro P/R/F1, sample Jaccard, NDCG@3, principal
+//! accuracy, the CCL2025 score), ablations. Accuracy claims come from here.
+
+pub mod metrics;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use crate::pipeline::{Pipeline, Stage};
+use crate::record::{io, EhrRecord};
+
+pub use metrics::{TrackMetrics, TrackScores};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Split {
+    Dev,
+    Test,
+    All,
+}
+
+/// CCL2025's split for this project: 病案标识 ending in an even digit is development data
+/// (tune on it), odd is test data (measure only).
+pub fn in_split(record_id: &str, split: Split) -> bool {
+    let even = record_id.chars().last().and_then(|c| c.to_digit(10)).is_some_and(|d| d % 2 == 0);
+    match split {
+        Split::Dev => even,
+        Split::Test => !even,
+        Split::All => true,
+    }
+}
+
+pub const CCL2025_RECORDS: &str = "../shared/data/eval/ccl2025-icd-coding/train_fulltext_first206.json";
+pub const CCL2025_LABEL_SPACE: &str = "../shared/data/eval/ccl2025-icd-coding/label_space.json";
+
+pub fn load_records(path: &Path, split: Split) -> Result<Vec<EhrRecord>, String> {
+    let out = io::read_path(path).map_err(|e| e.to_string())?;
+    for e in &out.errors {
+        eprintln!("skipped: {}: {e}", path.display());
+    }
+    Ok(out.records.into_iter().filter(|r| in_split(&r.record_id, split) && r.gold.is_some()).collect())
+}
+
+/// The codes a task scores (CCL2025's label_space.json: `principal` and `other` lists).
+pub fn load_label_space(path: &Path) -> Result<HashSet<String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = HashSet::new();
+    for key in ["principal", "other"] {
+        for item in v[key].as_array().into_iter().flatten() {
+            if let Some(c) = item["code"].as_str() {
+                out.insert(c.to_owned());
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("{}: no codes under principal/other", path.display()));
+    }
+    Ok(out)
+}
+
+/// Scores of one pipeline configuration over a record set.
+pub struct EvalReport {
+    pub records: usize,
+    pub failed: usize,
+    pub diseases: TrackMetrics,
+    pub procedures: TrackMetrics,
+    pub ms_per_record: f64,
+}
+
+pub fn evaluate(pipeline: &Pipeline, records: &[EhrRecord], label_space: Option<&HashSet<String>>) -> EvalReport {
+    let mut dx = TrackScores::default();
+    let mut px = TrackScores::default();
+    let mut failed = 0;
+    let start = std::time::Instant::now();
+    for rec in records {
+        let gold = rec.gold.clone().unwrap_or_default();
+        let coding = match pipeline.code(rec) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                failed += 1;
+                continue;
+            }
+        };
+        let keep = |codes: Vec<String>| -> Vec<String> {
+            match label_space {
+                Some(ls) => codes.into_iter().filter(|c| ls.contains(c)).collect(),
+                None => codes,
+            }
+        };
+        dx.add(&keep(coding.disease_codes()), &gold.diseases);
+        if !gold.procedures.is_empty() {
+            px.add(&coding.procedure_codes(), &gold.procedures);
+        }
+    }
+    EvalReport {
+        records: records.len(),
+        failed,
+        diseases: dx.finish(),
+        procedures: px.finish(),
+        ms_per_record: start.elapsed().as_secs_f64() * 1000.0 / records.len().max(1) as f64,
+    }
+}
+
+pub fn print_report(name: &str, r: &EvalReport) {
+    println!("{name}: {} records ({} failed), {:.2} ms/record", r.records, r.failed, r.ms_per_record);
+    println!("| track | n | P | R | F1 | Jaccard | NDCG@3 | principal acc | CCL score |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (t, m) in [("diseases", &r.diseases), ("procedures", &r.procedures)] {
+        if m.n == 0 {
+            continue;
+        }
+        println!(
+            "| {t} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
+            m.n, m.precision, m.recall, m.f1, m.jaccard, m.ndcg3, m.principal_accuracy, m.ccl_score
+        );
+    }
+}
+
+/// The paper-style ablation table: full pipeline, then each stage switched off.
+pub fn ablation(pipeline: &Pipeline, records: &[EhrRecord], label_space: Option<&HashSet<String>>) {
+    println!("| variant | dx F1 | dx principal acc | dx CCL score | px F1 | px principal acc |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let mut variants: Vec<(String, Option<Stage>)> = vec![("full pipeline".into(), None)];
+    for s in Stage::ABLATABLE {
+        variants.push((format!("without {}", s.as_str()), Some(s)));
+    }
+    for (name, stage) in variants {
+        let p = pipeline.clone().without(stage);
+        let r = evaluate(&p, records, label_space);
+        let px = |v: f64| if r.procedures.n == 0 { "–".to_string() } else { format!("{v:.4}") };
+        println!(
+            "| {name} | {:.4} | {:.4} | {:.4} | {} | {} |",
+            r.diseases.f1, r.diseases.principal_accuracy, r.diseases.ccl_score, px(r.procedures.f1), px(r.procedures.principal_accuracy)
+        );
+    }
+}
+
+pub fn default_path(p: &str) -> PathBuf {
+    PathBuf::from(p)
+}

@@ -1,0 +1,366 @@
+//! The coders' workflow as stages: two tracks, run concurrently, exchanging what they know.
+//!
+//! disease:   Standardize → Prioritize → Validate → Map
+//! procedure: Standardize → Mine → Prioritize → CodeAlso → Validate → Map
+//!
+//! Pure domain: no HTTP, no FHIR. Every stage leaves a [`StageTrace`].
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::agents::knowledge::mine::same_family;
+use crate::agents::{Agent, AgentInfo, AgentInput, AgentOutput, Item, Removal, Role};
+use crate::record::{EhrRecord, Section};
+use crate::terminology::{CodeSystem, Terminology};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    Standardize,
+    Mine,
+    Prioritize,
+    CodeAlso,
+    Validate,
+    Map,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Standardize => "standardize",
+            Stage::Mine => "mine",
+            Stage::Prioritize => "prioritize",
+            Stage::CodeAlso => "code-also",
+            Stage::Validate => "validate",
+            Stage::Map => "map",
+        }
+    }
+
+    /// The stages an ablation may switch off (Map is what produces codes at all).
+    pub const ABLATABLE: [Stage; 5] = [Stage::Standardize, Stage::Mine, Stage::Prioritize, Stage::CodeAlso, Stage::Validate];
+
+    pub fn parse(s: &str) -> Option<Stage> {
+        Stage::ABLATABLE.into_iter().chain([Stage::Map]).find(|st| st.as_str() == s)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Track {
+    Disease,
+    Procedure,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StageTrace {
+    pub stage: Stage,
+    pub track: Track,
+    /// The agent that ran the stage; `None` for retrieval stages (Code Also, Map).
+    pub agent: Option<AgentInfo>,
+    pub input: Vec<Item>,
+    pub output: Vec<Item>,
+    /// Keys (codes, or names before mapping) the stage added.
+    pub added: Vec<String>,
+    pub removed: Vec<Removal>,
+    pub notes: Vec<String>,
+    pub elapsed_us: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Coding {
+    pub record_id: String,
+    /// Principal first.
+    pub diseases: Vec<Item>,
+    /// Principal first.
+    pub procedures: Vec<Item>,
+    pub trace: Vec<StageTrace>,
+    pub disease_edition: EditionRef,
+    pub procedure_edition: EditionRef,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EditionRef {
+    pub id: String,
+    pub url: String,
+    pub version: String,
+}
+
+impl Coding {
+    pub fn disease_codes(&self) -> Vec<String> {
+        self.diseases.iter().filter_map(|i| i.code.clone()).collect()
+    }
+    pub fn procedure_codes(&self) -> Vec<String> {
+        self.procedures.iter().filter_map(|i| i.code.clone()).collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("record {record}: {message}")]
+    Agent { record: String, message: String },
+    #[error("record {record}: {message}")]
+    Terminology { record: String, message: String },
+}
+
+/// One agent per role; the configuration picks each one's backend.
+#[derive(Clone)]
+pub struct Agents {
+    pub standardize_diagnosis: Arc<dyn Agent>,
+    pub standardize_procedure: Arc<dyn Agent>,
+    pub mine_procedures: Arc<dyn Agent>,
+    pub prioritize_diagnoses: Arc<dyn Agent>,
+    pub prioritize_procedures: Arc<dyn Agent>,
+    pub validate_diagnoses: Arc<dyn Agent>,
+    pub validate_procedures: Arc<dyn Agent>,
+}
+
+impl Agents {
+    pub fn get(&self, role: Role) -> &Arc<dyn Agent> {
+        match role {
+            Role::StandardizeDiagnosis => &self.standardize_diagnosis,
+            Role::StandardizeProcedure => &self.standardize_procedure,
+            Role::MineProcedures => &self.mine_procedures,
+            Role::PrioritizeDiagnoses => &self.prioritize_diagnoses,
+            Role::PrioritizeProcedures => &self.prioritize_procedures,
+            Role::ValidateDiagnoses => &self.validate_diagnoses,
+            Role::ValidateProcedures => &self.validate_procedures,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Pipeline {
+    pub terminology: Arc<Terminology>,
+    pub agents: Agents,
+    pub disease_edition: String,
+    pub procedure_edition: String,
+    pub without: HashSet<Stage>,
+}
+
+fn keys(items: &[Item]) -> Vec<String> {
+    items.iter().map(|i| i.key().to_owned()).collect()
+}
+
+fn diff_added(before: &[Item], after: &[Item]) -> Vec<String> {
+    let b: HashSet<String> = keys(before).into_iter().collect();
+    keys(after).into_iter().filter(|k| !b.contains(k)).collect()
+}
+
+impl Pipeline {
+    pub fn without(mut self, stages: impl IntoIterator<Item = Stage>) -> Pipeline {
+        self.without.extend(stages);
+        self
+    }
+
+    fn enabled(&self, s: Stage) -> bool {
+        !self.without.contains(&s)
+    }
+
+    fn edition(&self, id: &str, record: &str) -> Result<&Arc<CodeSystem>, PipelineError> {
+        self.terminology
+            .edition(id, None)
+            .map_err(|e| PipelineError::Terminology { record: record.into(), message: e.to_string() })
+    }
+
+    /// Runs an agent stage and records its trace.
+    fn agent_stage(
+        &self,
+        stage: Stage,
+        track: Track,
+        role: Role,
+        rec: &EhrRecord,
+        items: Vec<Item>,
+        other: &[Item],
+        trace: &mut Vec<StageTrace>,
+    ) -> Result<Vec<Item>, PipelineError> {
+        let agent = self.agents.get(role);
+        let start = Instant::now();
+        let input = items.clone();
+        let AgentOutput { items: out, removed, notes } = agent
+            .run(AgentInput { record: rec, items, other_track: other })
+            .map_err(|e| PipelineError::Agent { record: rec.record_id.clone(), message: e.to_string() })?;
+        trace.push(StageTrace {
+            stage,
+            track,
+            agent: Some(agent.info()),
+            added: diff_added(&input, &out),
+            input,
+            output: out.clone(),
+            removed,
+            notes,
+            elapsed_us: start.elapsed().as_micros() as u64,
+        });
+        Ok(out)
+    }
+
+    /// Without standardization, the raw list items go straight to mapping (the paper's
+    /// ablation): one item per listed piece, uncoded.
+    fn raw_items(rec: &EhrRecord, track: Track) -> Vec<Item> {
+        let section = match track {
+            Track::Procedure => Section::ProcedureName,
+            Track::Disease if rec.has(Section::DischargeDiagnosis) => Section::DischargeDiagnosis,
+            Track::Disease => Section::AdmissionDiagnosis,
+        };
+        crate::agents::knowledge::text::split_items(rec.text(section))
+            .into_iter()
+            .map(|p| Item {
+                name: p.text.clone(),
+                code: None,
+                mention: p.text.clone(),
+                evidence: vec![crate::agents::Evidence { section, start: p.start, end: p.end, text: p.text }],
+                confidence: 0.5,
+                origin: "record".into(),
+            })
+            .collect()
+    }
+
+    fn first_stage(&self, rec: &EhrRecord, track: Track, trace: &mut Vec<StageTrace>) -> Result<Vec<Item>, PipelineError> {
+        let role = match track {
+            Track::Disease => Role::StandardizeDiagnosis,
+            Track::Procedure => Role::StandardizeProcedure,
+        };
+        let mut items = if self.enabled(Stage::Standardize) {
+            self.agent_stage(Stage::Standardize, track, role, rec, Vec::new(), &[], trace)?
+        } else {
+            Pipeline::raw_items(rec, track)
+        };
+        if track == Track::Procedure && self.enabled(Stage::Mine) {
+            items = self.agent_stage(Stage::Mine, track, Role::MineProcedures, rec, items, &[], trace)?;
+        }
+        Ok(items)
+    }
+
+    pub fn code(&self, rec: &EhrRecord) -> Result<Coding, PipelineError> {
+        let dx_cs = self.edition(&self.disease_edition, &rec.record_id)?.clone();
+        let px_cs = self.edition(&self.procedure_edition, &rec.record_id)?.clone();
+        let mut dx_trace = Vec::new();
+        let mut px_trace = Vec::new();
+        // Phase 1: the tracks read their own sections, concurrently.
+        let (dx, px) = std::thread::scope(|s| {
+            let px_handle = s.spawn(|| self.first_stage(rec, Track::Procedure, &mut px_trace));
+            let dx = self.first_stage(rec, Track::Disease, &mut dx_trace);
+            (dx, px_handle.join().expect("procedure track panicked"))
+        });
+        let (mut dx, mut px) = (dx?, px?);
+
+        // Phase 2: procedures settle first; diagnoses then use them (what the principal
+        // procedure treated, a stent placed now is not a status code).
+        if self.enabled(Stage::Prioritize) {
+            px = self.agent_stage(Stage::Prioritize, Track::Procedure, Role::PrioritizeProcedures, rec, px, &dx, &mut px_trace)?;
+        }
+        if self.enabled(Stage::CodeAlso) {
+            px = self.code_also(px, &px_cs, &mut px_trace);
+        }
+        if self.enabled(Stage::Validate) {
+            px = self.agent_stage(Stage::Validate, Track::Procedure, Role::ValidateProcedures, rec, px, &dx, &mut px_trace)?;
+        }
+        px = self.map(px, &px_cs, Track::Procedure, &mut px_trace);
+
+        if self.enabled(Stage::Prioritize) {
+            dx = self.agent_stage(Stage::Prioritize, Track::Disease, Role::PrioritizeDiagnoses, rec, dx, &px, &mut dx_trace)?;
+        }
+        if self.enabled(Stage::Validate) {
+            dx = self.agent_stage(Stage::Validate, Track::Disease, Role::ValidateDiagnoses, rec, dx, &px, &mut dx_trace)?;
+        }
+        dx = self.map(dx, &dx_cs, Track::Disease, &mut dx_trace);
+
+        let mut trace = dx_trace;
+        trace.extend(px_trace);
+        let eref = |cs: &CodeSystem| EditionRef { id: cs.meta.id.clone(), url: cs.meta.url.clone(), version: cs.meta.version.clone() };
+        Ok(Coding {
+            record_id: rec.record_id.clone(),
+            diseases: dx,
+            procedures: px,
+            trace,
+            disease_edition: eref(&dx_cs),
+            procedure_edition: eref(&px_cs),
+        })
+    }
+
+    /// Code Also: the principal procedure's rules suggest further codes (the first code of each
+    /// suggested family not yet present); validation keeps those the record supports.
+    fn code_also(&self, items: Vec<Item>, cs: &CodeSystem, trace: &mut Vec<StageTrace>) -> Vec<Item> {
+        let start = Instant::now();
+        let input = items.clone();
+        let mut out = items;
+        let mut notes = Vec::new();
+        if let Some(principal) = out.first().and_then(|p| p.code.clone()) {
+            let evidence = out[0].evidence.clone();
+            for target in self.terminology.code_also.chinese_targets(&principal, cs) {
+                let is_base = !target.contains('x') && target.ends_with("00");
+                let covered = out.iter().any(|i| i.code.as_deref().is_some_and(|c| c == target || same_family(c, target)));
+                if !is_base || covered {
+                    continue;
+                }
+                let concept = cs.get(target).expect("target from the edition");
+                notes.push(format!("{principal} → code also {target} {}", concept.name));
+                out.push(Item {
+                    name: concept.name.clone(),
+                    code: Some(target.to_owned()),
+                    mention: format!("code also ({principal})"),
+                    evidence: evidence.clone(),
+                    confidence: 0.4,
+                    origin: "code-also".into(),
+                });
+            }
+        }
+        trace.push(StageTrace {
+            stage: Stage::CodeAlso,
+            track: Track::Procedure,
+            agent: None,
+            added: diff_added(&input, &out),
+            input,
+            output: out.clone(),
+            removed: Vec::new(),
+            notes,
+            elapsed_us: start.elapsed().as_micros() as u64,
+        });
+        out
+    }
+
+    /// Map: every item to a codable concept of the edition, with its display. Uncoded items
+    /// go through retrieval (top candidate); header codes go to their first codable child.
+    fn map(&self, items: Vec<Item>, cs: &CodeSystem, track: Track, trace: &mut Vec<StageTrace>) -> Vec<Item> {
+        let start = Instant::now();
+        let input = items.clone();
+        let mut out: Vec<Item> = Vec::with_capacity(items.len());
+        let mut removed = Vec::new();
+        for mut it in items {
+            let concept = match it.code.as_deref().and_then(|c| cs.get(c)) {
+                Some(c) if c.selectable => Some(c.clone()),
+                Some(c) => cs.children(&c.code).into_iter().find(|k| k.selectable).cloned(),
+                None => self
+                    .terminology
+                    .search(&it.name, &cs.meta.id, Some(&cs.meta.version), 1)
+                    .ok()
+                    .and_then(|h| h.into_iter().next())
+                    .and_then(|h| cs.get(&h.code).cloned()),
+            };
+            match concept {
+                Some(c) => {
+                    it.code = Some(c.code.clone());
+                    it.name = c.name.clone();
+                    if !out.iter().any(|o| o.code == it.code) {
+                        out.push(it);
+                    }
+                }
+                None => removed.push(Removal { item: it, reason: format!("no code in {} {}", cs.meta.id, cs.meta.version) }),
+            }
+        }
+        trace.push(StageTrace {
+            stage: Stage::Map,
+            track,
+            agent: None,
+            added: diff_added(&input, &out),
+            input,
+            output: out.clone(),
+            removed,
+            notes: Vec::new(),
+            elapsed_us: start.elapsed().as_micros() as u64,
+        });
+        out
+    }
+}
