@@ -40,22 +40,41 @@ pub fn load_records(path: &Path, split: Split) -> Result<Vec<EhrRecord>, String>
     Ok(out.records.into_iter().filter(|r| in_split(&r.record_id, split) && r.gold.is_some()).collect())
 }
 
-/// The codes a task scores (CCL2025's label_space.json: `principal` and `other` lists).
-pub fn load_label_space(path: &Path) -> Result<HashSet<String>, String> {
+/// The codes a task scores, as CCL2025's label_space.json defines them: a principal-diagnosis
+/// space and an other-diagnosis space.
+#[derive(Clone, Debug, Default)]
+pub struct LabelSpace {
+    pub principal: HashSet<String>,
+    pub other: HashSet<String>,
+}
+
+impl LabelSpace {
+    /// The prediction as the task reads it: the first predicted code of the principal space is
+    /// the principal, then the other predicted codes of the other space.
+    pub fn restrict(&self, codes: &[String]) -> Vec<String> {
+        let principal = codes.iter().find(|c| self.principal.contains(*c));
+        let mut out: Vec<String> = principal.cloned().into_iter().collect();
+        if out.is_empty() {
+            // No principal of the space: the first slot stays wrong rather than borrowing an
+            // other-diagnosis code.
+            out.push(String::from("-"));
+        }
+        out.extend(codes.iter().filter(|c| Some(*c) != principal && self.other.contains(*c)).cloned());
+        out
+    }
+}
+
+pub fn load_label_space(path: &Path) -> Result<LabelSpace, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut out = HashSet::new();
-    for key in ["principal", "other"] {
-        for item in v[key].as_array().into_iter().flatten() {
-            if let Some(c) = item["code"].as_str() {
-                out.insert(c.to_owned());
-            }
-        }
+    let read = |key: &str| -> HashSet<String> {
+        v[key].as_array().into_iter().flatten().filter_map(|i| i["code"].as_str().map(str::to_owned)).collect()
+    };
+    let ls = LabelSpace { principal: read("principal"), other: read("other") };
+    if ls.principal.is_empty() || ls.other.is_empty() {
+        return Err(format!("{}: expected codes under both principal and other", path.display()));
     }
-    if out.is_empty() {
-        return Err(format!("{}: no codes under principal/other", path.display()));
-    }
-    Ok(out)
+    Ok(ls)
 }
 
 /// Scores of one pipeline configuration over a record set.
@@ -67,7 +86,7 @@ pub struct EvalReport {
     pub ms_per_record: f64,
 }
 
-pub fn evaluate(pipeline: &Pipeline, records: &[EhrRecord], label_space: Option<&HashSet<String>>) -> EvalReport {
+pub fn evaluate(pipeline: &Pipeline, records: &[EhrRecord], label_space: Option<&LabelSpace>) -> EvalReport {
     let mut dx = TrackScores::default();
     let mut px = TrackScores::default();
     let mut failed = 0;
@@ -84,7 +103,7 @@ pub fn evaluate(pipeline: &Pipeline, records: &[EhrRecord], label_space: Option<
         };
         let keep = |codes: Vec<String>| -> Vec<String> {
             match label_space {
-                Some(ls) => codes.into_iter().filter(|c| ls.contains(c)).collect(),
+                Some(ls) => ls.restrict(&codes),
                 None => codes,
             }
         };
@@ -118,7 +137,7 @@ pub fn print_report(name: &str, r: &EvalReport) {
 }
 
 /// The paper-style ablation table: full pipeline, then each stage switched off.
-pub fn ablation(pipeline: &Pipeline, records: &[EhrRecord], label_space: Option<&HashSet<String>>) {
+pub fn ablation(pipeline: &Pipeline, records: &[EhrRecord], label_space: Option<&LabelSpace>) {
     println!("| variant | dx F1 | dx principal acc | dx CCL score | px F1 | px principal acc |");
     println!("| --- | --- | --- | --- | --- | --- |");
     let mut variants: Vec<(String, Option<Stage>)> = vec![("full pipeline".into(), None)];

@@ -28,6 +28,10 @@ pub struct Facts {
     pub dyspnea: bool,
     pub hf_exacerbation_words: bool,
     pub st_elevation: bool,
+    /// The chief complaint tells of dyspnoea for years.
+    pub long_dyspnea: bool,
+    /// The chief complaint says it got worse or came back (加重, 再发).
+    pub recent_worsening: bool,
 }
 
 /// Where labs, imaging and the course are told.
@@ -132,6 +136,9 @@ impl Facts {
         f.dyspnea = ["气短", "喘", "呼吸困难", "憋气", "水肿", "不能平卧", "夜间阵发"].iter().any(|w| cc.contains(w));
         f.hf_exacerbation_words = ["心衰加重", "心力衰竭加重", "急性加重", "心功能不全加重", "不能平卧", "端坐呼吸"].iter().any(|w| cc.contains(w) || course.contains(w));
         f.st_elevation = body.contains("ST段抬高") && !body.contains("非ST段抬高");
+        let chief = rec.text(Section::ChiefComplaint);
+        f.long_dyspnea = ["喘", "气短", "呼吸困难", "憋气"].iter().any(|w| chief.contains(w)) && chief.contains('年');
+        f.recent_worsening = chief.contains("加重") || chief.contains("再发") || chief.contains("复发");
         f
     }
 }

@@ -46,10 +46,20 @@ impl Standardizer {
             return Ok(vec![r]);
         }
         let variants = self.terminology.lexicon.rewrite_key(&key, self.scope);
-        // Concatenated mentions: dictionary segmentation over the (rewritten) key.
-        let seg_source = variants.first().cloned().unwrap_or_else(|| key.clone());
-        let words = segment(&seg_source, |w| self.is_dictionary_word(cs, w));
-        let covered: usize = words.iter().filter(|w| w.1).map(|w| w.0.chars().count()).sum();
+        // Concatenated mentions: dictionary segmentation over the key as written, or over its
+        // lexicon rewrite where that covers more of it.
+        let coverage = |words: &[(String, bool)]| -> usize { words.iter().filter(|w| w.1).map(|w| w.0.chars().count()).sum() };
+        let mut seg_source = key.clone();
+        let mut words = segment(&key, |w| self.is_dictionary_word(cs, w));
+        if let Some(v) = variants.first() {
+            let alt = segment(v, |w| self.is_dictionary_word(cs, w));
+            let (a, b) = (coverage(&alt) * key.chars().count(), coverage(&words) * v.chars().count());
+            if a > b {
+                words = alt;
+                seg_source = v.clone();
+            }
+        }
+        let covered = coverage(&words);
         let total = seg_source.chars().count();
         let matched = words.iter().filter(|w| w.1).count();
         if matched >= 2 && covered * 10 >= total * 7 {

@@ -144,9 +144,10 @@ pub fn assertion(text: &str, start: usize, end: usize) -> Assertion {
     let (cl, rel) = clause(text, start, end);
     let chars: Vec<char> = cl.chars().collect();
     let len = end - start;
-    // Before the mention, up to the last comma-level break.
+    // Before the mention, up to the last comma: a negation covers the whole list after it
+    // (否认“脑梗死、糖尿病”病史).
     let mut s = rel;
-    while s > 0 && !matches!(chars[s - 1], '，' | ',' | '、') {
+    while s > 0 && !matches!(chars[s - 1], '，' | ',') {
         s -= 1;
     }
     let before: String = chars[s..rel].iter().collect();
@@ -231,6 +232,9 @@ mod tests {
             assertion(t, s, e)
         };
         assert_eq!(at("糖尿病"), Assertion::Negated);
+        let t2 = "否认“脑梗死、糖尿病”病史";
+        let (s2, e2) = find_all(t2, "糖尿病")[0];
+        assert_eq!(assertion(t2, s2, e2), Assertion::Negated);
         assert_eq!(at("冠心病"), Assertion::Uncertain);
         assert_eq!(at("心律失常"), Assertion::Uncertain);
         assert_eq!(at("冠脉造影"), Assertion::Planned);

@@ -23,9 +23,11 @@ const FINDINGS: &[Finding] = &[
     Finding { code: "I70.806", name: "颈动脉硬化", words: &["斑块", "内中膜增厚", "硬化"], clause_needs: &["颈动脉"], unless: &["I70.8", "I65"] },
     Finding { code: "I70.203", name: "下肢动脉粥样硬化", words: &["斑块", "内中膜增厚", "硬化"], clause_needs: &["下肢动脉", "下肢动静脉"], unless: &["I70.2"] },
     Finding { code: "K76.000", name: "脂肪肝", words: &["脂肪肝"], clause_needs: &[], unless: &["K76.0", "K70", "K75.8"] },
-    Finding { code: "K76.807", name: "肝囊肿", words: &["肝囊肿"], clause_needs: &[], unless: &["K76.8"] },
+    Finding { code: "K76.807", name: "肝囊肿", words: &["肝囊肿", "肝内囊肿", "肝脏囊肿"], clause_needs: &[], unless: &["K76.8"] },
+    Finding { code: "K76.807", name: "肝囊肿", words: &["囊肿"], clause_needs: &["肝"], unless: &["K76.8"] },
     Finding { code: "N28.101", name: "单纯性肾囊肿", words: &["肾囊肿"], clause_needs: &[], unless: &["N28.1", "Q61"] },
     Finding { code: "E04.101", name: "甲状腺结节", words: &["甲状腺结节"], clause_needs: &[], unless: &["E04", "D34", "C73"] },
+    Finding { code: "E04.101", name: "甲状腺结节", words: &["结节"], clause_needs: &["甲状腺"], unless: &["E04", "D34", "C73"] },
     Finding { code: "Q24.501", name: "冠状动脉肌桥", words: &["心肌桥", "肌桥"], clause_needs: &[], unless: &["Q24.5"] },
     Finding { code: "I38.x01", name: "心脏瓣膜病", words: &["瓣膜退行性变", "瓣膜钙化", "瓣膜病"], clause_needs: &[], unless: &["I34", "I35", "I36", "I37", "I38", "I05", "I06", "I07", "I08"] },
     Finding { code: "I69.300x002", name: "陈旧性脑梗死", words: &["陈旧性脑梗", "腔隙性脑梗", "软化灶"], clause_needs: &[], unless: &["I69.3", "I63"] },
@@ -35,13 +37,13 @@ const FINDINGS: &[Finding] = &[
 
 /// Rhythm findings on ECG/Holter → codes; any of them also brings the 心律失常 umbrella code
 /// that this coding practice records beside the specific one.
+/// Occasional (偶发) premature beats are not coded one by one; see [`occasional_beats`].
 const RHYTHM: &[(&str, &str, &str)] = &[
     ("频发室性早搏", "I49.300x001", "频发性室性期前收缩"),
     ("频发室性期前收缩", "I49.300x001", "频发性室性期前收缩"),
-    ("室性早搏", "I49.300x002", "室性期前收缩"),
-    ("室性期前收缩", "I49.300x002", "室性期前收缩"),
+    ("频发多源室性早搏", "I49.300x001", "频发性室性期前收缩"),
     ("频发房性早搏", "I49.100x002", "频发性房性期前收缩"),
-    ("房性早搏", "I49.100x001", "房性期前收缩[房性早搏]"),
+    ("频发室上性早搏", "I49.100x002", "频发性房性期前收缩"),
     ("阵发性心房颤动", "I48.x02", "阵发性心房颤动"),
     ("阵发性房颤", "I48.x02", "阵发性心房颤动"),
     ("心房颤动", "I48.x01", "心房颤动"),
@@ -80,9 +82,12 @@ fn present_in(rec: &EhrRecord, sections: &[Section], words: &[&str], clause_need
                     continue;
                 }
                 if !clause_needs.is_empty() {
-                    let (cl, _) = clause(text, s, e);
-                    // The needed word must be in the same comma-level phrase region.
-                    if !clause_needs.iter().any(|n| cl.contains(n)) || cl.contains("未见明显") && !cl.contains(w) {
+                    // The organ must be named just before the finding (颈动脉内中膜增厚并斑块),
+                    // not anywhere in a long sentence about other vessels.
+                    let before: String = text.chars().take(s).collect::<Vec<_>>().into_iter().rev().take(16).collect::<Vec<_>>().into_iter().rev().collect();
+                    let Some(organ_at) = clause_needs.iter().filter_map(|n| before.rfind(n).map(|p| p + n.len())).max() else { continue };
+                    let between = &before[organ_at..];
+                    if between.contains("未见") || between.contains('。') || between.contains('；') || between.contains("无明显") {
                         continue;
                     }
                 }
@@ -153,7 +158,11 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
         }
     }
     let chronic_hf = present_in(rec, &[Section::AdmissionDiagnosis, Section::DischargeDiagnosis, Section::PresentIllness, Section::PastHistory], &["慢性心力衰竭", "慢性心功能不全", "慢性心衰"], &[]);
-    if chronic_hf.is_some() && (facts.hf_exacerbation_words || facts.bnp_high && facts.dyspnea) && !has_code(&items, "I50.900x018") {
+    // Heart failure long known (a NYHA class, a cardiomyopathy, or years of dyspnoea) that
+    // brought the patient in now is chronic heart failure acutely worsened.
+    let known_hf = has_prefix(&items, &["I50.900x0", "I42", "I50.903", "I50.904", "I50.905"]) || has_prefix(&items, &["I50"]) && facts.long_dyspnea;
+    let chronic_hf = chronic_hf.or_else(|| known_hf.then(|| Evidence { section: Section::ChiefComplaint, start: 0, end: 0, text: String::new() }));
+    if chronic_hf.is_some() && (facts.hf_exacerbation_words || facts.dyspnea && facts.recent_worsening || facts.bnp_high && facts.dyspnea) && !has_code(&items, "I50.900x018") {
         out.notes.push("chronic heart failure worsening this admission".into());
         let worse = recovered("I50.900x018", "慢性心功能不全急性加重", "慢性心衰加重", chronic_hf, 0.7);
         if principal_is(&items, &["I50"]) {
@@ -192,8 +201,9 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     if facts.potassium.is_some_and(|k| k < 3.5) && !has_prefix(&items, &["E87.6"]) {
         add(&mut items, "E87.600", "低钾血症", "血钾 < 3.5 mmol/L", None, 0.6);
     }
-    if facts.homocysteine.is_some_and(|h| h > 15.0) && !has_prefix(&items, &["E72.1"]) {
-        add(&mut items, "E72.101", "高同型半胱氨酸血症", "同型半胱氨酸 > 15 μmol/L", None, 0.6);
+    // Mild elevation (15–30 μmol/L) is common and rarely treated; intermediate and above is.
+    if facts.homocysteine.is_some_and(|h| h > 30.0) && !has_prefix(&items, &["E72.1"]) {
+        add(&mut items, "E72.101", "高同型半胱氨酸血症", "同型半胱氨酸 > 30 μmol/L", None, 0.6);
     }
     if facts.hemoglobin.is_some_and(|h| h < 110.0) && !has_prefix(&items, &["D5", "D6", "D46", "N18"]) {
         add(&mut items, "D64.900", "贫血", "血红蛋白 < 110 g/L", None, 0.5);
@@ -211,6 +221,9 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
                 add(&mut items, code, name, "心电图/Holter", Some(ev), 0.55);
             }
         }
+    }
+    if !has_prefix(&items, &["I49.4"]) && occasional_beats(rec) {
+        add(&mut items, "I49.400x002", "偶发房室性期前收缩", "偶发房性与室性早搏", None, 0.55);
     }
     let arrhythmia = has_prefix(&items, &["I44", "I45", "I47", "I48", "I49"]);
     if arrhythmia && !has_code(&items, "I49.900") {
@@ -253,6 +266,13 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     });
     out.items = items;
     out
+}
+
+/// Occasional atrial (or supraventricular) and ventricular premature beats together.
+fn occasional_beats(rec: &EhrRecord) -> bool {
+    let atrial = present_in(rec, &FINDING_SECTIONS, &["偶发房性早搏", "偶发室上性早搏", "偶发房性期前收缩"], &[]).is_some();
+    let ventricular = present_in(rec, &FINDING_SECTIONS, &["偶发室性早搏", "偶发多源室性早搏", "偶发室性期前收缩"], &[]).is_some();
+    atrial && ventricular
 }
 
 pub fn validate_procedures(rec: &EhrRecord, items: Vec<Item>) -> AgentOutput {
