@@ -28,11 +28,11 @@ pub fn models_or_train(config: &Config) -> Result<KnowledgeModels, String> {
     let dir = models_dir(config);
     if !KnowledgeModels::present(&dir) {
         let sources = train::TrainingSources::default_paths();
-        if sources.available() {
+        if config.auto_train && sources.available() {
             eprintln!("no trained models in {}: training them now (jointcoder train)", dir.display());
             train::train_all(config, &sources)?;
         } else {
-            eprintln!("no trained models and no training data: using the hand-set defaults");
+            eprintln!("no trained models (and auto-training off or no training data): using the hand-set defaults");
         }
     }
     KnowledgeModels::load(&dir)

@@ -25,6 +25,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Page size for CodeSystem concept listings and ValueSet expansions.
     pub default_page_size: usize,
+    /// Train the knowledge models on first use when they are missing (`JOINTCODER_AUTO_TRAIN`).
+    pub auto_train: bool,
 }
 
 /// The config file: every field optional.
@@ -40,6 +42,7 @@ pub struct ConfigFile {
     pub editions: Vec<EditionSpec>,
     pub max_body_bytes: Option<usize>,
     pub default_page_size: Option<usize>,
+    pub auto_train: Option<bool>,
 }
 
 /// Flag values (all optional; `None` leaves the value from file or environment).
@@ -70,6 +73,7 @@ impl Default for Config {
             extra_editions: Vec::new(),
             max_body_bytes: 8 * 1024 * 1024,
             default_page_size: 100,
+            auto_train: true,
         }
     }
 }
@@ -127,6 +131,7 @@ impl Config {
         if let Some(v) = f.lexicons { self.lexicons = v; }
         if let Some(v) = f.max_body_bytes { self.max_body_bytes = v; }
         if let Some(v) = f.default_page_size { self.default_page_size = v; }
+        if let Some(v) = f.auto_train { self.auto_train = v; }
         self.extra_editions.extend(f.editions);
     }
 
@@ -137,6 +142,9 @@ impl Config {
         if let Some(v) = env("JOINTCODER_CANONICAL_BASE") { self.canonical_base = v; }
         if let Some(v) = env("JOINTCODER_LEXICON") {
             self.lexicons = v.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect();
+        }
+        if let Some(v) = env("JOINTCODER_AUTO_TRAIN") {
+            self.auto_train = !matches!(v.as_str(), "0" | "false" | "no" | "off");
         }
         if let Some(v) = env("JOINTCODER_MAX_BODY_BYTES") {
             self.max_body_bytes = v.parse().map_err(|_| ConfigError::Env {

@@ -291,7 +291,8 @@ impl Pipeline {
             let evidence = out[0].evidence.clone();
             for target in self.terminology.code_also.chinese_targets(&principal, cs) {
                 let is_base = !target.contains('x') && target.ends_with("00");
-                let covered = out.iter().any(|i| i.code.as_deref().is_some_and(|c| c == target || same_family(c, target)));
+                let family = &target[..target.len().min(5)];
+                let covered = out.iter().any(|i| i.code.as_deref().is_some_and(|c| c.starts_with(family) || same_family(c, target)));
                 if !is_base || covered {
                     continue;
                 }

@@ -47,7 +47,12 @@ pub struct Lexicon {
     canonical: HashSet<String>,
     reverse: HashMap<String, Vec<String>>,
     max_chars: usize,
+    /// Group names (PCI) that are never coded by themselves.
+    umbrella: HashSet<(String, Scope)>,
 }
+
+/// The canonical name that marks an alias as a group name, not a codable one.
+pub const UMBRELLA: &str = "(umbrella)";
 
 /// The project's own lexicon, compiled in so that the server runs with no files beside it.
 pub const EMBEDDED_LEXICON: &str = include_str!("../../terminology/lexicon.tsv");
@@ -110,6 +115,10 @@ impl Lexicon {
     }
 
     pub fn add(&mut self, alias: &str, canonical: &str, scope: Scope) {
+        if canonical == UMBRELLA {
+            self.umbrella.insert((normalize(alias), scope));
+            return;
+        }
         let akey = normalize(alias);
         let ckey = normalize(canonical);
         if akey.is_empty() || ckey.is_empty() || akey == ckey {
@@ -131,6 +140,12 @@ impl Lexicon {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Whether a mention (normalized key) names a group of procedures or diagnoses rather than
+    /// one codable concept.
+    pub fn is_umbrella(&self, key: &str, scope: Scope) -> bool {
+        self.umbrella.iter().any(|(k, s)| k == key && s.admits(scope))
     }
 
     /// Whether a normalized key is a known alias.
@@ -242,6 +257,14 @@ mod tests {
         assert!(lex.canonical_names("PCI", Scope::Dx).is_empty());
         assert_eq!(lex.canonical_names("PCI", Scope::Px), vec!["经皮冠状动脉介入治疗"]);
         assert!(lex.rewrite_key("iga肾病", Scope::Dx).is_empty());
+    }
+
+    #[test]
+    fn umbrella_terms_are_marked_not_rewritten() {
+        let lex = Lexicon::embedded();
+        assert!(lex.is_umbrella(&normalize("PCI"), Scope::Px));
+        assert!(lex.rewrite_key(&normalize("PCI"), Scope::Px).is_empty());
+        assert!(!lex.is_umbrella(&normalize("PTCA"), Scope::Px));
     }
 
     #[test]

@@ -46,6 +46,7 @@ const RULES: &[Rule] = &[
     Rule { code: "37.3400x001", name: "经皮环肺静脉电隔离术", triggers: &["肺静脉隔离", "肺静脉电隔离"], needs: &[], excludes: &[] },
     Rule { code: "37.3403", name: "经导管心脏冷冻消融术", triggers: &["冷冻消融", "冷冻球囊消融"], needs: &[], excludes: &[] },
     Rule { code: "37.3401", name: "经导管心脏射频消融术", triggers: &["射频消融", "导管消融", "RFCA"], needs: &[], excludes: &["肾动脉", "甲状腺", "肝", "肺病损"] },
+    Rule { code: "37.2600", name: "侵入性电生理测定导管术", triggers: &["心内电生理检查", "电生理检查"], needs: &[], excludes: &[] },
     Rule { code: "96.0400", name: "气管内插管", triggers: &["气管插管", "气管内插管"], needs: &[], excludes: &["拔除", "拔管"] },
     Rule { code: "39.9500x007", name: "连续性肾脏替代治疗[CRRT]", triggers: &["CRRT", "连续性肾脏替代", "床旁血滤", "连续性血液净化"], needs: &[], excludes: &[] },
     Rule { code: "99.6000", name: "心肺复苏", triggers: &["心肺复苏", "胸外按压"], needs: &[], excludes: &[] },

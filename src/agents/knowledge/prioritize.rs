@@ -12,7 +12,7 @@ use super::facts::Facts;
 use crate::agents::{Agent, AgentError, AgentInfo, AgentInput, AgentOutput, Item, Role};
 use crate::record::EhrRecord;
 
-pub const PRINCIPAL_FEATURES: [&str; 24] = [
+pub const PRINCIPAL_FEATURES: [&str; 26] = [
     "first_listed",
     "list_position",
     "acute_mi",
@@ -37,6 +37,8 @@ pub const PRINCIPAL_FEATURES: [&str; 24] = [
     "hf_x_dyspnea",
     "htn_x_no_cardiac_event",
     "coronary_x_significant_stenosis",
+    "treated_by_principal_procedure",
+    "unspecified_beside_specific",
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -69,6 +71,8 @@ impl Default for PrincipalModel {
         set(&mut w, "angina_x_no_stenosis", 1.0);
         set(&mut w, "hf_x_exacerbation", 1.5);
         set(&mut w, "htn_x_no_cardiac_event", 1.5);
+        set(&mut w, "treated_by_principal_procedure", 2.5);
+        set(&mut w, "unspecified_beside_specific", -1.5);
         PrincipalModel { weights: w, trained_on: "default".into() }
     }
 }
@@ -78,7 +82,24 @@ fn starts(c: &str, ps: &[&str]) -> bool {
 }
 
 /// Features of one candidate principal diagnosis.
-pub fn principal_features(item: &Item, position: usize, n: usize, all: &[Item], facts: &Facts) -> Vec<f64> {
+/// What the principal procedure treats: the diagnosis it was done for is the principal one.
+fn treated_by(procedure: &str) -> &'static [&'static str] {
+    match procedure {
+        p if starts(p, &["36.0", "00.66", "17.55"]) => &["I20", "I21", "I22", "I24", "I25.1"],
+        p if starts(p, &["37.8", "37.7"]) => &["I44", "I45", "I49.5"],
+        p if starts(p, &["37.34", "37.26"]) => &["I47", "I48"],
+        p if starts(p, &["37.94", "37.96"]) => &["I47.2", "I49.0"],
+        p if starts(p, &["00.50", "00.51"]) => &["I50", "I42"],
+        _ => &[],
+    }
+}
+
+/// The principal procedure's code, if any (procedures come prioritized).
+pub fn principal_procedure(procedures: &[Item]) -> Option<&str> {
+    procedures.first().and_then(|p| p.code.as_deref())
+}
+
+pub fn principal_features(item: &Item, position: usize, n: usize, all: &[Item], facts: &Facts, procedure: Option<&str>) -> Vec<f64> {
     let c = item.code.as_deref().unwrap_or("");
     let b = |x: bool| f64::from(u8::from(x));
     let acute_mi = starts(c, &["I21", "I22"]);
@@ -95,7 +116,7 @@ pub fn principal_features(item: &Item, position: usize, n: usize, all: &[Item], 
     let other_circ = circ && !(acute_mi || ua || other_angina || hf || htn || arr || chd || cereb || status);
     let coronary = acute_mi || ua || other_angina || chd;
     let cardiac_event = all.iter().any(|i| {
-        i.code.as_deref().is_some_and(|x| starts(x, &["I20", "I21", "I22", "I50", "I48", "I47"]))
+        i.code.as_deref().is_some_and(|x| starts(x, &["I20", "I21", "I22", "I50", "I48", "I47", "I44", "I45"]))
     });
     vec![
         b(position == 0),
@@ -122,6 +143,8 @@ pub fn principal_features(item: &Item, position: usize, n: usize, all: &[Item], 
         b(hf && facts.dyspnea),
         b(htn && !cardiac_event),
         b(coronary && facts.significant_stenosis),
+        b(procedure.is_some_and(|p| starts(c, treated_by(p)))),
+        b(c == "I49.900" && all.iter().any(|i| i.code.as_deref().is_some_and(|x| x != c && starts(x, &["I44", "I45", "I47", "I48", "I49"])))),
     ]
 }
 
@@ -165,13 +188,13 @@ pub struct PrioritizeDiagnosesAgent {
 }
 
 /// Orders diagnoses: the best-scoring principal first, the rest in their listed order.
-pub fn prioritize_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, model: &PrincipalModel) -> (Vec<Item>, Option<String>) {
+pub fn prioritize_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[Item], model: &PrincipalModel) -> (Vec<Item>, Option<String>) {
     if items.len() < 2 {
         return (items, None);
     }
     let facts = Facts::read(rec);
     let n = items.len();
-    let scores: Vec<f64> = items.iter().enumerate().map(|(i, it)| model.score(&principal_features(it, i, n, &items, &facts))).collect();
+    let scores: Vec<f64> = items.iter().enumerate().map(|(i, it)| model.score(&principal_features(it, i, n, &items, &facts, principal_procedure(procedures)))).collect();
     let best = scores.iter().enumerate().fold(0, |b, (i, s)| if *s > scores[b] { i } else { b });
     let principal = items.remove(best);
     let note = format!("principal {} {} (score {:.2})", principal.code.as_deref().unwrap_or(""), principal.name, scores[best]);
@@ -189,7 +212,7 @@ impl Agent for PrioritizeDiagnosesAgent {
         }
     }
     fn run(&self, input: AgentInput<'_>) -> Result<AgentOutput, AgentError> {
-        let (items, note) = prioritize_diagnoses(input.record, input.items, &self.model);
+        let (items, note) = prioritize_diagnoses(input.record, input.items, input.other_track, &self.model);
         Ok(AgentOutput { items, notes: note.into_iter().collect(), ..Default::default() })
     }
 }

@@ -39,7 +39,7 @@ impl Standardizer {
     pub fn resolve(&self, mention: &str) -> Result<Vec<Resolved>, String> {
         let cs = self.cs()?;
         let key = normalize(mention);
-        if key.is_empty() {
+        if key.is_empty() || self.is_umbrella(&key) {
             return Ok(Vec::new());
         }
         if let Some(r) = self.exact(cs, &key) {
@@ -62,9 +62,16 @@ impl Standardizer {
         let covered = coverage(&words);
         let total = seg_source.chars().count();
         let matched = words.iter().filter(|w| w.1).count();
+        // Only group names (经皮冠状动脉介入治疗（PCI）): nothing to code from this mention.
+        if matched >= 1 && covered * 10 >= total * 7 && words.iter().filter(|w| w.1).all(|w| self.is_umbrella(&w.0)) {
+            return Ok(Vec::new());
+        }
         if matched >= 2 && covered * 10 >= total * 7 {
             let mut out = Vec::new();
             for (w, is_word) in &words {
+                if self.is_umbrella(w) {
+                    continue;
+                }
                 let r = if *is_word { self.exact(cs, w) } else if w.chars().count() >= 2 { self.rerank_top(cs, w)? } else { None };
                 if let Some(r) = r {
                     if !out.iter().any(|o: &Resolved| o.code == r.code) {
@@ -80,7 +87,19 @@ impl Standardizer {
     }
 
     fn is_dictionary_word(&self, cs: &CodeSystem, w: &str) -> bool {
-        w.chars().count() >= 2 && (!cs.by_key_exact(w).is_empty() || self.terminology.lexicon.has_alias_key(w))
+        w.chars().count() >= 2
+            && (!cs.by_key_exact(w).is_empty() || self.terminology.lexicon.has_alias_key(w) || self.is_umbrella(w))
+    }
+
+    /// Whether the mention contains a group name (PCI), which explains an empty result.
+    fn names_umbrella(&self, mention: &str) -> bool {
+        let key = normalize(mention);
+        let Ok(cs) = self.cs() else { return false };
+        self.is_umbrella(&key) || segment(&key, |w| self.is_dictionary_word(cs, w)).iter().any(|w| w.1 && self.is_umbrella(&w.0))
+    }
+
+    fn is_umbrella(&self, key: &str) -> bool {
+        self.terminology.lexicon.is_umbrella(key, self.scope)
     }
 
     /// A name of the edition, directly or through one lexicon step.
@@ -131,6 +150,13 @@ impl Standardizer {
         for Piece { start, end, text: piece } in split_items(text) {
             let ev = Evidence { section, start, end, text: piece.clone() };
             let resolved = self.resolve(&piece)?;
+            if resolved.is_empty() && self.names_umbrella(&piece) {
+                removed.push(Removal {
+                    item: Item { name: piece.clone(), code: None, mention: piece.clone(), evidence: vec![ev], confidence: 0.0, origin: origin.into() },
+                    reason: "a group name, not one procedure: the operative report says what was done".into(),
+                });
+                continue;
+            }
             if resolved.is_empty() {
                 removed.push(Removal {
                     item: Item { name: piece.clone(), code: None, mention: piece.clone(), evidence: vec![ev], confidence: 0.0, origin: origin.into() },

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::prioritize::{principal_features, PrincipalModel};
+use super::prioritize::{principal_features, principal_procedure, PrincipalModel};
 use super::reranker::{self, Reranker};
 use super::{standardizer, KnowledgeModels, LEARNED_LEXICON_FILE};
 use crate::agents::knowledge::facts::Facts;
@@ -168,11 +168,12 @@ pub fn train_all(config: &Config, src: &TrainingSources) -> Result<KnowledgeMode
             }
             let facts = Facts::read(rec);
             let n = items.len();
+            let procedure = principal_procedure(&coding.procedures);
             groups.push(
                 items
                     .iter()
                     .enumerate()
-                    .map(|(i, it)| (principal_features(it, i, n, items, &facts), it.code.as_deref() == Some(gold.as_str())))
+                    .map(|(i, it)| (principal_features(it, i, n, items, &facts, procedure), it.code.as_deref() == Some(gold.as_str())))
                     .collect::<Vec<_>>(),
             );
         }

@@ -254,18 +254,22 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
         });
     }
 
-    // 5. A base code beside its own more specific code is redundant.
+    out.items = drop_redundant_bases(items, &mut out.removed);
+    out
+}
+
+/// A base code beside its own more specific code (00.6600 beside 00.6600x004) is redundant.
+fn drop_redundant_bases(mut items: Vec<Item>, removed: &mut Vec<Removal>) -> Vec<Item> {
     let codes: Vec<String> = items.iter().filter_map(|i| i.code.clone()).collect();
     items.retain(|i| {
         let Some(c) = i.code.as_deref() else { return true };
         let redundant = codes.iter().any(|o| o != c && o.starts_with(c) && o.len() > c.len());
         if redundant {
-            out.removed.push(Removal { item: i.clone(), reason: "a more specific code of the same concept is present".into() });
+            removed.push(Removal { item: i.clone(), reason: "a more specific code of the same concept is present".into() });
         }
         !redundant
     });
-    out.items = items;
-    out
+    items
 }
 
 /// Occasional atrial (or supraventricular) and ventricular premature beats together.
@@ -308,7 +312,7 @@ pub fn validate_procedures(rec: &EhrRecord, items: Vec<Item>) -> AgentOutput {
         }
         kept.push(it);
     }
-    out.items = kept;
+    out.items = drop_redundant_bases(kept, &mut out.removed);
     out
 }
 

@@ -1,0 +1,132 @@
+//! The coding pipeline on the real national tables, with the knowledge backend's hand-set
+//! default models (training is tested separately): what coders expect of it.
+mod common;
+
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
+
+use jointcoder::agents::knowledge::{self, KnowledgeModels};
+use jointcoder::pipeline::{Pipeline, Stage, Track};
+use jointcoder::record::{io, EhrRecord, Section};
+use jointcoder::terminology::{Terminology, TerminologyOptions};
+
+fn pipeline() -> Pipeline {
+    static T: OnceLock<Arc<Terminology>> = OnceLock::new();
+    let t = T.get_or_init(|| Arc::new(Terminology::load(&TerminologyOptions::new(common::terminology_dir())).unwrap()));
+    knowledge::pipeline(t.clone(), &KnowledgeModels::default())
+}
+
+fn fixtures() -> Vec<EhrRecord> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/records/cardiology_procedures.json");
+    let out = io::read_path(&path).unwrap();
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    out.records
+}
+
+fn set(v: &[String]) -> HashSet<String> {
+    v.iter().cloned().collect()
+}
+
+#[test]
+fn paper_table5_names_map_to_their_codes() {
+    let rec = EhrRecord::new("table5")
+        .with(Section::DischargeDiagnosis, "慢性心力衰竭；冠状动脉粥样硬化性心脏病；心功能II级；高血压病3级(极高危)；肺诊断性影像异常")
+        .with(Section::ProcedureName, "药物洗脱冠状动脉支架置入；经皮冠状动脉球囊扩张成形术；单根导管的冠状动脉造影术；两根血管操作；置入一根血管的支架");
+    // Standardization and mapping only, as the table shows them.
+    let p = pipeline().without([Stage::Mine, Stage::Prioritize, Stage::CodeAlso, Stage::Validate]);
+    let c = p.code(&rec).unwrap();
+    assert_eq!(c.disease_codes(), vec!["I50.908", "I25.103", "I50.903", "I10.x00x032", "R91.x00x003"]);
+    assert_eq!(c.procedure_codes(), vec!["36.0700", "00.6600x004", "88.5500", "00.4100", "00.4500"]);
+}
+
+#[test]
+fn pci_pacemaker_and_ablation_records_are_coded_like_their_gold() {
+    let p = pipeline();
+    for rec in fixtures() {
+        let gold = rec.gold.clone().unwrap();
+        let c = p.code(&rec).unwrap();
+        assert_eq!(set(&c.procedure_codes()), set(&gold.procedures), "{} procedures", rec.record_id);
+        assert_eq!(c.procedure_codes()[0], gold.procedures[0], "{} principal procedure", rec.record_id);
+        assert_eq!(set(&c.disease_codes()), set(&gold.diseases), "{} diagnoses", rec.record_id);
+        assert_eq!(c.disease_codes()[0], gold.diseases[0], "{} principal diagnosis", rec.record_id);
+    }
+}
+
+#[test]
+fn every_stage_leaves_a_trace_and_items_carry_evidence() {
+    let rec = fixtures().remove(0);
+    let c = pipeline().code(&rec).unwrap();
+    let stages: Vec<(Stage, Track)> = c.trace.iter().map(|t| (t.stage, t.track)).collect();
+    for want in [
+        (Stage::Standardize, Track::Disease),
+        (Stage::Prioritize, Track::Disease),
+        (Stage::Validate, Track::Disease),
+        (Stage::Map, Track::Disease),
+        (Stage::Standardize, Track::Procedure),
+        (Stage::Mine, Track::Procedure),
+        (Stage::Prioritize, Track::Procedure),
+        (Stage::CodeAlso, Track::Procedure),
+        (Stage::Validate, Track::Procedure),
+        (Stage::Map, Track::Procedure),
+    ] {
+        assert!(stages.contains(&want), "missing {want:?} in {stages:?}");
+    }
+    let mine = c.trace.iter().find(|t| t.stage == Stage::Mine).unwrap();
+    assert_eq!(mine.agent.as_ref().unwrap().backend, "knowledge");
+    assert!(mine.added.contains(&"36.0700".to_string()));
+    // The PCI umbrella name was dropped at standardization with a reason.
+    let st = c.trace.iter().find(|t| t.stage == Stage::Standardize && t.track == Track::Procedure).unwrap();
+    assert!(st.removed.iter().any(|r| r.reason.contains("group name")));
+    for item in c.diseases.iter().chain(&c.procedures) {
+        assert!((0.0..=1.0).contains(&item.confidence), "{item:?}");
+        for ev in &item.evidence {
+            let text: String = rec.text(ev.section).chars().skip(ev.start).take(ev.end - ev.start).collect();
+            assert_eq!(text, ev.text, "evidence span of {}", item.name);
+        }
+    }
+    assert!(c.procedures.iter().all(|i| !i.evidence.is_empty()), "mined procedures point at the report");
+}
+
+#[test]
+fn ablation_switches_stages_off() {
+    let rec = fixtures().remove(0);
+    let full = pipeline().code(&rec).unwrap();
+    let no_mine = pipeline().without([Stage::Mine]).code(&rec).unwrap();
+    assert!(no_mine.trace.iter().all(|t| t.stage != Stage::Mine));
+    assert!(no_mine.procedure_codes().len() < full.procedure_codes().len());
+    let raw = pipeline().without([Stage::Standardize]).code(&rec).unwrap();
+    assert!(raw.trace.iter().all(|t| t.stage != Stage::Standardize));
+    assert!(!raw.disease_codes().is_empty(), "mapping still codes raw mentions");
+}
+
+#[test]
+fn negated_and_status_codes_follow_the_rules() {
+    let rec = EhrRecord::new("neg")
+        .with(Section::DischargeDiagnosis, "1.冠状动脉粥样硬化性心脏病 不稳定型心绞痛 2.排除急性心肌梗死 3.冠状动脉支架植入后状态")
+        .with(Section::PastHistory, "否认高血压、糖尿病病史。")
+        .with(Section::OperativeReport, "行冠脉造影示前降支狭窄90%，于前降支置入药物洗脱支架1枚。")
+        .with(Section::ClinicalCourse, "肌钙蛋白I：0.01ng/mL。建议择期行IABP。");
+    let c = pipeline().code(&rec).unwrap();
+    let dx = c.disease_codes();
+    assert!(!dx.iter().any(|d| d.starts_with("I21")), "ruled-out infarction coded: {dx:?}");
+    assert!(!dx.iter().any(|d| d.starts_with("Z95.5")), "a stent placed now is not a status code: {dx:?}");
+    assert!(!dx.iter().any(|d| d.starts_with("E11") || d.starts_with("I10")), "denied history coded: {dx:?}");
+    assert!(!c.procedure_codes().iter().any(|p| p.starts_with("37.61")), "planned IABP coded");
+}
+
+#[test]
+fn every_code_is_a_codable_concept_of_its_edition() {
+    let p = pipeline();
+    let t = p.terminology.clone();
+    let dx = t.edition("icd10", None).unwrap();
+    let px = t.edition("icd9cm3", None).unwrap();
+    for rec in fixtures() {
+        let c = p.code(&rec).unwrap();
+        for code in c.disease_codes() {
+            assert!(dx.get(&code).is_some_and(|x| x.selectable), "{code}");
+        }
+        for code in c.procedure_codes() {
+            assert!(px.get(&code).is_some_and(|x| x.selectable), "{code}");
+        }
+    }
+}
