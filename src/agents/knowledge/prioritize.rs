@@ -243,3 +243,28 @@ impl Agent for PrioritizeProceduresAgent {
         Ok(AgentOutput { items, notes: note.into_iter().collect(), ..Default::default() })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_learns_which_candidate_is_principal() {
+        // In every record the candidate with "treated_by_principal_procedure" is the principal,
+        // while the first-listed one is not: the fitted model must prefer the former.
+        let dim = PRINCIPAL_FEATURES.len();
+        let treated = PRINCIPAL_FEATURES.iter().position(|f| *f == "treated_by_principal_procedure").unwrap();
+        let first = PRINCIPAL_FEATURES.iter().position(|f| *f == "first_listed").unwrap();
+        let mut groups = Vec::new();
+        for _ in 0..30 {
+            let mut a = vec![0.0; dim];
+            a[first] = 1.0;
+            let mut b = vec![0.0; dim];
+            b[treated] = 1.0;
+            groups.push(vec![(a, false), (b, true)]);
+        }
+        let m = PrincipalModel::fit(&groups, "synthetic");
+        assert!(m.weights[treated] > m.weights[first]);
+        assert_eq!(m.trained_on, "synthetic");
+    }
+}
