@@ -18,11 +18,20 @@ pub enum BenchCmd {
         #[arg(long, default_value = "../shared/data/eval/vocab/icd10_beijing_clinical_v601.csv")]
         vocab: PathBuf,
     },
+    /// Whole-pipeline throughput on one thread over a record file (default: the CCL2025 records).
+    Pipeline {
+        #[arg(long, default_value = crate::eval::CCL2025_RECORDS)]
+        records: PathBuf,
+        /// Passes over the records.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
 }
 
 pub fn run(config: &Config, cmd: BenchCmd) -> Result<(), String> {
     match cmd {
         BenchCmd::Terminology { mentions, vocab } => bench_terminology(config, &mentions, &vocab),
+        BenchCmd::Pipeline { records, rounds } => bench_pipeline(config, &records, rounds),
     }
 }
 
@@ -140,5 +149,37 @@ fn bench_terminology(config: &Config, mentions: &std::path::Path, vocab: &std::p
     for (i, k) in ks.iter().enumerate() {
         println!("| recall@{k} ({} gold terms) | {:.3} |", total, hits[i] as f64 / total.max(1) as f64);
     }
+    Ok(())
+}
+
+/// Records per second through the whole pipeline. The tracks of one record run on two threads
+/// (phase 1); records are coded one after another, so this is the one-core-per-stream rate.
+fn bench_pipeline(config: &Config, records: &std::path::Path, rounds: usize) -> Result<(), String> {
+    let read = crate::record::io::read_path(records).map_err(|e| e.to_string())?;
+    let pipeline = crate::cli::pipeline(config, &[])?;
+    let rss_before = rss_mb().unwrap_or(0.0);
+    // Warm-up: first touches of the index pages.
+    for r in &read.records {
+        let _ = pipeline.code(r);
+    }
+    let mut lat = Vec::with_capacity(read.records.len() * rounds);
+    let start = Instant::now();
+    for _ in 0..rounds.max(1) {
+        for r in &read.records {
+            let t = Instant::now();
+            pipeline.code(r).map_err(|e| e.to_string())?;
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let total = start.elapsed().as_secs_f64();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let n = lat.len();
+    println!("| measure | value |");
+    println!("| --- | --- |");
+    println!("| records coded | {n} ({} distinct × {rounds} rounds) |", read.records.len());
+    println!("| throughput | {:.0} records/s |", n as f64 / total);
+    println!("| latency p50 | {:.2} ms |", percentile(&lat, 0.5));
+    println!("| latency p99 | {:.2} ms |", percentile(&lat, 0.99));
+    println!("| resident memory | {:.0} MB (after loading: {:.0} MB) |", rss_mb().unwrap_or(0.0), rss_before);
     Ok(())
 }

@@ -108,7 +108,10 @@ pub struct EvalArgs {
 
 pub fn eval(config: &Config, args: EvalArgs) -> Result<(), String> {
     if args.dataset == "chip-cdn" {
-        return eval_chip_cdn(config, args.split);
+        return eval_chip_cdn(config, args.split, None);
+    }
+    if let Some(path) = args.dataset.strip_prefix("chip-cdn:") {
+        return eval_chip_cdn(config, args.split, Some(Path::new(path)));
     }
     let path = if args.dataset == "ccl2025" { PathBuf::from(eval::CCL2025_RECORDS) } else { PathBuf::from(&args.dataset) };
     let label_space = match &args.label_space {
@@ -150,10 +153,11 @@ pub fn beijing_edition() -> EditionSpec {
 
 /// CHIP-CDN: the standardization agent alone, against the Beijing v601 table, micro P/R/F1
 /// over predicted standard terms as CBLUE scores it.
-fn eval_chip_cdn(config: &Config, split: Split) -> Result<(), String> {
-    let path = match split {
-        Split::Dev | Split::Test => CHIP_CDN_DEV,
-        Split::All => return Err("chip-cdn: use --split dev (the test gold is hidden; train is for training)".into()),
+fn eval_chip_cdn(config: &Config, split: Split, file: Option<&Path>) -> Result<(), String> {
+    let path = match (file, split) {
+        (Some(f), _) => f,
+        (None, Split::Dev | Split::Test) => Path::new(CHIP_CDN_DEV),
+        (None, Split::All) => return Err("chip-cdn: use --split dev (the test gold is hidden; train is for training)".into()),
     };
     let models = models_or_train(config)?;
     let mut opts = config.terminology_options();
@@ -161,7 +165,7 @@ fn eval_chip_cdn(config: &Config, split: Split) -> Result<(), String> {
     opts.extra_editions = vec![beijing_edition()];
     let t = Arc::new(Terminology::load(&opts).map_err(|e| e.to_string())?);
     let st = knowledge::standardizer(&t, &models, "icd-10-cn-beijing", crate::terminology::Scope::Dx);
-    let items = crate::bench::read_chip_cdn(Path::new(path))?;
+    let items = crate::bench::read_chip_cdn(path)?;
     let (mut tp, mut np, mut ng) = (0usize, 0usize, 0usize);
     let start = std::time::Instant::now();
     for it in &items {
@@ -178,7 +182,7 @@ fn eval_chip_cdn(config: &Config, split: Split) -> Result<(), String> {
     }
     let p = tp as f64 / np.max(1) as f64;
     let r = tp as f64 / ng.max(1) as f64;
-    println!("chip-cdn dev: {} mentions, {:.2} ms/mention, reranker: {}", items.len(), start.elapsed().as_secs_f64() * 1000.0 / items.len().max(1) as f64, models.reranker.trained_on);
+    println!("chip-cdn {}: {} mentions, {:.2} ms/mention, reranker: {}", path.display(), items.len(), start.elapsed().as_secs_f64() * 1000.0 / items.len().max(1) as f64, models.reranker.trained_on);
     println!("| P | R | F1 |");
     println!("| --- | --- | --- |");
     println!("| {p:.4} | {r:.4} | {:.4} |", if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 });

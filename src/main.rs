@@ -70,7 +70,11 @@ enum Command {
         ablation: bool,
     },
     /// Train the knowledge backend's models from the allowed data into the data directory.
-    Train,
+    Train {
+        /// CHIP-CDN training mentions (default: the shared CHIP-CDN train file).
+        #[arg(long)]
+        chip_cdn: Option<PathBuf>,
+    },
 }
 
 fn parse_stage(s: &str) -> Result<jointcoder::pipeline::Stage, String> {
@@ -140,11 +144,13 @@ fn main() -> ExitCode {
             &config,
             jointcoder::cli::EvalArgs { dataset, split, without, label_space, ablation },
         ),
-        Command::Train => jointcoder::agents::knowledge::train::train_all(
-            &config,
-            &jointcoder::agents::knowledge::train::TrainingSources::default_paths(),
-        )
-        .map(|_| ()),
+        Command::Train { chip_cdn } => {
+            let mut sources = jointcoder::agents::knowledge::train::TrainingSources::default_paths();
+            if let Some(p) = chip_cdn {
+                sources.chip_cdn_train = p;
+            }
+            jointcoder::agents::knowledge::train::train_all(&config, &sources).map(|_| ())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -254,8 +254,9 @@ mod tests {
     #[test]
     fn respects_scope_and_word_boundaries() {
         let lex = Lexicon::embedded();
-        assert!(lex.canonical_names("PCI", Scope::Dx).is_empty());
-        assert_eq!(lex.canonical_names("PCI", Scope::Px), vec!["经皮冠状动脉介入治疗"]);
+        assert!(lex.canonical_names("PTCA", Scope::Dx).is_empty());
+        assert_eq!(lex.canonical_names("PTCA", Scope::Px), vec!["经皮冠状动脉球囊扩张成形术"]);
+        assert_eq!(lex.canonical_names("AF", Scope::Dx), vec!["心房颤动"]);
         assert!(lex.rewrite_key("iga肾病", Scope::Dx).is_empty());
     }
 

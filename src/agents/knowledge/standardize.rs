@@ -42,6 +42,17 @@ impl Standardizer {
         if key.is_empty() || self.is_umbrella(&key) {
             return Ok(Vec::new());
         }
+        // A mention known whole to the lexicon may name several terms (冠心病(陈旧心梗)).
+        let known: Vec<Resolved> = self
+            .terminology
+            .lexicon
+            .canonical_names(mention, self.scope)
+            .iter()
+            .filter_map(|n| cs.by_name(n).first().map(|c| Resolved { code: c.code.clone(), name: c.name.clone(), confidence: 0.93 }))
+            .collect();
+        if known.len() > 1 {
+            return Ok(known);
+        }
         if let Some(r) = self.exact(cs, &key) {
             return Ok(vec![r]);
         }
@@ -72,8 +83,14 @@ impl Standardizer {
                 if self.is_umbrella(w) {
                     continue;
                 }
-                let r = if *is_word { self.exact(cs, w) } else if w.chars().count() >= 2 { self.rerank_top(cs, w)? } else { None };
-                if let Some(r) = r {
+                let found: Vec<Resolved> = if *is_word {
+                    self.exact(cs, w).into_iter().collect()
+                } else if w.chars().count() >= 2 {
+                    self.rerank_accept(cs, w)?
+                } else {
+                    Vec::new()
+                };
+                for r in found {
                     if !out.iter().any(|o: &Resolved| o.code == r.code) {
                         out.push(r);
                     }
@@ -83,7 +100,7 @@ impl Standardizer {
                 return Ok(out);
             }
         }
-        Ok(self.rerank_top(cs, mention)?.into_iter().collect())
+        self.rerank_accept(cs, mention)
     }
 
     fn is_dictionary_word(&self, cs: &CodeSystem, w: &str) -> bool {
@@ -115,14 +132,24 @@ impl Standardizer {
         None
     }
 
-    /// Retrieval + reranking; the best candidate if the model accepts it.
-    pub fn rerank_top(&self, cs: &CodeSystem, mention: &str) -> Result<Option<Resolved>, String> {
+    /// Retrieval + reranking: the best candidate if the model accepts it, and further ones
+    /// above the model's second threshold (a mention may name several terms).
+    pub fn rerank_accept(&self, cs: &CodeSystem, mention: &str) -> Result<Vec<Resolved>, String> {
         let scored = self.scored_candidates(cs, mention)?;
-        Ok(scored
-            .into_iter()
-            .next()
-            .filter(|(p, _)| *p >= self.reranker.threshold)
-            .map(|(p, c)| Resolved { code: c.code, name: c.name, confidence: p as f32 }))
+        let mut out: Vec<Resolved> = Vec::new();
+        for (i, (p, c)) in scored.into_iter().enumerate() {
+            let th = if i == 0 { self.reranker.threshold } else { self.reranker.extra_threshold };
+            if p < th {
+                if i == 0 {
+                    break;
+                }
+                continue;
+            }
+            if !out.iter().any(|o| o.name == c.name) {
+                out.push(Resolved { code: c.code, name: c.name, confidence: p as f32 });
+            }
+        }
+        Ok(out)
     }
 
     /// Candidates with the reranker's probability, best first.

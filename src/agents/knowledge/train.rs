@@ -88,19 +88,24 @@ fn rows_for(
     Ok(())
 }
 
-/// Aliases learned from CHIP-CDN train: a mention with one gold term that differs from it.
+/// Aliases learned from CHIP-CDN train: each mention becomes an alias of each of its gold
+/// terms (so the index finds a term by the ways clinicians wrote it), except mentions that are
+/// lists of several diagnoses (split by punctuation), which would teach nothing about one term.
 fn learned_aliases(pairs: &Pairs) -> String {
-    let mut out = String::from("# Learned by `jointcoder train` from CHIP-CDN train (mention → single gold term).\n");
+    let mut out = String::from("# Learned by `jointcoder train` from CHIP-CDN train (mention → gold terms).\n");
     let mut seen = HashSet::new();
     for (text, gold) in pairs {
-        if gold.len() != 1 || text.chars().count() < 4 || text.chars().count() > 24 {
+        let n = text.chars().count();
+        if !(4..=24).contains(&n) || gold.len() > 3 || super::text::split_items(text).len() > 1 || text.contains(['\t', '\n']) {
             continue;
         }
-        let g = gold[0].trim_matches('"');
-        if normalize(text) == normalize(g) || text.contains(['\t', '\n']) || !seen.insert(normalize(text)) {
-            continue;
+        for g in gold {
+            let g = g.trim_matches('"');
+            if normalize(text) == normalize(g) || !seen.insert((normalize(text), normalize(g))) {
+                continue;
+            }
+            out.push_str(&format!("{}\t{}\tdx\n", text.trim(), g));
         }
-        out.push_str(&format!("{}\t{}\tdx\n", text.trim(), g));
     }
     out
 }

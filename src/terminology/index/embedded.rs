@@ -25,8 +25,9 @@ use crate::terminology::TerminologyError;
 /// Bumped whenever what goes into the index changes, so that cached indexes are rebuilt.
 const INDEX_FORMAT: u32 = 1;
 const TOKENIZER: &str = "ngram12";
-/// Aliases help recall but should not outrank a name that matches as written.
-const ALIAS_BOOST: f32 = 0.6;
+/// Weight of alias n-grams against name n-grams (1.0 chosen on a CHIP-CDN train hold-out:
+/// recall@1/10/50 0.265/0.602/0.759 at 0.6, 0.276/0.629/0.792 at 1.0, 0.267/0.643/0.812 at 1.5).
+const ALIAS_BOOST: f32 = 1.0;
 /// Exact name matches go above every fuzzy match.
 const EXACT_BONUS: f32 = 100.0;
 
