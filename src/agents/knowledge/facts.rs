@@ -101,7 +101,9 @@ impl Facts {
             if let Some(v) = number_after(&body, e, 15) {
                 let unit_ng_ml = win.contains("ng/mL") || win.contains("ng/ml") || win.contains("μg/L") || win.contains("ug/L");
                 let unit_ng_l = win.contains("ng/L") || win.contains("pg/mL") || win.contains("pg/ml");
-                if (unit_ng_ml && v >= 0.1) || (unit_ng_l && v >= 100.0) {
+                // Above the usual 99th-percentile upper limits of conventional and
+                // high-sensitivity assays.
+                if (unit_ng_ml && v >= 0.05) || (unit_ng_l && v >= 50.0) {
                     f.troponin_high = true;
                 }
             }
@@ -135,7 +137,12 @@ impl Facts {
         f.chest_pain = ["胸痛", "胸闷", "心前区", "胸部不适", "压榨"].iter().any(|w| cc.contains(w));
         f.dyspnea = ["气短", "喘", "呼吸困难", "憋气", "水肿", "不能平卧", "夜间阵发"].iter().any(|w| cc.contains(w));
         f.hf_exacerbation_words = ["心衰加重", "心力衰竭加重", "急性加重", "心功能不全加重", "不能平卧", "端坐呼吸"].iter().any(|w| cc.contains(w) || course.contains(w));
-        f.st_elevation = body.contains("ST段抬高") && !body.contains("非ST段抬高");
+        // ST elevation seen now, not the name of an earlier infarction (诊断为“急性ST段抬高型心肌梗死”).
+        f.st_elevation = find_all(&body, "ST段抬高").into_iter().any(|(s, e)| {
+            let before = if s > 0 { body.chars().nth(s - 1) } else { None };
+            let after: String = body.chars().skip(e).take(1).collect();
+            before != Some('非') && after != "型" && matches!(assertion(&body, s, e), Assertion::Present)
+        });
         let chief = rec.text(Section::ChiefComplaint);
         f.long_dyspnea = ["喘", "气短", "呼吸困难", "憋气"].iter().any(|w| chief.contains(w)) && chief.contains('年');
         f.recent_worsening = chief.contains("加重") || chief.contains("再发") || chief.contains("复发");

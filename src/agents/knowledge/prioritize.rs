@@ -53,7 +53,7 @@ impl Default for PrincipalModel {
         let set = |w: &mut Vec<f64>, name: &str, v: f64| w[PRINCIPAL_FEATURES.iter().position(|f| *f == name).unwrap()] = v;
         // Hand-set from the rules: acute conditions treated in this stay first, chronic
         // comorbidities and status codes last, the first-listed diagnosis as tie-breaker.
-        set(&mut w, "first_listed", 1.0);
+        set(&mut w, "first_listed", 3.0);
         set(&mut w, "list_position", 0.5);
         set(&mut w, "acute_mi", 3.0);
         set(&mut w, "unstable_angina", 2.0);
@@ -118,8 +118,11 @@ pub fn principal_features(item: &Item, position: usize, n: usize, all: &[Item], 
     let cardiac_event = all.iter().any(|i| {
         i.code.as_deref().is_some_and(|x| starts(x, &["I20", "I21", "I22", "I50", "I48", "I47", "I44", "I45"]))
     });
+    // Every name found in the first listed entry counts as listed first (冠心病 不稳定型心绞痛
+    // is one entry with two codes; the rules then pick the acute one).
+    let first_entry = position == 0 || all.first().is_some_and(|f| f.origin == "standardize" && item.origin == "standardize" && f.mention == item.mention);
     vec![
-        b(position == 0),
+        b(first_entry),
         1.0 / (position as f64 + 1.0) - 1.0 / n.max(1) as f64,
         b(acute_mi),
         b(ua),

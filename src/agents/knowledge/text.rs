@@ -174,9 +174,12 @@ pub fn assertion(text: &str, start: usize, end: usize) -> Assertion {
 }
 
 /// First number (integer or decimal) at or after char offset `from`, within `window` chars.
+/// Dates (six or more digits, or digits joined by `-`/`/`) are skipped: 肌钙蛋白I测定（20240831）：0.085.
 pub fn number_after(text: &str, from: usize, window: usize) -> Option<f64> {
-    let chars: Vec<char> = text.chars().skip(from).take(window).collect();
+    let chars: Vec<char> = text.chars().skip(from).take(window + 24).collect();
     let mut i = 0;
+    // Chars of skipped dates do not count against the window.
+    let mut skipped = 0;
     while i < chars.len() {
         if chars[i].is_ascii_digit() {
             let mut j = i;
@@ -184,6 +187,19 @@ pub fn number_after(text: &str, from: usize, window: usize) -> Option<f64> {
                 j += 1;
             }
             let s: String = chars[i..j].iter().collect();
+            let int_digits = s.split('.').next().map_or(0, str::len);
+            let date_like = int_digits >= 6 || chars.get(j).is_some_and(|c| matches!(c, '-' | '/'));
+            if date_like {
+                while j < chars.len() && (chars[j].is_ascii_digit() || matches!(chars[j], '-' | '/' | ':' | ' ')) {
+                    j += 1;
+                }
+                skipped += j - i;
+                i = j;
+                continue;
+            }
+            if i > window + skipped {
+                return None;
+            }
             return s.trim_end_matches('.').parse().ok();
         }
         i += 1;
@@ -222,6 +238,13 @@ mod tests {
         assert_eq!(texts("慢性肾脏病5期，体重2.5kg"), vec!["慢性肾脏病5期", "体重2.5kg"]);
         let p = &split_items("1.冠心病2.高血压")[1];
         assert_eq!((p.start, p.end), (7, 10));
+    }
+
+    #[test]
+    fn numbers_skip_dates() {
+        assert_eq!(number_after("肌钙蛋白I测定（20240831）：0.085↑ng/mL", 4, 15), Some(0.085));
+        assert_eq!(number_after("肌钙蛋白I（2024-09-24）肌钙蛋白I：0.050ng/mL", 4, 15), Some(0.05));
+        assert_eq!(number_after("钾：3.25", 0, 6), Some(3.25));
     }
 
     #[test]

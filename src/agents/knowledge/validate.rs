@@ -129,6 +129,25 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
 
     // 2. Fix mis-coded: the course decides the kind of coronary syndrome and heart failure.
     let coronary = has_prefix(&items, &["I20", "I21", "I24", "I25.1"]);
+    // A symptom admitted for work-up (胸痛原因待查) resolved by the course: the diagnosis
+    // established replaces the symptom as principal.
+    let symptom_first = items.first().and_then(|i| i.code.as_deref()).is_none_or(|c| c.starts_with('R'));
+    let no_cardiac = !has_prefix(&items, &["I20", "I21", "I22", "I25.1", "I50", "I47", "I48"]);
+    if facts.chest_pain && (symptom_first || no_cardiac) {
+        let established = if facts.troponin_high && !facts.st_elevation {
+            Some(("I21.401", "急性非ST段抬高型心肌梗死", "胸痛待查：肌钙蛋白升高"))
+        } else if facts.significant_stenosis || facts.pci_done {
+            Some(("I20.000", "不稳定型心绞痛", "胸痛待查：冠脉显著狭窄"))
+        } else if facts.coronary_no_significant_stenosis {
+            Some(("I20.800x007", "微血管性心绞痛", "胸痛待查：冠脉无明显狭窄"))
+        } else {
+            None
+        };
+        if let Some((code, name, why)) = established {
+            out.notes.push(format!("work-up resolved: {code} {name}"));
+            items.insert(0, recovered(code, name, why, None, 0.6));
+        }
+    }
     let principal_is = |items: &[Item], ps: &[&str]| items.first().and_then(|i| i.code.as_deref()).is_some_and(|c| ps.iter().any(|p| c.starts_with(p)));
     if facts.troponin_high && coronary && !has_prefix(&items, &["I21", "I22"]) && !facts.st_elevation {
         out.notes.push("troponin raised with coronary disease: NSTEMI".into());
