@@ -4,7 +4,7 @@
 pub mod metrics;
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::pipeline::{Pipeline, Stage};
 use crate::record::{io, EhrRecord};
@@ -153,8 +153,4 @@ pub fn ablation(pipeline: &Pipeline, records: &[EhrRecord], label_space: Option<
             r.diseases.f1, r.diseases.principal_accuracy, r.diseases.ccl_score, px(r.procedures.f1), px(r.procedures.principal_accuracy)
         );
     }
-}
-
-pub fn default_path(p: &str) -> PathBuf {
-    PathBuf::from(p)
 }

@@ -50,6 +50,7 @@ pub fn run(config: Config) -> Result<(), String> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "terminology loaded"
     );
+    train_in_background_if_missing(&config);
     let listener = TcpListener::bind(&addr).map_err(|e| format!("cannot bind {addr}: {e}"))?;
     tracing::info!(%addr, "FHIR base at http://{addr}/fhir");
     let state = web::Data::new(AppState::new(config, terminology));
@@ -57,6 +58,24 @@ pub fn run(config: Config) -> Result<(), String> {
         let server = start(state, listener).map_err(|e| e.to_string())?;
         server.await.map_err(|e| e.to_string())
     })
+}
+
+/// The knowledge models are trained on first start when missing (and cached in the data
+/// directory); in the background, so the terminology API is up at once.
+fn train_in_background_if_missing(config: &Config) {
+    use crate::agents::knowledge::{train, KnowledgeModels};
+    let sources = train::TrainingSources::default_paths();
+    if !config.auto_train || KnowledgeModels::present(&crate::cli::models_dir(config)) || !sources.available() {
+        return;
+    }
+    let config = config.clone();
+    std::thread::spawn(move || {
+        tracing::info!("knowledge models missing: training them in the background");
+        match train::train_all(&config, &sources) {
+            Ok(_) => tracing::info!("knowledge models trained"),
+            Err(e) => tracing::warn!(error = %e, "training the knowledge models failed; hand-set defaults stay in use"),
+        }
+    });
 }
 
 /// Starts serving on `listener` (tests bind port 0 and pass it here).
