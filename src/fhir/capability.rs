@@ -4,6 +4,9 @@ use serde_json::{json, Value};
 
 use crate::terminology::Terminology;
 
+/// The `$code` OperationDefinition, as published in `fhir-profiles/`.
+pub const CODE_OPERATION: &str = include_str!("../../fhir-profiles/OperationDefinition-code.json");
+
 pub fn capability_statement(t: &Terminology, base_url: &str) -> Value {
     let editions: Vec<String> =
         t.all_versions().iter().map(|cs| format!("{}|{}", cs.meta.url, cs.meta.version)).collect();
@@ -22,7 +25,26 @@ pub fn capability_statement(t: &Terminology, base_url: &str) -> Value {
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
+            "operation": [
+                { "name": "code", "definition": "https://jointcoder.org/fhir/OperationDefinition/code" }
+            ],
             "resource": [
+                {
+                    "type": "Bundle",
+                    "operation": [{ "name": "code", "definition": "https://jointcoder.org/fhir/OperationDefinition/code" }]
+                },
+                {
+                    "type": "Composition",
+                    "operation": [{ "name": "code", "definition": "https://jointcoder.org/fhir/OperationDefinition/code" }]
+                },
+                {
+                    "type": "DocumentReference",
+                    "operation": [{ "name": "code", "definition": "https://jointcoder.org/fhir/OperationDefinition/code" }]
+                },
+                {
+                    "type": "OperationDefinition",
+                    "interaction": [{ "code": "read" }]
+                },
                 {
                     "type": "CodeSystem",
                     "interaction": [{ "code": "read" }, { "code": "search-type" }],

@@ -1,5 +1,6 @@
 //! The actix-web application: routes, content negotiation, body limits, error bodies.
 
+mod code_routes;
 pub mod error;
 pub mod format;
 mod terminology_routes;
@@ -22,11 +23,20 @@ use crate::terminology::Terminology;
 pub struct AppState {
     pub config: Config,
     terminology: RwLock<Arc<Terminology>>,
+    pub pipeline: crate::pipeline::Pipeline,
 }
 
 impl AppState {
+    /// The knowledge pipeline uses the trained models of the data directory, or the hand-set
+    /// defaults when there are none yet.
     pub fn new(config: Config, terminology: Terminology) -> AppState {
-        AppState { config, terminology: RwLock::new(Arc::new(terminology)) }
+        let models = crate::agents::knowledge::KnowledgeModels::load(&crate::cli::models_dir(&config)).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "trained models unreadable; using the hand-set defaults");
+            Default::default()
+        });
+        let terminology = Arc::new(terminology);
+        let pipeline = crate::agents::knowledge::pipeline(terminology.clone(), &models);
+        AppState { config, terminology: RwLock::new(terminology), pipeline }
     }
 
     pub fn terminology(&self) -> Arc<Terminology> {
@@ -86,7 +96,9 @@ pub fn start(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(max_body))
             .wrap(outcome_error_bodies())
-            .configure(terminology_routes::configure)
+            // One scope: actix does not fall through from one scope to another with the same
+            // prefix, so every FHIR route lives under this one.
+            .service(web::scope("/fhir").configure(code_routes::configure).configure(terminology_routes::configure))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(error::ApiError::not_found("no such resource or operation on this server"))
             }))

@@ -16,9 +16,7 @@ type Result<T> = std::result::Result<T, ApiError>;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let get_post = || web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Post()));
-    cfg.service(
-        web::scope("/fhir")
-            .route("/metadata", web::get().to(metadata))
+    cfg.route("/metadata", web::get().to(metadata))
             .route("/CodeSystem/$lookup", get_post().to(lookup))
             .route("/CodeSystem/$validate-code", get_post().to(validate_code))
             .route("/CodeSystem", web::get().to(search_code_systems))
@@ -28,8 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/ValueSet/$expand", get_post().to(expand))
             .route("/ConceptMap/$translate", get_post().to(translate))
             .route("/ConceptMap", web::get().to(search_concept_maps))
-            .route("/ConceptMap/{id}", web::get().to(read_concept_map)),
-    );
+        .route("/ConceptMap/{id}", web::get().to(read_concept_map));
 }
 
 /// Query parameters, plus a `Parameters` body on POST.

@@ -34,6 +34,9 @@ const EXACT_BONUS: f32 = 100.0;
 struct EditionIndex {
     cs: Arc<CodeSystem>,
     reader: IndexReader,
+    /// Concept ordinal of every document, per segment: read once from the fast field so that a
+    /// query does not open columns per hit.
+    ords: Vec<Vec<u32>>,
     name: Field,
     alias: Field,
     scope: Scope,
@@ -90,7 +93,13 @@ impl EmbeddedIndex {
             CodeKind::Icd10 => Scope::Dx,
             CodeKind::Icd9cm3 => Scope::Px,
         };
-        self.editions.insert(key, EditionIndex { cs, reader, name, alias, scope });
+        let searcher = reader.searcher();
+        let mut ords = Vec::with_capacity(searcher.segment_readers().len());
+        for seg in searcher.segment_readers() {
+            let col = seg.fast_fields().u64("ord").map_err(|e| TerminologyError::Index(e.to_string()))?;
+            ords.push((0..seg.max_doc()).map(|d| col.first(d).map_or(u32::MAX, |v| v as u32)).collect());
+        }
+        self.editions.insert(key, EditionIndex { cs, reader, ords, name, alias, scope });
         Ok(())
     }
 
@@ -145,12 +154,10 @@ impl EmbeddedIndex {
             }
         }
         for (score, addr) in top {
-            let col = searcher
-                .segment_reader(addr.segment_ord)
-                .fast_fields()
-                .u64("ord")
-                .map_err(|e| TerminologyError::Index(e.to_string()))?;
-            let Some(ord) = col.first(addr.doc_id) else { continue };
+            let Some(&ord) = ed.ords.get(addr.segment_ord as usize).and_then(|s| s.get(addr.doc_id as usize)) else { continue };
+            if ord == u32::MAX {
+                continue;
+            }
             let ord = ord as usize;
             if have.insert(ord) {
                 let c = &ed.cs.concepts[ord];

@@ -1,0 +1,259 @@
+//! [`Coding`] → FHIR R4: Conditions (principal first), Procedures, one Provenance per stage
+//! with the agent as a Device, and a draft Claim with insurance-edition codings.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use super::inbound::Inbound;
+use crate::agents::Item;
+use crate::pipeline::{Coding, EditionRef, StageTrace, Track};
+use crate::terminology::Terminology;
+
+pub const AI_CONFIDENCE: &str = "http://hl7.org/fhir/uv/aitransparency/StructureDefinition/AIconfidence";
+
+fn ai_asserted() -> Value {
+    json!({ "security": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "AIAST", "display": "Artificial Intelligence asserted" }] })
+}
+
+fn subject(inbound: &Inbound) -> Value {
+    inbound
+        .subject
+        .clone()
+        .unwrap_or_else(|| json!({ "identifier": { "system": "urn:jointcoder:record-id", "value": inbound.record.record_id } }))
+}
+
+fn coding_of(item: &Item, edition: &EditionRef) -> Value {
+    json!({
+        "extension": [{ "url": AI_CONFIDENCE, "valueDecimal": (f64::from(item.confidence) * 1000.0).round() / 1000.0 }],
+        "system": edition.url,
+        "version": edition.version,
+        "code": item.code,
+        "display": item.name
+    })
+}
+
+/// Rank and evidence as extensions, so that both survive a round trip through any server.
+fn item_extensions(base: &str, rank_name: &str, rank: usize, item: &Item) -> Vec<Value> {
+    let mut ext = vec![json!({ "url": format!("{base}/StructureDefinition/{rank_name}"), "valueInteger": rank })];
+    for ev in &item.evidence {
+        ext.push(json!({
+            "url": format!("{base}/StructureDefinition/evidence"),
+            "extension": [
+                { "url": "section", "valueCode": ev.section.key() },
+                { "url": "start", "valueInteger": ev.start },
+                { "url": "end", "valueInteger": ev.end },
+                { "url": "text", "valueString": ev.text }
+            ]
+        }));
+    }
+    ext.push(json!({ "url": format!("{base}/StructureDefinition/origin"), "valueCode": item.origin }));
+    ext
+}
+
+struct Entry {
+    id: String,
+    resource: Value,
+}
+
+impl Entry {
+    fn reference(&self) -> String {
+        format!("urn:uuid:{}", self.id)
+    }
+}
+
+fn new_entry(mut resource: Value) -> Entry {
+    let id = crate::ids::new_uuid();
+    resource["id"] = json!(id);
+    Entry { id, resource }
+}
+
+/// The Bundle answered by `$code`.
+pub fn coding_bundle(coding: &Coding, inbound: &Inbound, t: &Terminology) -> Value {
+    let base = t.canonical_base.trim_end_matches('/');
+    let now = crate::ids::now_rfc3339();
+    let subj = subject(inbound);
+    let mut conditions = Vec::new();
+    for (i, item) in coding.diseases.iter().enumerate() {
+        let mut r = json!({
+            "resourceType": "Condition",
+            "meta": ai_asserted(),
+            "extension": item_extensions(base, "diagnosis-rank", i + 1, item),
+            "clinicalStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active" }] },
+            "verificationStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "provisional" }] },
+            "category": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "encounter-diagnosis", "display": "Encounter Diagnosis" }] }],
+            "code": { "coding": [coding_of(item, &coding.disease_edition)], "text": item.mention },
+            "subject": subj,
+            "recordedDate": now
+        });
+        if let Some(enc) = &inbound.encounter {
+            r["encounter"] = enc.clone();
+        }
+        conditions.push(new_entry(r));
+    }
+    let mut procedures = Vec::new();
+    for (i, item) in coding.procedures.iter().enumerate() {
+        let mut r = json!({
+            "resourceType": "Procedure",
+            "meta": ai_asserted(),
+            "extension": item_extensions(base, "procedure-rank", i + 1, item),
+            "status": "completed",
+            "code": { "coding": [coding_of(item, &coding.procedure_edition)], "text": item.mention },
+            "subject": subj
+        });
+        if let Some(enc) = &inbound.encounter {
+            r["encounter"] = enc.clone();
+        }
+        procedures.push(new_entry(r));
+    }
+    let claim = new_entry(claim(coding, inbound, t, &now));
+
+    // One Device per agent (role, backend, model, version), and for the retrieval stages.
+    let mut devices: HashMap<String, Entry> = HashMap::new();
+    let mut provenances = Vec::new();
+    for st in &coding.trace {
+        let (key, device) = device_for(st);
+        let dref = devices.entry(key).or_insert_with(|| new_entry(device)).reference();
+        let shaped: &[Entry] = match st.track {
+            Track::Disease => &conditions,
+            Track::Procedure => &procedures,
+        };
+        let items: &[Item] = match st.track {
+            Track::Disease => &coding.diseases,
+            Track::Procedure => &coding.procedures,
+        };
+        let out_keys: Vec<&str> = st.output.iter().filter_map(|i| i.code.as_deref()).collect();
+        let mut targets: Vec<Value> = items
+            .iter()
+            .zip(shaped)
+            .filter(|(it, _)| it.code.as_deref().is_some_and(|c| out_keys.contains(&c)))
+            .map(|(_, e)| json!({ "reference": e.reference() }))
+            .collect();
+        if targets.is_empty() {
+            targets.push(json!({ "reference": claim.reference() }));
+        }
+        let output = json!({
+            "output": st.output.iter().map(|i| json!({ "code": i.code, "name": i.name, "confidence": i.confidence, "origin": i.origin })).collect::<Vec<_>>(),
+            "added": st.added,
+            "removed": st.removed.iter().map(|r| json!({ "code": r.item.code, "name": r.item.name, "reason": r.reason })).collect::<Vec<_>>(),
+            "notes": st.notes,
+            "elapsed_us": st.elapsed_us
+        });
+        let what = match &inbound.source {
+            Some(s) => json!({ "reference": s }),
+            None => json!({ "display": format!("record {}", inbound.record.record_id) }),
+        };
+        provenances.push(new_entry(json!({
+            "resourceType": "Provenance",
+            "meta": ai_asserted(),
+            "extension": [{ "url": format!("{base}/StructureDefinition/stage-output"), "valueString": output.to_string() }],
+            "target": targets,
+            "recorded": now,
+            "activity": {
+                "coding": [{ "system": format!("{base}/CodeSystem/pipeline-stage"), "code": st.stage.as_str() }],
+                "text": format!("{} ({})", st.stage.as_str(), match st.track { Track::Disease => "disease track", Track::Procedure => "procedure track" })
+            },
+            "agent": [{
+                "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "assembler" }] },
+                "who": { "reference": dref }
+            }],
+            "entity": [{ "role": "source", "what": what }]
+        })));
+    }
+    let mut entries: Vec<&Entry> = Vec::new();
+    entries.extend(&conditions);
+    entries.extend(&procedures);
+    entries.extend(&provenances);
+    let mut devs: Vec<&Entry> = devices.values().collect();
+    devs.sort_by(|a, b| a.resource["deviceName"][0]["name"].as_str().cmp(&b.resource["deviceName"][0]["name"].as_str()));
+    entries.extend(devs);
+    entries.push(&claim);
+    json!({
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": now,
+        "entry": entries.iter().map(|e| json!({ "fullUrl": e.reference(), "resource": e.resource })).collect::<Vec<_>>()
+    })
+}
+
+fn device_for(st: &StageTrace) -> (String, Value) {
+    let (name, backend, model, version) = match &st.agent {
+        Some(a) => (format!("jointcoder {}", a.role.as_str()), a.backend.clone(), a.model.clone(), a.version.clone()),
+        None => (
+            format!("jointcoder {}", st.stage.as_str()),
+            "terminology".to_owned(),
+            "embedded index".to_owned(),
+            env!("CARGO_PKG_VERSION").to_owned(),
+        ),
+    };
+    let key = format!("{name}|{backend}|{model}|{version}");
+    let device = json!({
+        "resourceType": "Device",
+        "deviceName": [{ "name": name, "type": "model-name" }],
+        "type": { "text": "AI coding agent" },
+        "version": [
+            { "type": { "text": "backend" }, "value": backend },
+            { "type": { "text": "model" }, "value": model },
+            { "type": { "text": "software" }, "value": version }
+        ]
+    });
+    (key, device)
+}
+
+/// The clinical code plus, via the crosswalk, its insurance-edition (医保版) code.
+fn claim_concept(item: &Item, edition: &EditionRef, t: &Terminology) -> Value {
+    let mut codings = vec![json!({ "system": edition.url, "version": edition.version, "code": item.code, "display": item.name })];
+    if let Some(code) = &item.code {
+        if let Ok((target, Some(tr))) = t.translate(&edition.id, code) {
+            let display = target.get(tr.code()).map(|c| c.name.clone()).unwrap_or_default();
+            codings.push(json!({ "system": target.meta.url, "version": target.meta.version, "code": tr.code(), "display": display }));
+        }
+    }
+    json!({ "coding": codings, "text": item.name })
+}
+
+fn claim(coding: &Coding, inbound: &Inbound, t: &Terminology, now: &str) -> Value {
+    let diagnosis: Vec<Value> = coding
+        .diseases
+        .iter()
+        .enumerate()
+        .map(|(i, it)| {
+            json!({
+                "sequence": i + 1,
+                "diagnosisCodeableConcept": claim_concept(it, &coding.disease_edition, t),
+                "type": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/ex-diagnosistype", "code": if i == 0 { "principal" } else { "secondary" } }] }]
+            })
+        })
+        .collect();
+    let procedure: Vec<Value> = coding
+        .procedures
+        .iter()
+        .enumerate()
+        .map(|(i, it)| {
+            json!({
+                "sequence": i + 1,
+                "type": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/ex-procedure-type", "code": if i == 0 { "primary" } else { "secondary" } }] }],
+                "procedureCodeableConcept": claim_concept(it, &coding.procedure_edition, t)
+            })
+        })
+        .collect();
+    let mut c = json!({
+        "resourceType": "Claim",
+        "meta": ai_asserted(),
+        "status": "draft",
+        "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "institutional" }] },
+        "use": "claim",
+        "patient": subject(inbound),
+        "created": now,
+        "provider": { "display": "to be completed by the billing system" },
+        "priority": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal" }] },
+        "insurance": [{ "sequence": 1, "focal": true, "coverage": { "display": "to be completed by the billing system" } }]
+    });
+    if !diagnosis.is_empty() {
+        c["diagnosis"] = Value::Array(diagnosis);
+    }
+    if !procedure.is_empty() {
+        c["procedure"] = Value::Array(procedure);
+    }
+    c
+}

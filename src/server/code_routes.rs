@@ -1,0 +1,106 @@
+//! `$code`: a discharge record in, coded Conditions, Procedures, per-stage Provenance and a
+//! draft Claim out. Logs carry record ids and counts only, never clinical text.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::format::{check_accept, fhir_ok, url_pairs};
+use super::AppState;
+use crate::fhir::inbound::{self, InboundError};
+use crate::fhir::outbound;
+use crate::fhir::outcome::IssueType;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/$code", web::post().to(code_any))
+        .route("/Bundle/$code", web::post().to(code_bundle))
+        .route("/Composition/$code", web::post().to(code_composition))
+        .route("/DocumentReference/$code", web::post().to(code_document_reference))
+        .route("/OperationDefinition/code", web::get().to(operation_definition));
+}
+
+impl From<InboundError> for ApiError {
+    fn from(e: InboundError) -> ApiError {
+        match e {
+            InboundError::Invalid(m) => ApiError::bad_request(m),
+            InboundError::Unprocessable(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, IssueType::Required, m),
+            InboundError::NotSupported(m) => ApiError::unsupported_media(m),
+        }
+    }
+}
+
+/// The JSON body, with the checks every `$code` request shares.
+fn read_body(req: &HttpRequest, body: &web::Bytes) -> Result<Value, ApiError> {
+    check_accept(req)?;
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !ct.is_empty() && !ct.contains("json") {
+        return Err(ApiError::unsupported_media(format!("content type {ct} is not supported: send application/fhir+json")));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
+    serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))
+}
+
+fn run(req: &HttpRequest, state: &AppState, resource: &Value) -> Result<HttpResponse, ApiError> {
+    for (k, v) in url_pairs(req.query_string()) {
+        if k == "persist" && v == "true" {
+            return Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                IssueType::NotSupported,
+                "persist=true needs the resource store, which this server does not have yet; send persist=false",
+            ));
+        }
+    }
+    // Binary references need the store too; until then only inline attachments resolve.
+    let inbound = inbound::from_resource(resource, &|_| None)?;
+    let coding = state.pipeline.code(&inbound.record).map_err(|e| {
+        tracing::error!(record = %inbound.record.record_id, "coding failed");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueType::Processing, e.to_string())
+    })?;
+    tracing::info!(
+        record = %inbound.record.record_id,
+        diagnoses = coding.diseases.len(),
+        procedures = coding.procedures.len(),
+        "coded"
+    );
+    let bundle = outbound::coding_bundle(&coding, &inbound, &state.pipeline.terminology);
+    Ok(fhir_ok(&bundle))
+}
+
+fn expect_type(v: &Value, want: &str) -> Result<(), ApiError> {
+    match v["resourceType"].as_str() {
+        Some(t) if t == want => Ok(()),
+        Some(t) => Err(ApiError::bad_request(format!("this endpoint codes a {want}, not a {t}"))),
+        None => Err(ApiError::bad_request("the body has no resourceType")),
+    }
+}
+
+async fn code_any(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let v = read_body(&req, &body)?;
+    expect_type(&v, "Parameters")?;
+    run(&req, &state, &v)
+}
+
+async fn code_bundle(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let v = read_body(&req, &body)?;
+    expect_type(&v, "Bundle")?;
+    run(&req, &state, &v)
+}
+
+async fn code_composition(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let v = read_body(&req, &body)?;
+    expect_type(&v, "Composition")?;
+    run(&req, &state, &v)
+}
+
+async fn code_document_reference(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let v = read_body(&req, &body)?;
+    expect_type(&v, "DocumentReference")?;
+    run(&req, &state, &v)
+}
+
+async fn operation_definition(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    check_accept(&req)?;
+    let v: Value = serde_json::from_str(crate::fhir::capability::CODE_OPERATION).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(fhir_ok(&v))
+}

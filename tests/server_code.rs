@@ -1,0 +1,151 @@
+//! `$code` on a real server on loopback: a Chinese discharge document in, valid R4 resources of
+//! the documented shapes out; bad input answered with OperationOutcomes, never a 500.
+mod common;
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use base64::Engine;
+use common::{assert_valid_r4, post_json, request};
+use jointcoder::terminology::{Terminology, TerminologyOptions};
+use serde_json::{json, Value};
+
+fn server() -> &'static str {
+    static S: OnceLock<common::TestServer> = OnceLock::new();
+    &S.get_or_init(|| {
+        let t = Terminology::load(&TerminologyOptions::new(common::terminology_dir())).unwrap();
+        common::start_server(common::test_config(std::env::temp_dir()), t)
+    })
+    .addr
+}
+
+fn example_bundle() -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/requests/discharge-bundle.json")).unwrap()
+}
+
+fn resources<'a>(bundle: &'a Value, ty: &str) -> Vec<&'a Value> {
+    bundle["entry"].as_array().unwrap().iter().map(|e| &e["resource"]).filter(|r| r["resourceType"] == ty).collect()
+}
+
+fn codes(rs: &[&Value]) -> Vec<String> {
+    rs.iter().map(|r| r["code"]["coding"][0]["code"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn document_bundle_is_coded_into_valid_r4_resources() {
+    let r = post_json(server(), "/fhir/Bundle/$code", &example_bundle());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = r.json();
+    assert_valid_r4(&b);
+    for e in b["entry"].as_array().unwrap() {
+        assert_valid_r4(&e["resource"]);
+    }
+    let conditions = resources(&b, "Condition");
+    let procedures = resources(&b, "Procedure");
+    assert_eq!(codes(&conditions)[0], "I20.000", "principal diagnosis first");
+    let px: HashSet<String> = codes(&procedures).into_iter().collect();
+    let want: HashSet<String> = ["36.0700", "00.6600x004", "88.5500", "00.4100", "00.4600"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(px, want);
+    assert_eq!(codes(&procedures)[0], "36.0700");
+
+    let c = conditions[0];
+    assert_eq!(c["subject"]["reference"], "Patient/example-zhang");
+    assert_eq!(c["encounter"]["reference"], "Encounter/example-adm-1");
+    assert_eq!(c["verificationStatus"]["coding"][0]["code"], "provisional");
+    assert_eq!(c["category"][0]["coding"][0]["code"], "encounter-diagnosis");
+    assert_eq!(c["meta"]["security"][0]["code"], "AIAST");
+    let coding = &c["code"]["coding"][0];
+    assert_eq!(coding["system"], "https://jointcoder.org/fhir/CodeSystem/icd-10-cn-clinical");
+    assert_eq!(coding["version"], "2.0");
+    assert_eq!(coding["display"], "不稳定型心绞痛");
+    let conf = coding["extension"][0]["valueDecimal"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&conf));
+    let rank = c["extension"].as_array().unwrap().iter().find(|e| e["url"].as_str().unwrap().ends_with("diagnosis-rank")).unwrap();
+    assert_eq!(rank["valueInteger"], 1);
+    let ev = c["extension"].as_array().unwrap().iter().find(|e| e["url"].as_str().unwrap().ends_with("/evidence")).unwrap();
+    assert_eq!(ev["extension"][0]["valueCode"], "discharge_diagnosis");
+
+    // One Provenance per stage that ran (4 disease + 6 procedure), each with a Device agent.
+    let provs = resources(&b, "Provenance");
+    assert_eq!(provs.len(), 10);
+    let devices: HashSet<String> = resources(&b, "Device").iter().map(|d| d["deviceName"][0]["name"].as_str().unwrap().to_owned()).collect();
+    assert!(devices.contains("jointcoder mine-procedures"), "{devices:?}");
+    let mine = provs.iter().find(|p| p["activity"]["coding"][0]["code"] == "mine").unwrap();
+    let out: Value = serde_json::from_str(mine["extension"][0]["valueString"].as_str().unwrap()).unwrap();
+    assert!(out["added"].as_array().unwrap().iter().any(|a| a == "36.0700"), "the stage output is recoverable");
+    assert_eq!(mine["entity"][0]["what"]["reference"], "Composition/discharge-jc-pci-0001");
+
+    let claim = resources(&b, "Claim")[0];
+    assert_eq!(claim["status"], "draft");
+    assert_eq!(claim["diagnosis"][0]["sequence"], 1);
+    assert_eq!(claim["diagnosis"][0]["type"][0]["coding"][0]["code"], "principal");
+    assert_eq!(claim["procedure"][0]["type"][0]["coding"][0]["code"], "primary");
+    let systems: Vec<&str> = claim["diagnosis"][0]["diagnosisCodeableConcept"]["coding"].as_array().unwrap().iter().map(|c| c["system"].as_str().unwrap()).collect();
+    assert!(systems.iter().any(|s| s.ends_with("icd-10-cn-insurance")), "insurance-edition coding added: {systems:?}");
+}
+
+#[test]
+fn composition_document_reference_and_parameters_are_accepted() {
+    let bundle: Value = serde_json::from_str(&example_bundle()).unwrap();
+    let comp = bundle["entry"][0]["resource"].clone();
+    let r = post_json(server(), "/fhir/Composition/$code", &comp.to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let text = "主诉：心悸3年。\n出院诊断：1.心律失常 阵发性心房颤动 2.高血压病2级（很高危）\n手术名称：经导管心脏射频消融术\n手术经过：行心内电生理检查，于左房行环肺静脉电隔离。";
+    let doc = json!({
+        "resourceType": "DocumentReference", "id": "dr1", "status": "current",
+        "subject": { "reference": "Patient/p9" },
+        "content": [{ "attachment": { "contentType": "text/plain; charset=utf-8", "data": base64::engine::general_purpose::STANDARD.encode(text) } }]
+    });
+    let r = post_json(server(), "/fhir/DocumentReference/$code", &doc.to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = r.json();
+    let dx = codes(&resources(&b, "Condition"));
+    assert!(dx.contains(&"I48.x02".to_string()), "{dx:?}");
+    assert_eq!(resources(&b, "Procedure")[0]["subject"]["reference"], "Patient/p9");
+
+    let flat = json!({ "病案标识": "F1", "出院诊断": "冠心病", "手术名称": "冠状动脉造影术" }).to_string();
+    let doc = json!({
+        "resourceType": "DocumentReference", "status": "current",
+        "content": [{ "attachment": { "contentType": "application/json", "data": base64::engine::general_purpose::STANDARD.encode(flat) } }]
+    });
+    let params = json!({ "resourceType": "Parameters", "parameter": [{ "name": "resource", "resource": doc }] });
+    let r = post_json(server(), "/fhir/$code", &params.to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = r.json();
+    assert_eq!(codes(&resources(&b, "Condition")), vec!["I25.103"]);
+    assert_eq!(resources(&b, "Condition")[0]["subject"]["identifier"]["value"], "F1");
+}
+
+#[test]
+fn bad_input_gets_the_right_outcome_and_status() {
+    let expect = |status: u16, r: common::Response, what: &str| {
+        assert_eq!(r.status, status, "{what}: {}", r.body);
+        let oo = r.json();
+        assert_eq!(oo["resourceType"], "OperationOutcome", "{what}");
+        assert_valid_r4(&oo);
+    };
+    expect(400, post_json(server(), "/fhir/Bundle/$code", "{\"resourceType\": "), "malformed JSON");
+    expect(400, post_json(server(), "/fhir/Bundle/$code", r#"{"resourceType":"Patient"}"#), "wrong resourceType");
+    expect(400, post_json(server(), "/fhir/Bundle/$code", r#"{"resourceType":"Bundle","type":"collection","entry":[]}"#), "not a document");
+    let no_sections = json!({ "resourceType": "Composition", "section": [{ "title": "主诉", "text": { "div": "<div>胸痛</div>" } }] });
+    expect(422, post_json(server(), "/fhir/Composition/$code", &no_sections.to_string()), "no usable section");
+    let bad64 = json!({ "resourceType": "DocumentReference", "content": [{ "attachment": { "contentType": "text/plain", "data": "***" } }] });
+    expect(400, post_json(server(), "/fhir/DocumentReference/$code", &bad64.to_string()), "invalid base64");
+    let not_utf8 = json!({ "resourceType": "DocumentReference", "content": [{ "attachment": { "contentType": "text/plain", "data": "/w==" } }] });
+    expect(400, post_json(server(), "/fhir/DocumentReference/$code", &not_utf8.to_string()), "non-UTF-8 attachment");
+    expect(400, request(server(), "POST", "/fhir/Bundle/$code", &[("Content-Type", "application/fhir+json")], &[0xff, 0xfe, 0x7b]), "non-UTF-8 body");
+    expect(415, request(server(), "POST", "/fhir/Bundle/$code", &[("Content-Type", "application/fhir+xml")], b"<Bundle/>"), "XML body");
+    let big = vec![b' '; 9 * 1024 * 1024];
+    expect(413, request(server(), "POST", "/fhir/Bundle/$code", &[("Content-Type", "application/fhir+json")], &big), "body over the limit");
+    expect(501, post_json(server(), "/fhir/Bundle/$code?persist=true", &example_bundle()), "persist without a store");
+}
+
+#[test]
+fn operation_definition_is_published_and_listed() {
+    let od = common::get(server(), "/fhir/OperationDefinition/code").json();
+    assert_valid_r4(&od);
+    assert_eq!(od["code"], "code");
+    let cap = common::get(server(), "/fhir/metadata").json();
+    assert_eq!(cap["rest"][0]["operation"][0]["name"], "code");
+}
