@@ -40,6 +40,7 @@ fn document_bundle_is_coded_into_valid_r4_resources() {
     for e in b["entry"].as_array().unwrap() {
         assert_valid_r4(&e["resource"]);
     }
+    common::assert_valid_r4_external(std::slice::from_ref(&b));
     let conditions = resources(&b, "Condition");
     let procedures = resources(&b, "Procedure");
     assert_eq!(codes(&conditions)[0], "I20.000", "principal diagnosis first");
@@ -113,17 +114,20 @@ fn composition_document_reference_and_parameters_are_accepted() {
     let r = post_json(server(), "/fhir/$code", &params.to_string());
     assert_eq!(r.status, 200, "{}", r.body);
     let b = r.json();
+    common::assert_valid_r4_external(std::slice::from_ref(&b));
     assert_eq!(codes(&resources(&b, "Condition")), vec!["I25.103"]);
     assert_eq!(resources(&b, "Condition")[0]["subject"]["identifier"]["value"], "F1");
 }
 
 #[test]
 fn bad_input_gets_the_right_outcome_and_status() {
-    let expect = |status: u16, r: common::Response, what: &str| {
+    let mut outcomes = Vec::new();
+    let mut expect = |status: u16, r: common::Response, what: &str| {
         assert_eq!(r.status, status, "{what}: {}", r.body);
         let oo = r.json();
         assert_eq!(oo["resourceType"], "OperationOutcome", "{what}");
         assert_valid_r4(&oo);
+        outcomes.push(oo);
     };
     expect(400, post_json(server(), "/fhir/Bundle/$code", "{\"resourceType\": "), "malformed JSON");
     expect(400, post_json(server(), "/fhir/Bundle/$code", r#"{"resourceType":"Patient"}"#), "wrong resourceType");
@@ -139,12 +143,15 @@ fn bad_input_gets_the_right_outcome_and_status() {
     let big = vec![b' '; 9 * 1024 * 1024];
     expect(413, request(server(), "POST", "/fhir/Bundle/$code", &[("Content-Type", "application/fhir+json")], &big), "body over the limit");
     expect(501, post_json(server(), "/fhir/Bundle/$code?persist=true", &example_bundle()), "persist without a store");
+    common::assert_valid_r4_external(&outcomes);
 }
 
 #[test]
 fn operation_definition_is_published_and_listed() {
     let od = common::get(server(), "/fhir/OperationDefinition/code").json();
     assert_valid_r4(&od);
+    let cap = common::get(server(), "/fhir/metadata").json();
+    common::assert_valid_r4_external(&[od.clone(), cap]);
     assert_eq!(od["code"], "code");
     let cap = common::get(server(), "/fhir/metadata").json();
     assert_eq!(cap["rest"][0]["operation"][0]["name"], "code");

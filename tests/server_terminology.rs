@@ -33,6 +33,23 @@ fn lookup_returns_display_parent_and_children() {
 }
 
 #[test]
+fn terminology_responses_pass_the_external_validator() {
+    let paths = [
+        "/fhir/metadata",
+        "/fhir/CodeSystem",
+        "/fhir/CodeSystem/icd-10-cn-clinical?_offset=0&_count=5",
+        "/fhir/CodeSystem/icd-10-cn-clinical/$lookup?code=I25.103",
+        "/fhir/CodeSystem/icd-10-cn-clinical/$validate-code?code=I25.103",
+        "/fhir/ValueSet/$expand?url=icd-10-cn-clinical&filter=%E6%88%BF%E9%A2%A4&count=5",
+        "/fhir/ConceptMap",
+        "/fhir/ConceptMap/$translate?system=icd-10-cn-clinical&code=R91.x00x003",
+        "/fhir/CodeSystem/nope",
+    ];
+    let resources: Vec<serde_json::Value> = paths.iter().map(|p| get(server(), p).json()).collect();
+    common::assert_valid_r4_external(&resources);
+}
+
+#[test]
 fn lookup_by_post_parameters_with_coding() {
     let body = r#"{"resourceType":"Parameters","parameter":[{"name":"coding","valueCoding":{"system":"icd-10-cn-clinical","code":"I48.x01"}}]}"#;
     let r = post_json(server(), "/fhir/CodeSystem/$lookup", body);

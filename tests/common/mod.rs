@@ -134,3 +134,20 @@ pub fn enc(s: &str) -> String {
         .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
         .collect()
 }
+
+/// Validates resources with the external validator (Python fhir.resources, FHIR 4.0.1) that
+/// `tests/setup_validator.sh` installs: our own builders are not the judge of our output.
+pub fn assert_valid_r4_external(resources: &[serde_json::Value]) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join("target/fhir-validator/bin/python");
+    assert!(python.is_file(), "the external FHIR validator is missing: run tests/setup_validator.sh (the README's test command does)");
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, r) in resources.iter().enumerate() {
+        let p = dir.path().join(format!("{i}.json"));
+        std::fs::write(&p, r.to_string()).unwrap();
+        files.push(p);
+    }
+    let out = std::process::Command::new(python).arg(root.join("tests/validate_r4.py")).args(&files).output().unwrap();
+    assert!(out.status.success(), "external FHIR R4 validation failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
