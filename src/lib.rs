@@ -11,3 +11,4 @@ pub mod agents;
 pub mod pipeline;
 pub mod eval;
 pub mod cli;
+pub mod store;

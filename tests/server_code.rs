@@ -142,7 +142,10 @@ fn bad_input_gets_the_right_outcome_and_status() {
     expect(415, request(server(), "POST", "/fhir/Bundle/$code", &[("Content-Type", "application/fhir+xml")], b"<Bundle/>"), "XML body");
     let big = vec![b' '; 9 * 1024 * 1024];
     expect(413, request(server(), "POST", "/fhir/Bundle/$code", &[("Content-Type", "application/fhir+json")], &big), "body over the limit");
-    expect(501, post_json(server(), "/fhir/Bundle/$code?persist=true", &example_bundle()), "persist without a store");
+    expect(400, post_json(server(), "/fhir/Bundle/$code?persist=maybe", &example_bundle()), "persist not a boolean");
+    expect(404, common::get(server(), "/fhir/Condition/no-such-id"), "unknown id");
+    expect(404, common::get(server(), "/fhir/Patient/x"), "type not served");
+    expect(400, common::get(server(), "/fhir/Condition?colour=red"), "unknown search parameter");
     common::assert_valid_r4_external(&outcomes);
 }
 
@@ -155,4 +158,47 @@ fn operation_definition_is_published_and_listed() {
     assert_eq!(od["code"], "code");
     let cap = common::get(server(), "/fhir/metadata").json();
     assert_eq!(cap["rest"][0]["operation"][0]["name"], "code");
+}
+
+#[test]
+fn coded_resources_are_stored_read_searched_and_resubmission_is_idempotent() {
+    let headers = [("Content-Type", "application/fhir+json"), ("If-None-Exist", "identifier=urn:example:hospital:discharge|JC-PCI-0001")];
+    let first = request(server(), "POST", "/fhir/Bundle/$code", &headers, example_bundle().as_bytes()).json();
+    let second = request(server(), "POST", "/fhir/Bundle/$code", &headers, example_bundle().as_bytes()).json();
+    let claim_id = |b: &Value| resources(b, "Claim")[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(claim_id(&first), claim_id(&second), "the same document coded twice is one Claim");
+
+    let cond = resources(&first, "Condition")[0];
+    let id = cond["id"].as_str().unwrap();
+    assert_eq!(cond["meta"]["versionId"], "1");
+    let r = common::get(server(), &format!("/fhir/Condition/{id}"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("etag"), Some("W/\"1\""));
+    assert_eq!(r.json()["code"]["coding"][0]["code"], "I20.000");
+    let h = common::get(server(), &format!("/fhir/Condition/{id}/_history")).json();
+    assert_eq!(h["type"], "history");
+    assert_eq!(common::get(server(), &format!("/fhir/Condition/{id}/_history/1")).status, 200);
+    assert_eq!(common::get(server(), &format!("/fhir/Condition/{id}/_history/2")).status, 404);
+
+    // Search by subject and code; only the resources of that patient come back.
+    let s = common::get(server(), "/fhir/Condition?subject=Patient/example-zhang&code=I20.000").json();
+    common::assert_valid_r4_external(std::slice::from_ref(&s));
+    assert!(s["total"].as_u64().unwrap() >= 1);
+    assert!(s["entry"].as_array().unwrap().iter().all(|e| e["resource"]["subject"]["reference"] == "Patient/example-zhang"));
+    let claims = common::get(server(), "/fhir/Claim?patient=Patient/example-zhang&_lastUpdated=ge2000-01-01").json();
+    assert!(claims["entry"].as_array().unwrap().iter().any(|e| e["resource"]["id"] == claim_id(&first).as_str()));
+    let provs = common::get(server(), &format!("/fhir/Provenance?target=Condition/{id}")).json();
+    assert!(provs["total"].as_u64().unwrap() >= 2, "the stages that shaped the principal diagnosis");
+    // Paging: _count=2 gives a next link that continues where the page ended.
+    let page = common::get(server(), "/fhir/Procedure?subject=Patient/example-zhang&_count=2").json();
+    assert_eq!(page["entry"].as_array().unwrap().len(), 2);
+    let next = page["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").expect("next link");
+    let path = next["url"].as_str().unwrap().split_once("/fhir").unwrap().1.to_owned();
+    let page2 = common::get(server(), &format!("/fhir{path}")).json();
+    assert_ne!(page2["entry"][0]["resource"]["id"], page["entry"][0]["resource"]["id"]);
+
+    // persist=false codes without storing.
+    let r = post_json(server(), "/fhir/Bundle/$code?persist=false", &example_bundle()).json();
+    let cid = resources(&r, "Claim")[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(common::get(server(), &format!("/fhir/Claim/{cid}")).status, 404);
 }

@@ -4,6 +4,18 @@ use serde_json::{json, Value};
 
 use crate::terminology::Terminology;
 
+/// A type `$code` stores: read, vread, history and search with its parameters.
+fn stored(ty: &str, params: &[(&str, &str)]) -> Value {
+    let mut sp: Vec<Value> = params.iter().map(|(n, t)| json!({ "name": n, "type": t })).collect();
+    sp.push(json!({ "name": "_lastUpdated", "type": "date" }));
+    json!({
+        "type": ty,
+        "versioning": "versioned",
+        "interaction": [{ "code": "read" }, { "code": "vread" }, { "code": "history-instance" }, { "code": "search-type" }],
+        "searchParam": sp
+    })
+}
+
 /// The `$code` OperationDefinition, as published in `fhir-profiles/`.
 pub const CODE_OPERATION: &str = include_str!("../../fhir-profiles/OperationDefinition-code.json");
 
@@ -45,6 +57,11 @@ pub fn capability_statement(t: &Terminology, base_url: &str) -> Value {
                     "type": "OperationDefinition",
                     "interaction": [{ "code": "read" }]
                 },
+                stored("Condition", &[("subject", "reference"), ("encounter", "reference"), ("code", "token"), ("verification-status", "token")]),
+                stored("Procedure", &[("subject", "reference"), ("encounter", "reference"), ("code", "token")]),
+                stored("Claim", &[("patient", "reference")]),
+                stored("Provenance", &[("target", "reference")]),
+                stored("Device", &[]),
                 {
                     "type": "CodeSystem",
                     "interaction": [{ "code": "read" }, { "code": "search-type" }],

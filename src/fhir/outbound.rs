@@ -57,8 +57,9 @@ struct Entry {
 }
 
 impl Entry {
+    /// Relative references (`Condition/…`): they stay valid once the resources are stored.
     fn reference(&self) -> String {
-        format!("urn:uuid:{}", self.id)
+        format!("{}/{}", self.resource["resourceType"].as_str().unwrap_or(""), self.id)
     }
 }
 
@@ -68,8 +69,9 @@ fn new_entry(mut resource: Value) -> Entry {
     Entry { id, resource }
 }
 
-/// The Bundle answered by `$code`.
-pub fn coding_bundle(coding: &Coding, inbound: &Inbound, t: &Terminology) -> Value {
+/// The resources `$code` produces, in answer order: Conditions (principal first), Procedures,
+/// Provenances, Devices, the Claim. Wrap them with [`collection`].
+pub fn coding_resources(coding: &Coding, inbound: &Inbound, t: &Terminology) -> Vec<Value> {
     let base = t.canonical_base.trim_end_matches('/');
     let now = crate::ids::now_rfc3339();
     let subj = subject(inbound);
@@ -168,11 +170,19 @@ pub fn coding_bundle(coding: &Coding, inbound: &Inbound, t: &Terminology) -> Val
     devs.sort_by(|a, b| a.resource["deviceName"][0]["name"].as_str().cmp(&b.resource["deviceName"][0]["name"].as_str()));
     entries.extend(devs);
     entries.push(&claim);
+    entries.into_iter().map(|e| e.resource.clone()).collect()
+}
+
+/// A collection Bundle of resources, each with its full URL on this server.
+pub fn collection(server_base: &str, resources: &[Value]) -> Value {
     json!({
         "resourceType": "Bundle",
         "type": "collection",
-        "timestamp": now,
-        "entry": entries.iter().map(|e| json!({ "fullUrl": e.reference(), "resource": e.resource })).collect::<Vec<_>>()
+        "timestamp": crate::ids::now_rfc3339(),
+        "entry": resources.iter().map(|r| json!({
+            "fullUrl": format!("{}/{}/{}", server_base, r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or("")),
+            "resource": r
+        })).collect::<Vec<_>>()
     })
 }
 

@@ -42,13 +42,26 @@ fn read_body(req: &HttpRequest, body: &web::Bytes) -> Result<Value, ApiError> {
 }
 
 fn run(req: &HttpRequest, state: &AppState, resource: &Value) -> Result<HttpResponse, ApiError> {
+    let mut persist = true;
     for (k, v) in url_pairs(req.query_string()) {
-        if k == "persist" && v == "true" {
-            return Err(ApiError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                IssueType::NotSupported,
-                "persist=true needs the resource store, which this server does not have yet; send persist=false",
-            ));
+        if k == "persist" {
+            persist = match v.as_str() {
+                "true" => true,
+                "false" => false,
+                other => return Err(ApiError::bad_request(format!("persist must be true or false, not {other:?}"))),
+            };
+        }
+    }
+    // Conditional create: the same document sent again with the same If-None-Exist gets the
+    // first answer back, and nothing is stored twice.
+    let conditional = req
+        .headers()
+        .get("If-None-Exist")
+        .map(|v| v.to_str().map(|s| format!("{}?{}", req.path(), s)).map_err(|_| ApiError::bad_request("If-None-Exist is not text")))
+        .transpose()?;
+    if let (true, Some(key)) = (persist, &conditional) {
+        if let Some(previous) = state.store.conditional(key).map_err(store_error)? {
+            return Ok(fhir_ok(&previous));
         }
     }
     // Binary references need the store too; until then only inline attachments resolve.
@@ -63,8 +76,22 @@ fn run(req: &HttpRequest, state: &AppState, resource: &Value) -> Result<HttpResp
         procedures = coding.procedures.len(),
         "coded"
     );
-    let bundle = outbound::coding_bundle(&coding, &inbound, &state.pipeline.terminology);
-    Ok(fhir_ok(&bundle))
+    let resources = outbound::coding_resources(&coding, &inbound, &state.pipeline.terminology);
+    let base = state.base_url();
+    if !persist {
+        return Ok(fhir_ok(&outbound::collection(&base, &resources)));
+    }
+    let build = |stored: &[Value]| outbound::collection(&base, stored);
+    let (_, bundle) = state
+        .store
+        .create_all(resources, Some((conditional.as_deref().unwrap_or(&format!("run:{}", crate::ids::new_uuid())), &build)))
+        .map_err(store_error)?;
+    Ok(fhir_ok(&bundle.expect("the store returns the answer it remembered")))
+}
+
+pub fn store_error(e: crate::store::StoreError) -> ApiError {
+    tracing::error!(error = %e, "store failure");
+    ApiError::internal("the resource store failed; nothing of this request was stored")
 }
 
 fn expect_type(v: &Value, want: &str) -> Result<(), ApiError> {

@@ -3,6 +3,7 @@
 mod code_routes;
 pub mod error;
 pub mod format;
+mod resource_routes;
 mod terminology_routes;
 
 use std::net::TcpListener;
@@ -24,19 +25,22 @@ pub struct AppState {
     pub config: Config,
     terminology: RwLock<Arc<Terminology>>,
     pub pipeline: crate::pipeline::Pipeline,
+    pub store: crate::store::Store,
 }
 
 impl AppState {
     /// The knowledge pipeline uses the trained models of the data directory, or the hand-set
     /// defaults when there are none yet.
-    pub fn new(config: Config, terminology: Terminology) -> AppState {
+    pub fn new(config: Config, terminology: Terminology) -> Result<AppState, String> {
         let models = crate::agents::knowledge::KnowledgeModels::load(&crate::cli::models_dir(&config)).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "trained models unreadable; using the hand-set defaults");
             Default::default()
         });
         let terminology = Arc::new(terminology);
         let pipeline = crate::agents::knowledge::pipeline(terminology.clone(), &models);
-        AppState { config, terminology: RwLock::new(terminology), pipeline }
+        let db = config.data_dir.join("jointcoder.sqlite");
+        let store = crate::store::Store::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+        Ok(AppState { config, terminology: RwLock::new(terminology), pipeline, store })
     }
 
     pub fn terminology(&self) -> Arc<Terminology> {
@@ -63,7 +67,7 @@ pub fn run(config: Config) -> Result<(), String> {
     train_in_background_if_missing(&config);
     let listener = TcpListener::bind(&addr).map_err(|e| format!("cannot bind {addr}: {e}"))?;
     tracing::info!(%addr, "FHIR base at http://{addr}/fhir");
-    let state = web::Data::new(AppState::new(config, terminology));
+    let state = web::Data::new(AppState::new(config, terminology)?);
     actix_web::rt::System::new().block_on(async move {
         let server = start(state, listener).map_err(|e| e.to_string())?;
         server.await.map_err(|e| e.to_string())
@@ -98,7 +102,12 @@ pub fn start(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
             .wrap(outcome_error_bodies())
             // One scope: actix does not fall through from one scope to another with the same
             // prefix, so every FHIR route lives under this one.
-            .service(web::scope("/fhir").configure(code_routes::configure).configure(terminology_routes::configure))
+            .service(
+                web::scope("/fhir")
+                    .configure(code_routes::configure)
+                    .configure(terminology_routes::configure)
+                    .configure(resource_routes::configure),
+            )
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(error::ApiError::not_found("no such resource or operation on this server"))
             }))

@@ -41,7 +41,7 @@ pub fn start_server(mut config: Config, terminology: Terminology) -> TestServer 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     config.addr = addr.clone();
-    let state = actix_web::web::Data::new(AppState::new(config, terminology));
+    let state = actix_web::web::Data::new(AppState::new(config, terminology).expect("state"));
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             jointcoder::server::start(state, listener).unwrap().await.unwrap();

@@ -1,0 +1,119 @@
+//! Reading what `$code` stored: read, vread, `_history`, and search with `_count` paging.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::code_routes::store_error;
+use super::error::ApiError;
+use super::format::{check_accept, url_pairs, FHIR_JSON};
+use super::AppState;
+
+/// Types the store holds, and the search parameters each supports.
+const SEARCHABLE: &[(&str, &[&str])] = &[
+    ("Condition", &["subject", "encounter", "code", "verification-status", "_lastUpdated"]),
+    ("Procedure", &["subject", "encounter", "code", "_lastUpdated"]),
+    ("Claim", &["patient", "_lastUpdated"]),
+    ("Provenance", &["target", "_lastUpdated"]),
+    ("Device", &["_lastUpdated"]),
+];
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/{type}", web::get().to(search))
+        .route("/{type}/{id}", web::get().to(read))
+        .route("/{type}/{id}/_history", web::get().to(history))
+        .route("/{type}/{id}/_history/{vid}", web::get().to(vread));
+}
+
+fn known_type(ty: &str) -> Result<&'static [&'static str], ApiError> {
+    SEARCHABLE
+        .iter()
+        .find(|(t, _)| *t == ty)
+        .map(|(_, p)| *p)
+        .ok_or_else(|| ApiError::not_found(format!("resource type {ty} is not served here")))
+}
+
+fn with_version_headers(resource: &Value) -> HttpResponse {
+    let mut resp = HttpResponse::Ok();
+    resp.content_type(FHIR_JSON);
+    if let Some(v) = resource["meta"]["versionId"].as_str() {
+        resp.insert_header((header::ETAG, format!("W/\"{v}\"")));
+    }
+    if let Some(lu) = resource["meta"]["lastUpdated"].as_str() {
+        resp.insert_header(("Last-Modified", lu.to_owned()));
+    }
+    resp.body(resource.to_string())
+}
+
+async fn read(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    check_accept(&req)?;
+    let (ty, id) = path.into_inner();
+    known_type(&ty)?;
+    let r = state.store.read(&ty, &id).map_err(store_error)?.ok_or_else(|| ApiError::not_found(format!("{ty}/{id} is not known")))?;
+    Ok(with_version_headers(&r))
+}
+
+async fn vread(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
+    check_accept(&req)?;
+    let (ty, id, vid) = path.into_inner();
+    known_type(&ty)?;
+    let v: i64 = vid.parse().map_err(|_| ApiError::bad_request(format!("version {vid:?} is not a number")))?;
+    let r = state
+        .store
+        .vread(&ty, &id, v)
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::not_found(format!("{ty}/{id} has no version {vid}")))?;
+    Ok(with_version_headers(&r))
+}
+
+async fn history(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    check_accept(&req)?;
+    let (ty, id) = path.into_inner();
+    known_type(&ty)?;
+    let versions = state.store.history(&ty, &id).map_err(store_error)?;
+    if versions.is_empty() {
+        return Err(ApiError::not_found(format!("{ty}/{id} is not known")));
+    }
+    let base = state.base_url();
+    let entries: Vec<Value> = versions
+        .iter()
+        .map(|r| json!({ "fullUrl": format!("{base}/{ty}/{id}"), "resource": r, "request": { "method": "POST", "url": ty }, "response": { "status": "201" } }))
+        .collect();
+    Ok(super::format::fhir_ok(&json!({ "resourceType": "Bundle", "type": "history", "total": entries.len(), "entry": entries })))
+}
+
+async fn search(req: HttpRequest, state: web::Data<AppState>, ty: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    check_accept(&req)?;
+    let allowed = known_type(&ty)?;
+    let mut filters = Vec::new();
+    let mut count = 50usize;
+    let mut offset = 0usize;
+    for (k, v) in url_pairs(req.query_string()) {
+        match k.as_str() {
+            "_count" => count = v.parse().map_err(|_| ApiError::bad_request(format!("_count must be a number, not {v:?}")))?,
+            "_offset" => offset = v.parse().map_err(|_| ApiError::bad_request(format!("_offset must be a number, not {v:?}")))?,
+            "_format" => {}
+            p if allowed.contains(&p) => filters.push((k.clone(), v)),
+            p => return Err(ApiError::bad_request(format!("search parameter {p} is not supported for {ty}; supported: {}", allowed.join(", ")))),
+        }
+    }
+    let count = count.clamp(1, 500);
+    let (page, total) = state.store.search(&ty, &filters, count, offset).map_err(store_error)?;
+    let base = state.base_url();
+    let query: String = filters.iter().map(|(k, v)| format!("{k}={}&", enc(v))).collect();
+    let mut links = vec![json!({ "relation": "self", "url": format!("{base}/{ty}?{query}_count={count}&_offset={offset}") })];
+    if offset + count < total {
+        links.push(json!({ "relation": "next", "url": format!("{base}/{ty}?{query}_count={count}&_offset={}", offset + count) }));
+    }
+    let entries: Vec<Value> = page
+        .iter()
+        .map(|r| json!({ "fullUrl": format!("{base}/{ty}/{}", r["id"].as_str().unwrap_or("")), "resource": r, "search": { "mode": "match" } }))
+        .collect();
+    Ok(super::format::fhir_ok(&json!({ "resourceType": "Bundle", "type": "searchset", "total": total, "link": links, "entry": entries })))
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}

@@ -1,0 +1,229 @@
+//! Persisted FHIR resources: every version kept, one transaction per request, WAL journal with
+//! full sync, so that what was acknowledged survives a crash. Knows nothing of agents.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("stored resource is not JSON: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+/// Search parameters we index, per resource type: (param name, JSON path to a reference or a
+/// coding list).
+fn index_rows(resource: &Value) -> Vec<(&'static str, String)> {
+    let mut rows = Vec::new();
+    let reference = |v: &Value| -> Option<String> {
+        v["reference"].as_str().map(str::to_owned).or_else(|| {
+            let id = &v["identifier"];
+            id["value"].as_str().map(|val| format!("{}|{}", id["system"].as_str().unwrap_or(""), val))
+        })
+    };
+    let ty = resource["resourceType"].as_str().unwrap_or("");
+    match ty {
+        "Condition" | "Procedure" => {
+            if let Some(s) = reference(&resource["subject"]) {
+                rows.push(("subject", s));
+            }
+            if let Some(e) = reference(&resource["encounter"]) {
+                rows.push(("encounter", e));
+            }
+            for c in resource["code"]["coding"].as_array().into_iter().flatten() {
+                if let Some(code) = c["code"].as_str() {
+                    rows.push(("code", code.to_owned()));
+                    rows.push(("code", format!("{}|{}", c["system"].as_str().unwrap_or(""), code)));
+                }
+            }
+            if let Some(vs) = resource["verificationStatus"]["coding"][0]["code"].as_str() {
+                rows.push(("verification-status", vs.to_owned()));
+            }
+        }
+        "Claim" => {
+            if let Some(p) = reference(&resource["patient"]) {
+                rows.push(("patient", p));
+            }
+        }
+        "Provenance" => {
+            for t in resource["target"].as_array().into_iter().flatten() {
+                if let Some(r) = reference(t) {
+                    rows.push(("target", r));
+                }
+            }
+        }
+        _ => {}
+    }
+    rows
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Invalid(format!("{}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=FULL;
+             PRAGMA busy_timeout=5000;
+             CREATE TABLE IF NOT EXISTS resource (
+                 type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
+                 last_updated TEXT NOT NULL, body TEXT NOT NULL,
+                 PRIMARY KEY (type, id, version));
+             CREATE TABLE IF NOT EXISTS search_index (
+                 type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS search_by_value ON search_index (type, param, value);
+             CREATE INDEX IF NOT EXISTS search_by_id ON search_index (type, id);
+             CREATE TABLE IF NOT EXISTS conditional (key TEXT PRIMARY KEY, body TEXT NOT NULL);",
+        )?;
+        Ok(Store { conn: Mutex::new(conn) })
+    }
+
+    /// Stores new resources (each must carry `resourceType` and `id`) in one transaction, with
+    /// `meta.versionId` 1 and `meta.lastUpdated`, and, when `conditional_key` is given, the
+    /// response remembered under it. Returns the resources as stored.
+    pub fn create_all(&self, resources: Vec<Value>, conditional: Option<(&str, &dyn Fn(&[Value]) -> Value)>) -> Result<(Vec<Value>, Option<Value>), StoreError> {
+        let mut conn = self.conn.lock().expect("store lock");
+        let tx = conn.transaction()?;
+        let now = crate::ids::now_rfc3339();
+        let mut stored = Vec::with_capacity(resources.len());
+        for mut r in resources {
+            let ty = r["resourceType"].as_str().ok_or_else(|| StoreError::Invalid("resource without resourceType".into()))?.to_owned();
+            let id = r["id"].as_str().ok_or_else(|| StoreError::Invalid("resource without id".into()))?.to_owned();
+            let meta = r.get("meta").cloned().unwrap_or_else(|| json!({}));
+            let mut meta = meta;
+            meta["versionId"] = json!("1");
+            meta["lastUpdated"] = json!(now);
+            r["meta"] = meta;
+            tx.execute("INSERT INTO resource (type, id, version, last_updated, body) VALUES (?1, ?2, 1, ?3, ?4)", params![ty, id, now, r.to_string()])?;
+            for (param, value) in index_rows(&r) {
+                tx.execute("INSERT INTO search_index (type, id, param, value) VALUES (?1, ?2, ?3, ?4)", params![ty, id, param, value])?;
+            }
+            stored.push(r);
+        }
+        let mut response = None;
+        if let Some((key, build)) = conditional {
+            let body = build(&stored);
+            tx.execute("INSERT INTO conditional (key, body) VALUES (?1, ?2)", params![key, body.to_string()])?;
+            response = Some(body);
+        }
+        tx.commit()?;
+        Ok((stored, response))
+    }
+
+    /// The response remembered for a conditional create key, if the same request came before.
+    pub fn conditional(&self, key: &str) -> Result<Option<Value>, StoreError> {
+        let conn = self.conn.lock().expect("store lock");
+        let body: Option<String> = conn.query_row("SELECT body FROM conditional WHERE key = ?1", params![key], |r| r.get(0)).optional()?;
+        body.map(|b| serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+    }
+
+    /// The current version of a resource.
+    pub fn read(&self, ty: &str, id: &str) -> Result<Option<Value>, StoreError> {
+        let conn = self.conn.lock().expect("store lock");
+        let body: Option<String> = conn
+            .query_row("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1", params![ty, id], |r| r.get(0))
+            .optional()?;
+        body.map(|b| serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+    }
+
+    pub fn vread(&self, ty: &str, id: &str, version: i64) -> Result<Option<Value>, StoreError> {
+        let conn = self.conn.lock().expect("store lock");
+        let body: Option<String> = conn
+            .query_row("SELECT body FROM resource WHERE type = ?1 AND id = ?2 AND version = ?3", params![ty, id, version], |r| r.get(0))
+            .optional()?;
+        body.map(|b| serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+    }
+
+    /// Every version, newest first.
+    pub fn history(&self, ty: &str, id: &str) -> Result<Vec<Value>, StoreError> {
+        let conn = self.conn.lock().expect("store lock");
+        let mut stmt = conn.prepare("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC")?;
+        let rows = stmt.query_map(params![ty, id], |r| r.get::<_, String>(0))?;
+        rows.map(|b| serde_json::from_str(&b?).map_err(|e| StoreError::Corrupt(e.to_string()))).collect()
+    }
+
+    /// Current resources of a type matching every `(param, value)` (AND), `_lastUpdated`
+    /// prefixes `ge`/`gt`/`le`/`lt` on the stored instant; ordered by last update, paged.
+    pub fn search(&self, ty: &str, filters: &[(String, String)], count: usize, offset: usize) -> Result<(Vec<Value>, usize), StoreError> {
+        let mut sql = String::from(
+            "SELECT r.body FROM resource r WHERE r.type = ?1 AND r.version = (SELECT MAX(version) FROM resource x WHERE x.type = r.type AND x.id = r.id)",
+        );
+        let mut args: Vec<String> = vec![ty.to_owned()];
+        for (param, value) in filters {
+            if param == "_lastUpdated" {
+                let (op, v) = match value.get(..2) {
+                    Some("ge") => (">=", &value[2..]),
+                    Some("gt") => (">", &value[2..]),
+                    Some("le") => ("<=", &value[2..]),
+                    Some("lt") => ("<", &value[2..]),
+                    _ => (">=", value.as_str()),
+                };
+                args.push(v.to_owned());
+                sql.push_str(&format!(" AND r.last_updated {op} ?{}", args.len()));
+            } else {
+                args.push(param.clone());
+                args.push(value.clone());
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM search_index s WHERE s.type = r.type AND s.id = r.id AND s.param = ?{} AND s.value = ?{})",
+                    args.len() - 1,
+                    args.len()
+                ));
+            }
+        }
+        sql.push_str(" ORDER BY r.last_updated, r.id");
+        let conn = self.conn.lock().expect("store lock");
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, String>(0))?;
+        let all: Vec<String> = rows.collect::<Result<_, _>>()?;
+        let total = all.len();
+        let page = all
+            .into_iter()
+            .skip(offset)
+            .take(count)
+            .map(|b| serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((page, total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_read_search_and_conditional() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let cond = json!({ "resourceType": "Condition", "id": "c1", "subject": { "reference": "Patient/p1" },
+            "code": { "coding": [{ "system": "s", "code": "I25.103" }] },
+            "verificationStatus": { "coding": [{ "code": "provisional" }] } });
+        let claim = json!({ "resourceType": "Claim", "id": "k1", "patient": { "reference": "Patient/p1" } });
+        let build = |stored: &[Value]| json!({ "n": stored.len() });
+        let (stored, resp) = store.create_all(vec![cond, claim], Some(("doc-1", &build))).unwrap();
+        assert_eq!(stored[0]["meta"]["versionId"], "1");
+        assert_eq!(resp.unwrap()["n"], 2);
+        assert_eq!(store.conditional("doc-1").unwrap().unwrap()["n"], 2);
+        assert!(store.conditional("doc-2").unwrap().is_none());
+        assert_eq!(store.read("Condition", "c1").unwrap().unwrap()["id"], "c1");
+        assert!(store.read("Condition", "nope").unwrap().is_none());
+        let (hits, total) = store.search("Condition", &[("subject".into(), "Patient/p1".into()), ("code".into(), "I25.103".into())], 10, 0).unwrap();
+        assert_eq!((hits.len(), total), (1, 1));
+        let (hits, _) = store.search("Condition", &[("code".into(), "I10".into())], 10, 0).unwrap();
+        assert!(hits.is_empty());
+        let (hits, _) = store.search("Claim", &[("patient".into(), "Patient/p1".into()), ("_lastUpdated".into(), "ge2000-01-01".into())], 10, 0).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(store.history("Condition", "c1").unwrap().len(), 1);
+    }
+}
