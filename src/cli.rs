@@ -188,3 +188,33 @@ fn eval_chip_cdn(config: &Config, split: Split, file: Option<&Path>) -> Result<(
     println!("| {p:.4} | {r:.4} | {:.4} |", if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 });
     Ok(())
 }
+
+/// One JSONL line per coder decision: what the pipeline said, what the coder made of it.
+pub fn export_feedback(config: &Config, out: Option<&Path>) -> Result<(), String> {
+    let db = config.data_dir.join("jointcoder.sqlite");
+    if !db.is_file() {
+        return Err(format!("{}: no store here (nothing coded with persistence yet)", db.display()));
+    }
+    let store = crate::store::Store::open(&db).map_err(|e| e.to_string())?;
+    let rows = store.feedback().map_err(|e| e.to_string())?;
+    let mut sink: Box<dyn Write> = match out {
+        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        None => Box::new(std::io::stdout()),
+    };
+    for f in &rows {
+        let decision = if f.before["code"] != f.after["code"] {
+            "recoded"
+        } else {
+            match f.after["verificationStatus"].as_str() {
+                Some("confirmed") => "accepted",
+                Some("refuted") | Some("entered-in-error") => "rejected",
+                _ => "changed",
+            }
+        };
+        let mut v = serde_json::to_value(f).map_err(|e| e.to_string())?;
+        v["decision"] = decision.into();
+        writeln!(sink, "{v}").map_err(|e| e.to_string())?;
+    }
+    eprintln!("{} review(s) exported", rows.len());
+    Ok(())
+}

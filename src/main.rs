@@ -69,6 +69,11 @@ enum Command {
         #[arg(long)]
         ablation: bool,
     },
+    /// Write the coders' reviews (accept, reject, correct) as JSONL training data.
+    ExportFeedback {
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
     /// Train the knowledge backend's models from the allowed data into the data directory.
     Train {
         /// CHIP-CDN training mentions (default: the shared CHIP-CDN train file).
@@ -144,6 +149,7 @@ fn main() -> ExitCode {
             &config,
             jointcoder::cli::EvalArgs { dataset, split, without, label_space, ablation },
         ),
+        Command::ExportFeedback { out } => jointcoder::cli::export_feedback(&config, out.as_deref()),
         Command::Train { chip_cdn } => {
             let mut sources = jointcoder::agents::knowledge::train::TrainingSources::default_paths();
             if let Some(p) = chip_cdn {

@@ -10,13 +10,16 @@ use common::{assert_valid_r4, post_json, request};
 use jointcoder::terminology::{Terminology, TerminologyOptions};
 use serde_json::{json, Value};
 
-fn server() -> &'static str {
+fn test_server() -> &'static common::TestServer {
     static S: OnceLock<common::TestServer> = OnceLock::new();
-    &S.get_or_init(|| {
+    S.get_or_init(|| {
         let t = Terminology::load(&TerminologyOptions::new(common::terminology_dir())).unwrap();
         common::start_server(common::test_config(std::env::temp_dir()), t)
     })
-    .addr
+}
+
+fn server() -> &'static str {
+    &test_server().addr
 }
 
 fn example_bundle() -> String {
@@ -201,4 +204,52 @@ fn coded_resources_are_stored_read_searched_and_resubmission_is_idempotent() {
     let r = post_json(server(), "/fhir/Bundle/$code?persist=false", &example_bundle()).json();
     let cid = resources(&r, "Claim")[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(common::get(server(), &format!("/fhir/Claim/{cid}")).status, 404);
+}
+
+#[test]
+fn coders_review_with_versions_and_the_feedback_is_exported() {
+    let b = post_json(server(), "/fhir/Bundle/$code", &example_bundle()).json();
+    let mut cond = resources(&b, "Condition")[1].clone();
+    let id = cond["id"].as_str().unwrap().to_owned();
+    let path = format!("/fhir/Condition/{id}");
+    let put = |body: &Value, if_match: &str| {
+        request(server(), "PUT", &path, &[("Content-Type", "application/fhir+json"), ("If-Match", if_match), ("X-Jointcoder-User", "coder-li")], body.to_string().as_bytes())
+    };
+    // Confirm it.
+    cond["verificationStatus"]["coding"][0]["code"] = json!("confirmed");
+    let r = put(&cond, "W/\"1\"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("etag"), Some("W/\"2\""));
+    // A stale version is refused, and nothing changes.
+    cond["verificationStatus"]["coding"][0]["code"] = json!("refuted");
+    assert_eq!(put(&cond, "W/\"1\"").status, 412);
+    assert_eq!(common::get(server(), &path).json()["verificationStatus"]["coding"][0]["code"], "confirmed");
+    // Recode it to another real code; an invented code is refused.
+    cond["code"]["coding"][0]["code"] = json!("I25.102");
+    cond["code"]["coding"][0]["display"] = json!("冠状动脉粥样硬化");
+    cond["verificationStatus"]["coding"][0]["code"] = json!("confirmed");
+    let mut bad = cond.clone();
+    bad["code"]["coding"][0]["code"] = json!("I25.999999");
+    assert_eq!(put(&bad, "W/\"2\"").status, 422);
+    assert_eq!(put(&cond, "W/\"2\"").status, 200);
+    assert_eq!(common::get(server(), &format!("{path}/_history")).json()["total"], 3);
+    let s = common::get(server(), &format!("/fhir/Condition?code=I25.102&verification-status=confirmed")).json();
+    assert!(s["entry"].as_array().unwrap().iter().any(|e| e["resource"]["id"] == id.as_str()), "search sees the reviewed version");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jointcoder"))
+        .arg("--data-dir")
+        .arg(test_server().data.path())
+        .arg("export-feedback")
+        .env("JOINTCODER_TERMINOLOGY_DIR", common::terminology_dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mine: Vec<&Value> = lines.iter().filter(|l| l["id"] == id.as_str()).collect();
+    assert_eq!(mine.len(), 2);
+    assert_eq!(mine[0]["decision"], "accepted");
+    assert_eq!(mine[0]["who"], "coder-li");
+    assert_eq!(mine[1]["decision"], "recoded");
+    assert_eq!(mine[1]["before"]["code"], "I25.103");
+    assert_eq!(mine[1]["after"]["code"], "I25.102");
 }

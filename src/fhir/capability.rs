@@ -8,12 +8,12 @@ use crate::terminology::Terminology;
 fn stored(ty: &str, params: &[(&str, &str)]) -> Value {
     let mut sp: Vec<Value> = params.iter().map(|(n, t)| json!({ "name": n, "type": t })).collect();
     sp.push(json!({ "name": "_lastUpdated", "type": "date" }));
-    json!({
-        "type": ty,
-        "versioning": "versioned",
-        "interaction": [{ "code": "read" }, { "code": "vread" }, { "code": "history-instance" }, { "code": "search-type" }],
-        "searchParam": sp
-    })
+    let mut interaction = vec![json!({ "code": "read" }), json!({ "code": "vread" }), json!({ "code": "history-instance" }), json!({ "code": "search-type" })];
+    // Coders review diagnoses and procedures.
+    if ty == "Condition" || ty == "Procedure" {
+        interaction.push(json!({ "code": "update" }));
+    }
+    json!({ "type": ty, "versioning": "versioned", "interaction": interaction, "searchParam": sp })
 }
 
 /// The `$code` OperationDefinition, as published in `fhir-profiles/`.

@@ -21,6 +21,7 @@ const SEARCHABLE: &[(&str, &[&str])] = &[
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/{type}", web::get().to(search))
         .route("/{type}/{id}", web::get().to(read))
+        .route("/{type}/{id}", web::put().to(update))
         .route("/{type}/{id}/_history", web::get().to(history))
         .route("/{type}/{id}/_history/{vid}", web::get().to(vread));
 }
@@ -116,4 +117,63 @@ fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
         .collect()
+}
+
+/// What a review changes, as kept in the feedback: code, display, verification status.
+fn review_summary(r: &Value) -> Value {
+    json!({
+        "code": r["code"]["coding"][0]["code"],
+        "display": r["code"]["coding"][0]["display"],
+        "system": r["code"]["coding"][0]["system"],
+        "verificationStatus": r["verificationStatus"]["coding"][0]["code"],
+        "subject": r["subject"],
+        "text": r["code"]["text"]
+    })
+}
+
+/// A coder's review: PUT the Condition or Procedure with its verification status (confirmed,
+/// refuted, entered-in-error) or its code changed. `If-Match` guards against lost updates.
+pub async fn update(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    use actix_web::http::StatusCode;
+    use crate::fhir::outcome::IssueType;
+    check_accept(&req)?;
+    let (ty, id) = path.into_inner();
+    if ty != "Condition" && ty != "Procedure" {
+        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, IssueType::NotSupported, format!("{ty} is not updated here: coders review Conditions and Procedures")));
+    }
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
+    let resource: Value = serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    if resource["resourceType"] != ty.as_str() {
+        return Err(ApiError::bad_request(format!("the body is not a {ty}")));
+    }
+    if resource["id"].as_str().is_some_and(|b| b != id) {
+        return Err(ApiError::bad_request("the body's id differs from the URL's"));
+    }
+    if ty == "Condition" {
+        let vs = resource["verificationStatus"]["coding"][0]["code"].as_str().unwrap_or("");
+        if !["provisional", "confirmed", "refuted", "entered-in-error", "unconfirmed", "differential"].contains(&vs) {
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, IssueType::Value, format!("verificationStatus {vs:?} is not a condition-ver-status code")));
+        }
+    }
+    let coding = &resource["code"]["coding"][0];
+    let (system, code) = (coding["system"].as_str().unwrap_or(""), coding["code"].as_str().unwrap_or(""));
+    let t = state.terminology();
+    let cs = t.edition(system, coding["version"].as_str())?;
+    if !cs.get(code).is_some_and(|c| c.selectable) {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, IssueType::CodeInvalid, format!("{code} is not a codable concept of {} {}", cs.meta.id, cs.meta.version)));
+    }
+    let if_match = match req.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
+        None => None,
+        Some(v) => Some(
+            v.trim_start_matches("W/").trim_matches('"').parse::<i64>().map_err(|_| ApiError::bad_request(format!("If-Match {v:?} is not a version ETag")))?,
+        ),
+    };
+    // Until SMART auth lands, the reviewer names themself in a header.
+    let who = req.headers().get("X-Jointcoder-User").and_then(|v| v.to_str().ok()).unwrap_or("anonymous").to_owned();
+    let stored = state.store.update(&ty, &id, resource, if_match, &who, review_summary).map_err(|e| match e {
+        crate::store::StoreError::NotFound(m) => ApiError::not_found(format!("{m} is not known")),
+        crate::store::StoreError::Conflict(m) => ApiError::new(StatusCode::PRECONDITION_FAILED, IssueType::Conflict, m),
+        other => store_error(other),
+    })?;
+    Ok(with_version_headers(&stored))
 }

@@ -15,6 +15,23 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0} is not known")]
+    NotFound(String),
+    #[error("version conflict: {0}")]
+    Conflict(String),
+}
+
+/// One coder decision, as kept for training.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Feedback {
+    pub resource_type: String,
+    pub id: String,
+    pub from_version: i64,
+    pub to_version: i64,
+    pub who: String,
+    pub when: String,
+    pub before: Value,
+    pub after: Value,
 }
 
 pub struct Store {
@@ -85,7 +102,10 @@ impl Store {
                  type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL);
              CREATE INDEX IF NOT EXISTS search_by_value ON search_index (type, param, value);
              CREATE INDEX IF NOT EXISTS search_by_id ON search_index (type, id);
-             CREATE TABLE IF NOT EXISTS conditional (key TEXT PRIMARY KEY, body TEXT NOT NULL);",
+             CREATE TABLE IF NOT EXISTS conditional (key TEXT PRIMARY KEY, body TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS feedback (
+                 type TEXT NOT NULL, id TEXT NOT NULL, from_version INTEGER NOT NULL, to_version INTEGER NOT NULL,
+                 who TEXT NOT NULL, at TEXT NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL);",
         )?;
         Ok(Store { conn: Mutex::new(conn) })
     }
@@ -120,6 +140,65 @@ impl Store {
         }
         tx.commit()?;
         Ok((stored, response))
+    }
+
+    /// A new version of a stored resource (a coder's review), in one transaction with its
+    /// feedback row. `if_match` is the version the client last saw; a different current
+    /// version is a conflict.
+    pub fn update(&self, ty: &str, id: &str, mut resource: Value, if_match: Option<i64>, who: &str, summary: fn(&Value) -> Value) -> Result<Value, StoreError> {
+        let mut conn = self.conn.lock().expect("store lock");
+        let tx = conn.transaction()?;
+        let current: Option<(i64, String)> = tx
+            .query_row("SELECT version, body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1", params![ty, id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((version, body)) = current else { return Err(StoreError::NotFound(format!("{ty}/{id}"))) };
+        if let Some(expected) = if_match {
+            if expected != version {
+                return Err(StoreError::Conflict(format!("{ty}/{id} is at version {version}, not {expected}")));
+            }
+        }
+        let before: Value = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let now = crate::ids::now_rfc3339();
+        let next = version + 1;
+        let mut meta = before["meta"].clone();
+        meta["versionId"] = json!(next.to_string());
+        meta["lastUpdated"] = json!(now);
+        resource["meta"] = meta;
+        resource["id"] = json!(id);
+        tx.execute("INSERT INTO resource (type, id, version, last_updated, body) VALUES (?1, ?2, ?3, ?4, ?5)", params![ty, id, next, now, resource.to_string()])?;
+        tx.execute("DELETE FROM search_index WHERE type = ?1 AND id = ?2", params![ty, id])?;
+        for (param, value) in index_rows(&resource) {
+            tx.execute("INSERT INTO search_index (type, id, param, value) VALUES (?1, ?2, ?3, ?4)", params![ty, id, param, value])?;
+        }
+        tx.execute(
+            "INSERT INTO feedback (type, id, from_version, to_version, who, at, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![ty, id, version, next, who, now, summary(&before).to_string(), summary(&resource).to_string()],
+        )?;
+        tx.commit()?;
+        Ok(resource)
+    }
+
+    /// Every coder decision, oldest first.
+    pub fn feedback(&self) -> Result<Vec<Feedback>, StoreError> {
+        let conn = self.conn.lock().expect("store lock");
+        let mut stmt = conn.prepare("SELECT type, id, from_version, to_version, who, at, before, after FROM feedback ORDER BY rowid")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?, r.get::<_, String>(7)?))
+        })?;
+        rows.map(|row| {
+            let (resource_type, id, from_version, to_version, who, when, before, after) = row?;
+            Ok(Feedback {
+                resource_type,
+                id,
+                from_version,
+                to_version,
+                who,
+                when,
+                before: serde_json::from_str(&before).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                after: serde_json::from_str(&after).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            })
+        })
+        .collect()
     }
 
     /// The response remembered for a conditional create key, if the same request came before.

@@ -31,7 +31,7 @@ pub fn test_config(data_dir: PathBuf) -> Config {
 
 pub struct TestServer {
     pub addr: String,
-    _data: tempfile::TempDir,
+    pub data: tempfile::TempDir,
 }
 
 /// Starts the real actix server on an ephemeral loopback port in a background thread.
@@ -47,7 +47,7 @@ pub fn start_server(mut config: Config, terminology: Terminology) -> TestServer 
             jointcoder::server::start(state, listener).unwrap().await.unwrap();
         })
     });
-    TestServer { addr, _data: data }
+    TestServer { addr, data }
 }
 
 pub struct Response {
