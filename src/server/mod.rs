@@ -52,9 +52,25 @@ impl AppState {
     }
 }
 
+/// Without authentication the server may only listen on loopback: clinical records must not be
+/// reachable from the network by anyone who can open a socket.
+pub fn check_bind_allowed(addr: &str) -> Result<(), String> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<std::net::SocketAddr> =
+        addr.to_socket_addrs().map_err(|e| format!("cannot resolve {addr}: {e}"))?.collect();
+    if addrs.is_empty() || addrs.iter().any(|a| !a.ip().is_loopback()) {
+        return Err(format!(
+            "refusing to listen on {addr}: authentication is off (no JWT keys configured, and SMART auth is not built yet), so only loopback addresses (127.0.0.1, ::1) are allowed"
+        ));
+    }
+    Ok(())
+}
+
 /// Blocks running the server until it is stopped.
 pub fn run(config: Config) -> Result<(), String> {
     let addr = config.addr.clone();
+    check_bind_allowed(&addr)?;
+    tracing::warn!("authentication is off: listening on loopback only");
     let started = std::time::Instant::now();
     let terminology = Terminology::load(&config.terminology_options()).map_err(|e| {
         format!("{e} (terminology directory: {}; set JOINTCODER_TERMINOLOGY_DIR)", config.terminology_dir.display())
@@ -147,4 +163,16 @@ fn replace_with_outcome(res: ServiceResponse<BoxBody>) -> actix_web::Result<Erro
     let response = HttpResponse::build(status).content_type(format::FHIR_JSON).body(body);
     let res: ServiceResponse<EitherBody<BoxBody>> = ServiceResponse::new(req, response).map_into_right_body();
     Ok(ErrorHandlerResponse::Response(res))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_loopback_without_auth() {
+        assert!(super::check_bind_allowed("127.0.0.1:8080").is_ok());
+        assert!(super::check_bind_allowed("[::1]:8080").is_ok());
+        let e = super::check_bind_allowed("0.0.0.0:8080").unwrap_err();
+        assert!(e.contains("loopback"), "{e}");
+        assert!(super::check_bind_allowed("10.1.2.3:80").is_err());
+    }
 }
