@@ -253,3 +253,52 @@ fn coders_review_with_versions_and_the_feedback_is_exported() {
     assert_eq!(mine[1]["before"]["code"], "I25.103");
     assert_eq!(mine[1]["after"]["code"], "I25.102");
 }
+
+#[test]
+fn bulk_export_writes_ndjson_for_billing() {
+    let coded = post_json(server(), "/fhir/Bundle/$code", &example_bundle()).json();
+    let claim_id = resources(&coded, "Claim")[0]["id"].as_str().unwrap().to_owned();
+
+    let r = common::get(server(), "/fhir/$export?_type=Claim");
+    assert_eq!(r.status, 400, "asynchronous only: {}", r.body);
+    let async_get = |path: &str| request(server(), "GET", path, &[("Prefer", "respond-async")], b"");
+    let r = async_get("/fhir/$export?_type=Claim,Condition,Procedure");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let status_url = r.header("content-location").unwrap().to_owned();
+    let status_path = format!("/fhir{}", status_url.split_once("/fhir").unwrap().1);
+    let manifest = loop {
+        let s = common::get(server(), &status_path);
+        if s.status == 200 {
+            break s.json();
+        }
+        assert_eq!(s.status, 202);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let outputs = manifest["output"].as_array().unwrap();
+    assert_eq!(outputs.iter().map(|o| o["type"].as_str().unwrap()).collect::<Vec<_>>(), vec!["Claim", "Condition", "Procedure"]);
+    let claim_out = &outputs[0];
+    let file_path = format!("/fhir{}", claim_out["url"].as_str().unwrap().split_once("/fhir").unwrap().1);
+    let f = common::get(server(), &file_path);
+    assert_eq!(f.header("content-type"), Some("application/fhir+ndjson"));
+    let claims: Vec<Value> = f.body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(claims.len() as u64, claim_out["count"].as_u64().unwrap());
+    assert!(claims.iter().all(|c| c["resourceType"] == "Claim"));
+    assert!(claims.iter().any(|c| c["id"] == claim_id.as_str()));
+    common::assert_valid_r4_external(&claims[..claims.len().min(3)]);
+
+    // _since after everything: nothing to export.
+    let r = async_get("/fhir/Patient/$export?_type=Claim&_since=2999-01-01T00:00:00Z");
+    let path = format!("/fhir{}", r.header("content-location").unwrap().split_once("/fhir").unwrap().1);
+    let m = loop {
+        let s = common::get(server(), &path);
+        if s.status == 200 {
+            break s.json();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(m["output"][0]["count"], 0);
+    // Cancel: the job and its files are gone.
+    assert_eq!(request(server(), "DELETE", &path, &[], b"").status, 202);
+    assert_eq!(common::get(server(), &path).status, 404);
+    assert_eq!(async_get("/fhir/Patient/$export?_type=Device").status, 400, "Devices are not in the patient compartment");
+}

@@ -38,7 +38,8 @@ pub fn capability_statement(t: &Terminology, base_url: &str) -> Value {
         "rest": [{
             "mode": "server",
             "operation": [
-                { "name": "code", "definition": "https://jointcoder.org/fhir/OperationDefinition/code" }
+                { "name": "code", "definition": "https://jointcoder.org/fhir/OperationDefinition/code" },
+                { "name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export" }
             ],
             "resource": [
                 {

@@ -2,6 +2,7 @@
 
 mod code_routes;
 pub mod error;
+mod export_routes;
 pub mod format;
 mod resource_routes;
 mod terminology_routes;
@@ -26,6 +27,7 @@ pub struct AppState {
     terminology: RwLock<Arc<Terminology>>,
     pub pipeline: crate::pipeline::Pipeline,
     pub store: crate::store::Store,
+    exports: export_routes::Jobs,
 }
 
 impl AppState {
@@ -40,7 +42,7 @@ impl AppState {
         let pipeline = crate::agents::knowledge::pipeline(terminology.clone(), &models);
         let db = config.data_dir.join("jointcoder.sqlite");
         let store = crate::store::Store::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
-        Ok(AppState { config, terminology: RwLock::new(terminology), pipeline, store })
+        Ok(AppState { config, terminology: RwLock::new(terminology), pipeline, store, exports: Default::default() })
     }
 
     pub fn terminology(&self) -> Arc<Terminology> {
@@ -121,6 +123,7 @@ pub fn start(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
             .service(
                 web::scope("/fhir")
                     .configure(code_routes::configure)
+                    .configure(export_routes::configure)
                     .configure(terminology_routes::configure)
                     .configure(resource_routes::configure),
             )
