@@ -27,6 +27,27 @@ pub struct Config {
     pub default_page_size: usize,
     /// Train the knowledge models on first use when they are missing (`JOINTCODER_AUTO_TRAIN`).
     pub auto_train: bool,
+    /// Bearer-token checking; off when no key is configured.
+    pub jwt: JwtConfig,
+}
+
+/// Keys and expectations for bearer tokens. The HS256 secret comes from the environment only.
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// `JOINTCODER_JWT_HS256_SECRET` (development): never from a file in the repository.
+    #[serde(skip)]
+    pub hs256_secret: Option<String>,
+    /// An RSA or EC public key, PEM (`JOINTCODER_JWT_PUBLIC_KEY`).
+    pub public_key_pem: Option<PathBuf>,
+    /// A JWKS file (`JOINTCODER_JWKS_FILE`).
+    pub jwks_file: Option<PathBuf>,
+    /// Expected `iss` (`JOINTCODER_JWT_ISSUER`).
+    pub issuer: Option<String>,
+    /// Expected `aud` (`JOINTCODER_JWT_AUDIENCE`).
+    pub audience: Option<String>,
+    /// Advertised in the SMART configuration (`JOINTCODER_SMART_TOKEN_ENDPOINT`).
+    pub token_endpoint: Option<String>,
 }
 
 /// The config file: every field optional.
@@ -43,6 +64,7 @@ pub struct ConfigFile {
     pub max_body_bytes: Option<usize>,
     pub default_page_size: Option<usize>,
     pub auto_train: Option<bool>,
+    pub jwt: Option<JwtConfig>,
 }
 
 /// Flag values (all optional; `None` leaves the value from file or environment).
@@ -74,6 +96,7 @@ impl Default for Config {
             max_body_bytes: 8 * 1024 * 1024,
             default_page_size: 100,
             auto_train: true,
+            jwt: JwtConfig::default(),
         }
     }
 }
@@ -132,6 +155,7 @@ impl Config {
         if let Some(v) = f.max_body_bytes { self.max_body_bytes = v; }
         if let Some(v) = f.default_page_size { self.default_page_size = v; }
         if let Some(v) = f.auto_train { self.auto_train = v; }
+        if let Some(v) = f.jwt { self.jwt = v; }
         self.extra_editions.extend(f.editions);
     }
 
@@ -143,6 +167,12 @@ impl Config {
         if let Some(v) = env("JOINTCODER_LEXICON") {
             self.lexicons = v.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect();
         }
+        if let Some(v) = env("JOINTCODER_JWT_HS256_SECRET") { self.jwt.hs256_secret = Some(v); }
+        if let Some(v) = env("JOINTCODER_JWT_PUBLIC_KEY") { self.jwt.public_key_pem = Some(v.into()); }
+        if let Some(v) = env("JOINTCODER_JWKS_FILE") { self.jwt.jwks_file = Some(v.into()); }
+        if let Some(v) = env("JOINTCODER_JWT_ISSUER") { self.jwt.issuer = Some(v); }
+        if let Some(v) = env("JOINTCODER_JWT_AUDIENCE") { self.jwt.audience = Some(v); }
+        if let Some(v) = env("JOINTCODER_SMART_TOKEN_ENDPOINT") { self.jwt.token_endpoint = Some(v); }
         if let Some(v) = env("JOINTCODER_AUTO_TRAIN") {
             self.auto_train = !matches!(v.as_str(), "0" | "false" | "no" | "off");
         }

@@ -1,5 +1,6 @@
 //! The actix-web application: routes, content negotiation, body limits, error bodies.
 
+pub mod auth;
 mod code_routes;
 pub mod error;
 mod export_routes;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub pipeline: crate::pipeline::Pipeline,
     pub store: crate::store::Store,
     exports: export_routes::Jobs,
+    /// `None`: authentication off (loopback only).
+    pub verifier: Option<auth::Verifier>,
 }
 
 impl AppState {
@@ -42,7 +45,8 @@ impl AppState {
         let pipeline = crate::agents::knowledge::pipeline(terminology.clone(), &models);
         let db = config.data_dir.join("jointcoder.sqlite");
         let store = crate::store::Store::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
-        Ok(AppState { config, terminology: RwLock::new(terminology), pipeline, store, exports: Default::default() })
+        let verifier = auth::Verifier::from_config(&config.jwt)?;
+        Ok(AppState { config, terminology: RwLock::new(terminology), pipeline, store, exports: Default::default(), verifier })
     }
 
     pub fn terminology(&self) -> Arc<Terminology> {
@@ -71,8 +75,13 @@ pub fn check_bind_allowed(addr: &str) -> Result<(), String> {
 /// Blocks running the server until it is stopped.
 pub fn run(config: Config) -> Result<(), String> {
     let addr = config.addr.clone();
-    check_bind_allowed(&addr)?;
-    tracing::warn!("authentication is off: listening on loopback only");
+    let auth_on = auth::Verifier::from_config(&config.jwt)?.is_some();
+    if auth_on {
+        tracing::info!("bearer tokens required (SMART scopes)");
+    } else {
+        check_bind_allowed(&addr)?;
+        tracing::warn!("authentication is off (no JWT keys configured): listening on loopback only");
+    }
     let started = std::time::Instant::now();
     let terminology = Terminology::load(&config.terminology_options()).map_err(|e| {
         format!("{e} (terminology directory: {}; set JOINTCODER_TERMINOLOGY_DIR)", config.terminology_dir.display())
@@ -117,11 +126,13 @@ pub fn start(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(max_body))
+            .wrap(actix_web::middleware::from_fn(auth::authorize))
             .wrap(outcome_error_bodies())
             // One scope: actix does not fall through from one scope to another with the same
             // prefix, so every FHIR route lives under this one.
             .service(
                 web::scope("/fhir")
+                    .route("/.well-known/smart-configuration", web::get().to(auth::smart_configuration))
                     .configure(code_routes::configure)
                     .configure(export_routes::configure)
                     .configure(terminology_routes::configure)
