@@ -115,7 +115,7 @@ pub fn coding_resources(coding: &Coding, inbound: &Inbound, t: &Terminology) -> 
     let mut provenances = Vec::new();
     for st in &coding.trace {
         let (key, device) = device_for(st);
-        let dref = devices.entry(key).or_insert_with(|| new_entry(device)).reference();
+        let dref = devices.entry(key.clone()).or_insert_with(|| device_entry(&key, device)).reference();
         let shaped: &[Entry] = match st.track {
             Track::Disease => &conditions,
             Track::Procedure => &procedures,
@@ -184,6 +184,17 @@ pub fn collection(server_base: &str, resources: &[Value]) -> Value {
             "resource": r
         })).collect::<Vec<_>>()
     })
+}
+
+/// A Device is the agent itself, the same for every record it codes: its id is derived from
+/// what identifies it, so that it is stored once and every Provenance points at the same one.
+fn device_entry(key: &str, mut resource: Value) -> Entry {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    let id = format!("agent-{:016x}", h.finish());
+    resource["id"] = json!(id);
+    Entry { id, resource }
 }
 
 fn device_for(st: &StageTrace) -> (String, Value) {

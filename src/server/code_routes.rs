@@ -82,11 +82,11 @@ fn run(req: &HttpRequest, state: &AppState, resource: &Value) -> Result<HttpResp
         return Ok(fhir_ok(&outbound::collection(&base, &resources)));
     }
     let build = |stored: &[Value]| outbound::collection(&base, stored);
-    let (_, bundle) = state
-        .store
-        .create_all(resources, Some((conditional.as_deref().unwrap_or(&format!("run:{}", crate::ids::new_uuid())), &build)))
-        .map_err(store_error)?;
-    Ok(fhir_ok(&bundle.expect("the store returns the answer it remembered")))
+    // The answer is remembered only for conditional requests, which may come again.
+    let remember = conditional.as_deref().map(|key| (key, &build as &dyn Fn(&[Value]) -> Value));
+    let (stored, remembered) = state.store.create_all(resources, remember).map_err(store_error)?;
+    let bundle = remembered.unwrap_or_else(|| build(&stored));
+    Ok(fhir_ok(&bundle))
 }
 
 pub fn store_error(e: crate::store::StoreError) -> ApiError {

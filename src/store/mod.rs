@@ -94,6 +94,8 @@ impl Store {
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=FULL;
              PRAGMA busy_timeout=5000;
+             PRAGMA cache_size=-65536;
+             PRAGMA wal_autocheckpoint=8192;
              CREATE TABLE IF NOT EXISTS resource (
                  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
                  last_updated TEXT NOT NULL, body TEXT NOT NULL,
@@ -121,15 +123,29 @@ impl Store {
         for mut r in resources {
             let ty = r["resourceType"].as_str().ok_or_else(|| StoreError::Invalid("resource without resourceType".into()))?.to_owned();
             let id = r["id"].as_str().ok_or_else(|| StoreError::Invalid("resource without id".into()))?.to_owned();
+            // Shared resources with derived ids (the agents' Devices) are stored once.
+            if ty == "Device" {
+                let existing: Option<String> = tx
+                    .prepare_cached("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1")?
+                    .query_row(params![ty, id], |row| row.get(0))
+                    .optional()?;
+                if let Some(body) = existing {
+                    stored.push(serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+                    continue;
+                }
+            }
             let meta = r.get("meta").cloned().unwrap_or_else(|| json!({}));
             let mut meta = meta;
             meta["versionId"] = json!("1");
             meta["lastUpdated"] = json!(now);
             r["meta"] = meta;
-            tx.execute("INSERT INTO resource (type, id, version, last_updated, body) VALUES (?1, ?2, 1, ?3, ?4)", params![ty, id, now, r.to_string()])?;
+            tx.prepare_cached("INSERT INTO resource (type, id, version, last_updated, body) VALUES (?1, ?2, 1, ?3, ?4)")?
+                .execute(params![ty, id, now, r.to_string()])?;
+            let mut index = tx.prepare_cached("INSERT INTO search_index (type, id, param, value) VALUES (?1, ?2, ?3, ?4)")?;
             for (param, value) in index_rows(&r) {
-                tx.execute("INSERT INTO search_index (type, id, param, value) VALUES (?1, ?2, ?3, ?4)", params![ty, id, param, value])?;
+                index.execute(params![ty, id, param, value])?;
             }
+            drop(index);
             stored.push(r);
         }
         let mut response = None;
@@ -138,6 +154,7 @@ impl Store {
             tx.execute("INSERT INTO conditional (key, body) VALUES (?1, ?2)", params![key, body.to_string()])?;
             response = Some(body);
         }
+        // (Without a conditional key the caller builds its answer from `stored`.)
         tx.commit()?;
         Ok((stored, response))
     }
