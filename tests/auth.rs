@@ -75,6 +75,18 @@ fn hs256_scopes_401_and_403() {
     let wildcard = hs_token(claims("system/*.rs"), SECRET);
     assert_eq!(bearer(a, "GET", "/fhir/Provenance", &wildcard, b"").status, 200);
 
+    // Every access to coded resources was audited, with who and what but no clinical text.
+    let admin = hs_token(claims("system/AuditEvent.rs"), SECRET);
+    let events = bearer(a, "GET", "/fhir/AuditEvent?agent=billing-system&_count=100", &admin, b"").json();
+    let list = events["entry"].as_array().unwrap();
+    assert!(list.iter().any(|e| e["resource"]["subtype"][0]["code"] == "search-type" && e["resource"]["outcome"] == "0"));
+    assert!(list.iter().any(|e| e["resource"]["entity"][0]["what"]["reference"] == "/Bundle/$code" && e["resource"]["outcome"] == "4"), "the refused $code is audited");
+    assert!(list.iter().any(|e| e["resource"]["entity"][0]["what"]["reference"] == "/Bundle/$code" && e["resource"]["outcome"] == "0"));
+    let text = events.to_string();
+    assert!(!text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "audit events carry no clinical text");
+    common::assert_valid_r4_external(&list.iter().take(3).map(|e| e["resource"].clone()).collect::<Vec<_>>());
+    assert_eq!(bearer(a, "GET", "/fhir/AuditEvent", &reader, b"").status, 403, "only admins read the audit trail");
+
     // The tokens an attacker tries.
     let mut expired = claims("system/*.rs");
     expired["exp"] = json!(now() - 3600);

@@ -63,6 +63,7 @@ pub fn capability_statement(t: &Terminology, base_url: &str) -> Value {
                 stored("Claim", &[("patient", "reference")]),
                 stored("Provenance", &[("target", "reference")]),
                 stored("Device", &[]),
+                stored("AuditEvent", &[("agent", "token"), ("entity", "reference"), ("action", "token")]),
                 {
                     "type": "CodeSystem",
                     "interaction": [{ "code": "read" }, { "code": "search-type" }],

@@ -179,6 +179,8 @@ pub async fn authorize(req: ServiceRequest, next: Next<BoxBody>) -> Result<Servi
     let result = match token {
         None => Err(ApiError::new(StatusCode::UNAUTHORIZED, IssueType::Login, "a bearer token is required")),
         Some(t) => verifier.verify(t).and_then(|who| {
+            // Known even when refused for scope: the audit trail names who tried.
+            actix_web::HttpMessage::extensions_mut(&req).insert(who.clone());
             match needed.iter().find(|(ty, c)| !granted(&who.scopes, ty, *c)) {
                 Some((ty, c)) => Err(ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, format!("the token's scopes do not allow '{c}' on {ty}"))),
                 None => Ok(who),

@@ -1,5 +1,6 @@
 //! The actix-web application: routes, content negotiation, body limits, error bodies.
 
+mod audit;
 pub mod auth;
 mod code_routes;
 pub mod error;
@@ -126,7 +127,9 @@ pub fn start(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(max_body))
+            // Outermost last: the audit sees refused requests too, and the principal auth found.
             .wrap(actix_web::middleware::from_fn(auth::authorize))
+            .wrap(actix_web::middleware::from_fn(audit::record))
             .wrap(outcome_error_bodies())
             // One scope: actix does not fall through from one scope to another with the same
             // prefix, so every FHIR route lives under this one.

@@ -16,6 +16,7 @@ const SEARCHABLE: &[(&str, &[&str])] = &[
     ("Claim", &["patient", "_lastUpdated"]),
     ("Provenance", &["target", "_lastUpdated"]),
     ("Device", &["_lastUpdated"]),
+    ("AuditEvent", &["agent", "entity", "action", "_lastUpdated"]),
 ];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

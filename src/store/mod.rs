@@ -72,6 +72,21 @@ fn index_rows(resource: &Value) -> Vec<(&'static str, String)> {
                 rows.push(("patient", p));
             }
         }
+        "AuditEvent" => {
+            for a in resource["agent"].as_array().into_iter().flatten() {
+                if let Some(v) = a["who"]["identifier"]["value"].as_str() {
+                    rows.push(("agent", v.to_owned()));
+                }
+            }
+            for e in resource["entity"].as_array().into_iter().flatten() {
+                if let Some(r) = e["what"]["reference"].as_str() {
+                    rows.push(("entity", r.to_owned()));
+                }
+            }
+            if let Some(a) = resource["action"].as_str() {
+                rows.push(("action", a.to_owned()));
+            }
+        }
         "Provenance" => {
             for t in resource["target"].as_array().into_iter().flatten() {
                 if let Some(r) = reference(t) {
