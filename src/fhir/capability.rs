@@ -66,14 +66,16 @@ pub fn capability_statement(t: &Terminology, base_url: &str) -> Value {
                 stored("AuditEvent", &[("agent", "token"), ("entity", "reference"), ("action", "token")]),
                 {
                     "type": "CodeSystem",
-                    "interaction": [{ "code": "read" }, { "code": "search-type" }],
+                    "versioning": "versioned",
+                    "interaction": [{ "code": "read" }, { "code": "search-type" }, { "code": "update" }],
                     "searchParam": [
                         { "name": "url", "type": "uri" },
                         { "name": "version", "type": "token" }
                     ],
                     "operation": [
                         { "name": "lookup", "definition": "http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup" },
-                        { "name": "validate-code", "definition": "http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code" }
+                        { "name": "validate-code", "definition": "http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code" },
+                        { "name": "upload-external-code-system", "definition": "https://jointcoder.org/fhir/OperationDefinition/upload-external-code-system" }
                     ]
                 },
                 {

@@ -39,12 +39,14 @@ impl OpParams {
                             p.values.entry(f.to_owned()).or_default().push(s.to_owned());
                         }
                     }
-                } else if let Some(rest) = k.strip_prefix("value") {
+                } else if k.starts_with("value") {
                     let text = match v {
                         Value::String(s) => s.clone(),
                         Value::Number(n) => n.to_string(),
                         Value::Bool(b) => b.to_string(),
-                        _ => return Err(format!("parameter {name}: value{rest} is not a primitive")),
+                        // Complex values (valueAttachment, valueReference) are read by the
+                        // operation that takes them.
+                        _ => continue,
                     };
                     p.values.entry(name.to_owned()).or_default().push(text);
                 }

@@ -127,6 +127,9 @@ pub fn required(method: &Method, path: &str) -> Option<Vec<(String, char)>> {
     if segs.iter().any(|s| *s == "$code") {
         return Some(vec![need("Condition", 'c'), need("Procedure", 'c'), need("Claim", 'c')]);
     }
+    if segs.iter().any(|s| *s == "$upload-external-code-system") {
+        return Some(vec![need("CodeSystem", 'c')]);
+    }
     if segs.iter().any(|s| s.starts_with("$export")) {
         return Some(vec![need("Claim", 'r'), need("Claim", 's')]);
     }

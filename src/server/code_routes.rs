@@ -66,7 +66,8 @@ fn run(req: &HttpRequest, state: &AppState, resource: &Value) -> Result<HttpResp
     }
     // Binary references need the store too; until then only inline attachments resolve.
     let inbound = inbound::from_resource(resource, &|_| None)?;
-    let coding = state.pipeline.code(&inbound.record).map_err(|e| {
+    let served = state.served();
+    let coding = served.pipeline.code(&inbound.record).map_err(|e| {
         tracing::error!(record = %inbound.record.record_id, "coding failed");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueType::Processing, e.to_string())
     })?;
@@ -76,7 +77,7 @@ fn run(req: &HttpRequest, state: &AppState, resource: &Value) -> Result<HttpResp
         procedures = coding.procedures.len(),
         "coded"
     );
-    let resources = outbound::coding_resources(&coding, &inbound, &state.pipeline.terminology);
+    let resources = outbound::coding_resources(&coding, &inbound, &served.terminology);
     let base = state.base_url();
     if !persist {
         return Ok(fhir_ok(&outbound::collection(&base, &resources)));

@@ -24,10 +24,18 @@ use crate::terminology::Terminology;
 
 /// Shared by every worker. The terminology sits behind a lock of an `Arc` so that a rebuilt
 /// edition can be swapped in whole while requests in flight finish on the old one.
+/// What requests are served with, swapped whole when an admin loads a new edition version.
+pub struct Served {
+    pub terminology: Arc<Terminology>,
+    pub pipeline: crate::pipeline::Pipeline,
+}
+
 pub struct AppState {
     pub config: Config,
-    terminology: RwLock<Arc<Terminology>>,
-    pub pipeline: crate::pipeline::Pipeline,
+    served: RwLock<Arc<Served>>,
+    models: crate::agents::knowledge::KnowledgeModels,
+    /// Terminology writers take turns: each builds on the version the previous one swapped in.
+    writer: std::sync::Mutex<()>,
     pub store: crate::store::Store,
     exports: export_routes::Jobs,
     /// `None`: authentication off (loopback only).
@@ -47,11 +55,40 @@ impl AppState {
         let db = config.data_dir.join("jointcoder.sqlite");
         let store = crate::store::Store::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
         let verifier = auth::Verifier::from_config(&config.jwt)?;
-        Ok(AppState { config, terminology: RwLock::new(terminology), pipeline, store, exports: Default::default(), verifier })
+        Ok(AppState {
+            config,
+            served: RwLock::new(Arc::new(Served { terminology, pipeline })),
+            models,
+            writer: Default::default(),
+            store,
+            exports: Default::default(),
+            verifier,
+        })
+    }
+
+    /// The terminology and pipeline of this moment: a request keeps the ones it started with
+    /// even if a swap happens meanwhile.
+    pub fn served(&self) -> Arc<Served> {
+        self.served.read().expect("served lock").clone()
     }
 
     pub fn terminology(&self) -> Arc<Terminology> {
-        self.terminology.read().expect("terminology lock").clone()
+        self.served().terminology.clone()
+    }
+
+    /// Builds a new terminology from the current one with `change` (off the request path, no
+    /// lock held by readers), then swaps terminology and pipeline in one step.
+    pub fn update_terminology<T>(
+        &self,
+        change: impl FnOnce(&Terminology) -> Result<(Terminology, T), crate::terminology::TerminologyError>,
+    ) -> Result<T, crate::terminology::TerminologyError> {
+        let _turn = self.writer.lock().expect("writer lock");
+        let current = self.terminology();
+        let (next, out) = change(&current)?;
+        let next = Arc::new(next);
+        let pipeline = crate::agents::knowledge::pipeline(next.clone(), &self.models);
+        *self.served.write().expect("served lock") = Arc::new(Served { terminology: next, pipeline });
+        Ok(out)
     }
 
     pub fn base_url(&self) -> String {

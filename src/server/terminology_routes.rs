@@ -26,7 +26,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/ValueSet/$expand", get_post().to(expand))
             .route("/ConceptMap/$translate", get_post().to(translate))
             .route("/ConceptMap", web::get().to(search_concept_maps))
-        .route("/ConceptMap/{id}", web::get().to(read_concept_map));
+        .route("/ConceptMap/{id}", web::get().to(read_concept_map))
+        .route("/CodeSystem/$upload-external-code-system", web::post().to(upload_code_system))
+        .route("/CodeSystem/{id}", web::put().to(put_code_system));
 }
 
 /// Query parameters, plus a `Parameters` body on POST.
@@ -216,4 +218,151 @@ async fn read_concept_map(req: HttpRequest, state: web::Data<AppState>, id: web:
         .find(|cm| cm["id"] == id.as_str())
         .map(|cm| fhir_ok(&cm))
         .ok_or_else(|| ApiError::not_found(format!("ConceptMap/{id} is not known")))
+}
+
+/// Header rows (non-selectable parents) of the current version, kept for a new version.
+fn headers_of(cs: Option<&std::sync::Arc<CodeSystem>>) -> std::collections::HashMap<String, String> {
+    cs.map(|cs| cs.concepts.iter().filter(|c| !c.selectable).map(|c| (c.code.clone(), c.name.clone())).collect()).unwrap_or_default()
+}
+
+/// Builds the new version off the request path and swaps it in; requests in flight finish on
+/// the old one.
+async fn install(state: &web::Data<AppState>, spec: crate::terminology::EditionSpec, rows: Vec<(String, String)>) -> Result<Value> {
+    let st = state.clone();
+    let meta = web::block(move || {
+        st.update_terminology(|t| {
+            let headers = headers_of(t.edition(&spec.id, None).ok());
+            let cs = crate::terminology::edition_from_rows(&spec, rows, &headers, &t.canonical_base);
+            let meta = fx::code_system(&cs, None);
+            Ok((t.with_edition(cs)?, meta))
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    tracing::info!(edition = %meta["id"], version = %meta["version"], "code system version installed");
+    Ok(meta)
+}
+
+fn spec_for(t: &Terminology, id: &str, version: &str, url: Option<&str>, title: Option<&str>) -> crate::terminology::EditionSpec {
+    let current = t.edition(id, None).ok();
+    crate::terminology::EditionSpec {
+        id: id.to_owned(),
+        file: std::path::PathBuf::new(),
+        version: version.to_owned(),
+        title: title.map(str::to_owned).or_else(|| current.map(|c| c.meta.title.clone())),
+        url: url.map(str::to_owned).or_else(|| current.map(|c| c.meta.url.clone())),
+        kind: current.map(|c| c.meta.kind),
+        role: current.map(|c| c.meta.role.clone()),
+        headers: None,
+    }
+}
+
+fn valid_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+        return Err(ApiError::bad_request(format!("{id:?} is not a valid resource id")));
+    }
+    Ok(())
+}
+
+/// `PUT /CodeSystem/{id}` with a complete CodeSystem: a new version beside the old ones (or
+/// the same version replaced).
+async fn put_code_system(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse> {
+    check_accept(&req)?;
+    valid_id(&id)?;
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
+    let v: Value = serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    if v["resourceType"] != "CodeSystem" {
+        return Err(ApiError::bad_request("the body is not a CodeSystem"));
+    }
+    if v["id"].as_str().is_some_and(|b| b != id.as_str()) {
+        return Err(ApiError::bad_request("the body's id differs from the URL's"));
+    }
+    let version = v["version"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("CodeSystem.version is required: versions are served side by side"))?;
+    let mut rows = Vec::new();
+    for c in v["concept"].as_array().into_iter().flatten() {
+        match (c["code"].as_str(), c["display"].as_str()) {
+            (Some(code), Some(display)) if !code.trim().is_empty() && !display.trim().is_empty() => rows.push((code.to_owned(), display.to_owned())),
+            _ => return Err(ApiError::bad_request("every concept needs a code and a display")),
+        }
+    }
+    if rows.is_empty() {
+        return Err(ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, crate::fhir::outcome::IssueType::Required, "a CodeSystem to serve needs its concepts (content complete)"));
+    }
+    let spec = spec_for(&state.terminology(), &id, version, v["url"].as_str(), v["title"].as_str());
+    let meta = install(&state, spec, rows).await?;
+    Ok(fhir_ok(&meta))
+}
+
+/// HAPI-style `$upload-external-code-system`: a `code,name` CSV as a new version, whole
+/// (`mode` snapshot) or as a delta on the current version (`add`, `remove`).
+async fn upload_code_system(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse> {
+    check_accept(&req)?;
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
+    let v: Value = serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    let params = OpParams::from_parameters(&v).map_err(ApiError::bad_request)?;
+    let system = params.get("system").ok_or_else(|| ApiError::bad_request("parameter system is required"))?.to_owned();
+    let version = params.get("version").ok_or_else(|| ApiError::bad_request("parameter version is required"))?.to_owned();
+    let mode = params.get("mode").unwrap_or("snapshot").to_owned();
+    let data = v["parameter"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "file")
+        .and_then(|p| p["valueAttachment"]["data"].as_str())
+        .ok_or_else(|| ApiError::bad_request("parameter file (valueAttachment with base64 data) is required"))?;
+    use base64::Engine;
+    let csv = base64::engine::general_purpose::STANDARD.decode(data.trim()).map_err(|e| ApiError::bad_request(format!("file is not valid base64: {e}")))?;
+    let csv = String::from_utf8(csv).map_err(|_| ApiError::bad_request("file is not UTF-8 text"))?;
+    let uploaded = crate::terminology::codesystem::read_code_name_csv(csv.as_bytes()).map_err(|e| ApiError::bad_request(format!("file: {e}")))?;
+    let t = state.terminology();
+    let id = match t.edition(&system, None) {
+        Ok(cs) => cs.meta.id.clone(),
+        Err(_) if mode == "snapshot" => {
+            valid_id(&system)?;
+            system.clone()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let base: Vec<(String, String)> = t.edition(&id, None).map(|cs| cs.selectable().map(|c| (c.code.clone(), c.name.clone())).collect()).unwrap_or_default();
+    let (rows, added, removed) = match mode.as_str() {
+        "snapshot" => {
+            let n = uploaded.len();
+            (uploaded, n, 0)
+        }
+        "add" => {
+            let mut rows = base;
+            let mut added = 0;
+            for (code, name) in uploaded {
+                match rows.iter_mut().find(|r| r.0 == code) {
+                    Some(r) => r.1 = name,
+                    None => {
+                        rows.push((code, name));
+                        added += 1;
+                    }
+                }
+            }
+            (rows, added, 0)
+        }
+        "remove" => {
+            let drop: std::collections::HashSet<String> = uploaded.into_iter().map(|r| r.0).collect();
+            let before = base.len();
+            let rows: Vec<(String, String)> = base.into_iter().filter(|r| !drop.contains(&r.0)).collect();
+            let removed = before - rows.len();
+            (rows, 0, removed)
+        }
+        other => return Err(ApiError::bad_request(format!("mode {other:?}: one of snapshot, add, remove"))),
+    };
+    let n = rows.len();
+    let spec = spec_for(&t, &id, &version, None, None);
+    let meta = install(&state, spec, rows).await?;
+    Ok(fhir_ok(&serde_json::json!({
+        "resourceType": "Parameters",
+        "parameter": [
+            { "name": "target", "valueReference": { "reference": format!("CodeSystem/{}", meta["id"].as_str().unwrap_or("")) } },
+            { "name": "version", "valueString": version },
+            { "name": "conceptCount", "valueInteger": n },
+            { "name": "added", "valueInteger": added },
+            { "name": "removed", "valueInteger": removed }
+        ]
+    })))
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::TerminologyError;
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Crosswalk {
     map: HashMap<String, String>,
 }

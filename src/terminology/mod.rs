@@ -111,6 +111,9 @@ impl TerminologyOptions {
 pub const DEFAULT_CANONICAL_BASE: &str = "https://jointcoder.org/fhir";
 
 /// The loaded terminology: every edition and version, the lexicon, rules, crosswalks and index.
+/// Cloning is cheap (editions and their indexes are shared): an admin's new version is built
+/// on a clone and swapped in whole.
+#[derive(Clone)]
 pub struct Terminology {
     /// id → versions in load order; the last is current.
     editions: HashMap<String, Vec<Arc<CodeSystem>>>,
@@ -235,6 +238,13 @@ impl Terminology {
         versions.retain(|v| v.meta.version != cs.meta.version);
         versions.push(cs);
         Ok(())
+    }
+
+    /// A copy with one more edition version (or a version replaced), its index built in memory.
+    pub fn with_edition(&self, cs: CodeSystem) -> Result<Terminology, TerminologyError> {
+        let mut next = self.clone();
+        next.add_edition(cs, None)?;
+        Ok(next)
     }
 
     /// Resolves a system (resource id, canonical URL or short alias) and optional version.

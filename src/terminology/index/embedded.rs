@@ -42,8 +42,11 @@ struct EditionIndex {
     scope: Scope,
 }
 
+/// Cloning shares every built edition index: a new terminology with one more edition costs
+/// only that edition's build.
+#[derive(Clone)]
 pub struct EmbeddedIndex {
-    editions: HashMap<String, EditionIndex>,
+    editions: HashMap<String, Arc<EditionIndex>>,
     lexicon: Arc<Lexicon>,
 }
 
@@ -99,7 +102,7 @@ impl EmbeddedIndex {
             let col = seg.fast_fields().u64("ord").map_err(|e| TerminologyError::Index(e.to_string()))?;
             ords.push((0..seg.max_doc()).map(|d| col.first(d).map_or(u32::MAX, |v| v as u32)).collect());
         }
-        self.editions.insert(key, EditionIndex { cs, reader, ords, name, alias, scope });
+        self.editions.insert(key, Arc::new(EditionIndex { cs, reader, ords, name, alias, scope }));
         Ok(())
     }
 
