@@ -13,10 +13,15 @@ use crate::fhir::outbound;
 use crate::fhir::outcome::IssueType;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/$code", web::post().to(code_any))
-        .route("/Bundle/$code", web::post().to(code_bundle))
-        .route("/Composition/$code", web::post().to(code_composition))
-        .route("/DocumentReference/$code", web::post().to(code_document_reference))
+    for (path, want) in [
+        ("/$code", "Parameters"),
+        ("/Bundle/$code", "Bundle"),
+        ("/Composition/$code", "Composition"),
+        ("/DocumentReference/$code", "DocumentReference"),
+    ] {
+        cfg.route(path, web::post().to(move |req: HttpRequest, state: web::Data<AppState>, body: web::Bytes| code(req, state, body, want)));
+    }
+    cfg
         .route("/OperationDefinition/code", web::get().to(operation_definition));
 }
 
@@ -37,8 +42,7 @@ fn read_body(req: &HttpRequest, body: &web::Bytes) -> Result<Value, ApiError> {
     if !ct.is_empty() && !ct.contains("json") {
         return Err(ApiError::unsupported_media(format!("content type {ct} is not supported: send application/fhir+json")));
     }
-    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
-    serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))
+    super::format::json_body(body)
 }
 
 fn run(req: &HttpRequest, state: &AppState, resource: &Value) -> Result<HttpResponse, ApiError> {
@@ -103,27 +107,10 @@ fn expect_type(v: &Value, want: &str) -> Result<(), ApiError> {
     }
 }
 
-async fn code_any(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+/// The one handler behind every `$code` endpoint: `want` is the resource type its URL takes.
+async fn code(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes, want: &'static str) -> Result<HttpResponse, ApiError> {
     let v = read_body(&req, &body)?;
-    expect_type(&v, "Parameters")?;
-    run(&req, &state, &v)
-}
-
-async fn code_bundle(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let v = read_body(&req, &body)?;
-    expect_type(&v, "Bundle")?;
-    run(&req, &state, &v)
-}
-
-async fn code_composition(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let v = read_body(&req, &body)?;
-    expect_type(&v, "Composition")?;
-    run(&req, &state, &v)
-}
-
-async fn code_document_reference(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let v = read_body(&req, &body)?;
-    expect_type(&v, "DocumentReference")?;
+    expect_type(&v, want)?;
     run(&req, &state, &v)
 }
 

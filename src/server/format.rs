@@ -32,6 +32,12 @@ pub fn check_accept(req: &HttpRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A request body as JSON: UTF-8 and well formed, or a 400 saying which it is not.
+pub fn json_body(body: &[u8]) -> Result<Value, ApiError> {
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
+    serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))
+}
+
 pub fn fhir_ok(value: &Value) -> HttpResponse {
     HttpResponse::Ok().content_type(FHIR_JSON).body(value.to_string())
 }

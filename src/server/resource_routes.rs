@@ -142,8 +142,7 @@ pub async fn update(req: HttpRequest, state: web::Data<AppState>, path: web::Pat
     if ty != "Condition" && ty != "Procedure" {
         return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, IssueType::NotSupported, format!("{ty} is not updated here: coders review Conditions and Procedures")));
     }
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
-    let resource: Value = serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    let resource = super::format::json_body(&body)?;
     if resource["resourceType"] != ty.as_str() {
         return Err(ApiError::bad_request(format!("the body is not a {ty}")));
     }

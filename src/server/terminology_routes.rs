@@ -36,8 +36,7 @@ fn op_params(req: &HttpRequest, body: &web::Bytes) -> Result<OpParams> {
     check_accept(req)?;
     let mut pairs = url_pairs(req.query_string());
     if req.method() == Method::POST && !body.is_empty() {
-        let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
-        let value: Value = serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+        let value = super::format::json_body(body)?;
         let from_body = OpParams::from_parameters(&value).map_err(ApiError::bad_request)?;
         for name in ["system", "url", "code", "version", "display", "filter", "offset", "count", "target", "targetsystem"] {
             if let Some(v) = from_body.get(name) {
@@ -269,8 +268,7 @@ fn valid_id(id: &str) -> Result<()> {
 async fn put_code_system(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse> {
     check_accept(&req)?;
     valid_id(&id)?;
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
-    let v: Value = serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    let v = super::format::json_body(&body)?;
     if v["resourceType"] != "CodeSystem" {
         return Err(ApiError::bad_request("the body is not a CodeSystem"));
     }
@@ -297,8 +295,7 @@ async fn put_code_system(req: HttpRequest, state: web::Data<AppState>, id: web::
 /// (`mode` snapshot) or as a delta on the current version (`add`, `remove`).
 async fn upload_code_system(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse> {
     check_accept(&req)?;
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
-    let v: Value = serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    let v = super::format::json_body(&body)?;
     let params = OpParams::from_parameters(&v).map_err(ApiError::bad_request)?;
     let system = params.get("system").ok_or_else(|| ApiError::bad_request("parameter system is required"))?.to_owned();
     let version = params.get("version").ok_or_else(|| ApiError::bad_request("parameter version is required"))?.to_owned();
