@@ -302,3 +302,39 @@ fn bulk_export_writes_ndjson_for_billing() {
     assert_eq!(common::get(server(), &path).status, 404);
     assert_eq!(async_get("/fhir/Patient/$export?_type=Device").status, 400, "Devices are not in the patient compartment");
 }
+
+#[test]
+fn stored_documents_and_binaries_are_coded_at_instance_level() {
+    let text = "出院诊断：1.心律失常 三度房室传导阻滞 2.高血压病2级（很高危）\n手术名称：双腔永久起搏器植入术\n手术经过：行双腔永久起搏器植入，心房、心室电极导线固定良好。";
+    let binary = json!({ "resourceType": "Binary", "contentType": "text/plain", "data": base64::engine::general_purpose::STANDARD.encode(text) });
+    let r = post_json(server(), "/fhir/Binary", &binary.to_string());
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.header("location").unwrap().contains("/fhir/Binary/"));
+    let bin_id = r.json()["id"].as_str().unwrap().to_owned();
+
+    let doc = json!({ "resourceType": "DocumentReference", "status": "current", "subject": { "reference": "Patient/p7" },
+        "content": [{ "attachment": { "contentType": "text/plain", "url": format!("Binary/{bin_id}") } }] });
+    let r = post_json(server(), "/fhir/DocumentReference", &doc.to_string());
+    assert_eq!(r.status, 201, "{}", r.body);
+    let doc_id = r.json()["id"].as_str().unwrap().to_owned();
+    let r = post_json(server(), &format!("/fhir/DocumentReference/{doc_id}/$code"), "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = r.json();
+    assert_eq!(codes(&resources(&b, "Procedure")), vec!["37.8301", "37.7200"]);
+    assert_eq!(codes(&resources(&b, "Condition"))[0], "I44.200", "what the pacemaker treated is principal");
+    assert_eq!(resources(&b, "Provenance")[0]["entity"][0]["what"]["reference"], format!("DocumentReference/{doc_id}"));
+
+    let bundle: Value = serde_json::from_str(&example_bundle()).unwrap();
+    let r = post_json(server(), "/fhir/Composition", &bundle["entry"][0]["resource"].to_string());
+    assert_eq!(r.status, 201);
+    let comp_id = r.json()["id"].as_str().unwrap().to_owned();
+    let r = post_json(server(), &format!("/fhir/Composition/{comp_id}/$code?persist=false"), "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(codes(&resources(&r.json(), "Procedure"))[0], "36.0700");
+
+    assert_eq!(post_json(server(), "/fhir/Composition/nope/$code", "").status, 404);
+    let missing = json!({ "resourceType": "DocumentReference", "content": [{ "attachment": { "contentType": "text/plain", "url": "Binary/nope" } }] });
+    assert_eq!(post_json(server(), "/fhir/DocumentReference/$code", &missing.to_string()).status, 422);
+    assert_eq!(post_json(server(), "/fhir/Binary", r#"{"resourceType":"Binary","contentType":"text/plain","data":"***"}"#).status, 400);
+    assert_eq!(post_json(server(), "/fhir/Claim", r#"{"resourceType":"Claim"}"#).status, 405, "Claims come from $code only");
+}

@@ -137,7 +137,8 @@ pub fn required(method: &Method, path: &str) -> Option<Vec<(String, char)>> {
     let ty = if ty.starts_with('$') || ty.is_empty() { "*" } else { ty };
     let op = segs.iter().any(|s| s.starts_with('$'));
     Some(match *method {
-        Method::PUT | Method::POST if !op => vec![need(ty, 'u')],
+        Method::POST if !op => vec![need(ty, 'c')],
+        Method::PUT => vec![need(ty, 'u')],
         Method::DELETE => vec![need(ty, 'd')],
         _ if segs.len() == 1 && !op => vec![need(ty, 's')],
         _ => vec![need(ty, 'r')],

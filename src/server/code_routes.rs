@@ -19,7 +19,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ("/Composition/$code", "Composition"),
         ("/DocumentReference/$code", "DocumentReference"),
     ] {
-        cfg.route(path, web::post().to(move |req: HttpRequest, state: web::Data<AppState>, body: web::Bytes| code(req, state, body, want)));
+        for ty in ["Composition", "DocumentReference"] {
+        cfg.route(&format!("/{ty}/{{id}}/$code"), web::post().to(move |req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>| code_stored(req, state, id, ty)));
+    }
+    cfg.route(path, web::post().to(move |req: HttpRequest, state: web::Data<AppState>, body: web::Bytes| code(req, state, body, want)));
+    }
+    for ty in ["Composition", "DocumentReference"] {
+        cfg.route(&format!("/{ty}/{{id}}/$code"), web::post().to(move |req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>| code_stored(req, state, id, ty)));
     }
     cfg
         .route("/OperationDefinition/code", web::get().to(operation_definition));
@@ -69,7 +75,15 @@ fn run(req: &HttpRequest, state: &AppState, resource: &Value) -> Result<HttpResp
         }
     }
     // Binary references need the store too; until then only inline attachments resolve.
-    let inbound = inbound::from_resource(resource, &|_| None)?;
+    // DocumentReference attachments may point at a Binary stored on this server.
+    let binary = |url: &str| -> Option<(String, Vec<u8>)> {
+        use base64::Engine;
+        let id = url.rsplit_once("Binary/").map(|(_, id)| id.split('/').next().unwrap_or(id))?;
+        let b = state.store.read("Binary", id).ok()??;
+        let data = base64::engine::general_purpose::STANDARD.decode(b["data"].as_str()?.trim()).ok()?;
+        Some((b["contentType"].as_str().unwrap_or("").to_owned(), data))
+    };
+    let inbound = inbound::from_resource(resource, &binary)?;
     let served = state.served();
     let coding = served.pipeline.code(&inbound.record).map_err(|e| {
         tracing::error!(record = %inbound.record.record_id, "coding failed");
@@ -112,6 +126,13 @@ async fn code(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes, wa
     let v = read_body(&req, &body)?;
     expect_type(&v, want)?;
     run(&req, &state, &v)
+}
+
+/// Instance level: code a Composition or DocumentReference stored here before.
+async fn code_stored(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, ty: &'static str) -> Result<HttpResponse, ApiError> {
+    check_accept(&req)?;
+    let resource = state.store.read(ty, &id).map_err(store_error)?.ok_or_else(|| ApiError::not_found(format!("{ty}/{id} is not known")))?;
+    run(&req, &state, &resource)
 }
 
 async fn operation_definition(req: HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -17,10 +17,17 @@ const SEARCHABLE: &[(&str, &[&str])] = &[
     ("Provenance", &["target", "_lastUpdated"]),
     ("Device", &["_lastUpdated"]),
     ("AuditEvent", &["agent", "entity", "action", "_lastUpdated"]),
+    ("Composition", &["_lastUpdated"]),
+    ("DocumentReference", &["_lastUpdated"]),
+    ("Binary", &["_lastUpdated"]),
 ];
+
+/// Inputs an EHR may store first and code later (`/Composition/{id}/$code`).
+const CREATABLE: &[&str] = &["Composition", "DocumentReference", "Binary"];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/{type}", web::get().to(search))
+        .route("/{type}", web::post().to(create))
         .route("/{type}/{id}", web::get().to(read))
         .route("/{type}/{id}", web::put().to(update))
         .route("/{type}/{id}/_history", web::get().to(history))
@@ -176,4 +183,33 @@ pub async fn update(req: HttpRequest, state: web::Data<AppState>, path: web::Pat
         other => store_error(other),
     })?;
     Ok(with_version_headers(&stored))
+}
+
+/// Stores a document (Composition, DocumentReference) or a Binary for coding later.
+async fn create(req: HttpRequest, state: web::Data<AppState>, ty: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    use actix_web::http::StatusCode;
+    check_accept(&req)?;
+    if !CREATABLE.contains(&ty.as_str()) {
+        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, crate::fhir::outcome::IssueType::NotSupported, format!("{ty} is not created here; {} are", CREATABLE.join(", "))));
+    }
+    let mut resource = super::format::json_body(&body)?;
+    if resource["resourceType"] != ty.as_str() {
+        return Err(ApiError::bad_request(format!("the body is not a {ty}")));
+    }
+    if ty.as_str() == "Binary" {
+        use base64::Engine;
+        let data = resource["data"].as_str().unwrap_or("");
+        base64::engine::general_purpose::STANDARD.decode(data.trim()).map_err(|e| ApiError::bad_request(format!("Binary.data is not valid base64: {e}")))?;
+        if resource["contentType"].as_str().is_none() {
+            return Err(ApiError::bad_request("Binary.contentType is required"));
+        }
+    }
+    resource["id"] = json!(crate::ids::new_uuid());
+    let (stored, _) = state.store.create_all(vec![resource], None).map_err(store_error)?;
+    let r = &stored[0];
+    let location = format!("{}/{ty}/{}/_history/1", state.base_url(), r["id"].as_str().unwrap_or(""));
+    let mut resp = with_version_headers(r);
+    *resp.status_mut() = StatusCode::CREATED;
+    resp.headers_mut().insert(header::LOCATION, header::HeaderValue::from_str(&location).map_err(|e| ApiError::internal(e.to_string()))?);
+    Ok(resp)
 }
