@@ -51,9 +51,35 @@ fn read_body(req: &HttpRequest, body: &web::Bytes) -> Result<Value, ApiError> {
     super::format::json_body(body)
 }
 
-fn run(req: &HttpRequest, state: &AppState, resource: &Value) -> Result<HttpResponse, ApiError> {
+/// What `run` needs of the request, owned, so that coding and storing can leave the worker
+/// thread (they are CPU and disk work; the workers keep accepting requests meanwhile).
+struct RunRequest {
+    query: String,
+    path: String,
+    if_none_exist: Option<Result<String, ()>>,
+}
+
+impl RunRequest {
+    fn of(req: &HttpRequest) -> RunRequest {
+        RunRequest {
+            query: req.query_string().to_owned(),
+            path: req.path().to_owned(),
+            if_none_exist: req.headers().get("If-None-Exist").map(|v| v.to_str().map(str::to_owned).map_err(|_| ())),
+        }
+    }
+}
+
+async fn run_blocking(req: &HttpRequest, state: web::Data<AppState>, resource: Value) -> Result<HttpResponse, ApiError> {
+    let params = RunRequest::of(req);
+    let body = web::block(move || run(&params, &state, &resource).map(|v| v.to_string()))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    Ok(HttpResponse::Ok().content_type(super::format::FHIR_JSON).body(body))
+}
+
+fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<Value, ApiError> {
     let mut persist = true;
-    for (k, v) in url_pairs(req.query_string()) {
+    for (k, v) in url_pairs(&req.query) {
         if k == "persist" {
             persist = match v.as_str() {
                 "true" => true,
@@ -65,13 +91,13 @@ fn run(req: &HttpRequest, state: &AppState, resource: &Value) -> Result<HttpResp
     // Conditional create: the same document sent again with the same If-None-Exist gets the
     // first answer back, and nothing is stored twice.
     let conditional = req
-        .headers()
-        .get("If-None-Exist")
-        .map(|v| v.to_str().map(|s| format!("{}?{}", req.path(), s)).map_err(|_| ApiError::bad_request("If-None-Exist is not text")))
+        .if_none_exist
+        .clone()
+        .map(|v| v.map(|s| format!("{}?{}", req.path, s)).map_err(|_| ApiError::bad_request("If-None-Exist is not text")))
         .transpose()?;
     if let (true, Some(key)) = (persist, &conditional) {
         if let Some(previous) = state.store.conditional(key).map_err(store_error)? {
-            return Ok(fhir_ok(&previous));
+            return Ok(previous);
         }
     }
     // Binary references need the store too; until then only inline attachments resolve.
@@ -98,14 +124,14 @@ fn run(req: &HttpRequest, state: &AppState, resource: &Value) -> Result<HttpResp
     let resources = outbound::coding_resources(&coding, &inbound, &served.terminology);
     let base = state.base_url();
     if !persist {
-        return Ok(fhir_ok(&outbound::collection(&base, &resources)));
+        return Ok(outbound::collection(&base, &resources));
     }
     let build = |stored: &[Value]| outbound::collection(&base, stored);
     // The answer is remembered only for conditional requests, which may come again.
     let remember = conditional.as_deref().map(|key| (key, &build as &dyn Fn(&[Value]) -> Value));
     let (stored, remembered) = state.store.create_all(resources, remember).map_err(store_error)?;
     let bundle = remembered.unwrap_or_else(|| build(&stored));
-    Ok(fhir_ok(&bundle))
+    Ok(bundle)
 }
 
 pub fn store_error(e: crate::store::StoreError) -> ApiError {
@@ -125,14 +151,14 @@ fn expect_type(v: &Value, want: &str) -> Result<(), ApiError> {
 async fn code(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes, want: &'static str) -> Result<HttpResponse, ApiError> {
     let v = read_body(&req, &body)?;
     expect_type(&v, want)?;
-    run(&req, &state, &v)
+    run_blocking(&req, state, v).await
 }
 
 /// Instance level: code a Composition or DocumentReference stored here before.
 async fn code_stored(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, ty: &'static str) -> Result<HttpResponse, ApiError> {
     check_accept(&req)?;
     let resource = state.store.read(ty, &id).map_err(store_error)?.ok_or_else(|| ApiError::not_found(format!("{ty}/{id} is not known")))?;
-    run(&req, &state, &resource)
+    run_blocking(&req, state, resource).await
 }
 
 async fn operation_definition(req: HttpRequest) -> Result<HttpResponse, ApiError> {
