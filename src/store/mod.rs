@@ -109,7 +109,6 @@ impl Store {
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=FULL;
              PRAGMA busy_timeout=5000;
-             PRAGMA cache_size=-65536;
              PRAGMA wal_autocheckpoint=8192;
              CREATE TABLE IF NOT EXISTS resource (
                  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
