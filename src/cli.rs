@@ -17,10 +17,15 @@ pub fn models_dir(config: &Config) -> PathBuf {
     config.data_dir.join("models")
 }
 
-pub fn load_terminology(config: &Config) -> Result<Arc<Terminology>, String> {
-    Terminology::load(&config.terminology_options()).map(Arc::new).map_err(|e| {
+/// Loads the configured terminology; a failure names the directory and the setting to change.
+pub fn open_terminology(config: &Config) -> Result<Terminology, String> {
+    Terminology::load(&config.terminology_options()).map_err(|e| {
         format!("{e} (terminology directory: {}; set JOINTCODER_TERMINOLOGY_DIR)", config.terminology_dir.display())
     })
+}
+
+pub fn load_terminology(config: &Config) -> Result<Arc<Terminology>, String> {
+    open_terminology(config).map(Arc::new)
 }
 
 /// The trained models, trained now (and cached) if missing and the training data is here.

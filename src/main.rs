@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use jointcoder::config::{Config, Overrides};
-use jointcoder::terminology::Terminology;
+use jointcoder::terminology::CodeKind;
 
 #[derive(Parser)]
 #[command(name = "jointcoder", version, about = "Codes Chinese inpatient records: ICD-10 国家临床版2.0 and ICD-9-CM-3 国家临床版3.0")]
@@ -167,19 +167,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_terminology(config: &Config) -> Result<Terminology, String> {
-    Terminology::load(&config.terminology_options()).map_err(|e| {
-        format!("{e} (terminology directory: {}; set JOINTCODER_TERMINOLOGY_DIR)", config.terminology_dir.display())
-    })
-}
-
-/// A code's edition: ICD-9-CM-3 codes start with a digit.
+/// A code's clinical edition, by the code's own shape.
 fn system_for_code(code: &str) -> &'static str {
-    if code.starts_with(|c: char| c.is_ascii_digit()) { "icd9cm3" } else { "icd10" }
+    match CodeKind::guess(code) {
+        CodeKind::Icd9cm3 => "icd9cm3",
+        CodeKind::Icd10 => "icd10",
+    }
 }
 
 fn terminology_cmd(config: &Config, cmd: TerminologyCmd) -> Result<(), String> {
-    let t = load_terminology(config)?;
+    let t = jointcoder::cli::open_terminology(config)?;
     match cmd {
         TerminologyCmd::Search { text, system, version, k, json } => {
             let hits = t.search(&text, &system, version.as_deref(), k).map_err(|e| e.to_string())?;

@@ -121,9 +121,7 @@ pub fn run(config: Config) -> Result<(), String> {
         tracing::warn!("authentication is off (no JWT keys configured): listening on loopback only");
     }
     let started = std::time::Instant::now();
-    let terminology = Terminology::load(&config.terminology_options()).map_err(|e| {
-        format!("{e} (terminology directory: {}; set JOINTCODER_TERMINOLOGY_DIR)", config.terminology_dir.display())
-    })?;
+    let terminology = crate::cli::open_terminology(&config)?;
     tracing::info!(
         editions = terminology.all_versions().len(),
         elapsed_ms = started.elapsed().as_millis() as u64,

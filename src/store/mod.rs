@@ -99,6 +99,11 @@ fn index_rows(resource: &Value) -> Vec<(&'static str, String)> {
     rows
 }
 
+/// A stored body back to JSON; a body that does not parse means the file was damaged.
+fn parse(body: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent() {
@@ -144,7 +149,7 @@ impl Store {
                     .query_row(params![ty, id], |row| row.get(0))
                     .optional()?;
                 if let Some(body) = existing {
-                    stored.push(serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+                    stored.push(parse(&body)?);
                     continue;
                 }
             }
@@ -188,7 +193,7 @@ impl Store {
                 return Err(StoreError::Conflict(format!("{ty}/{id} is at version {version}, not {expected}")));
             }
         }
-        let before: Value = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let before = parse(&body)?;
         let now = crate::ids::now_rfc3339();
         let next = version + 1;
         let mut meta = before["meta"].clone();
@@ -225,8 +230,8 @@ impl Store {
                 to_version,
                 who,
                 when,
-                before: serde_json::from_str(&before).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                after: serde_json::from_str(&after).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                before: parse(&before)?,
+                after: parse(&after)?,
             })
         })
         .collect()
@@ -236,7 +241,7 @@ impl Store {
     pub fn conditional(&self, key: &str) -> Result<Option<Value>, StoreError> {
         let conn = self.conn.lock().expect("store lock");
         let body: Option<String> = conn.query_row("SELECT body FROM conditional WHERE key = ?1", params![key], |r| r.get(0)).optional()?;
-        body.map(|b| serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+        body.map(|b| parse(&b)).transpose()
     }
 
     /// The current version of a resource.
@@ -245,7 +250,7 @@ impl Store {
         let body: Option<String> = conn
             .query_row("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1", params![ty, id], |r| r.get(0))
             .optional()?;
-        body.map(|b| serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+        body.map(|b| parse(&b)).transpose()
     }
 
     pub fn vread(&self, ty: &str, id: &str, version: i64) -> Result<Option<Value>, StoreError> {
@@ -253,7 +258,7 @@ impl Store {
         let body: Option<String> = conn
             .query_row("SELECT body FROM resource WHERE type = ?1 AND id = ?2 AND version = ?3", params![ty, id, version], |r| r.get(0))
             .optional()?;
-        body.map(|b| serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+        body.map(|b| parse(&b)).transpose()
     }
 
     /// Every version, newest first.
@@ -261,7 +266,7 @@ impl Store {
         let conn = self.conn.lock().expect("store lock");
         let mut stmt = conn.prepare("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC")?;
         let rows = stmt.query_map(params![ty, id], |r| r.get::<_, String>(0))?;
-        rows.map(|b| serde_json::from_str(&b?).map_err(|e| StoreError::Corrupt(e.to_string()))).collect()
+        rows.map(|b| parse(&b?)).collect()
     }
 
     /// Current resources of a type matching every `(param, value)` (AND), `_lastUpdated`
@@ -302,7 +307,7 @@ impl Store {
             .into_iter()
             .skip(offset)
             .take(count)
-            .map(|b| serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .map(|b| parse(&b))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((page, total))
     }
