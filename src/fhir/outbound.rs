@@ -174,16 +174,22 @@ pub fn coding_resources(coding: &Coding, inbound: &Inbound, t: &Terminology) -> 
 }
 
 /// A collection Bundle of resources, each with its full URL on this server.
-pub fn collection(server_base: &str, resources: &[Value]) -> Value {
-    json!({
-        "resourceType": "Bundle",
-        "type": "collection",
-        "timestamp": crate::ids::now_rfc3339(),
-        "entry": resources.iter().map(|r| json!({
-            "fullUrl": format!("{}/{}/{}", server_base, r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or("")),
-            "resource": r
-        })).collect::<Vec<_>>()
-    })
+pub fn collection(server_base: &str, resources: Vec<Value>) -> Value {
+    let entries: Vec<Value> = resources
+        .into_iter()
+        .map(|r| {
+            let full_url = format!("{}/{}/{}", server_base, r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
+            let mut entry = serde_json::Map::with_capacity(2);
+            entry.insert("fullUrl".into(), Value::String(full_url));
+            entry.insert("resource".into(), r);
+            Value::Object(entry)
+        })
+        .collect();
+    // Built by moving the resources in: `json!` would copy each one (it serializes its
+    // arguments), and these bundles are the bulk of a `$code` answer.
+    let mut bundle = json!({ "resourceType": "Bundle", "type": "collection", "timestamp": crate::ids::now_rfc3339() });
+    bundle["entry"] = Value::Array(entries);
+    bundle
 }
 
 /// A Device is the agent itself, the same for every record it codes: its id is derived from

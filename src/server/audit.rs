@@ -61,7 +61,9 @@ pub async fn record(req: ServiceRequest, next: Next<BoxBody>) -> Result<ServiceR
             "source": { "observer": { "display": "jointcoder" } },
             "entity": [{ "what": { "reference": entity } }]
         });
-        if let Err(e) = state.store.create_all(vec![event], None) {
+        // Queued for the next commit: the request does not wait for a second fsync (see
+        // `Store::create_later` for the durability this gives).
+        if let Err(e) = state.store.create_later(vec![event]) {
             tracing::error!(error = %e, "audit event not stored");
         }
     }

@@ -11,6 +11,7 @@ use super::AppState;
 use crate::fhir::inbound::{self, InboundError};
 use crate::fhir::outbound;
 use crate::fhir::outcome::IssueType;
+use crate::store::{Conditional, Created};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for (path, want) in [
@@ -19,10 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ("/Composition/$code", "Composition"),
         ("/DocumentReference/$code", "DocumentReference"),
     ] {
-        for ty in ["Composition", "DocumentReference"] {
-        cfg.route(&format!("/{ty}/{{id}}/$code"), web::post().to(move |req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>| code_stored(req, state, id, ty)));
-    }
-    cfg.route(path, web::post().to(move |req: HttpRequest, state: web::Data<AppState>, body: web::Bytes| code(req, state, body, want)));
+        cfg.route(path, web::post().to(move |req: HttpRequest, state: web::Data<AppState>, body: web::Bytes| code(req, state, body, want)));
     }
     for ty in ["Composition", "DocumentReference"] {
         cfg.route(&format!("/{ty}/{{id}}/$code"), web::post().to(move |req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>| code_stored(req, state, id, ty)));
@@ -95,6 +93,7 @@ fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<Value, Ap
         .clone()
         .map(|v| v.map(|s| format!("{}?{}", req.path, s)).map_err(|_| ApiError::bad_request("If-None-Exist is not text")))
         .transpose()?;
+    // (Checked here to skip the coding; checked again inside the commit, which decides.)
     if let (true, Some(key)) = (persist, &conditional) {
         if let Some(previous) = state.store.conditional(key).map_err(store_error)? {
             return Ok(previous);
@@ -124,14 +123,17 @@ fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<Value, Ap
     let resources = outbound::coding_resources(&coding, &inbound, &served.terminology);
     let base = state.base_url();
     if !persist {
-        return Ok(outbound::collection(&base, &resources));
+        return Ok(outbound::collection(&base, resources));
     }
-    let build = |stored: &[Value]| outbound::collection(&base, stored);
     // The answer is remembered only for conditional requests, which may come again.
-    let remember = conditional.as_deref().map(|key| (key, &build as &dyn Fn(&[Value]) -> Value));
-    let (stored, remembered) = state.store.create_all(resources, remember).map_err(store_error)?;
-    let bundle = remembered.unwrap_or_else(|| build(&stored));
-    Ok(bundle)
+    let remember = conditional.map(|key| {
+        let base = base.clone();
+        Conditional { key, build: Box::new(move |stored: &[Value]| outbound::collection(&base, stored.to_vec())) }
+    });
+    match state.store.create_all(resources, remember).map_err(store_error)? {
+        Created::New { response: Some(bundle), .. } | Created::Existing(bundle) => Ok(bundle),
+        Created::New { stored, response: None } => Ok(outbound::collection(&base, stored)),
+    }
 }
 
 pub fn store_error(e: crate::store::StoreError) -> ApiError {

@@ -205,8 +205,7 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, ty: web::Path<Stri
         }
     }
     resource["id"] = json!(crate::ids::new_uuid());
-    let (stored, _) = state.store.create_all(vec![resource], None).map_err(store_error)?;
-    let r = &stored[0];
+    let r = &state.store.create_one(resource).map_err(store_error)?;
     let location = format!("{}/{ty}/{}/_history/1", state.base_url(), r["id"].as_str().unwrap_or(""));
     let mut resp = with_version_headers(r);
     *resp.status_mut() = StatusCode::CREATED;

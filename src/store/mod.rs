@@ -35,7 +35,195 @@ pub struct Feedback {
 }
 
 pub struct Store {
+    shared: std::sync::Arc<Shared>,
+    /// Reads use their own connection: in WAL mode they see every committed transaction and
+    /// never wait for a commit in progress.
+    reader: Mutex<Connection>,
+    /// Dropped to stop the background writer (which then flushes what is queued).
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    background: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What the request threads and the background writer share.
+struct Shared {
     conn: Mutex<Connection>,
+    /// Create requests waiting for the next commit.
+    queue: Mutex<Vec<Job>>,
+}
+
+impl Shared {
+    /// Commits everything queued, if the lock is free or once it is.
+    fn flush(&self) {
+        let mut conn = self.conn.lock().expect("store lock");
+        let jobs = std::mem::take(&mut *self.queue.lock().expect("store queue"));
+        // Empty when an earlier holder of the lock took the queue with its own batch.
+        if !jobs.is_empty() {
+            run_batch(&mut conn, jobs);
+        }
+    }
+}
+
+/// How often the background writer commits records queued without a waiter (audit events),
+/// and how often it checkpoints the WAL into the database file.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The background writer: commits queued fire-and-forget records, and checkpoints the WAL on
+/// its own connection (PASSIVE: it never blocks a commit), which keeps checkpoints off the
+/// request path.
+fn background(shared: std::sync::Arc<Shared>, checkpointer: Connection, stop: std::sync::mpsc::Receiver<()>) {
+    let mut last_checkpoint = std::time::Instant::now();
+    loop {
+        let stopping = !matches!(stop.recv_timeout(FLUSH_EVERY), Err(std::sync::mpsc::RecvTimeoutError::Timeout));
+        if !shared.queue.lock().expect("store queue").is_empty() {
+            shared.flush();
+        }
+        if stopping || last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            if let Err(e) = checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+            last_checkpoint = std::time::Instant::now();
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(h) = self.background.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A conditional create: the key (`{path}?{If-None-Exist}`) and what to answer, built from
+/// the resources as stored.
+pub struct Conditional {
+    pub key: String,
+    pub build: Box<dyn FnOnce(&[Value]) -> Value + Send>,
+}
+
+/// What [`Store::create_all`] did.
+#[derive(Debug)]
+pub enum Created {
+    /// Stored now; with the conditional answer when a key was given.
+    New { stored: Vec<Value>, response: Option<Value> },
+    /// The conditional key was known: nothing stored, the first answer.
+    Existing(Value),
+}
+
+struct Job {
+    rows: Vec<Row>,
+    conditional: Option<Conditional>,
+    reply: std::sync::mpsc::Sender<Result<Created, StoreError>>,
+}
+
+/// A resource ready to insert: stamped, serialized and its index rows made before the write
+/// lock is taken, so that the lock is held for SQLite work alone.
+struct Row {
+    ty: String,
+    id: String,
+    body: String,
+    index: Vec<(&'static str, String)>,
+    resource: Value,
+}
+
+impl Row {
+    fn stamp(mut r: Value, now: &str) -> Result<Row, StoreError> {
+        let ty = r["resourceType"].as_str().ok_or_else(|| StoreError::Invalid("resource without resourceType".into()))?.to_owned();
+        let id = r["id"].as_str().ok_or_else(|| StoreError::Invalid("resource without id".into()))?.to_owned();
+        if !r["meta"].is_object() {
+            r["meta"] = json!({});
+        }
+        r["meta"]["versionId"] = json!("1");
+        r["meta"]["lastUpdated"] = json!(now);
+        Ok(Row { body: r.to_string(), index: index_rows(&r), ty, id, resource: r })
+    }
+}
+
+/// Runs queued create requests in one transaction, one savepoint each, and answers each once
+/// the commit is durable.
+fn run_batch(conn: &mut Connection, jobs: Vec<Job>) {
+    type Reply = std::sync::mpsc::Sender<Result<Created, StoreError>>;
+    let mut done: Vec<(Reply, Result<Created, StoreError>)> = Vec::with_capacity(jobs.len());
+    let mut pending: Vec<Reply> = jobs.iter().map(|j| j.reply.clone()).collect();
+    let committed = (|| -> Result<(), StoreError> {
+        let mut tx = conn.transaction()?;
+        for job in jobs {
+            let mut sp = tx.savepoint()?;
+            let outcome = insert_job(&sp, job.rows, job.conditional);
+            if outcome.is_ok() {
+                sp.commit()?;
+            } else {
+                sp.rollback()?;
+            }
+            done.push((job.reply, outcome));
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+    match committed {
+        Ok(()) => {
+            for (reply, outcome) in done {
+                if let Err(e) = &outcome {
+                    tracing::warn!(error = %e, "a queued create failed");
+                }
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            // Nothing of the batch is stored: every request in it is told so.
+            let message = e.to_string();
+            tracing::error!(error = %message, "store commit failed");
+            for reply in pending.drain(..) {
+                let _ = reply.send(Err(StoreError::Invalid(format!("commit failed: {message}"))));
+            }
+        }
+    }
+}
+
+/// One create request inside the batch's transaction.
+fn insert_job(tx: &rusqlite::Connection, rows: Vec<Row>, conditional: Option<Conditional>) -> Result<Created, StoreError> {
+    if let Some(c) = &conditional {
+        let known: Option<String> = tx.prepare_cached("SELECT body FROM conditional WHERE key = ?1")?.query_row(params![c.key], |r| r.get(0)).optional()?;
+        if let Some(body) = known {
+            return Ok(Created::Existing(parse(&body)?));
+        }
+    }
+    let mut stored = Vec::with_capacity(rows.len());
+    for row in rows {
+        // Shared resources with derived ids (the agents' Devices) are stored once.
+        if row.ty == "Device" {
+            let existing: Option<String> = tx
+                .prepare_cached("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1")?
+                .query_row(params![row.ty, row.id], |r| r.get(0))
+                .optional()?;
+            if let Some(body) = existing {
+                stored.push(parse(&body)?);
+                continue;
+            }
+        }
+        let now = row.resource["meta"]["lastUpdated"].as_str().unwrap_or_default();
+        tx.prepare_cached("INSERT INTO resource (type, id, version, last_updated, body) VALUES (?1, ?2, 1, ?3, ?4)")?
+            .execute(params![row.ty, row.id, now, row.body])?;
+        let mut index = tx.prepare_cached("INSERT OR IGNORE INTO search_param (type, param, value, id) VALUES (?1, ?2, ?3, ?4)")?;
+        for (param, value) in &row.index {
+            index.execute(params![row.ty, param, value, row.id])?;
+        }
+        stored.push(row.resource);
+    }
+    let response = match conditional {
+        Some(c) => {
+            let body = (c.build)(&stored);
+            tx.prepare_cached("INSERT INTO conditional (key, body) VALUES (?1, ?2)")?.execute(params![c.key, body.to_string()])?;
+            Some(body)
+        }
+        None => None,
+    };
+    Ok(Created::New { stored, response })
 }
 
 /// Search parameters we index, per resource type: (param name, JSON path to a reference or a
@@ -104,85 +292,118 @@ fn parse(body: &str) -> Result<Value, StoreError> {
     serde_json::from_str(body).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// Stores made before search rows were one clustered table (`search_param`, one B-tree per
+/// row instead of a table and two indexes) have them in `search_index`: moved over once.
+fn migrate_search_index(conn: &Connection) -> Result<(), StoreError> {
+    let old: bool = conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'search_index'", [], |r| r.get::<_, i64>(0))? > 0;
+    if old {
+        conn.execute_batch(
+            "BEGIN;
+             INSERT OR IGNORE INTO search_param (type, param, value, id) SELECT type, param, value, id FROM search_index;
+             DROP TABLE search_index;
+             COMMIT;",
+        )?;
+    }
+    Ok(())
+}
+
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Invalid(format!("{}: {e}", dir.display())))?;
         }
         let conn = Connection::open(path)?;
+        // Checkpoints run on the background connection, not inside request commits.
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL;
+            "PRAGMA page_size=1024;
+             PRAGMA journal_mode=WAL;
              PRAGMA synchronous=FULL;
              PRAGMA busy_timeout=5000;
-             PRAGMA wal_autocheckpoint=8192;
+             PRAGMA wal_autocheckpoint=0;
              CREATE TABLE IF NOT EXISTS resource (
                  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
                  last_updated TEXT NOT NULL, body TEXT NOT NULL,
                  PRIMARY KEY (type, id, version));
-             CREATE TABLE IF NOT EXISTS search_index (
-                 type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL);
-             CREATE INDEX IF NOT EXISTS search_by_value ON search_index (type, param, value);
-             CREATE INDEX IF NOT EXISTS search_by_id ON search_index (type, id);
+             CREATE TABLE IF NOT EXISTS search_param (
+                 type TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL, id TEXT NOT NULL,
+                 PRIMARY KEY (type, param, value, id)) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS conditional (key TEXT PRIMARY KEY, body TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS feedback (
                  type TEXT NOT NULL, id TEXT NOT NULL, from_version INTEGER NOT NULL, to_version INTEGER NOT NULL,
                  who TEXT NOT NULL, at TEXT NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL);",
         )?;
-        Ok(Store { conn: Mutex::new(conn) })
+        migrate_search_index(&conn)?;
+        let open_more = || -> Result<Connection, StoreError> {
+            let c = Connection::open(path)?;
+            c.execute_batch("PRAGMA busy_timeout=5000;")?;
+            Ok(c)
+        };
+        let reader = open_more()?;
+        let checkpointer = open_more()?;
+        let shared = std::sync::Arc::new(Shared { conn: Mutex::new(conn), queue: Mutex::new(Vec::new()) });
+        let (stop, stopped) = std::sync::mpsc::channel();
+        let worker = shared.clone();
+        let background = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || background(worker, checkpointer, stopped))
+            .map_err(|e| StoreError::Invalid(format!("cannot start the store writer: {e}")))?;
+        Ok(Store { shared, reader: Mutex::new(reader), stop: Some(stop), background: Some(background) })
     }
 
-    /// Stores new resources (each must carry `resourceType` and `id`) in one transaction, with
-    /// `meta.versionId` 1 and `meta.lastUpdated`, and, when `conditional_key` is given, the
-    /// response remembered under it. Returns the resources as stored.
-    pub fn create_all(&self, resources: Vec<Value>, conditional: Option<(&str, &dyn Fn(&[Value]) -> Value)>) -> Result<(Vec<Value>, Option<Value>), StoreError> {
-        let mut conn = self.conn.lock().expect("store lock");
-        let tx = conn.transaction()?;
+    /// Stores new resources (each must carry `resourceType` and `id`) atomically, with
+    /// `meta.versionId` 1 and `meta.lastUpdated`. With a conditional key, the response `build`
+    /// makes from the stored resources is remembered under it; when the key is already known
+    /// nothing is stored and the remembered response comes back instead (`Created::Existing`),
+    /// so that two identical requests racing each other still store one set.
+    ///
+    /// Durable on return. Concurrent callers share commits (group commit): each waits for the
+    /// fsync of the transaction that carries its work, but one fsync serves every request
+    /// queued meanwhile, and each request runs in its own savepoint so that one failure does
+    /// not undo the others.
+    pub fn create_all(&self, resources: Vec<Value>, conditional: Option<Conditional>) -> Result<Created, StoreError> {
         let now = crate::ids::now_rfc3339();
-        let mut stored = Vec::with_capacity(resources.len());
-        for mut r in resources {
-            let ty = r["resourceType"].as_str().ok_or_else(|| StoreError::Invalid("resource without resourceType".into()))?.to_owned();
-            let id = r["id"].as_str().ok_or_else(|| StoreError::Invalid("resource without id".into()))?.to_owned();
-            // Shared resources with derived ids (the agents' Devices) are stored once.
-            if ty == "Device" {
-                let existing: Option<String> = tx
-                    .prepare_cached("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1")?
-                    .query_row(params![ty, id], |row| row.get(0))
-                    .optional()?;
-                if let Some(body) = existing {
-                    stored.push(parse(&body)?);
-                    continue;
-                }
-            }
-            let meta = r.get("meta").cloned().unwrap_or_else(|| json!({}));
-            let mut meta = meta;
-            meta["versionId"] = json!("1");
-            meta["lastUpdated"] = json!(now);
-            r["meta"] = meta;
-            tx.prepare_cached("INSERT INTO resource (type, id, version, last_updated, body) VALUES (?1, ?2, 1, ?3, ?4)")?
-                .execute(params![ty, id, now, r.to_string()])?;
-            let mut index = tx.prepare_cached("INSERT INTO search_index (type, id, param, value) VALUES (?1, ?2, ?3, ?4)")?;
-            for (param, value) in index_rows(&r) {
-                index.execute(params![ty, id, param, value])?;
-            }
-            drop(index);
-            stored.push(r);
+        let rows = resources.into_iter().map(|r| Row::stamp(r, &now)).collect::<Result<Vec<_>, _>>()?;
+        let (reply, answer) = std::sync::mpsc::channel();
+        self.shared.queue.lock().expect("store queue").push(Job { rows, conditional, reply });
+        self.shared.flush();
+        // Our job was queued before we took the lock, so whoever ran it answered already.
+        answer.recv().unwrap_or_else(|_| Err(StoreError::Invalid("the store writer stopped".into())))
+    }
+
+    /// Queues resources for the next commit without waiting for it: for records of the
+    /// server's own activity (AuditEvents), where the request must not pay a second commit.
+    /// They are durable within [`FLUSH_EVERY`] or with the next request's commit, whichever
+    /// comes first, and on shutdown; a crash can lose that last moment of them.
+    pub fn create_later(&self, resources: Vec<Value>) -> Result<(), StoreError> {
+        let now = crate::ids::now_rfc3339();
+        let rows = resources.into_iter().map(|r| Row::stamp(r, &now)).collect::<Result<Vec<_>, _>>()?;
+        // Nobody waits on the answer; failures are logged by the batch.
+        let (reply, _) = std::sync::mpsc::channel();
+        self.shared.queue.lock().expect("store queue").push(Job { rows, conditional: None, reply });
+        Ok(())
+    }
+
+    /// Commits queued records first, so that a read sees everything answered before it (an
+    /// audit trail read right after the access it records).
+    fn settle(&self) {
+        if !self.shared.queue.lock().expect("store queue").is_empty() {
+            self.shared.flush();
         }
-        let mut response = None;
-        if let Some((key, build)) = conditional {
-            let body = build(&stored);
-            tx.execute("INSERT INTO conditional (key, body) VALUES (?1, ?2)", params![key, body.to_string()])?;
-            response = Some(body);
+    }
+
+    /// One new resource, as stored.
+    pub fn create_one(&self, resource: Value) -> Result<Value, StoreError> {
+        match self.create_all(vec![resource], None)? {
+            Created::New { mut stored, .. } if !stored.is_empty() => Ok(stored.swap_remove(0)),
+            _ => Err(StoreError::Invalid("nothing was stored".into())),
         }
-        // (Without a conditional key the caller builds its answer from `stored`.)
-        tx.commit()?;
-        Ok((stored, response))
     }
 
     /// A new version of a stored resource (a coder's review), in one transaction with its
     /// feedback row. `if_match` is the version the client last saw; a different current
     /// version is a conflict.
     pub fn update(&self, ty: &str, id: &str, mut resource: Value, if_match: Option<i64>, who: &str, summary: fn(&Value) -> Value) -> Result<Value, StoreError> {
-        let mut conn = self.conn.lock().expect("store lock");
+        let mut conn = self.shared.conn.lock().expect("store lock");
         let tx = conn.transaction()?;
         let current: Option<(i64, String)> = tx
             .query_row("SELECT version, body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1", params![ty, id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -202,9 +423,12 @@ impl Store {
         resource["meta"] = meta;
         resource["id"] = json!(id);
         tx.execute("INSERT INTO resource (type, id, version, last_updated, body) VALUES (?1, ?2, ?3, ?4, ?5)", params![ty, id, next, now, resource.to_string()])?;
-        tx.execute("DELETE FROM search_index WHERE type = ?1 AND id = ?2", params![ty, id])?;
+        // The previous version's rows, found by key (the table is clustered by value).
+        for (param, value) in index_rows(&before) {
+            tx.execute("DELETE FROM search_param WHERE type = ?1 AND param = ?2 AND value = ?3 AND id = ?4", params![ty, param, value, id])?;
+        }
         for (param, value) in index_rows(&resource) {
-            tx.execute("INSERT INTO search_index (type, id, param, value) VALUES (?1, ?2, ?3, ?4)", params![ty, id, param, value])?;
+            tx.execute("INSERT OR IGNORE INTO search_param (type, param, value, id) VALUES (?1, ?2, ?3, ?4)", params![ty, param, value, id])?;
         }
         tx.execute(
             "INSERT INTO feedback (type, id, from_version, to_version, who, at, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -216,7 +440,8 @@ impl Store {
 
     /// Every coder decision, oldest first.
     pub fn feedback(&self) -> Result<Vec<Feedback>, StoreError> {
-        let conn = self.conn.lock().expect("store lock");
+        self.settle();
+        let conn = self.reader.lock().expect("store lock");
         let mut stmt = conn.prepare("SELECT type, id, from_version, to_version, who, at, before, after FROM feedback ORDER BY rowid")?;
         let rows = stmt.query_map([], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?, r.get::<_, String>(7)?))
@@ -239,14 +464,16 @@ impl Store {
 
     /// The response remembered for a conditional create key, if the same request came before.
     pub fn conditional(&self, key: &str) -> Result<Option<Value>, StoreError> {
-        let conn = self.conn.lock().expect("store lock");
+        self.settle();
+        let conn = self.reader.lock().expect("store lock");
         let body: Option<String> = conn.query_row("SELECT body FROM conditional WHERE key = ?1", params![key], |r| r.get(0)).optional()?;
         body.map(|b| parse(&b)).transpose()
     }
 
     /// The current version of a resource.
     pub fn read(&self, ty: &str, id: &str) -> Result<Option<Value>, StoreError> {
-        let conn = self.conn.lock().expect("store lock");
+        self.settle();
+        let conn = self.reader.lock().expect("store lock");
         let body: Option<String> = conn
             .query_row("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1", params![ty, id], |r| r.get(0))
             .optional()?;
@@ -254,7 +481,8 @@ impl Store {
     }
 
     pub fn vread(&self, ty: &str, id: &str, version: i64) -> Result<Option<Value>, StoreError> {
-        let conn = self.conn.lock().expect("store lock");
+        self.settle();
+        let conn = self.reader.lock().expect("store lock");
         let body: Option<String> = conn
             .query_row("SELECT body FROM resource WHERE type = ?1 AND id = ?2 AND version = ?3", params![ty, id, version], |r| r.get(0))
             .optional()?;
@@ -263,7 +491,8 @@ impl Store {
 
     /// Every version, newest first.
     pub fn history(&self, ty: &str, id: &str) -> Result<Vec<Value>, StoreError> {
-        let conn = self.conn.lock().expect("store lock");
+        self.settle();
+        let conn = self.reader.lock().expect("store lock");
         let mut stmt = conn.prepare("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC")?;
         let rows = stmt.query_map(params![ty, id], |r| r.get::<_, String>(0))?;
         rows.map(|b| parse(&b?)).collect()
@@ -291,14 +520,15 @@ impl Store {
                 args.push(param.clone());
                 args.push(value.clone());
                 sql.push_str(&format!(
-                    " AND EXISTS (SELECT 1 FROM search_index s WHERE s.type = r.type AND s.id = r.id AND s.param = ?{} AND s.value = ?{})",
+                    " AND EXISTS (SELECT 1 FROM search_param s WHERE s.type = r.type AND s.param = ?{} AND s.value = ?{} AND s.id = r.id)",
                     args.len() - 1,
                     args.len()
                 ));
             }
         }
         sql.push_str(" ORDER BY r.last_updated, r.id");
-        let conn = self.conn.lock().expect("store lock");
+        self.settle();
+        let conn = self.reader.lock().expect("store lock");
         let mut stmt = conn.prepare(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, String>(0))?;
         let all: Vec<String> = rows.collect::<Result<_, _>>()?;
@@ -325,10 +555,16 @@ mod tests {
             "code": { "coding": [{ "system": "s", "code": "I25.103" }] },
             "verificationStatus": { "coding": [{ "code": "provisional" }] } });
         let claim = json!({ "resourceType": "Claim", "id": "k1", "patient": { "reference": "Patient/p1" } });
-        let build = |stored: &[Value]| json!({ "n": stored.len() });
-        let (stored, resp) = store.create_all(vec![cond, claim], Some(("doc-1", &build))).unwrap();
+        let build = || Conditional { key: "doc-1".into(), build: Box::new(|stored: &[Value]| json!({ "n": stored.len() })) };
+        let Created::New { stored, response } = store.create_all(vec![cond.clone(), claim], Some(build())).unwrap() else { panic!("first create") };
         assert_eq!(stored[0]["meta"]["versionId"], "1");
-        assert_eq!(resp.unwrap()["n"], 2);
+        assert_eq!(response.unwrap()["n"], 2);
+        // The same key again: the first answer, nothing stored twice.
+        let mut again = cond;
+        again["id"] = json!("c2");
+        let Created::Existing(first) = store.create_all(vec![again], Some(build())).unwrap() else { panic!("second create") };
+        assert_eq!(first["n"], 2);
+        assert!(store.read("Condition", "c2").unwrap().is_none());
         assert_eq!(store.conditional("doc-1").unwrap().unwrap()["n"], 2);
         assert!(store.conditional("doc-2").unwrap().is_none());
         assert_eq!(store.read("Condition", "c1").unwrap().unwrap()["id"], "c1");
@@ -340,5 +576,59 @@ mod tests {
         let (hits, _) = store.search("Claim", &[("patient".into(), "Patient/p1".into()), ("_lastUpdated".into(), "ge2000-01-01".into())], 10, 0).unwrap();
         assert_eq!(hits.len(), 1);
         assert_eq!(store.history("Condition", "c1").unwrap().len(), 1);
+    }
+
+    /// Concurrent creates share commits; a bad request fails alone and its neighbours in the
+    /// same batch are stored.
+    #[test]
+    fn concurrent_creates_commit_together_and_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Store::open(&dir.path().join("db.sqlite")).unwrap());
+        let handles: Vec<_> = (0..24)
+            .map(|i| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let mut r = json!({ "resourceType": "Claim", "patient": { "reference": "Patient/p" } });
+                    if i % 6 != 5 {
+                        r["id"] = json!(format!("k{i}"));
+                    }
+                    (i, store.create_all(vec![r], None))
+                })
+            })
+            .collect();
+        for h in handles {
+            let (i, result) = h.join().unwrap();
+            if i % 6 == 5 {
+                assert!(matches!(result, Err(StoreError::Invalid(_))), "request {i} has no id");
+            } else {
+                assert!(matches!(result, Ok(Created::New { .. })), "request {i}");
+                assert!(store.read("Claim", &format!("k{i}")).unwrap().is_some());
+            }
+        }
+        let (_, total) = store.search("Claim", &[], 100, 0).unwrap();
+        assert_eq!(total, 20);
+    }
+
+    /// A store written before the clustered search table keeps its search rows.
+    #[test]
+    fn old_search_rows_are_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE resource (type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
+                     last_updated TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (type, id, version));
+                 CREATE TABLE search_index (type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL);
+                 INSERT INTO resource VALUES ('Claim', 'k1', 1, '2026-01-01T00:00:00.000Z',
+                     '{\"resourceType\":\"Claim\",\"id\":\"k1\",\"patient\":{\"reference\":\"Patient/p9\"}}');
+                 INSERT INTO search_index VALUES ('Claim', 'k1', 'patient', 'Patient/p9');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let (hits, _) = store.search("Claim", &[("patient".into(), "Patient/p9".into())], 10, 0).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0]["id"], "k1");
     }
 }

@@ -58,6 +58,9 @@ pub struct CodeSystem {
     by_code: HashMap<String, usize>,
     by_key: HashMap<String, Vec<usize>>,
     children: HashMap<String, Vec<usize>>,
+    /// Selectable ordinals sorted by code: a prefix is a contiguous range (binary search, not
+    /// a scan of 30,000 concepts per code-also rule).
+    sorted_selectable: Vec<usize>,
 }
 
 /// The parts of a dagger/asterisk pair such as `A01.000x003+G01*`.
@@ -188,6 +191,7 @@ impl CodeSystem {
             by_code: HashMap::new(),
             by_key: HashMap::new(),
             children: HashMap::new(),
+            sorted_selectable: Vec::new(),
         };
         cs.reindex();
         cs
@@ -204,6 +208,9 @@ impl CodeSystem {
         self.by_code.clear();
         self.by_key.clear();
         self.children.clear();
+        let mut sorted: Vec<usize> = (0..self.concepts.len()).filter(|&i| self.concepts[i].selectable).collect();
+        sorted.sort_by(|&a, &b| self.concepts[a].code.cmp(&self.concepts[b].code));
+        self.sorted_selectable = sorted;
         for (i, c) in self.concepts.iter().enumerate() {
             self.by_code.insert(c.code.clone(), i);
             if c.selectable {
@@ -268,7 +275,12 @@ impl CodeSystem {
     /// Every selectable code that starts with `prefix` (a US 4-digit code such as `36.07`
     /// covers `36.0700`, `36.0700x004`, …).
     pub fn codes_with_prefix(&self, prefix: &str) -> Vec<&Concept> {
-        self.selectable().filter(|c| c.code.starts_with(prefix)).collect()
+        let start = self.sorted_selectable.partition_point(|&i| self.concepts[i].code.as_str() < prefix);
+        self.sorted_selectable[start..]
+            .iter()
+            .map(|&i| &self.concepts[i])
+            .take_while(|c| c.code.starts_with(prefix))
+            .collect()
     }
 }
 
@@ -349,5 +361,11 @@ mod tests {
         let kids: Vec<_> = cs.children("I25.100").iter().map(|c| c.code.clone()).collect();
         assert_eq!(kids, vec!["I25.103"]);
         assert_eq!(cs.by_name("冠状动脉粥样硬化性心脏病")[0].code, "I25.103");
+        // Prefix ranges: selectable codes only, the header I25 is not one.
+        let under = |p: &str| cs.codes_with_prefix(p).iter().map(|c| c.code.clone()).collect::<Vec<_>>();
+        assert_eq!(under("I25"), vec!["I25.100", "I25.103"]);
+        assert_eq!(under("I10.x00"), vec!["I10.x00", "I10.x00x032"]);
+        assert!(under("I26").is_empty());
+        assert_eq!(under("").len(), 4);
     }
 }
