@@ -152,6 +152,48 @@ fn bad_input_gets_the_right_outcome_and_status() {
     common::assert_valid_r4_external(&outcomes);
 }
 
+/// Edition and version pins: a track coded against the edition asked for, and an unknown
+/// edition, version or parameter refused with a 400 before anything is coded or stored.
+#[test]
+fn editions_and_versions_can_be_pinned() {
+    let pinned = post_json(server(), "/fhir/Bundle/$code?persist=false&diagnosisSystem=icd-10-cn-insurance&procedureVersion=3.0", &example_bundle());
+    assert_eq!(pinned.status, 200, "{}", pinned.body);
+    let b = pinned.json();
+    let conditions = resources(&b, "Condition");
+    assert!(!conditions.is_empty());
+    for c in &conditions {
+        let coding = &c["code"]["coding"][0];
+        assert!(coding["system"].as_str().unwrap().ends_with("/icd-10-cn-insurance"), "{coding}");
+        assert_eq!(coding["version"], "2.0");
+    }
+    for p in resources(&b, "Procedure") {
+        assert!(p["code"]["coding"][0]["system"].as_str().unwrap().ends_with("/icd-9-cm-3-cn-clinical"));
+        assert_eq!(p["code"]["coding"][0]["version"], "3.0");
+    }
+
+    let refused = |path: &str, body: &str, what: &str| {
+        let r = post_json(server(), path, body);
+        assert_eq!(r.status, 400, "{what}: {}", r.body);
+        let oo = r.json();
+        assert_eq!(oo["resourceType"], "OperationOutcome", "{what}");
+        oo["issue"][0]["diagnostics"].as_str().unwrap_or_default().to_owned()
+    };
+    let msg = refused("/fhir/Bundle/$code?diagnosisVersion=9.9", &example_bundle(), "unknown version");
+    assert!(msg.contains("9.9"), "{msg}");
+    let msg = refused("/fhir/Bundle/$code?diagnosisSystem=icd-99", &example_bundle(), "unknown edition");
+    assert!(msg.contains("icd-99"), "{msg}");
+    let msg = refused("/fhir/Bundle/$code?diagnosisSystem=icd-9-cm-3-cn-clinical", &example_bundle(), "procedure edition for diagnoses");
+    assert!(msg.contains("diagnoses"), "{msg}");
+    refused("/fhir/Bundle/$code?colour=red", &example_bundle(), "unknown parameter");
+    let bundle: Value = serde_json::from_str(&example_bundle()).unwrap();
+    let params = json!({ "resourceType": "Parameters", "parameter": [
+        { "name": "resource", "resource": bundle },
+        { "name": "procedureVersion", "valueString": "0.1" }
+    ]});
+    let msg = refused("/fhir/$code", &params.to_string(), "unknown version in Parameters");
+    assert!(msg.contains("0.1"), "{msg}");
+}
+
 #[test]
 fn operation_definition_is_published_and_listed() {
     let od = common::get(server(), "/fhir/OperationDefinition/code").json();

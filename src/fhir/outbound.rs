@@ -134,13 +134,7 @@ pub fn coding_resources(coding: &Coding, inbound: &Inbound, t: &Terminology) -> 
         if targets.is_empty() {
             targets.push(json!({ "reference": claim.reference() }));
         }
-        let output = json!({
-            "output": st.output.iter().map(|i| json!({ "code": i.code, "name": i.name, "confidence": i.confidence, "origin": i.origin })).collect::<Vec<_>>(),
-            "added": st.added,
-            "removed": st.removed.iter().map(|r| json!({ "code": r.item.code, "name": r.item.name, "reason": r.reason })).collect::<Vec<_>>(),
-            "notes": st.notes,
-            "elapsed_us": st.elapsed_us
-        });
+        let output = StageOutput::of(st).to_json();
         let what = match &inbound.source {
             Some(s) => json!({ "reference": s }),
             None => json!({ "display": format!("record {}", inbound.record.record_id) }),
@@ -148,7 +142,7 @@ pub fn coding_resources(coding: &Coding, inbound: &Inbound, t: &Terminology) -> 
         provenances.push(new_entry(json!({
             "resourceType": "Provenance",
             "meta": ai_asserted(),
-            "extension": [{ "url": format!("{base}/StructureDefinition/stage-output"), "valueString": output.to_string() }],
+            "extension": [{ "url": format!("{base}/StructureDefinition/stage-output"), "valueString": output }],
             "target": targets,
             "recorded": now,
             "activity": {
@@ -162,15 +156,63 @@ pub fn coding_resources(coding: &Coding, inbound: &Inbound, t: &Terminology) -> 
             "entity": [{ "role": "source", "what": what }]
         })));
     }
-    let mut entries: Vec<&Entry> = Vec::new();
-    entries.extend(&conditions);
-    entries.extend(&procedures);
-    entries.extend(&provenances);
-    let mut devs: Vec<&Entry> = devices.values().collect();
+    let mut devs: Vec<Entry> = devices.into_values().collect();
     devs.sort_by(|a, b| a.resource["deviceName"][0]["name"].as_str().cmp(&b.resource["deviceName"][0]["name"].as_str()));
-    entries.extend(devs);
-    entries.push(&claim);
-    entries.into_iter().map(|e| e.resource.clone()).collect()
+    conditions
+        .into_iter()
+        .chain(procedures)
+        .chain(provenances)
+        .chain(devs)
+        .chain(std::iter::once(claim))
+        .map(|e| e.resource)
+        .collect()
+}
+
+/// What a stage returned, kept in its Provenance (`stage-output` extension) as JSON text.
+/// Serialized straight from the trace: one of these per stage per record.
+#[derive(serde::Serialize)]
+struct StageOutput<'a> {
+    output: Vec<OutputItem<'a>>,
+    added: &'a [String],
+    removed: Vec<OutputItem<'a>>,
+    notes: &'a [String],
+    elapsed_us: u64,
+}
+
+#[derive(serde::Serialize)]
+struct OutputItem<'a> {
+    code: Option<&'a str>,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confidence: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+impl<'a> StageOutput<'a> {
+    fn of(st: &'a StageTrace) -> StageOutput<'a> {
+        StageOutput {
+            output: st
+                .output
+                .iter()
+                .map(|i| OutputItem { code: i.code.as_deref(), name: &i.name, confidence: Some(i.confidence), origin: Some(&i.origin), reason: None })
+                .collect(),
+            added: &st.added,
+            removed: st
+                .removed
+                .iter()
+                .map(|r| OutputItem { code: r.item.code.as_deref(), name: &r.item.name, confidence: None, origin: None, reason: Some(&r.reason) })
+                .collect(),
+            notes: &st.notes,
+            elapsed_us: st.elapsed_us,
+        }
+    }
+
+    fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 /// A collection Bundle of resources, each with its full URL on this server.

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::agents::knowledge::mine::same_family;
 use crate::agents::{Agent, AgentInfo, AgentInput, AgentOutput, Item, Removal, Role};
 use crate::record::{EhrRecord, Section};
+use crate::terminology::codesystem::CodeKind;
 use crate::terminology::{CodeSystem, Terminology};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -105,6 +106,15 @@ pub enum PipelineError {
     Terminology { record: String, message: String },
 }
 
+/// Why an edition pin was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    #[error("{0}")]
+    Unknown(crate::terminology::TerminologyError),
+    #[error("{system} does not code {}", match .track { Track::Disease => "diagnoses", Track::Procedure => "procedures" })]
+    WrongKind { system: String, track: Track },
+}
+
 /// One agent per role; the configuration picks each one's backend.
 #[derive(Clone)]
 pub struct Agents {
@@ -137,6 +147,9 @@ pub struct Pipeline {
     pub agents: Agents,
     pub disease_edition: String,
     pub procedure_edition: String,
+    /// A pinned version of each edition; `None` codes against the current one.
+    pub disease_version: Option<String>,
+    pub procedure_version: Option<String>,
     pub without: HashSet<Stage>,
 }
 
@@ -159,10 +172,30 @@ impl Pipeline {
         !self.without.contains(&s)
     }
 
-    fn edition(&self, id: &str, record: &str) -> Result<&Arc<CodeSystem>, PipelineError> {
+    fn edition(&self, id: &str, version: Option<&str>, record: &str) -> Result<&Arc<CodeSystem>, PipelineError> {
         self.terminology
-            .edition(id, None)
+            .edition(id, version)
             .map_err(|e| PipelineError::Terminology { record: record.into(), message: e.to_string() })
+    }
+
+    /// The same pipeline coding one track against another edition or a pinned version of it
+    /// (`system`: id, canonical URL or alias). The edition must code that track's kind.
+    pub fn pinned(mut self, track: Track, system: Option<&str>, version: Option<&str>) -> Result<Pipeline, PinError> {
+        let (current, want) = match track {
+            Track::Disease => (&self.disease_edition, CodeKind::Icd10),
+            Track::Procedure => (&self.procedure_edition, CodeKind::Icd9cm3),
+        };
+        let system = system.unwrap_or(current).to_owned();
+        let cs = self.terminology.edition(&system, version).map_err(PinError::Unknown)?;
+        if cs.meta.kind != want {
+            return Err(PinError::WrongKind { system, track });
+        }
+        let (id, v) = (cs.meta.id.clone(), version.map(str::to_owned));
+        match track {
+            Track::Disease => (self.disease_edition, self.disease_version) = (id, v),
+            Track::Procedure => (self.procedure_edition, self.procedure_version) = (id, v),
+        }
+        Ok(self)
     }
 
     /// Runs an agent stage and records its trace.
@@ -234,8 +267,8 @@ impl Pipeline {
     }
 
     pub fn code(&self, rec: &EhrRecord) -> Result<Coding, PipelineError> {
-        let dx_cs = self.edition(&self.disease_edition, &rec.record_id)?.clone();
-        let px_cs = self.edition(&self.procedure_edition, &rec.record_id)?.clone();
+        let dx_cs = self.edition(&self.disease_edition, self.disease_version.as_deref(), &rec.record_id)?.clone();
+        let px_cs = self.edition(&self.procedure_edition, self.procedure_version.as_deref(), &rec.record_id)?.clone();
         let mut dx_trace = Vec::new();
         let mut px_trace = Vec::new();
         // Phase 1: the tracks read their own sections, concurrently.

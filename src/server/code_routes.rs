@@ -75,17 +75,79 @@ async fn run_blocking(req: &HttpRequest, state: web::Data<AppState>, resource: V
     Ok(HttpResponse::Ok().content_type(super::format::FHIR_JSON).body(body))
 }
 
-fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<Value, ApiError> {
-    let mut persist = true;
-    for (k, v) in url_pairs(&req.query) {
-        if k == "persist" {
-            persist = match v.as_str() {
-                "true" => true,
-                "false" => false,
-                other => return Err(ApiError::bad_request(format!("persist must be true or false, not {other:?}"))),
-            };
+/// The operation's parameters, from the query string and, for `POST /$code`, from the
+/// Parameters body (the body wins).
+struct CodeOptions {
+    persist: bool,
+    diagnosis_system: Option<String>,
+    diagnosis_version: Option<String>,
+    procedure_system: Option<String>,
+    procedure_version: Option<String>,
+}
+
+impl CodeOptions {
+    fn read(query: &str, resource: &Value) -> Result<CodeOptions, ApiError> {
+        let mut pairs = url_pairs(query);
+        if resource["resourceType"] == "Parameters" {
+            for p in resource["parameter"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap_or("");
+                if name == "resource" {
+                    continue;
+                }
+                let value = ["valueBoolean", "valueString", "valueUri", "valueCanonical", "valueCode"]
+                    .iter()
+                    .find_map(|k| p.get(*k))
+                    .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+                    .ok_or_else(|| ApiError::bad_request(format!("parameter {name} has no value")))?;
+                pairs.push((name.to_owned(), value));
+            }
         }
+        let mut o = CodeOptions { persist: true, diagnosis_system: None, diagnosis_version: None, procedure_system: None, procedure_version: None };
+        for (k, v) in pairs {
+            match k.as_str() {
+                "persist" => {
+                    o.persist = match v.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        other => return Err(ApiError::bad_request(format!("persist must be true or false, not {other:?}"))),
+                    }
+                }
+                "diagnosisSystem" => o.diagnosis_system = Some(v),
+                "diagnosisVersion" => o.diagnosis_version = Some(v),
+                "procedureSystem" => o.procedure_system = Some(v),
+                "procedureVersion" => o.procedure_version = Some(v),
+                // _format, _pretty and the like are the server's, not the operation's.
+                other if other.starts_with('_') => {}
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "$code has no parameter {other}: it takes persist, diagnosisSystem, diagnosisVersion, procedureSystem and procedureVersion"
+                    )))
+                }
+            }
+        }
+        Ok(o)
     }
+
+    /// The served pipeline with the requested editions and versions; an unknown edition or
+    /// version, or an edition of the wrong kind, is the client's error.
+    fn pipeline(&self, served: &crate::pipeline::Pipeline) -> Result<crate::pipeline::Pipeline, ApiError> {
+        use crate::pipeline::Track;
+        let mut p = served.clone();
+        for (track, system, version) in [
+            (Track::Disease, &self.diagnosis_system, &self.diagnosis_version),
+            (Track::Procedure, &self.procedure_system, &self.procedure_version),
+        ] {
+            if system.is_some() || version.is_some() {
+                p = p.pinned(track, system.as_deref(), version.as_deref()).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, IssueType::NotFound, e.to_string()))?;
+            }
+        }
+        Ok(p)
+    }
+}
+
+fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<Value, ApiError> {
+    let options = CodeOptions::read(&req.query, resource)?;
+    let persist = options.persist;
     // Conditional create: the same document sent again with the same If-None-Exist gets the
     // first answer back, and nothing is stored twice.
     let conditional = req
@@ -110,7 +172,8 @@ fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<Value, Ap
     };
     let inbound = inbound::from_resource(resource, &binary)?;
     let served = state.served();
-    let coding = served.pipeline.code(&inbound.record).map_err(|e| {
+    let pipeline = options.pipeline(&served.pipeline)?;
+    let coding = pipeline.code(&inbound.record).map_err(|e| {
         tracing::error!(record = %inbound.record.record_id, "coding failed");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueType::Processing, e.to_string())
     })?;

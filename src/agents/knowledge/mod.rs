@@ -97,6 +97,8 @@ pub fn pipeline(t: Arc<Terminology>, models: &KnowledgeModels) -> Pipeline {
         terminology: t,
         disease_edition: DISEASE_EDITION.into(),
         procedure_edition: PROCEDURE_EDITION.into(),
+        disease_version: None,
+        procedure_version: None,
         without: Default::default(),
     }
 }
