@@ -26,10 +26,24 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// Every role on a local Qwen3 through candle: tokens/s, per-record latency, and the time
+    /// outside candle's forward passes. Without --model, on a tiny random model it writes.
+    Llm {
+        /// A model directory or .gguf; default: the tiny random Qwen3 (safetensors and GGUF).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long, default_value = "examples/records/cardiology_procedures.json")]
+        records: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
 }
 
 pub fn run(config: &Config, cmd: BenchCmd) -> Result<(), String> {
     match cmd {
+        BenchCmd::Llm { model, records, rounds, device } => crate::llm::bench::run(config, model, &records, rounds, &device),
         BenchCmd::Terminology { mentions, vocab } => bench_terminology(config, &mentions, &vocab),
         BenchCmd::Pipeline { records, rounds } => bench_pipeline(config, &records, rounds),
     }

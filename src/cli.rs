@@ -46,7 +46,8 @@ pub fn models_or_train(config: &Config) -> Result<KnowledgeModels, String> {
 pub fn pipeline(config: &Config, without: &[Stage]) -> Result<Pipeline, String> {
     let models = models_or_train(config)?;
     let t = load_terminology(config)?;
-    Ok(knowledge::pipeline(t, &models).without(without.iter().copied()))
+    let llm = crate::llm::config::LoadedModels::load(&config.llm).map_err(|e| e.to_string())?;
+    Ok(llm.pipeline(&config.llm, t, &models).without(without.iter().copied()))
 }
 
 pub fn code_file(config: &Config, file: &Path, out: Option<&Path>, trace: bool) -> Result<(), String> {

@@ -29,6 +29,9 @@ pub struct Config {
     pub auto_train: bool,
     /// Bearer-token checking; off when no key is configured.
     pub jwt: JwtConfig,
+    /// Language models per role (`[llm]`, `JOINTCODER_LLM_MODELS`, `JOINTCODER_LLM_ROLES`,
+    /// `--llm-roles`); every role on the knowledge backend when empty.
+    pub llm: crate::llm::config::LlmConfig,
 }
 
 /// Keys and expectations for bearer tokens. The HS256 secret comes from the environment only.
@@ -65,6 +68,7 @@ pub struct ConfigFile {
     pub default_page_size: Option<usize>,
     pub auto_train: Option<bool>,
     pub jwt: Option<JwtConfig>,
+    pub llm: Option<crate::llm::config::LlmConfig>,
 }
 
 /// Flag values (all optional; `None` leaves the value from file or environment).
@@ -74,6 +78,8 @@ pub struct Overrides {
     pub addr: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub terminology_dir: Option<PathBuf>,
+    /// `--llm-roles`: as `JOINTCODER_LLM_ROLES`.
+    pub llm_roles: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +103,7 @@ impl Default for Config {
             default_page_size: 100,
             auto_train: true,
             jwt: JwtConfig::default(),
+            llm: Default::default(),
         }
     }
 }
@@ -143,6 +150,10 @@ impl Config {
         if let Some(v) = &flags.terminology_dir {
             cfg.terminology_dir = v.clone();
         }
+        if let Some(v) = &flags.llm_roles {
+            cfg.llm.roles = crate::llm::config::LlmConfig::parse_roles(v).map_err(|message| ConfigError::Env { name: "--llm-roles".into(), message })?;
+        }
+        cfg.llm.check().map_err(|message| ConfigError::Env { name: "llm (file, JOINTCODER_LLM_*, --llm-roles)".into(), message })?;
         Ok(cfg)
     }
 
@@ -156,6 +167,7 @@ impl Config {
         if let Some(v) = f.default_page_size { self.default_page_size = v; }
         if let Some(v) = f.auto_train { self.auto_train = v; }
         if let Some(v) = f.jwt { self.jwt = v; }
+        if let Some(v) = f.llm { self.llm = v; }
         self.extra_editions.extend(f.editions);
     }
 
@@ -173,6 +185,13 @@ impl Config {
         if let Some(v) = env("JOINTCODER_JWT_ISSUER") { self.jwt.issuer = Some(v); }
         if let Some(v) = env("JOINTCODER_JWT_AUDIENCE") { self.jwt.audience = Some(v); }
         if let Some(v) = env("JOINTCODER_SMART_TOKEN_ENDPOINT") { self.jwt.token_endpoint = Some(v); }
+        if let Some(v) = env("JOINTCODER_LLM_MODELS") {
+            let models = crate::llm::config::LlmConfig::parse_models(&v).map_err(|message| ConfigError::Env { name: "JOINTCODER_LLM_MODELS".into(), message })?;
+            self.llm.models.extend(models);
+        }
+        if let Some(v) = env("JOINTCODER_LLM_ROLES") {
+            self.llm.roles = crate::llm::config::LlmConfig::parse_roles(&v).map_err(|message| ConfigError::Env { name: "JOINTCODER_LLM_ROLES".into(), message })?;
+        }
         if let Some(v) = env("JOINTCODER_AUTO_TRAIN") {
             self.auto_train = !matches!(v.as_str(), "0" | "false" | "no" | "off");
         }

@@ -12,3 +12,5 @@ pub mod pipeline;
 pub mod eval;
 pub mod cli;
 pub mod store;
+pub mod llm;
+pub mod sft;

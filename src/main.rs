@@ -28,6 +28,10 @@ struct GlobalArgs {
     /// Directory with the national code tables (JOINTCODER_TERMINOLOGY_DIR).
     #[arg(long, global = true)]
     terminology_dir: Option<PathBuf>,
+    /// Which model serves which role, e.g. "*=qwen,standardize-diagnosis=knowledge"
+    /// (JOINTCODER_LLM_ROLES; models are defined in [llm.models] or JOINTCODER_LLM_MODELS).
+    #[arg(long, global = true)]
+    llm_roles: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -73,6 +77,29 @@ enum Command {
     ExportFeedback {
         #[arg(short, long)]
         out: Option<PathBuf>,
+    },
+    /// Serve a local Qwen3 (a directory or a .gguf) as an OpenAI-compatible API:
+    /// /v1/chat/completions and /v1/models.
+    ServeModel {
+        /// Model directory (config.json, tokenizer.json, *.safetensors) or .gguf file.
+        #[arg(long)]
+        model: PathBuf,
+        /// The model's name in requests and /v1/models (default: the file or directory name).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        addr: String,
+        /// cpu, or cuda:N (built with --features cuda).
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// Write chat-format fine-tuning data, one JSONL file per role, from gold-coded records.
+    ExportSft {
+        /// Records with gold codes (JSON, JSONL, XLSX, CSV).
+        #[arg(long)]
+        dataset: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Train the knowledge backend's models from the allowed data into the data directory.
     Train {
@@ -128,6 +155,7 @@ fn main() -> ExitCode {
         config_file: cli.global.config.clone(),
         data_dir: cli.global.data_dir.clone(),
         terminology_dir: cli.global.terminology_dir.clone(),
+        llm_roles: cli.global.llm_roles.clone(),
         ..Default::default()
     };
     if let Some(Command::Serve { addr }) = &cli.command {
@@ -149,6 +177,8 @@ fn main() -> ExitCode {
             &config,
             jointcoder::cli::EvalArgs { dataset, split, without, label_space, ablation },
         ),
+        Command::ServeModel { model, name, addr, device } => jointcoder::server::model_api::run(&model, name, &addr, &device),
+        Command::ExportSft { dataset, out } => jointcoder::sft::export(&config, &dataset, &out),
         Command::ExportFeedback { out } => jointcoder::cli::export_feedback(&config, out.as_deref()),
         Command::Train { chip_cdn } => {
             let mut sources = jointcoder::agents::knowledge::train::TrainingSources::default_paths();

@@ -139,6 +139,18 @@ impl Agents {
             Role::ValidateProcedures => &self.validate_procedures,
         }
     }
+
+    pub fn get_mut(&mut self, role: Role) -> &mut Arc<dyn Agent> {
+        match role {
+            Role::StandardizeDiagnosis => &mut self.standardize_diagnosis,
+            Role::StandardizeProcedure => &mut self.standardize_procedure,
+            Role::MineProcedures => &mut self.mine_procedures,
+            Role::PrioritizeDiagnoses => &mut self.prioritize_diagnoses,
+            Role::PrioritizeProcedures => &mut self.prioritize_procedures,
+            Role::ValidateDiagnoses => &mut self.validate_diagnoses,
+            Role::ValidateProcedures => &mut self.validate_procedures,
+        }
+    }
 }
 
 #[derive(Clone)]

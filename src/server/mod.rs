@@ -6,6 +6,7 @@ mod code_routes;
 pub mod error;
 mod export_routes;
 pub mod format;
+pub mod model_api;
 mod resource_routes;
 mod terminology_routes;
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub config: Config,
     served: RwLock<Arc<Served>>,
     models: crate::agents::knowledge::KnowledgeModels,
+    /// Language models of the roles configured for one, loaded once.
+    llm: crate::llm::config::LoadedModels,
     /// Terminology writers take turns: each builds on the version the previous one swapped in.
     writer: std::sync::Mutex<()>,
     pub store: crate::store::Store,
@@ -51,7 +54,8 @@ impl AppState {
             Default::default()
         });
         let terminology = Arc::new(terminology);
-        let pipeline = crate::agents::knowledge::pipeline(terminology.clone(), &models);
+        let llm = crate::llm::config::LoadedModels::load(&config.llm).map_err(|e| e.to_string())?;
+        let pipeline = llm.pipeline(&config.llm, terminology.clone(), &models);
         let db = config.data_dir.join("jointcoder.sqlite");
         let store = crate::store::Store::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
         let verifier = auth::Verifier::from_config(&config.jwt)?;
@@ -59,6 +63,7 @@ impl AppState {
             config,
             served: RwLock::new(Arc::new(Served { terminology, pipeline })),
             models,
+            llm,
             writer: Default::default(),
             store,
             exports: Default::default(),
@@ -86,7 +91,7 @@ impl AppState {
         let current = self.terminology();
         let (next, out) = change(&current)?;
         let next = Arc::new(next);
-        let pipeline = crate::agents::knowledge::pipeline(next.clone(), &self.models);
+        let pipeline = self.llm.pipeline(&self.config.llm, next.clone(), &self.models);
         *self.served.write().expect("served lock") = Arc::new(Served { terminology: next, pipeline });
         Ok(out)
     }
