@@ -19,7 +19,10 @@ fn stored(ty: &str, params: &[(&str, &str)]) -> Value {
 /// The `$code` OperationDefinition, as published in `fhir-profiles/`.
 pub const CODE_OPERATION: &str = include_str!("../../fhir-profiles/OperationDefinition-code.json");
 
-pub fn capability_statement(t: &Terminology, base_url: &str) -> Value {
+/// `agents`: who serves each role (backend and model), shown on the `$code` operation so that
+/// an integrator sees what will code their records.
+pub fn capability_statement(t: &Terminology, base_url: &str, agents: &[crate::agents::AgentInfo]) -> Value {
+    let roles: Vec<String> = agents.iter().map(|a| format!("{}: {} ({}, {})", a.role.as_str(), a.backend, a.model, a.version)).collect();
     let editions: Vec<String> =
         t.all_versions().iter().map(|cs| format!("{}|{}", cs.meta.url, cs.meta.version)).collect();
     json!({
@@ -38,7 +41,8 @@ pub fn capability_statement(t: &Terminology, base_url: &str) -> Value {
         "rest": [{
             "mode": "server",
             "operation": [
-                { "name": "code", "definition": "https://jointcoder.org/fhir/OperationDefinition/code" },
+                { "name": "code", "definition": "https://jointcoder.org/fhir/OperationDefinition/code",
+                  "documentation": format!("Agents per role: {}", roles.join("; ")) },
                 { "name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export" }
             ],
             "resource": [

@@ -63,7 +63,9 @@ fn edition_for<'t>(t: &'t Terminology, req: &HttpRequest, p: &OpParams) -> Resul
 
 async fn metadata(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     check_accept(&req)?;
-    Ok(fhir_ok(&capability::capability_statement(&state.terminology(), &state.base_url())))
+    let served = state.served();
+    let agents: Vec<_> = crate::agents::Role::ALL.iter().map(|r| served.pipeline.agents.get(*r).info()).collect();
+    Ok(fhir_ok(&capability::capability_statement(&served.terminology, &state.base_url(), &agents)))
 }
 
 async fn search_code_systems(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
