@@ -40,6 +40,20 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
     let mut child = start(data.path(), port);
     let addr = format!("127.0.0.1:{port}");
     let body = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/requests/discharge-bundle.json")).unwrap();
+    // A finished bulk export, which billing may still be fetching when the server restarts.
+    while common::post_json(&addr, "/fhir/Bundle/$code", &body).status != 200 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = common::request(&addr, "GET", "/fhir/$export?_type=Claim", &[("Prefer", "respond-async")], b"");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let status_path = format!("/fhir{}", r.header("content-location").unwrap().split_once("/fhir").unwrap().1);
+    let finished = loop {
+        let s = common::get(&addr, &status_path);
+        if s.status == 200 {
+            break s.json();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut clients = Vec::new();
@@ -81,6 +95,13 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
     let addr2 = format!("127.0.0.1:{port2}");
     let missing: Vec<&(String, String)> =
         acked.iter().filter(|(ty, id)| common::get(&addr2, &format!("/fhir/{ty}/{id}")).status != 200).collect();
+    // The export made before the kill is still there, with its file.
+    let after = common::get(&addr2, &status_path);
+    assert_eq!(after.status, 200, "{}", after.body);
+    let after = after.json();
+    assert_eq!(after["output"][0]["count"], finished["output"][0]["count"]);
+    let file = format!("/fhir{}", after["output"][0]["url"].as_str().unwrap().split_once("/fhir").unwrap().1);
+    assert_eq!(common::get(&addr2, &file).body.lines().count() as u64, finished["output"][0]["count"].as_u64().unwrap());
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(missing.is_empty(), "{} of {} acknowledged resources lost: {:?}", missing.len(), acked.len(), &missing[..missing.len().min(5)]);

@@ -70,11 +70,25 @@ fn start(req: &HttpRequest, state: &web::Data<AppState>, allowed: &'static [&'st
         cancelled: AtomicBool::new(false),
         result: Mutex::new(None),
     });
+    // The job's own record on disk: a restart finds it (finished, or interrupted).
+    let dir = export_dir(state, &id);
+    std::fs::create_dir_all(&dir).map_err(|e| ApiError::internal(format!("export directory: {e}")))?;
+    let started = json!({ "request": job.request, "transactionTime": job.transaction_time });
+    std::fs::write(dir.join(JOB_FILE), started.to_string()).map_err(|e| ApiError::internal(format!("export directory: {e}")))?;
     state.exports.jobs.lock().expect("jobs lock").insert(id.clone(), job.clone());
     let st = state.clone();
     let job_id = id.clone();
     std::thread::spawn(move || {
         let outcome = run_job(&st, &job_id, &job, &types, since.as_deref());
+        if let Ok(files) = &outcome {
+            let manifest = json!({
+                "request": job.request, "transactionTime": job.transaction_time,
+                "files": files.iter().map(|(ty, name, n)| json!({ "type": ty, "name": name, "count": n })).collect::<Vec<_>>()
+            });
+            if let Err(e) = std::fs::write(export_dir(&st, &job_id).join(MANIFEST_FILE), manifest.to_string()) {
+                tracing::error!(job = %job_id, error = %e, "export manifest not written");
+            }
+        }
         *job.result.lock().expect("job lock") = Some(outcome);
     });
     tracing::info!(job = %id, "export started");
@@ -82,6 +96,11 @@ fn start(req: &HttpRequest, state: &web::Data<AppState>, allowed: &'static [&'st
         .insert_header((header::CONTENT_LOCATION, format!("{}/$export-status/{id}", state.base_url())))
         .finish())
 }
+
+/// Written when a job starts, and when it has finished: a job dir with the first and without
+/// the second was interrupted by a restart.
+const JOB_FILE: &str = "job.json";
+const MANIFEST_FILE: &str = "manifest.json";
 
 fn export_dir(state: &AppState, job: &str) -> std::path::PathBuf {
     state.config.data_dir.join("exports").join(job)
@@ -117,8 +136,35 @@ async fn export_patient(req: HttpRequest, state: web::Data<AppState>) -> Result<
     start(&req, &state, PATIENT_COMPARTMENT)
 }
 
+/// A job of this process, or one an earlier process left on disk.
 fn job(state: &AppState, id: &str) -> Result<Arc<Job>, ApiError> {
-    state.exports.jobs.lock().expect("jobs lock").get(id).cloned().ok_or_else(|| ApiError::not_found(format!("no export job {id}")))
+    if let Some(j) = state.exports.jobs.lock().expect("jobs lock").get(id).cloned() {
+        return Ok(j);
+    }
+    let unknown = || ApiError::not_found(format!("no export job {id}"));
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(unknown());
+    }
+    let dir = export_dir(state, id);
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
+    let started = read(JOB_FILE).ok_or_else(unknown)?;
+    let result = match read(MANIFEST_FILE) {
+        Some(m) => Ok(m["files"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| (f["type"].as_str().unwrap_or("").to_owned(), f["name"].as_str().unwrap_or("").to_owned(), f["count"].as_u64().unwrap_or(0) as usize))
+            .collect()),
+        None => Err("interrupted by a server restart; start the export again".to_owned()),
+    };
+    let job = Arc::new(Job {
+        request: started["request"].as_str().unwrap_or("").to_owned(),
+        transaction_time: started["transactionTime"].as_str().unwrap_or("").to_owned(),
+        cancelled: AtomicBool::new(false),
+        result: Mutex::new(Some(result)),
+    });
+    state.exports.jobs.lock().expect("jobs lock").insert(id.to_owned(), job.clone());
+    Ok(job)
 }
 
 async fn status(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -132,7 +178,7 @@ async fn status(state: web::Data<AppState>, id: web::Path<String>) -> Result<Htt
             let output: Vec<Value> =
                 files.iter().map(|(ty, name, n)| json!({ "type": ty, "url": format!("{base}/$export-file/{id}/{name}"), "count": n })).collect();
             Ok(HttpResponse::Ok().content_type("application/json").body(
-                json!({ "transactionTime": job.transaction_time, "request": job.request, "requiresAccessToken": false, "output": output, "error": [] }).to_string(),
+                json!({ "transactionTime": job.transaction_time, "request": job.request, "requiresAccessToken": state.verifier.is_some(), "output": output, "error": [] }).to_string(),
             ))
         }
     }
