@@ -167,8 +167,9 @@ impl CandleModel {
 
     /// The batch, with the prompt prefix all requests share computed once: the role's
     /// instructions and the record come first in every per-item prompt, so only each item's
-    /// own tail and answer are computed per item. Also returns the time spent in the network.
-    pub fn complete_timed(&self, batch: &[ChatRequest]) -> (Vec<Result<Completion, LlmError>>, u64) {
+    /// own tail and answer are computed per item. Also returns what the network did: time in
+    /// its forward passes, and the tokens it was fed.
+    pub fn complete_timed(&self, batch: &[ChatRequest]) -> (Vec<Result<Completion, LlmError>>, ForwardStats) {
         let mut forward_us = 0u64;
         let prompts: Vec<Result<Vec<u32>, LlmError>> = batch.iter().map(|r| self.encode(&render(&r.messages))).collect();
         let ok: Vec<&Vec<u32>> = prompts.iter().filter_map(|p| p.as_ref().ok()).collect();
@@ -185,11 +186,12 @@ impl CandleModel {
             let t = Instant::now();
             if let Err(e) = base.forward(&ok[0][..shared], 0, &self.device) {
                 let msg = e.to_string();
-                return (batch.iter().map(|_| Err(LlmError::Generate(msg.clone()))).collect(), 0);
+                return (batch.iter().map(|_| Err(LlmError::Generate(msg.clone()))).collect(), ForwardStats::default());
             }
             forward_us += t.elapsed().as_micros() as u64;
         }
-        let results = prompts
+        let mut fed = shared;
+        let results: Vec<Result<Completion, LlmError>> = prompts
             .into_iter()
             .zip(batch)
             .map(|(prompt, req)| {
@@ -197,11 +199,21 @@ impl CandleModel {
                 if prompt.len() >= self.max_positions {
                     return Err(LlmError::Request(format!("prompt of {} tokens exceeds the model's {} positions", prompt.len(), self.max_positions)));
                 }
-                self.decode(base.clone(), &prompt, shared, req, &mut forward_us)
+                let c = self.decode(base.clone(), &prompt, shared, req, &mut forward_us)?;
+                fed += prompt.len() - shared + c.completion_tokens;
+                Ok(c)
             })
             .collect();
-        (results, forward_us)
+        (results, ForwardStats { forward_us, tokens: fed })
     }
+}
+
+/// What the network itself did for a batch.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ForwardStats {
+    pub forward_us: u64,
+    /// Tokens fed through forward passes (a shared prefix once).
+    pub tokens: usize,
 }
 
 impl ChatModel for CandleModel {

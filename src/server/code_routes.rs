@@ -69,6 +69,9 @@ impl RunRequest {
 
 async fn run_blocking(req: &HttpRequest, state: web::Data<AppState>, resource: Value) -> Result<HttpResponse, ApiError> {
     let params = RunRequest::of(req);
+    // Queue here (first come, first served) rather than time-slice every request on the
+    // cores at once: the same throughput, far less spread in latency.
+    let _permit = state.coding_slots.clone().acquire_owned().await.map_err(|e| ApiError::internal(e.to_string()))?;
     let body = web::block(move || run(&params, &state, &resource).map(|v| v.to_string()))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;

@@ -41,6 +41,8 @@ pub struct AppState {
     writer: std::sync::Mutex<()>,
     pub store: crate::store::Store,
     exports: export_routes::Jobs,
+    /// `$code` requests coding at once: a few per core (a request also waits on its commit).
+    coding_slots: Arc<tokio::sync::Semaphore>,
     /// `None`: authentication off (loopback only).
     pub verifier: Option<auth::Verifier>,
 }
@@ -67,6 +69,7 @@ impl AppState {
             writer: Default::default(),
             store,
             exports: Default::default(),
+            coding_slots: Arc::new(tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 2)),
             verifier,
         })
     }

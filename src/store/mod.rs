@@ -66,7 +66,7 @@ impl Shared {
 /// How often the background writer commits records queued without a waiter (audit events),
 /// and how often it checkpoints the WAL into the database file.
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The background writer: commits queued fire-and-forget records, and checkpoints the WAL on
 /// its own connection (PASSIVE: it never blocks a commit), which keeps checkpoints off the
