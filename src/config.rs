@@ -88,6 +88,8 @@ pub enum ConfigError {
     File { path: String, message: String },
     #[error("environment variable {name}: {message}")]
     Env { name: String, message: String },
+    #[error("{name}: {message}")]
+    Invalid { name: String, message: String },
 }
 
 impl Default for Config {
@@ -151,9 +153,9 @@ impl Config {
             cfg.terminology_dir = v.clone();
         }
         if let Some(v) = &flags.llm_roles {
-            cfg.llm.roles = crate::llm::config::LlmConfig::parse_roles(v).map_err(|message| ConfigError::Env { name: "--llm-roles".into(), message })?;
+            cfg.llm.roles = crate::llm::config::LlmConfig::parse_roles(v).map_err(|message| ConfigError::Invalid { name: "--llm-roles".into(), message })?;
         }
-        cfg.llm.check().map_err(|message| ConfigError::Env { name: "llm (file, JOINTCODER_LLM_*, --llm-roles)".into(), message })?;
+        cfg.llm.check().map_err(|message| ConfigError::Invalid { name: "llm settings (config file, JOINTCODER_LLM_*, --llm-roles)".into(), message })?;
         Ok(cfg)
     }
 
@@ -250,5 +252,28 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("JOINTCODER_MAX_BODY_BYTES"), "{err}");
+    }
+
+    #[test]
+    fn llm_roles_from_file_then_env_then_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[llm.models.local]\nbackend = \"candle\"\npath = \"/m/qwen3\"\n[llm.roles]\n\"*\" = \"local\"\n",
+        )
+        .unwrap();
+        let file_only = Overrides { config_file: Some(path.clone()), ..Default::default() };
+        let cfg = Config::load_with(&file_only, |_| None).unwrap();
+        assert_eq!(cfg.llm.model_for(crate::agents::Role::MineProcedures), "local");
+        let env: HashMap<&str, &str> = [("JOINTCODER_LLM_ROLES", "validate-diagnoses=local")].into();
+        let cfg = Config::load_with(&file_only, |k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(cfg.llm.model_for(crate::agents::Role::MineProcedures), "knowledge");
+        let flag = Overrides { llm_roles: Some("*=knowledge".into()), ..file_only };
+        let cfg = Config::load_with(&flag, |k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert!(cfg.llm.is_empty());
+        let bad = Overrides { llm_roles: Some("*=missing".into()), ..Default::default() };
+        let err = Config::load_with(&bad, |_| None).unwrap_err().to_string();
+        assert!(err.contains("missing") && err.contains("llm"), "{err}");
     }
 }

@@ -146,44 +146,35 @@ impl LlmAgent {
         self.model.complete(&requests).into_iter().map(|r| r.map(|c| c.text).map_err(|e: LlmError| e.to_string())).collect()
     }
 
-    fn read_choice(&self, answer: &Result<String, String>, options: &[String], what: &str, notes: &mut Vec<String>) -> Option<usize> {
-        match answer {
+    /// The model's answer read by `parse`, with a note when it failed, needed repair or was
+    /// unusable; `None` keeps the knowledge decision.
+    fn read<T>(&self, answer: &Result<String, String>, what: &str, notes: &mut Vec<String>, parse: impl Fn(&str) -> Parsed<T>) -> Option<T> {
+        let text = match answer {
+            Ok(text) => text,
             Err(e) => {
                 notes.push(format!("llm failed on {what} ({e}): knowledge answer kept"));
+                return None;
+            }
+        };
+        match parse(text) {
+            Parsed::Exact(v) => Some(v),
+            Parsed::Repaired(v, how) => {
+                notes.push(format!("llm answer on {what} repaired ({how})"));
+                Some(v)
+            }
+            Parsed::Unusable(why) => {
+                notes.push(format!("llm answer on {what} unusable ({why}): knowledge answer kept"));
                 None
             }
-            Ok(text) => match choice(text, &self.prompt().answer, options) {
-                Parsed::Exact(i) => Some(i),
-                Parsed::Repaired(i, how) => {
-                    notes.push(format!("llm answer on {what} repaired ({how})"));
-                    Some(i)
-                }
-                Parsed::Unusable(why) => {
-                    notes.push(format!("llm answer on {what} unusable ({why}): knowledge answer kept"));
-                    None
-                }
-            },
         }
     }
 
+    fn read_choice(&self, answer: &Result<String, String>, options: &[String], what: &str, notes: &mut Vec<String>) -> Option<usize> {
+        self.read(answer, what, notes, |t| choice(t, &self.prompt().answer, options))
+    }
+
     fn read_verdict(&self, answer: &Result<String, String>, what: &str, notes: &mut Vec<String>) -> Option<bool> {
-        match answer {
-            Err(e) => {
-                notes.push(format!("llm failed on {what} ({e}): knowledge answer kept"));
-                None
-            }
-            Ok(text) => match verdict(text, &self.prompt().answer) {
-                Parsed::Exact(b) => Some(b),
-                Parsed::Repaired(b, how) => {
-                    notes.push(format!("llm answer on {what} repaired ({how})"));
-                    Some(b)
-                }
-                Parsed::Unusable(why) => {
-                    notes.push(format!("llm answer on {what} unusable ({why}): knowledge answer kept"));
-                    None
-                }
-            },
-        }
+        self.read(answer, what, notes, |t| verdict(t, &self.prompt().answer))
     }
 
     /// Standardization: the model picks a name per item; the code comes with the candidate.
