@@ -215,6 +215,28 @@ impl<'a> StageOutput<'a> {
     }
 }
 
+/// The same Bundle as [`collection`], as text, from resources already serialized (the store's
+/// bodies): a `$code` answer is mostly those bodies, so they are not serialized twice.
+pub fn collection_text(server_base: &str, resources: &[Value], bodies: &[String]) -> String {
+    let mut out = String::with_capacity(bodies.iter().map(|b| b.len() + 96).sum::<usize>() + 128);
+    out.push_str(r#"{"resourceType":"Bundle","type":"collection","timestamp":"#);
+    out.push_str(&Value::String(crate::ids::now_rfc3339()).to_string());
+    out.push_str(r#","entry":["#);
+    for (i, (r, body)) in resources.iter().zip(bodies).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let full_url = format!("{}/{}/{}", server_base, r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
+        out.push_str(r#"{"fullUrl":"#);
+        out.push_str(&Value::String(full_url).to_string());
+        out.push_str(r#","resource":"#);
+        out.push_str(body);
+        out.push('}');
+    }
+    out.push_str("]}");
+    out
+}
+
 /// A collection Bundle of resources, each with its full URL on this server.
 pub fn collection(server_base: &str, resources: Vec<Value>) -> Value {
     let entries: Vec<Value> = resources
@@ -325,4 +347,20 @@ fn claim(coding: &Coding, inbound: &Inbound, t: &Terminology, now: &str) -> Valu
         c["procedure"] = Value::Array(procedure);
     }
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_bundle_equals_the_value_bundle() {
+        let rs = vec![json!({ "resourceType": "Claim", "id": "k1", "note": "“引号”\n\"q\"" }), json!({ "resourceType": "Device", "id": "d" })];
+        let bodies: Vec<String> = rs.iter().map(|r| r.to_string()).collect();
+        let mut text: Value = serde_json::from_str(&collection_text("http://h/fhir", &rs, &bodies)).unwrap();
+        let mut value = collection("http://h/fhir", rs);
+        text["timestamp"] = json!(null);
+        value["timestamp"] = json!(null);
+        assert_eq!(text, value);
+    }
 }

@@ -72,7 +72,7 @@ async fn run_blocking(req: &HttpRequest, state: web::Data<AppState>, resource: V
     // Queue here (first come, first served) rather than time-slice every request on the
     // cores at once: the same throughput, far less spread in latency.
     let _permit = state.coding_slots.clone().acquire_owned().await.map_err(|e| ApiError::internal(e.to_string()))?;
-    let body = web::block(move || run(&params, &state, &resource).map(|v| v.to_string()))
+    let body = web::block(move || run(&params, &state, &resource))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
     Ok(HttpResponse::Ok().content_type(super::format::FHIR_JSON).body(body))
@@ -148,7 +148,8 @@ impl CodeOptions {
     }
 }
 
-fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<Value, ApiError> {
+/// The answer Bundle, as JSON text.
+fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<String, ApiError> {
     let options = CodeOptions::read(&req.query, resource)?;
     let persist = options.persist;
     // Conditional create: the same document sent again with the same If-None-Exist gets the
@@ -161,7 +162,7 @@ fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<Value, Ap
     // (Checked here to skip the coding; checked again inside the commit, which decides.)
     if let (true, Some(key)) = (persist, &conditional) {
         if let Some(previous) = state.store.conditional(key).map_err(store_error)? {
-            return Ok(previous);
+            return Ok(previous.to_string());
         }
     }
     // Binary references need the store too; until then only inline attachments resolve.
@@ -189,7 +190,7 @@ fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<Value, Ap
     let resources = outbound::coding_resources(&coding, &inbound, &served.terminology);
     let base = state.base_url();
     if !persist {
-        return Ok(outbound::collection(&base, resources));
+        return Ok(outbound::collection(&base, resources).to_string());
     }
     // The answer is remembered only for conditional requests, which may come again.
     let remember = conditional.map(|key| {
@@ -197,8 +198,8 @@ fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<Value, Ap
         Conditional { key, build: Box::new(move |stored: &[Value]| outbound::collection(&base, stored.to_vec())) }
     });
     match state.store.create_all(resources, remember).map_err(store_error)? {
-        Created::New { response: Some(bundle), .. } | Created::Existing(bundle) => Ok(bundle),
-        Created::New { stored, response: None } => Ok(outbound::collection(&base, stored)),
+        Created::New { response: Some(bundle), .. } | Created::Existing(bundle) => Ok(bundle.to_string()),
+        Created::New { stored, bodies, response: None } => Ok(outbound::collection_text(&base, &stored, &bodies)),
     }
 }
 

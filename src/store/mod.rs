@@ -109,8 +109,9 @@ pub struct Conditional {
 /// What [`Store::create_all`] did.
 #[derive(Debug)]
 pub enum Created {
-    /// Stored now; with the conditional answer when a key was given.
-    New { stored: Vec<Value>, response: Option<Value> },
+    /// Stored now, each with the JSON text stored for it; with the conditional answer when a
+    /// key was given.
+    New { stored: Vec<Value>, bodies: Vec<String>, response: Option<Value> },
     /// The conditional key was known: nothing stored, the first answer.
     Existing(Value),
 }
@@ -194,6 +195,7 @@ fn insert_job(tx: &rusqlite::Connection, rows: Vec<Row>, conditional: Option<Con
         }
     }
     let mut stored = Vec::with_capacity(rows.len());
+    let mut bodies = Vec::with_capacity(rows.len());
     for row in rows {
         // Shared resources with derived ids (the agents' Devices) are stored once.
         if row.ty == "Device" {
@@ -203,6 +205,7 @@ fn insert_job(tx: &rusqlite::Connection, rows: Vec<Row>, conditional: Option<Con
                 .optional()?;
             if let Some(body) = existing {
                 stored.push(parse(&body)?);
+                bodies.push(body);
                 continue;
             }
         }
@@ -214,6 +217,7 @@ fn insert_job(tx: &rusqlite::Connection, rows: Vec<Row>, conditional: Option<Con
             index.execute(params![row.ty, param, value, row.id])?;
         }
         stored.push(row.resource);
+        bodies.push(row.body);
     }
     let response = match conditional {
         Some(c) => {
@@ -223,7 +227,7 @@ fn insert_job(tx: &rusqlite::Connection, rows: Vec<Row>, conditional: Option<Con
         }
         None => None,
     };
-    Ok(Created::New { stored, response })
+    Ok(Created::New { stored, bodies, response })
 }
 
 /// Search parameters we index, per resource type: (param name, JSON path to a reference or a
@@ -556,7 +560,7 @@ mod tests {
             "verificationStatus": { "coding": [{ "code": "provisional" }] } });
         let claim = json!({ "resourceType": "Claim", "id": "k1", "patient": { "reference": "Patient/p1" } });
         let build = || Conditional { key: "doc-1".into(), build: Box::new(|stored: &[Value]| json!({ "n": stored.len() })) };
-        let Created::New { stored, response } = store.create_all(vec![cond.clone(), claim], Some(build())).unwrap() else { panic!("first create") };
+        let Created::New { stored, response, .. } = store.create_all(vec![cond.clone(), claim], Some(build())).unwrap() else { panic!("first create") };
         assert_eq!(stored[0]["meta"]["versionId"], "1");
         assert_eq!(response.unwrap()["n"], 2);
         // The same key again: the first answer, nothing stored twice.
