@@ -268,3 +268,54 @@ fn capability_statement_and_provenance_name_the_backend_and_model() {
     let versions: Vec<&str> = validate["version"].as_array().unwrap().iter().map(|v| v["value"].as_str().unwrap()).collect();
     assert_eq!(&versions[..2], ["candle", "tiny"]);
 }
+
+/// A server that fails before it answers: 503, then 429, then a completion. The client retries
+/// with backoff and gets the answer. (A scripted loopback server: the real ones cannot be made
+/// to fail on cue.)
+#[test]
+fn openai_backend_retries_overloaded_servers() {
+    use jointcoder::llm::openai::{OpenAiModel, OpenAiOptions};
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let served = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = served.clone();
+    std::thread::spawn(move || {
+        let answers = [
+            ("503 Service Unavailable", "{\"error\":{\"message\":\"busy\"}}".to_string()),
+            ("429 Too Many Requests", "{\"error\":{\"message\":\"slow down\"}}".to_string()),
+            ("200 OK", json!({ "choices": [{ "message": { "role": "assistant", "content": "{\"keep\":true}" } }], "usage": { "prompt_tokens": 5, "completion_tokens": 3 } }).to_string()),
+        ];
+        for (status, body) in answers {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut request = vec![0; length];
+            reader.read_exact(&mut request).unwrap();
+            log.lock().unwrap().push(serde_json::from_slice::<Value>(&request).unwrap());
+            write!(stream, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+        }
+    });
+    let options = OpenAiOptions { retries: 3, backoff: std::time::Duration::from_millis(10), api_key: None, ..Default::default() };
+    let model = OpenAiModel::new(&format!("http://{addr}/v1"), "coder", options);
+    let choices = vec!["{\"keep\":true}".to_string(), "{\"keep\":false}".to_string()];
+    let req = ChatRequest { messages: vec![ChatMessage::user("胸痛")], max_tokens: 8, choices: Some(choices.clone()) };
+    let out = model.complete(&[req]);
+    let c = out[0].as_ref().unwrap();
+    assert_eq!(c.text, "{\"keep\":true}");
+    assert_eq!((c.prompt_tokens, c.completion_tokens), (5, 3));
+    let sent = served.lock().unwrap();
+    assert_eq!(sent.len(), 3, "two retries");
+    assert_eq!(sent[2]["guided_choice"], json!(choices));
+    assert_eq!(sent[2]["temperature"], 0);
+}

@@ -122,27 +122,29 @@ impl OpenAiModel {
             if let Some(key) = &self.api_key {
                 r = r.header("Authorization", &format!("Bearer {key}"));
             }
+            // (retry?, what to log, what to report): logs never carry a server's answer text,
+            // which may echo the prompt and so clinical text.
             let outcome = match r.send_json(&body) {
-                Err(e) => Err((true, format!("{url}: {e}"))),
+                Err(e) => Err((true, format!("{url}: {e}"), format!("{url}: {e}"))),
                 Ok(mut resp) => {
                     let status = resp.status().as_u16();
                     let text = resp.body_mut().read_to_string().unwrap_or_default();
                     if status == 200 {
-                        parse_completion(&text).map_err(|e| (false, e))
+                        parse_completion(&text).map_err(|e| (false, e.clone(), e))
                     } else {
                         let retry = status == 429 || status >= 500;
-                        Err((retry, format!("{url}: HTTP {status}: {}", text.chars().take(300).collect::<String>())))
+                        Err((retry, format!("{url}: HTTP {status}"), format!("{url}: HTTP {status}: {}", text.chars().take(300).collect::<String>())))
                     }
                 }
             };
             match outcome {
                 Ok(c) => return Ok(c),
-                Err((retry, msg)) if retry && attempt < self.retries => {
+                Err((retry, log, _)) if retry && attempt < self.retries => {
                     std::thread::sleep(self.backoff * 2u32.pow(attempt));
                     attempt += 1;
-                    tracing::warn!(attempt, error = %msg, "LLM server call failed; retrying");
+                    tracing::warn!(attempt, error = %log, "LLM server call failed; retrying");
                 }
-                Err((_, msg)) => return Err(LlmError::Server(msg)),
+                Err((_, _, report)) => return Err(LlmError::Server(report)),
             }
         }
     }
