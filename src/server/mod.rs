@@ -61,6 +61,10 @@ impl AppState {
         let db = config.data_dir.join("jointcoder.sqlite");
         let store = crate::store::Store::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
         let verifier = auth::Verifier::from_config(&config.jwt)?;
+        // On the knowledge backend a request is CPU work: two per core. A role on a language
+        // model waits on it (a GPU box, a local model), so many requests may wait at once.
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let coding_slots = if config.llm.is_empty() { cores * 2 } else { 64 };
         Ok(AppState {
             config,
             served: RwLock::new(Arc::new(Served { terminology, pipeline })),
@@ -69,7 +73,7 @@ impl AppState {
             writer: Default::default(),
             store,
             exports: Default::default(),
-            coding_slots: Arc::new(tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 2)),
+            coding_slots: Arc::new(tokio::sync::Semaphore::new(coding_slots)),
             verifier,
         })
     }
