@@ -27,7 +27,8 @@ pub fn new_uuid() -> String {
     )
 }
 
-fn splitmix(mut x: u64) -> u64 {
+/// SplitMix64's output for the state after `x` (shared with the tiny test model's weights).
+pub(crate) fn splitmix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

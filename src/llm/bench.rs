@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::candle::{device, CandleModel};
 use super::config::{LlmConfig, LoadedModels, ModelSpec};
 use super::{ChatModel, ChatRequest, Completion, LlmError};
+use crate::bench::percentile;
 use crate::config::Config;
 
 #[derive(Default)]
@@ -48,13 +49,6 @@ impl ChatModel for Metered {
         }
         out
     }
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
 fn bench_one(config: &Config, label: &str, path: &Path, records: &[crate::record::EhrRecord], rounds: usize, dev: &str) -> Result<(), String> {

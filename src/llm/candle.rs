@@ -73,8 +73,7 @@ impl CandleModel {
         let gguf = if path.is_file() {
             Some(path.to_path_buf())
         } else {
-            let has_safetensors = std::fs::read_dir(path).map_err(|e| load_err(path, e))?.flatten().any(|e| e.path().extension().is_some_and(|x| x == "safetensors"));
-            if has_safetensors {
+            if !files_with_extension(path, "safetensors")?.is_empty() {
                 None
             } else {
                 Some(single_gguf(path)?)
@@ -230,8 +229,16 @@ impl ChatModel for CandleModel {
     }
 }
 
+/// The files in `dir` named `*.{ext}`, sorted.
+fn files_with_extension(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, LlmError> {
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir).map_err(|e| load_err(dir, e))?.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == ext)).collect();
+    files.sort();
+    Ok(files)
+}
+
 fn single_gguf(dir: &Path) -> Result<PathBuf, LlmError> {
-    let ggufs: Vec<PathBuf> = std::fs::read_dir(dir).map_err(|e| load_err(dir, e))?.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "gguf")).collect();
+    let ggufs = files_with_extension(dir, "gguf")?;
     match ggufs.as_slice() {
         [one] => Ok(one.clone()),
         [] => Err(load_err(dir, "no *.safetensors and no *.gguf here")),
@@ -250,7 +257,5 @@ fn safetensor_shards(dir: &Path) -> Result<Vec<PathBuf>, LlmError> {
         files.dedup();
         return Ok(files.into_iter().map(|f| dir.join(f)).collect());
     }
-    let mut shards: Vec<PathBuf> = std::fs::read_dir(dir).map_err(|e| load_err(dir, e))?.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "safetensors")).collect();
-    shards.sort();
-    Ok(shards)
+    files_with_extension(dir, "safetensors")
 }

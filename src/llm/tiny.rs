@@ -183,11 +183,8 @@ pub fn tokenizer_json(corpus: &str, merges: usize) -> (serde_json::Value, usize)
 fn noise(n: usize, seed: &mut u64, scale: f32) -> Vec<f32> {
     (0..n)
         .map(|_| {
+            let z = crate::ids::splitmix(*seed);
             *seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = *seed;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^= z >> 31;
             ((z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
         })
         .collect()

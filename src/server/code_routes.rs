@@ -133,15 +133,17 @@ impl CodeOptions {
 
     /// The served pipeline with the requested editions and versions; an unknown edition or
     /// version, or an edition of the wrong kind, is the client's error.
-    fn pipeline(&self, served: &crate::pipeline::Pipeline) -> Result<crate::pipeline::Pipeline, ApiError> {
+    /// Borrowed as served unless a pin asks for another edition or version.
+    fn pipeline<'a>(&self, served: &'a crate::pipeline::Pipeline) -> Result<std::borrow::Cow<'a, crate::pipeline::Pipeline>, ApiError> {
         use crate::pipeline::Track;
-        let mut p = served.clone();
+        let mut p = std::borrow::Cow::Borrowed(served);
         for (track, system, version) in [
             (Track::Disease, &self.diagnosis_system, &self.diagnosis_version),
             (Track::Procedure, &self.procedure_system, &self.procedure_version),
         ] {
             if system.is_some() || version.is_some() {
-                p = p.pinned(track, system.as_deref(), version.as_deref()).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, IssueType::NotFound, e.to_string()))?;
+                let pinned = p.into_owned().pinned(track, system.as_deref(), version.as_deref());
+                p = std::borrow::Cow::Owned(pinned.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, IssueType::NotFound, e.to_string()))?);
             }
         }
         Ok(p)

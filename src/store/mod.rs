@@ -365,10 +365,7 @@ impl Store {
     /// queued meanwhile, and each request runs in its own savepoint so that one failure does
     /// not undo the others.
     pub fn create_all(&self, resources: Vec<Value>, conditional: Option<Conditional>) -> Result<Created, StoreError> {
-        let now = crate::ids::now_rfc3339();
-        let rows = resources.into_iter().map(|r| Row::stamp(r, &now)).collect::<Result<Vec<_>, _>>()?;
-        let (reply, answer) = std::sync::mpsc::channel();
-        self.shared.queue.lock().expect("store queue").push(Job { rows, conditional, reply });
+        let answer = self.enqueue(resources, conditional)?;
         self.shared.flush();
         // Our job was queued before we took the lock, so whoever ran it answered already.
         answer.recv().unwrap_or_else(|_| Err(StoreError::Invalid("the store writer stopped".into())))
@@ -379,12 +376,17 @@ impl Store {
     /// They are durable within [`FLUSH_EVERY`] or with the next request's commit, whichever
     /// comes first, and on shutdown; a crash can lose that last moment of them.
     pub fn create_later(&self, resources: Vec<Value>) -> Result<(), StoreError> {
+        // Nobody waits on the answer; failures are logged by the batch.
+        self.enqueue(resources, None).map(drop)
+    }
+
+    /// Stamps and queues resources for the next commit; the receiver gets the outcome.
+    fn enqueue(&self, resources: Vec<Value>, conditional: Option<Conditional>) -> Result<std::sync::mpsc::Receiver<Result<Created, StoreError>>, StoreError> {
         let now = crate::ids::now_rfc3339();
         let rows = resources.into_iter().map(|r| Row::stamp(r, &now)).collect::<Result<Vec<_>, _>>()?;
-        // Nobody waits on the answer; failures are logged by the batch.
-        let (reply, _) = std::sync::mpsc::channel();
-        self.shared.queue.lock().expect("store queue").push(Job { rows, conditional: None, reply });
-        Ok(())
+        let (reply, answer) = std::sync::mpsc::channel();
+        self.shared.queue.lock().expect("store queue").push(Job { rows, conditional, reply });
+        Ok(answer)
     }
 
     /// Commits queued records first, so that a read sees everything answered before it (an
