@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 
@@ -189,7 +190,7 @@ fn run_batch(conn: &mut Connection, jobs: Vec<Job>) {
 /// One create request inside the batch's transaction.
 fn insert_job(tx: &rusqlite::Connection, rows: Vec<Row>, conditional: Option<Conditional>) -> Result<Created, StoreError> {
     if let Some(c) = &conditional {
-        let known: Option<String> = tx.prepare_cached("SELECT body FROM conditional WHERE key = ?1")?.query_row(params![c.key], |r| r.get(0)).optional()?;
+        let known: Option<String> = tx.prepare_cached("SELECT body FROM conditional WHERE key = ?1")?.query_row(params![c.key], |r| Ok(unpack(r.get_ref(0)?))).optional()?.transpose()?;
         if let Some(body) = known {
             return Ok(Created::Existing(parse(&body)?));
         }
@@ -201,8 +202,9 @@ fn insert_job(tx: &rusqlite::Connection, rows: Vec<Row>, conditional: Option<Con
         if row.ty == "Device" {
             let existing: Option<String> = tx
                 .prepare_cached("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1")?
-                .query_row(params![row.ty, row.id], |r| r.get(0))
-                .optional()?;
+                .query_row(params![row.ty, row.id], |r| Ok(unpack(r.get_ref(0)?)))
+                .optional()?
+                .transpose()?;
             if let Some(body) = existing {
                 stored.push(parse(&body)?);
                 bodies.push(body);
@@ -211,7 +213,7 @@ fn insert_job(tx: &rusqlite::Connection, rows: Vec<Row>, conditional: Option<Con
         }
         let now = row.resource["meta"]["lastUpdated"].as_str().unwrap_or_default();
         tx.prepare_cached("INSERT INTO resource (type, id, version, last_updated, body) VALUES (?1, ?2, 1, ?3, ?4)")?
-            .execute(params![row.ty, row.id, now, row.body])?;
+            .execute(params![row.ty, row.id, now, pack(&row.body)])?;
         let mut index = tx.prepare_cached("INSERT OR IGNORE INTO search_param (type, param, value, id) VALUES (?1, ?2, ?3, ?4)")?;
         for (param, value) in &row.index {
             index.execute(params![row.ty, param, value, row.id])?;
@@ -222,7 +224,7 @@ fn insert_job(tx: &rusqlite::Connection, rows: Vec<Row>, conditional: Option<Con
     let response = match conditional {
         Some(c) => {
             let body = (c.build)(&stored);
-            tx.prepare_cached("INSERT INTO conditional (key, body) VALUES (?1, ?2)")?.execute(params![c.key, body.to_string()])?;
+            tx.prepare_cached("INSERT INTO conditional (key, body) VALUES (?1, ?2)")?.execute(params![c.key, pack(&body.to_string())])?;
             Some(body)
         }
         None => None,
@@ -251,8 +253,7 @@ fn index_rows(resource: &Value) -> Vec<(&'static str, String)> {
             }
             for c in resource["code"]["coding"].as_array().into_iter().flatten() {
                 if let Some(code) = c["code"].as_str() {
-                    rows.push(("code", code.to_owned()));
-                    rows.push(("code", format!("{}|{}", c["system"].as_str().unwrap_or(""), code)));
+                    rows.push(("code", token_key(c["system"].as_str().unwrap_or(""), code)));
                 }
             }
             if let Some(vs) = resource["verificationStatus"]["coding"][0]["code"].as_str() {
@@ -296,18 +297,89 @@ fn parse(body: &str) -> Result<Value, StoreError> {
     serde_json::from_str(body).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-/// Stores made before search rows were one clustered table (`search_param`, one B-tree per
-/// row instead of a table and two indexes) have them in `search_index`: moved over once.
-fn migrate_search_index(conn: &Connection) -> Result<(), StoreError> {
-    let old: bool = conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'search_index'", [], |r| r.get::<_, i64>(0))? > 0;
-    if old {
-        conn.execute_batch(
-            "BEGIN;
-             INSERT OR IGNORE INTO search_param (type, param, value, id) SELECT type, param, value, id FROM search_index;
-             DROP TABLE search_index;
-             COMMIT;",
+/// A body as stored: an LZ4 block with its length in front. Resource JSON shrinks to about a
+/// third, and every byte saved is written twice (the WAL commit and its checkpoint).
+fn pack(body: &str) -> Vec<u8> {
+    lz4_flex::compress_prepend_size(body.as_bytes())
+}
+
+/// A stored body as JSON text: an LZ4 blob, or plain text as stores before compression wrote
+/// it (both are read, so that no store needs rewriting).
+fn unpack(stored: ValueRef<'_>) -> Result<String, StoreError> {
+    match stored {
+        ValueRef::Text(text) => String::from_utf8(text.to_vec()).map_err(|e| StoreError::Corrupt(e.to_string())),
+        ValueRef::Blob(block) => {
+            let bytes = lz4_flex::decompress_size_prepended(block).map_err(|e| StoreError::Corrupt(format!("body does not decompress: {e}")))?;
+            String::from_utf8(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+        }
+        _ => Err(StoreError::Corrupt("body is neither text nor a blob".into())),
+    }
+}
+
+/// A stored body straight to JSON.
+fn parse_stored(stored: ValueRef<'_>) -> Result<Value, StoreError> {
+    parse(&unpack(stored)?)
+}
+
+/// The one search row of a coding: code first, so that `code=X` (any system) is a range scan
+/// over `X|…` and `code=S|X` one exact key, without a second row per coding.
+fn token_key(system: &str, code: &str) -> String {
+    format!("{code}|{system}")
+}
+
+/// How a token search value (`code`, `system|code` or `|code`, as FHIR writes them) is
+/// matched against [`token_key`] rows: an exact key, or the range of keys of a bare code.
+enum TokenMatch {
+    Exact(String),
+    Range(String, String),
+}
+
+fn token_match(value: &str) -> TokenMatch {
+    match value.split_once('|') {
+        Some((system, code)) => TokenMatch::Exact(token_key(system, code)),
+        // '}' follows '|' in code-point order: [X|, X}) holds every `X|system` and nothing else.
+        None => TokenMatch::Range(format!("{value}|"), format!("{value}}}")),
+    }
+}
+
+/// Parameters searched as tokens (code and system in one row); others are matched exactly.
+fn is_token_param(param: &str) -> bool {
+    param == "code"
+}
+
+/// The schema this code writes; older stores are brought up to it on open, once.
+const SCHEMA_VERSION: i64 = 2;
+
+/// Brings a store written by an older version up to [`SCHEMA_VERSION`], in one transaction.
+/// - Search rows in `search_index` (a table and two indexes) move to the clustered
+///   `search_param`.
+/// - Codings had two rows (`X` and `S|X`); they keep one, `X|S` ([`token_key`]).
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    let old_table: bool = tx.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'search_index'", [], |r| r.get::<_, i64>(0))? > 0;
+    if old_table {
+        tx.execute_batch(
+            "INSERT OR IGNORE INTO search_param (type, param, value, id) SELECT type, param, value, id FROM search_index;
+             DROP TABLE search_index;",
         )?;
     }
+    if version < 2 {
+        // Every coding had its `S|X` row (S empty without a system); the bare `X` rows go.
+        tx.execute_batch(
+            "CREATE TEMP TABLE old_code AS SELECT type, value, id FROM search_param WHERE param = 'code';
+             DELETE FROM search_param WHERE param = 'code';
+             INSERT OR IGNORE INTO search_param (type, param, value, id)
+                 SELECT type, 'code', substr(value, instr(value, '|') + 1) || '|' || substr(value, 1, instr(value, '|') - 1), id
+                 FROM old_code WHERE instr(value, '|') > 0;
+             DROP TABLE old_code;",
+        )?;
+    }
+    tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -316,7 +388,7 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Invalid(format!("{}: {e}", dir.display())))?;
         }
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         // Checkpoints run on the background connection, not inside request commits.
         conn.execute_batch(
             "PRAGMA page_size=1024;
@@ -336,7 +408,7 @@ impl Store {
                  type TEXT NOT NULL, id TEXT NOT NULL, from_version INTEGER NOT NULL, to_version INTEGER NOT NULL,
                  who TEXT NOT NULL, at TEXT NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL);",
         )?;
-        migrate_search_index(&conn)?;
+        migrate(&mut conn)?;
         let open_more = || -> Result<Connection, StoreError> {
             let c = Connection::open(path)?;
             c.execute_batch("PRAGMA busy_timeout=5000;")?;
@@ -411,16 +483,16 @@ impl Store {
     pub fn update(&self, ty: &str, id: &str, mut resource: Value, if_match: Option<i64>, who: &str, summary: fn(&Value) -> Value) -> Result<Value, StoreError> {
         let mut conn = self.shared.conn.lock().expect("store lock");
         let tx = conn.transaction()?;
-        let current: Option<(i64, String)> = tx
-            .query_row("SELECT version, body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1", params![ty, id], |r| Ok((r.get(0)?, r.get(1)?)))
+        let current: Option<(i64, Result<Value, StoreError>)> = tx
+            .query_row("SELECT version, body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1", params![ty, id], |r| Ok((r.get(0)?, parse_stored(r.get_ref(1)?))))
             .optional()?;
-        let Some((version, body)) = current else { return Err(StoreError::NotFound(format!("{ty}/{id}"))) };
+        let Some((version, before)) = current else { return Err(StoreError::NotFound(format!("{ty}/{id}"))) };
         if let Some(expected) = if_match {
             if expected != version {
                 return Err(StoreError::Conflict(format!("{ty}/{id} is at version {version}, not {expected}")));
             }
         }
-        let before = parse(&body)?;
+        let before = before?;
         let now = crate::ids::now_rfc3339();
         let next = version + 1;
         let mut meta = before["meta"].clone();
@@ -428,7 +500,7 @@ impl Store {
         meta["lastUpdated"] = json!(now);
         resource["meta"] = meta;
         resource["id"] = json!(id);
-        tx.execute("INSERT INTO resource (type, id, version, last_updated, body) VALUES (?1, ?2, ?3, ?4, ?5)", params![ty, id, next, now, resource.to_string()])?;
+        tx.execute("INSERT INTO resource (type, id, version, last_updated, body) VALUES (?1, ?2, ?3, ?4, ?5)", params![ty, id, next, now, pack(&resource.to_string())])?;
         // The previous version's rows, found by key (the table is clustered by value).
         for (param, value) in index_rows(&before) {
             tx.execute("DELETE FROM search_param WHERE type = ?1 AND param = ?2 AND value = ?3 AND id = ?4", params![ty, param, value, id])?;
@@ -472,27 +544,24 @@ impl Store {
     pub fn conditional(&self, key: &str) -> Result<Option<Value>, StoreError> {
         self.settle();
         let conn = self.reader.lock().expect("store lock");
-        let body: Option<String> = conn.query_row("SELECT body FROM conditional WHERE key = ?1", params![key], |r| r.get(0)).optional()?;
-        body.map(|b| parse(&b)).transpose()
+        conn.query_row("SELECT body FROM conditional WHERE key = ?1", params![key], |r| Ok(parse_stored(r.get_ref(0)?))).optional()?.transpose()
     }
 
     /// The current version of a resource.
     pub fn read(&self, ty: &str, id: &str) -> Result<Option<Value>, StoreError> {
         self.settle();
         let conn = self.reader.lock().expect("store lock");
-        let body: Option<String> = conn
-            .query_row("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1", params![ty, id], |r| r.get(0))
-            .optional()?;
-        body.map(|b| parse(&b)).transpose()
+        conn.query_row("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1", params![ty, id], |r| Ok(parse_stored(r.get_ref(0)?)))
+            .optional()?
+            .transpose()
     }
 
     pub fn vread(&self, ty: &str, id: &str, version: i64) -> Result<Option<Value>, StoreError> {
         self.settle();
         let conn = self.reader.lock().expect("store lock");
-        let body: Option<String> = conn
-            .query_row("SELECT body FROM resource WHERE type = ?1 AND id = ?2 AND version = ?3", params![ty, id, version], |r| r.get(0))
-            .optional()?;
-        body.map(|b| parse(&b)).transpose()
+        conn.query_row("SELECT body FROM resource WHERE type = ?1 AND id = ?2 AND version = ?3", params![ty, id, version], |r| Ok(parse_stored(r.get_ref(0)?)))
+            .optional()?
+            .transpose()
     }
 
     /// Every version, newest first.
@@ -500,8 +569,8 @@ impl Store {
         self.settle();
         let conn = self.reader.lock().expect("store lock");
         let mut stmt = conn.prepare("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC")?;
-        let rows = stmt.query_map(params![ty, id], |r| r.get::<_, String>(0))?;
-        rows.map(|b| parse(&b?)).collect()
+        let rows = stmt.query_map(params![ty, id], |r| Ok(parse_stored(r.get_ref(0)?)))?;
+        rows.map(|b| b?).collect()
     }
 
     /// Current resources of a type matching every `(param, value)` (AND), `_lastUpdated`
@@ -524,26 +593,38 @@ impl Store {
                 sql.push_str(&format!(" AND r.last_updated {op} ?{}", args.len()));
             } else {
                 args.push(param.clone());
-                args.push(value.clone());
-                sql.push_str(&format!(
-                    " AND EXISTS (SELECT 1 FROM search_param s WHERE s.type = r.type AND s.param = ?{} AND s.value = ?{} AND s.id = r.id)",
-                    args.len() - 1,
-                    args.len()
-                ));
+                let param_arg = args.len();
+                let matching = match (is_token_param(param), token_match(value)) {
+                    (true, TokenMatch::Range(from, to)) => {
+                        args.push(from);
+                        args.push(to);
+                        format!("s.value >= ?{} AND s.value < ?{}", args.len() - 1, args.len())
+                    }
+                    (true, TokenMatch::Exact(key)) => {
+                        args.push(key);
+                        format!("s.value = ?{}", args.len())
+                    }
+                    (false, _) => {
+                        args.push(value.clone());
+                        format!("s.value = ?{}", args.len())
+                    }
+                };
+                sql.push_str(&format!(" AND EXISTS (SELECT 1 FROM search_param s WHERE s.type = r.type AND s.param = ?{param_arg} AND {matching} AND s.id = r.id)"));
             }
         }
         sql.push_str(" ORDER BY r.last_updated, r.id");
         self.settle();
         let conn = self.reader.lock().expect("store lock");
         let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, String>(0))?;
-        let all: Vec<String> = rows.collect::<Result<_, _>>()?;
+        // Raw bodies: only the page's are decompressed and parsed.
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, rusqlite::types::Value>(0))?;
+        let all: Vec<rusqlite::types::Value> = rows.collect::<Result<_, _>>()?;
         let total = all.len();
         let page = all
-            .into_iter()
+            .iter()
             .skip(offset)
             .take(count)
-            .map(|b| parse(&b))
+            .map(|b| parse_stored(ValueRef::from(b)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((page, total))
     }
@@ -628,7 +709,11 @@ mod tests {
                  CREATE TABLE search_index (type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL);
                  INSERT INTO resource VALUES ('Claim', 'k1', 1, '2026-01-01T00:00:00.000Z',
                      '{\"resourceType\":\"Claim\",\"id\":\"k1\",\"patient\":{\"reference\":\"Patient/p9\"}}');
-                 INSERT INTO search_index VALUES ('Claim', 'k1', 'patient', 'Patient/p9');",
+                 INSERT INTO search_index VALUES ('Claim', 'k1', 'patient', 'Patient/p9');
+                 INSERT INTO resource VALUES ('Condition', 'c1', 1, '2026-01-01T00:00:00.000Z',
+                     '{\"resourceType\":\"Condition\",\"id\":\"c1\",\"code\":{\"coding\":[{\"system\":\"http://x/icd\",\"code\":\"I10\"}]}}');
+                 INSERT INTO search_index VALUES ('Condition', 'c1', 'code', 'I10');
+                 INSERT INTO search_index VALUES ('Condition', 'c1', 'code', 'http://x/icd|I10');",
             )
             .unwrap();
         }
@@ -636,5 +721,75 @@ mod tests {
         let (hits, _) = store.search("Claim", &[("patient".into(), "Patient/p9".into())], 10, 0).unwrap();
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0]["id"], "k1");
+        // Two rows per coding became one, and both forms of the search still find it.
+        for code in ["I10", "http://x/icd|I10"] {
+            let (hits, _) = store.search("Condition", &[("code".into(), code.into())], 10, 0).unwrap();
+            assert_eq!(hits.len(), 1, "{code}");
+        }
+        drop(store);
+        let c = Connection::open(&path).unwrap();
+        let rows: Vec<String> = c.prepare("SELECT value FROM search_param WHERE param = 'code'").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        assert_eq!(rows, ["I10|http://x/icd"]);
+        // Opened again: nothing migrates twice.
+        drop(c);
+        let store = Store::open(&path).unwrap();
+        let (hits, _) = store.search("Condition", &[("code".into(), "I10".into())], 10, 0).unwrap();
+        assert_eq!(hits.len(), 1);
+    }
+
+    /// `code` searches as a FHIR token: a bare code in any system, `system|code` in that system
+    /// only, `|code` without a system; a code is not matched by another it is a prefix of.
+    #[test]
+    fn token_search_by_code_and_system() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let condition = |id: &str, system: Option<&str>, code: &str| {
+            let mut coding = json!({ "code": code });
+            if let Some(s) = system {
+                coding["system"] = json!(s);
+            }
+            json!({ "resourceType": "Condition", "id": id, "code": { "coding": [coding] } })
+        };
+        store
+            .create_all(vec![condition("a", Some("http://a"), "I10"), condition("b", Some("http://b"), "I10"), condition("c", Some("http://a"), "I10.x"), condition("d", None, "I10")], None)
+            .unwrap();
+        let found = |value: &str| -> Vec<String> {
+            let (hits, _) = store.search("Condition", &[("code".into(), value.into())], 10, 0).unwrap();
+            let mut ids: Vec<String> = hits.iter().map(|h| h["id"].as_str().unwrap().to_owned()).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(found("I10"), ["a", "b", "d"]);
+        assert_eq!(found("http://a|I10"), ["a"]);
+        assert_eq!(found("http://b|I10"), ["b"]);
+        assert_eq!(found("|I10"), ["d"]);
+        assert_eq!(found("I10.x"), ["c"]);
+        assert!(found("I1").is_empty());
+    }
+
+    /// Bodies are stored compressed; bodies stored as text by older versions still read, and
+    /// a damaged body is reported as such, not as a crash.
+    #[test]
+    fn bodies_are_compressed_and_old_text_bodies_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let store = Store::open(&path).unwrap();
+        let claim = json!({ "resourceType": "Claim", "id": "k1", "patient": { "reference": "Patient/p1" }, "note": "x".repeat(2000) });
+        store.create_one(claim).unwrap();
+        drop(store);
+        let c = Connection::open(&path).unwrap();
+        let (kind, size): (String, i64) = c.query_row("SELECT typeof(body), length(body) FROM resource WHERE id = 'k1'", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        assert_eq!(kind, "blob");
+        assert!(size < 500, "2 kB of JSON stored in {size} bytes");
+        c.execute_batch(
+            "INSERT INTO resource VALUES ('Claim', 'old', 1, '2026-01-01T00:00:00.000Z', '{\"resourceType\":\"Claim\",\"id\":\"old\"}');
+             INSERT INTO resource VALUES ('Claim', 'bad', 1, '2026-01-01T00:00:00.000Z', x'0500000001');",
+        )
+        .unwrap();
+        drop(c);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.read("Claim", "k1").unwrap().unwrap()["note"].as_str().unwrap().len(), 2000);
+        assert_eq!(store.read("Claim", "old").unwrap().unwrap()["id"], "old");
+        assert!(matches!(store.read("Claim", "bad"), Err(StoreError::Corrupt(_))));
     }
 }
