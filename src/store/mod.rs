@@ -142,7 +142,7 @@ impl Row {
         }
         r["meta"]["versionId"] = json!("1");
         r["meta"]["lastUpdated"] = json!(now);
-        Ok(Row { body: r.to_string(), index: index_rows(&r), ty, id, resource: r })
+        Ok(Row { body: json_text(&r)?, index: index_rows(&r), ty, id, resource: r })
     }
 }
 
@@ -297,6 +297,14 @@ fn parse(body: &str) -> Result<Value, StoreError> {
     serde_json::from_str(body).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// JSON text of a resource, written straight into a buffer sized for a typical resource (the
+/// `Display` route goes through the formatter and regrows its string from empty).
+fn json_text(resource: &Value) -> Result<String, StoreError> {
+    let mut buf = Vec::with_capacity(4096);
+    serde_json::to_writer(&mut buf, resource).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    String::from_utf8(buf).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
 /// A body as stored: an LZ4 block with its length in front. Resource JSON shrinks to about a
 /// third, and every byte saved is written twice (the WAL commit and its checkpoint).
 fn pack(body: &str) -> Vec<u8> {
@@ -389,13 +397,15 @@ impl Store {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Invalid(format!("{}: {e}", dir.display())))?;
         }
         let mut conn = Connection::open(path)?;
-        // Checkpoints run on the background connection, not inside request commits.
+        // Checkpoints run on the background connection, not inside request commits; the
+        // per-request savepoints' sub-journals stay in memory rather than in a temporary file.
         conn.execute_batch(
             "PRAGMA page_size=1024;
              PRAGMA journal_mode=WAL;
              PRAGMA synchronous=FULL;
              PRAGMA busy_timeout=5000;
              PRAGMA wal_autocheckpoint=0;
+             PRAGMA temp_store=MEMORY;
              CREATE TABLE IF NOT EXISTS resource (
                  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
                  last_updated TEXT NOT NULL, body TEXT NOT NULL,
