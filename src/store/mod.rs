@@ -47,19 +47,27 @@ pub struct Store {
 
 /// What the request threads and the background writer share.
 struct Shared {
-    conn: Mutex<Connection>,
+    conn: Mutex<Writer>,
     /// Create requests waiting for the next commit.
     queue: Mutex<Vec<Job>>,
+}
+
+/// The write connection, and the shared resources (the agents' Devices, whose ids derive from
+/// what they describe) known to be committed: each `$code` answer carries its Devices, and
+/// they would otherwise be read back and parsed on every request.
+struct Writer {
+    conn: Connection,
+    committed_shared: std::collections::HashMap<(String, String), (Value, String)>,
 }
 
 impl Shared {
     /// Commits everything queued, if the lock is free or once it is.
     fn flush(&self) {
-        let mut conn = self.conn.lock().expect("store lock");
+        let mut writer = self.conn.lock().expect("store lock");
         let jobs = std::mem::take(&mut *self.queue.lock().expect("store queue"));
         // Empty when an earlier holder of the lock took the queue with its own batch.
         if !jobs.is_empty() {
-            run_batch(&mut conn, jobs);
+            run_batch(&mut writer, jobs);
         }
     }
 }
@@ -148,17 +156,22 @@ impl Row {
 
 /// Runs queued create requests in one transaction, one savepoint each, and answers each once
 /// the commit is durable.
-fn run_batch(conn: &mut Connection, jobs: Vec<Job>) {
+fn run_batch(writer: &mut Writer, jobs: Vec<Job>) {
     type Reply = std::sync::mpsc::Sender<Result<Created, StoreError>>;
     let mut done: Vec<(Reply, Result<Created, StoreError>)> = Vec::with_capacity(jobs.len());
     let mut pending: Vec<Reply> = jobs.iter().map(|j| j.reply.clone()).collect();
+    let Writer { conn, committed_shared } = writer;
+    // Shared resources this batch stored or found: known committed once the batch is.
+    let mut shared_seen: Vec<((String, String), (Value, String))> = Vec::new();
     let committed = (|| -> Result<(), StoreError> {
         let mut tx = conn.transaction()?;
         for job in jobs {
             let mut sp = tx.savepoint()?;
-            let outcome = insert_job(&sp, job.rows, job.conditional);
+            let mut seen = Vec::new();
+            let outcome = insert_job(&sp, job.rows, job.conditional, committed_shared, &mut seen);
             if outcome.is_ok() {
                 sp.commit()?;
+                shared_seen.append(&mut seen);
             } else {
                 sp.rollback()?;
             }
@@ -167,6 +180,9 @@ fn run_batch(conn: &mut Connection, jobs: Vec<Job>) {
         tx.commit()?;
         Ok(())
     })();
+    if committed.is_ok() {
+        committed_shared.extend(shared_seen);
+    }
     match committed {
         Ok(()) => {
             for (reply, outcome) in done {
@@ -188,7 +204,13 @@ fn run_batch(conn: &mut Connection, jobs: Vec<Job>) {
 }
 
 /// One create request inside the batch's transaction.
-fn insert_job(tx: &rusqlite::Connection, rows: Vec<Row>, conditional: Option<Conditional>) -> Result<Created, StoreError> {
+fn insert_job(
+    tx: &rusqlite::Connection,
+    rows: Vec<Row>,
+    conditional: Option<Conditional>,
+    committed_shared: &std::collections::HashMap<(String, String), (Value, String)>,
+    seen: &mut Vec<((String, String), (Value, String))>,
+) -> Result<Created, StoreError> {
     if let Some(c) = &conditional {
         let known: Option<String> = tx.prepare_cached("SELECT body FROM conditional WHERE key = ?1")?.query_row(params![c.key], |r| Ok(unpack(r.get_ref(0)?))).optional()?.transpose()?;
         if let Some(body) = known {
@@ -200,16 +222,25 @@ fn insert_job(tx: &rusqlite::Connection, rows: Vec<Row>, conditional: Option<Con
     for row in rows {
         // Shared resources with derived ids (the agents' Devices) are stored once.
         if row.ty == "Device" {
+            let key = (row.ty.clone(), row.id.clone());
+            if let Some((resource, body)) = committed_shared.get(&key) {
+                stored.push(resource.clone());
+                bodies.push(body.clone());
+                continue;
+            }
             let existing: Option<String> = tx
                 .prepare_cached("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1")?
                 .query_row(params![row.ty, row.id], |r| Ok(unpack(r.get_ref(0)?)))
                 .optional()?
                 .transpose()?;
             if let Some(body) = existing {
-                stored.push(parse(&body)?);
+                let resource = parse(&body)?;
+                seen.push((key, (resource.clone(), body.clone())));
+                stored.push(resource);
                 bodies.push(body);
                 continue;
             }
+            seen.push((key, (row.resource.clone(), row.body.clone())));
         }
         let now = row.resource["meta"]["lastUpdated"].as_str().unwrap_or_default();
         tx.prepare_cached("INSERT INTO resource (type, id, version, last_updated, body) VALUES (?1, ?2, 1, ?3, ?4)")?
@@ -426,7 +457,7 @@ impl Store {
         };
         let reader = open_more()?;
         let checkpointer = open_more()?;
-        let shared = std::sync::Arc::new(Shared { conn: Mutex::new(conn), queue: Mutex::new(Vec::new()) });
+        let shared = std::sync::Arc::new(Shared { conn: Mutex::new(Writer { conn, committed_shared: Default::default() }), queue: Mutex::new(Vec::new()) });
         let (stop, stopped) = std::sync::mpsc::channel();
         let worker = shared.clone();
         let background = std::thread::Builder::new()
@@ -491,8 +522,10 @@ impl Store {
     /// feedback row. `if_match` is the version the client last saw; a different current
     /// version is a conflict.
     pub fn update(&self, ty: &str, id: &str, mut resource: Value, if_match: Option<i64>, who: &str, summary: fn(&Value) -> Value) -> Result<Value, StoreError> {
-        let mut conn = self.shared.conn.lock().expect("store lock");
-        let tx = conn.transaction()?;
+        let mut writer = self.shared.conn.lock().expect("store lock");
+        // A changed shared resource is read from the table again.
+        writer.committed_shared.remove(&(ty.to_owned(), id.to_owned()));
+        let tx = writer.conn.transaction()?;
         let current: Option<(i64, Result<Value, StoreError>)> = tx
             .query_row("SELECT version, body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1", params![ty, id], |r| Ok((r.get(0)?, parse_stored(r.get_ref(1)?))))
             .optional()?;
@@ -745,6 +778,36 @@ mod tests {
         let store = Store::open(&path).unwrap();
         let (hits, _) = store.search("Condition", &[("code".into(), "I10".into())], 10, 0).unwrap();
         assert_eq!(hits.len(), 1);
+    }
+
+    /// A Device with a derived id is stored once: later answers carry the stored one (its
+    /// first `lastUpdated`), and a new version once it was changed.
+    #[test]
+    fn shared_devices_are_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let store = Store::open(&path).unwrap();
+        let device = json!({ "resourceType": "Device", "id": "agent-x", "deviceName": [{ "name": "x", "type": "model-name" }] });
+        let first = |store: &Store| -> Value {
+            let Created::New { stored, bodies, .. } = store.create_all(vec![device.clone()], None).unwrap() else { panic!("create") };
+            assert_eq!(parse(&bodies[0]).unwrap(), stored[0]);
+            stored[0].clone()
+        };
+        let a = first(&store);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let b = first(&store);
+        let c = first(&store);
+        assert_eq!(a["meta"], b["meta"]);
+        assert_eq!(b, c);
+        let mut changed = a.clone();
+        changed["deviceName"][0]["name"] = json!("y");
+        store.update("Device", "agent-x", changed, Some(1), "admin", |v| v.clone()).unwrap();
+        let d = first(&store);
+        assert_eq!(d["meta"]["versionId"], "2");
+        assert_eq!(d["deviceName"][0]["name"], "y");
+        drop(store);
+        let rows: i64 = Connection::open(&path).unwrap().query_row("SELECT count(*) FROM resource WHERE type = 'Device'", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 2, "version 1 and the update");
     }
 
     /// `code` searches as a FHIR token: a bare code in any system, `system|code` in that system
