@@ -283,13 +283,11 @@ impl Pipeline {
         let px_cs = self.edition(&self.procedure_edition, self.procedure_version.as_deref(), &rec.record_id)?.clone();
         let mut dx_trace = Vec::new();
         let mut px_trace = Vec::new();
-        // Phase 1: the tracks read their own sections, concurrently.
-        let (dx, px) = std::thread::scope(|s| {
-            let px_handle = s.spawn(|| self.first_stage(rec, Track::Procedure, &mut px_trace));
-            let dx = self.first_stage(rec, Track::Disease, &mut dx_trace);
-            (dx, px_handle.join().expect("procedure track panicked"))
-        });
-        let (mut dx, mut px) = (dx?, px?);
+        // Phase 1: the tracks read their own sections. One after the other: a thread per
+        // record cost more than it saved once the server codes several records at a time (a
+        // thread start, a cold stack and a fresh allocator heap per request).
+        let mut px = self.first_stage(rec, Track::Procedure, &mut px_trace)?;
+        let mut dx = self.first_stage(rec, Track::Disease, &mut dx_trace)?;
 
         // Phase 2: procedures settle first; diagnoses then use them (what the principal
         // procedure treated, a stent placed now is not a status code).
