@@ -90,3 +90,35 @@ fn new_versions_swap_in_without_a_failed_request() {
     }
     assert!(served.load(Ordering::Relaxed) > 10, "readers ran through the swaps");
 }
+
+/// What an admin installed is still served after a restart: the versions side by side, the
+/// latest current, a reinstalled version as reinstalled, a code system added by PUT.
+#[test]
+fn installed_versions_survive_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let config = || common::test_config(data.path().to_owned());
+    let before = common::serve(config(), common::terminology().clone());
+    let r = upload(&before, "icd-10-cn-clinical", "2.0-local1", "add", "code,name\nI25.103x901,冠心病（本院扩展）\n");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = upload(&before, "icd-10-cn-clinical", "2.0-local1", "add", "code,name\nI25.103x901,冠状动脉粥样硬化性心脏病（本院扩展）\n");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cs = json!({ "resourceType": "CodeSystem", "id": "local-procedures", "url": "https://hospital.example/fhir/CodeSystem/local-procedures",
+        "version": "2026.1", "status": "active", "content": "complete", "concept": [{ "code": "L01", "display": "床旁心脏超声" }] });
+    let r = request(&before, "PUT", "/fhir/CodeSystem/local-procedures", &[("Content-Type", "application/fhir+json")], cs.to_string().as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let after = common::serve(config(), common::terminology().clone());
+    let r = get(&after, "/fhir/CodeSystem/icd-10-cn-clinical/$lookup?code=I25.103x901");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(param(&r.json(), "version").unwrap()["valueString"], "2.0-local1");
+    assert_eq!(param(&r.json(), "display").unwrap()["valueString"], "冠状动脉粥样硬化性心脏病（本院扩展）");
+    let list = get(&after, "/fhir/CodeSystem?_id=icd-10-cn-clinical").json();
+    let versions: Vec<&str> = list["entry"].as_array().unwrap().iter().map(|e| e["resource"]["version"].as_str().unwrap()).collect();
+    assert_eq!(versions, vec!["2.0", "2.0-local1"]);
+    assert_eq!(get(&after, "/fhir/CodeSystem/icd-10-cn-clinical/$lookup?code=I25.103&version=2.0").status, 200);
+    let r = get(&after, "/fhir/CodeSystem/$lookup?system=https://hospital.example/fhir/CodeSystem/local-procedures&code=L01");
+    assert_eq!(param(&r.json(), "display").unwrap()["valueString"], "床旁心脏超声");
+    // The restarted server searches the kept version too.
+    let hits = get(&after, "/fhir/ValueSet/$expand?url=icd-10-cn-clinical&filter=%E6%9C%AC%E9%99%A2%E6%89%A9%E5%B1%95&count=3").json();
+    assert_eq!(hits["expansion"]["contains"][0]["code"], "I25.103x901", "{hits}");
+}

@@ -40,6 +40,8 @@ pub struct AppState {
     /// Terminology writers take turns: each builds on the version the previous one swapped in.
     writer: std::sync::Mutex<()>,
     pub store: crate::store::Store,
+    /// Code-system versions installed through the API, kept for the next start.
+    installed_versions: crate::terminology::uploads::InstalledVersions,
     exports: export_routes::Jobs,
     /// `$code` requests coding at once: a few per core (a request also waits on its commit).
     coding_slots: Arc<tokio::sync::Semaphore>,
@@ -50,11 +52,13 @@ pub struct AppState {
 impl AppState {
     /// The knowledge pipeline uses the trained models of the data directory, or the hand-set
     /// defaults when there are none yet.
-    pub fn new(config: Config, terminology: Terminology) -> Result<AppState, String> {
+    pub fn new(config: Config, mut terminology: Terminology) -> Result<AppState, String> {
         let models = crate::agents::knowledge::KnowledgeModels::load(&crate::cli::models_dir(&config)).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "trained models unreadable; using the hand-set defaults");
             Default::default()
         });
+        let installed_versions = crate::terminology::uploads::InstalledVersions::new(&config.data_dir);
+        serve_installed_versions(&installed_versions, &mut terminology)?;
         let terminology = Arc::new(terminology);
         let llm = crate::llm::config::LoadedModels::load(&config.llm).map_err(|e| e.to_string())?;
         let pipeline = llm.pipeline(&config.llm, terminology.clone(), &models);
@@ -71,6 +75,7 @@ impl AppState {
             models,
             llm,
             writer: Default::default(),
+            installed_versions,
             store,
             exports: Default::default(),
             coding_slots: Arc::new(tokio::sync::Semaphore::new(coding_slots)),
@@ -147,6 +152,22 @@ pub fn run(config: Config) -> Result<(), String> {
         let server = start(state, listener).map_err(|e| e.to_string())?;
         server.await.map_err(|e| e.to_string())
     })
+}
+
+/// Serves again, in install order, the code-system versions installed through the API before
+/// this start. A kept file that does not read is reported (path and why) and left for the
+/// admin; the configured tables and the other versions are still served.
+fn serve_installed_versions(kept: &crate::terminology::uploads::InstalledVersions, terminology: &mut Terminology) -> Result<(), String> {
+    let (versions, unreadable) = kept.load().map_err(|e| e.to_string())?;
+    for e in unreadable {
+        tracing::error!(error = %e, "a kept code-system version does not read and is not served");
+    }
+    for v in versions {
+        let cs = crate::terminology::edition_from_rows(&v.spec, v.rows, &v.headers, &terminology.canonical_base);
+        terminology.add_edition(cs, None).map_err(|e| format!("code-system version {} {}: {e}", v.spec.id, v.spec.version))?;
+        tracing::info!(edition = %v.spec.id, version = %v.spec.version, "installed code-system version served again");
+    }
+    Ok(())
 }
 
 /// The knowledge models are trained on first start when missing (and cached in the data

@@ -233,9 +233,13 @@ async fn install(state: &web::Data<AppState>, spec: crate::terminology::EditionS
     let meta = web::block(move || {
         st.update_terminology(|t| {
             let headers = headers_of(t.edition(&spec.id, None).ok());
-            let cs = crate::terminology::edition_from_rows(&spec, rows, &headers, &t.canonical_base);
+            let cs = crate::terminology::edition_from_rows(&spec, rows.clone(), &headers, &t.canonical_base);
             let meta = fx::code_system(&cs, None);
-            Ok((t.with_edition(cs)?, meta))
+            let next = t.with_edition(cs)?;
+            // Kept before it is served: an answered upload survives a restart.
+            let kept = crate::terminology::uploads::InstalledVersion { spec, headers, rows };
+            st.installed_versions.save(&kept).map_err(|e| crate::terminology::TerminologyError::Io(e.to_string()))?;
+            Ok((next, meta))
         })
     })
     .await
@@ -330,11 +334,13 @@ async fn upload_code_system(req: HttpRequest, state: web::Data<AppState>, body: 
         }
         "add" => {
             let mut rows = base;
+            let mut at: std::collections::HashMap<String, usize> = rows.iter().enumerate().map(|(i, r)| (r.0.clone(), i)).collect();
             let mut added = 0;
             for (code, name) in uploaded {
-                match rows.iter_mut().find(|r| r.0 == code) {
-                    Some(r) => r.1 = name,
+                match at.get(&code) {
+                    Some(&i) => rows[i].1 = name,
                     None => {
+                        at.insert(code.clone(), rows.len());
                         rows.push((code, name));
                         added += 1;
                     }

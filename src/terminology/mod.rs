@@ -7,6 +7,7 @@ pub mod crosswalk;
 pub mod index;
 pub mod lexicon;
 pub mod normalize;
+pub mod uploads;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -51,7 +52,7 @@ pub struct Manifest {
 }
 
 /// An edition to load: the built-in ones from the manifest, or an admin's own `code,name` CSV.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 pub struct EditionSpec {
     pub id: String,
     /// Relative to the terminology directory, or absolute.

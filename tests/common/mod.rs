@@ -38,6 +38,13 @@ pub struct TestServer {
 pub fn start_server(mut config: Config, terminology: Terminology) -> TestServer {
     let data = tempfile::tempdir().unwrap();
     config.data_dir = data.path().to_owned();
+    let addr = serve(config, terminology);
+    TestServer { addr, data }
+}
+
+/// Starts the real server on the configured data directory (a restart is a second server on
+/// the same one); answers its address.
+pub fn serve(mut config: Config, terminology: Terminology) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     config.addr = addr.clone();
@@ -47,7 +54,7 @@ pub fn start_server(mut config: Config, terminology: Terminology) -> TestServer 
             jointcoder::server::start(state, listener).unwrap().await.unwrap();
         })
     });
-    TestServer { addr, data }
+    addr
 }
 
 pub struct Response {
