@@ -198,10 +198,10 @@ fn eval_chip_cdn(config: &Config, split: Split, file: Option<&Path>) -> Result<(
 /// One JSONL line per coder decision: what the pipeline said, what the coder made of it.
 pub fn export_feedback(config: &Config, out: Option<&Path>) -> Result<(), String> {
     let db = config.data_dir.join("jointcoder.sqlite");
-    if !db.is_file() {
+    if config.store_url.is_none() && !db.is_file() {
         return Err(format!("{}: no store here (nothing coded with persistence yet)", db.display()));
     }
-    let store = crate::store::Store::open(&db).map_err(|e| e.to_string())?;
+    let store = crate::store::Store::open_configured(&config.data_dir, config.store_url.as_deref()).map_err(|e| format!("resource store: {e}"))?;
     let rows = store.feedback().map_err(|e| e.to_string())?;
     let mut sink: Box<dyn Write> = match out {
         Some(p) => Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),

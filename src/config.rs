@@ -13,6 +13,11 @@ pub struct Config {
     pub addr: String,
     /// Index cache, database, trained models (`JOINTCODER_DATA_DIR`).
     pub data_dir: PathBuf,
+    /// PostgreSQL for the resource store instead of SQLite in the data directory
+    /// (`JOINTCODER_STORE_URL`, `store_url`, `--store-url`; `postgres://user:password@host/db`).
+    /// Never serialized: it may hold a password.
+    #[serde(skip)]
+    pub store_url: Option<String>,
     /// Where the national tables are (`JOINTCODER_TERMINOLOGY_DIR`).
     pub terminology_dir: PathBuf,
     /// Base of the canonical URIs we publish for the Chinese editions.
@@ -59,6 +64,7 @@ pub struct JwtConfig {
 pub struct ConfigFile {
     pub addr: Option<String>,
     pub data_dir: Option<PathBuf>,
+    pub store_url: Option<String>,
     pub terminology_dir: Option<PathBuf>,
     pub canonical_base: Option<String>,
     pub lexicons: Option<Vec<PathBuf>>,
@@ -77,6 +83,8 @@ pub struct Overrides {
     pub config_file: Option<PathBuf>,
     pub addr: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// `--store-url`: as `JOINTCODER_STORE_URL`.
+    pub store_url: Option<String>,
     pub terminology_dir: Option<PathBuf>,
     /// `--llm-roles`: as `JOINTCODER_LLM_ROLES`.
     pub llm_roles: Option<String>,
@@ -97,6 +105,7 @@ impl Default for Config {
         Config {
             addr: "127.0.0.1:8080".to_owned(),
             data_dir: PathBuf::from("./data"),
+            store_url: None,
             terminology_dir: default_terminology_dir(),
             canonical_base: DEFAULT_CANONICAL_BASE.to_owned(),
             lexicons: Vec::new(),
@@ -149,6 +158,14 @@ impl Config {
         if let Some(v) = &flags.data_dir {
             cfg.data_dir = v.clone();
         }
+        if let Some(v) = &flags.store_url {
+            cfg.store_url = Some(v.clone());
+        }
+        if let Some(url) = &cfg.store_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError::Invalid { name: "store_url (config file, JOINTCODER_STORE_URL, --store-url)".into(), message: "a postgres:// URL, or unset for SQLite in the data directory".into() });
+            }
+        }
         if let Some(v) = &flags.terminology_dir {
             cfg.terminology_dir = v.clone();
         }
@@ -162,6 +179,7 @@ impl Config {
     fn apply_file(&mut self, f: ConfigFile) {
         if let Some(v) = f.addr { self.addr = v; }
         if let Some(v) = f.data_dir { self.data_dir = v; }
+        if let Some(v) = f.store_url { self.store_url = Some(v); }
         if let Some(v) = f.terminology_dir { self.terminology_dir = v; }
         if let Some(v) = f.canonical_base { self.canonical_base = v; }
         if let Some(v) = f.lexicons { self.lexicons = v; }
@@ -176,6 +194,7 @@ impl Config {
     fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = env("JOINTCODER_ADDR") { self.addr = v; }
         if let Some(v) = env("JOINTCODER_DATA_DIR") { self.data_dir = v.into(); }
+        if let Some(v) = env("JOINTCODER_STORE_URL").filter(|v| !v.is_empty()) { self.store_url = Some(v); }
         if let Some(v) = env("JOINTCODER_TERMINOLOGY_DIR") { self.terminology_dir = v.into(); }
         if let Some(v) = env("JOINTCODER_CANONICAL_BASE") { self.canonical_base = v; }
         if let Some(v) = env("JOINTCODER_LEXICON") {

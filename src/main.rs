@@ -28,6 +28,10 @@ struct GlobalArgs {
     /// Index cache, database, trained models (JOINTCODER_DATA_DIR; default ./data).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// PostgreSQL for the resource store, postgres://user:password@host/db (JOINTCODER_STORE_URL,
+    /// the better place for a password; default SQLite in the data directory).
+    #[arg(long, global = true)]
+    store_url: Option<String>,
     /// Directory with the national code tables (JOINTCODER_TERMINOLOGY_DIR).
     #[arg(long, global = true)]
     terminology_dir: Option<PathBuf>,
@@ -157,6 +161,7 @@ fn main() -> ExitCode {
     let mut flags = Overrides {
         config_file: cli.global.config.clone(),
         data_dir: cli.global.data_dir.clone(),
+        store_url: cli.global.store_url.clone(),
         terminology_dir: cli.global.terminology_dir.clone(),
         llm_roles: cli.global.llm_roles.clone(),
         ..Default::default()

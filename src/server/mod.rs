@@ -62,8 +62,8 @@ impl AppState {
         let terminology = Arc::new(terminology);
         let llm = crate::llm::config::LoadedModels::load(&config.llm).map_err(|e| e.to_string())?;
         let pipeline = llm.pipeline(&config.llm, terminology.clone(), &models);
-        let db = config.data_dir.join("jointcoder.sqlite");
-        let store = crate::store::Store::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+        let store = crate::store::Store::open_configured(&config.data_dir, config.store_url.as_deref()).map_err(|e| format!("resource store: {e}"))?;
+        tracing::info!(engine = store.engine(), "resource store open");
         let verifier = auth::Verifier::from_config(&config.jwt)?;
         // On the knowledge backend a request is CPU work: two per core. A role on a language
         // model waits on it (a GPU box, a local model), so many requests may wait at once.

@@ -1,17 +1,23 @@
-//! Persisted FHIR resources: every version kept, one transaction per request, WAL journal with
-//! full sync, so that what was acknowledged survives a crash. Knows nothing of agents.
+//! Persisted FHIR resources: every version kept, one transaction per request, so that what
+//! was acknowledged survives a crash. Knows nothing of agents.
+//!
+//! Two engines behind one [`Store`]: SQLite in the data directory (the default, [`sqlite`]) and
+//! PostgreSQL when a `postgres://` URL is configured ([`postgres`]). This module holds what they
+//! share: how a resource is stamped and serialized, and which search rows it gets.
+
+pub mod postgres;
+pub mod sqlite;
 
 use std::path::Path;
-use std::sync::Mutex;
 
-use rusqlite::types::ValueRef;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
     #[error("stored resource is not JSON: {0}")]
     Corrupt(String),
     #[error("{0}")]
@@ -35,79 +41,6 @@ pub struct Feedback {
     pub after: Value,
 }
 
-pub struct Store {
-    shared: std::sync::Arc<Shared>,
-    /// Reads use their own connection: in WAL mode they see every committed transaction and
-    /// never wait for a commit in progress.
-    reader: Mutex<Connection>,
-    /// Dropped to stop the background writer (which then flushes what is queued).
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    background: Option<std::thread::JoinHandle<()>>,
-}
-
-/// What the request threads and the background writer share.
-struct Shared {
-    conn: Mutex<Writer>,
-    /// Create requests waiting for the next commit.
-    queue: Mutex<Vec<Job>>,
-}
-
-/// The write connection, and the shared resources (the agents' Devices, whose ids derive from
-/// what they describe) known to be committed: each `$code` answer carries its Devices, and
-/// they would otherwise be read back and parsed on every request.
-struct Writer {
-    conn: Connection,
-    committed_shared: std::collections::HashMap<(String, String), (Value, String)>,
-}
-
-impl Shared {
-    /// Commits everything queued, if the lock is free or once it is.
-    fn flush(&self) {
-        let mut writer = self.conn.lock().expect("store lock");
-        let jobs = std::mem::take(&mut *self.queue.lock().expect("store queue"));
-        // Empty when an earlier holder of the lock took the queue with its own batch.
-        if !jobs.is_empty() {
-            run_batch(&mut writer, jobs);
-        }
-    }
-}
-
-/// How often the background writer commits records queued without a waiter (audit events),
-/// and how often it checkpoints the WAL into the database file.
-const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
-
-/// The background writer: commits queued fire-and-forget records, and checkpoints the WAL on
-/// its own connection (PASSIVE: it never blocks a commit), which keeps checkpoints off the
-/// request path.
-fn background(shared: std::sync::Arc<Shared>, checkpointer: Connection, stop: std::sync::mpsc::Receiver<()>) {
-    let mut last_checkpoint = std::time::Instant::now();
-    loop {
-        let stopping = !matches!(stop.recv_timeout(FLUSH_EVERY), Err(std::sync::mpsc::RecvTimeoutError::Timeout));
-        if !shared.queue.lock().expect("store queue").is_empty() {
-            shared.flush();
-        }
-        if stopping || last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
-            if let Err(e) = checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                tracing::warn!(error = %e, "WAL checkpoint failed");
-            }
-            last_checkpoint = std::time::Instant::now();
-        }
-        if stopping {
-            return;
-        }
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        self.stop.take();
-        if let Some(h) = self.background.take() {
-            let _ = h.join();
-        }
-    }
-}
-
 /// A conditional create: the key (`{path}?{If-None-Exist}`) and what to answer, built from
 /// the resources as stored.
 pub struct Conditional {
@@ -125,24 +58,18 @@ pub enum Created {
     Existing(Value),
 }
 
-struct Job {
-    rows: Vec<Row>,
-    conditional: Option<Conditional>,
-    reply: std::sync::mpsc::Sender<Result<Created, StoreError>>,
-}
-
 /// A resource ready to insert: stamped, serialized and its index rows made before the write
 /// lock is taken, so that the lock is held for SQLite work alone.
-struct Row {
-    ty: String,
-    id: String,
-    body: String,
-    index: Vec<(&'static str, String)>,
-    resource: Value,
+pub(crate) struct Row {
+    pub(crate) ty: String,
+    pub(crate) id: String,
+    pub(crate) body: String,
+    pub(crate) index: Vec<(&'static str, String)>,
+    pub(crate) resource: Value,
 }
 
 impl Row {
-    fn stamp(mut r: Value, now: &str) -> Result<Row, StoreError> {
+    pub(crate) fn stamp(mut r: Value, now: &str) -> Result<Row, StoreError> {
         let ty = r["resourceType"].as_str().ok_or_else(|| StoreError::Invalid("resource without resourceType".into()))?.to_owned();
         let id = r["id"].as_str().ok_or_else(|| StoreError::Invalid("resource without id".into()))?.to_owned();
         if !r["meta"].is_object() {
@@ -154,118 +81,9 @@ impl Row {
     }
 }
 
-/// Runs queued create requests in one transaction, one savepoint each, and answers each once
-/// the commit is durable.
-fn run_batch(writer: &mut Writer, jobs: Vec<Job>) {
-    type Reply = std::sync::mpsc::Sender<Result<Created, StoreError>>;
-    let mut done: Vec<(Reply, Result<Created, StoreError>)> = Vec::with_capacity(jobs.len());
-    let mut pending: Vec<Reply> = jobs.iter().map(|j| j.reply.clone()).collect();
-    let Writer { conn, committed_shared } = writer;
-    // Shared resources this batch stored or found: known committed once the batch is.
-    let mut shared_seen: Vec<((String, String), (Value, String))> = Vec::new();
-    let committed = (|| -> Result<(), StoreError> {
-        let mut tx = conn.transaction()?;
-        for job in jobs {
-            let mut sp = tx.savepoint()?;
-            let mut seen = Vec::new();
-            let outcome = insert_job(&sp, job.rows, job.conditional, committed_shared, &mut seen);
-            if outcome.is_ok() {
-                sp.commit()?;
-                shared_seen.append(&mut seen);
-            } else {
-                sp.rollback()?;
-            }
-            done.push((job.reply, outcome));
-        }
-        tx.commit()?;
-        Ok(())
-    })();
-    if committed.is_ok() {
-        committed_shared.extend(shared_seen);
-    }
-    match committed {
-        Ok(()) => {
-            for (reply, outcome) in done {
-                if let Err(e) = &outcome {
-                    tracing::warn!(error = %e, "a queued create failed");
-                }
-                let _ = reply.send(outcome);
-            }
-        }
-        Err(e) => {
-            // Nothing of the batch is stored: every request in it is told so.
-            let message = e.to_string();
-            tracing::error!(error = %message, "store commit failed");
-            for reply in pending.drain(..) {
-                let _ = reply.send(Err(StoreError::Invalid(format!("commit failed: {message}"))));
-            }
-        }
-    }
-}
-
-/// One create request inside the batch's transaction.
-fn insert_job(
-    tx: &rusqlite::Connection,
-    rows: Vec<Row>,
-    conditional: Option<Conditional>,
-    committed_shared: &std::collections::HashMap<(String, String), (Value, String)>,
-    seen: &mut Vec<((String, String), (Value, String))>,
-) -> Result<Created, StoreError> {
-    if let Some(c) = &conditional {
-        let known: Option<String> = tx.prepare_cached("SELECT body FROM conditional WHERE key = ?1")?.query_row(params![c.key], |r| Ok(unpack(r.get_ref(0)?))).optional()?.transpose()?;
-        if let Some(body) = known {
-            return Ok(Created::Existing(parse(&body)?));
-        }
-    }
-    let mut stored = Vec::with_capacity(rows.len());
-    let mut bodies = Vec::with_capacity(rows.len());
-    for row in rows {
-        // Shared resources with derived ids (the agents' Devices) are stored once.
-        if row.ty == "Device" {
-            let key = (row.ty.clone(), row.id.clone());
-            if let Some((resource, body)) = committed_shared.get(&key) {
-                stored.push(resource.clone());
-                bodies.push(body.clone());
-                continue;
-            }
-            let existing: Option<String> = tx
-                .prepare_cached("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1")?
-                .query_row(params![row.ty, row.id], |r| Ok(unpack(r.get_ref(0)?)))
-                .optional()?
-                .transpose()?;
-            if let Some(body) = existing {
-                let resource = parse(&body)?;
-                seen.push((key, (resource.clone(), body.clone())));
-                stored.push(resource);
-                bodies.push(body);
-                continue;
-            }
-            seen.push((key, (row.resource.clone(), row.body.clone())));
-        }
-        let now = row.resource["meta"]["lastUpdated"].as_str().unwrap_or_default();
-        tx.prepare_cached("INSERT INTO resource (type, id, version, last_updated, body) VALUES (?1, ?2, 1, ?3, ?4)")?
-            .execute(params![row.ty, row.id, now, pack(&row.body)])?;
-        let mut index = tx.prepare_cached("INSERT OR IGNORE INTO search_param (type, param, value, id) VALUES (?1, ?2, ?3, ?4)")?;
-        for (param, value) in &row.index {
-            index.execute(params![row.ty, param, value, row.id])?;
-        }
-        stored.push(row.resource);
-        bodies.push(row.body);
-    }
-    let response = match conditional {
-        Some(c) => {
-            let body = (c.build)(&stored);
-            tx.prepare_cached("INSERT INTO conditional (key, body) VALUES (?1, ?2)")?.execute(params![c.key, pack(&body.to_string())])?;
-            Some(body)
-        }
-        None => None,
-    };
-    Ok(Created::New { stored, bodies, response })
-}
-
 /// Search parameters we index, per resource type: (param name, JSON path to a reference or a
 /// coding list).
-fn index_rows(resource: &Value) -> Vec<(&'static str, String)> {
+pub(crate) fn index_rows(resource: &Value) -> Vec<(&'static str, String)> {
     let mut rows = Vec::new();
     let reference = |v: &Value| -> Option<String> {
         v["reference"].as_str().map(str::to_owned).or_else(|| {
@@ -324,56 +142,32 @@ fn index_rows(resource: &Value) -> Vec<(&'static str, String)> {
 }
 
 /// A stored body back to JSON; a body that does not parse means the file was damaged.
-fn parse(body: &str) -> Result<Value, StoreError> {
+pub(crate) fn parse(body: &str) -> Result<Value, StoreError> {
     serde_json::from_str(body).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// JSON text of a resource, written straight into a buffer sized for a typical resource (the
 /// `Display` route goes through the formatter and regrows its string from empty).
-fn json_text(resource: &Value) -> Result<String, StoreError> {
+pub(crate) fn json_text(resource: &Value) -> Result<String, StoreError> {
     let mut buf = Vec::with_capacity(4096);
     serde_json::to_writer(&mut buf, resource).map_err(|e| StoreError::Invalid(e.to_string()))?;
     String::from_utf8(buf).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
-/// A body as stored: an LZ4 block with its length in front. Resource JSON shrinks to about a
-/// third, and every byte saved is written twice (the WAL commit and its checkpoint).
-fn pack(body: &str) -> Vec<u8> {
-    lz4_flex::compress_prepend_size(body.as_bytes())
-}
-
-/// A stored body as JSON text: an LZ4 blob, or plain text as stores before compression wrote
-/// it (both are read, so that no store needs rewriting).
-fn unpack(stored: ValueRef<'_>) -> Result<String, StoreError> {
-    match stored {
-        ValueRef::Text(text) => String::from_utf8(text.to_vec()).map_err(|e| StoreError::Corrupt(e.to_string())),
-        ValueRef::Blob(block) => {
-            let bytes = lz4_flex::decompress_size_prepended(block).map_err(|e| StoreError::Corrupt(format!("body does not decompress: {e}")))?;
-            String::from_utf8(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
-        }
-        _ => Err(StoreError::Corrupt("body is neither text nor a blob".into())),
-    }
-}
-
-/// A stored body straight to JSON.
-fn parse_stored(stored: ValueRef<'_>) -> Result<Value, StoreError> {
-    parse(&unpack(stored)?)
-}
-
 /// The one search row of a coding: code first, so that `code=X` (any system) is a range scan
 /// over `X|…` and `code=S|X` one exact key, without a second row per coding.
-fn token_key(system: &str, code: &str) -> String {
+pub(crate) fn token_key(system: &str, code: &str) -> String {
     format!("{code}|{system}")
 }
 
 /// How a token search value (`code`, `system|code` or `|code`, as FHIR writes them) is
 /// matched against [`token_key`] rows: an exact key, or the range of keys of a bare code.
-enum TokenMatch {
+pub(crate) enum TokenMatch {
     Exact(String),
     Range(String, String),
 }
 
-fn token_match(value: &str) -> TokenMatch {
+pub(crate) fn token_match(value: &str) -> TokenMatch {
     match value.split_once('|') {
         Some((system, code)) => TokenMatch::Exact(token_key(system, code)),
         // '}' follows '|' in code-point order: [X|, X}) holds every `X|system` and nothing else.
@@ -382,132 +176,62 @@ fn token_match(value: &str) -> TokenMatch {
 }
 
 /// Parameters searched as tokens (code and system in one row); others are matched exactly.
-fn is_token_param(param: &str) -> bool {
+pub(crate) fn is_token_param(param: &str) -> bool {
     param == "code"
 }
 
-/// The schema this code writes; older stores are brought up to it on open, once.
-const SCHEMA_VERSION: i64 = 2;
 
-/// Brings a store written by an older version up to [`SCHEMA_VERSION`], in one transaction.
-/// - Search rows in `search_index` (a table and two indexes) move to the clustered
-///   `search_param`.
-/// - Codings had two rows (`X` and `S|X`); they keep one, `X|S` ([`token_key`]).
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version >= SCHEMA_VERSION {
-        return Ok(());
-    }
-    let tx = conn.transaction()?;
-    let old_table: bool = tx.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'search_index'", [], |r| r.get::<_, i64>(0))? > 0;
-    if old_table {
-        tx.execute_batch(
-            "INSERT OR IGNORE INTO search_param (type, param, value, id) SELECT type, param, value, id FROM search_index;
-             DROP TABLE search_index;",
-        )?;
-    }
-    if version < 2 {
-        // Every coding had its `S|X` row (S empty without a system); the bare `X` rows go.
-        tx.execute_batch(
-            "CREATE TEMP TABLE old_code AS SELECT type, value, id FROM search_param WHERE param = 'code';
-             DELETE FROM search_param WHERE param = 'code';
-             INSERT OR IGNORE INTO search_param (type, param, value, id)
-                 SELECT type, 'code', substr(value, instr(value, '|') + 1) || '|' || substr(value, 1, instr(value, '|') - 1), id
-                 FROM old_code WHERE instr(value, '|') > 0;
-             DROP TABLE old_code;",
-        )?;
-    }
-    tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
-    tx.commit()?;
-    Ok(())
+/// The resource store: SQLite in the data directory unless a PostgreSQL URL is configured.
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PostgresStore),
+}
+
+/// The same call on whichever engine serves.
+macro_rules! on_engine {
+    ($store:expr, $s:ident => $call:expr) => {
+        match $store {
+            Store::Sqlite($s) => $call,
+            Store::Postgres($s) => $call,
+        }
+    };
 }
 
 impl Store {
+    /// The SQLite store at `path` (created when missing).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Invalid(format!("{}: {e}", dir.display())))?;
+        sqlite::SqliteStore::open(path).map(Store::Sqlite)
+    }
+
+    /// PostgreSQL at `url` when one is given (`postgres://…`), else SQLite in the data directory.
+    pub fn open_configured(data_dir: &Path, url: Option<&str>) -> Result<Store, StoreError> {
+        match url {
+            Some(url) => postgres::PostgresStore::connect(url).map(Store::Postgres),
+            None => Store::open(&data_dir.join("jointcoder.sqlite")),
         }
-        let mut conn = Connection::open(path)?;
-        // Checkpoints run on the background connection, not inside request commits; the
-        // per-request savepoints' sub-journals stay in memory rather than in a temporary file.
-        conn.execute_batch(
-            "PRAGMA page_size=1024;
-             PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=FULL;
-             PRAGMA busy_timeout=5000;
-             PRAGMA wal_autocheckpoint=0;
-             PRAGMA temp_store=MEMORY;
-             CREATE TABLE IF NOT EXISTS resource (
-                 type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
-                 last_updated TEXT NOT NULL, body TEXT NOT NULL,
-                 PRIMARY KEY (type, id, version));
-             CREATE TABLE IF NOT EXISTS search_param (
-                 type TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL, id TEXT NOT NULL,
-                 PRIMARY KEY (type, param, value, id)) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS conditional (key TEXT PRIMARY KEY, body TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS feedback (
-                 type TEXT NOT NULL, id TEXT NOT NULL, from_version INTEGER NOT NULL, to_version INTEGER NOT NULL,
-                 who TEXT NOT NULL, at TEXT NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL);",
-        )?;
-        migrate(&mut conn)?;
-        let open_more = || -> Result<Connection, StoreError> {
-            let c = Connection::open(path)?;
-            c.execute_batch("PRAGMA busy_timeout=5000;")?;
-            Ok(c)
-        };
-        let reader = open_more()?;
-        let checkpointer = open_more()?;
-        let shared = std::sync::Arc::new(Shared { conn: Mutex::new(Writer { conn, committed_shared: Default::default() }), queue: Mutex::new(Vec::new()) });
-        let (stop, stopped) = std::sync::mpsc::channel();
-        let worker = shared.clone();
-        let background = std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || background(worker, checkpointer, stopped))
-            .map_err(|e| StoreError::Invalid(format!("cannot start the store writer: {e}")))?;
-        Ok(Store { shared, reader: Mutex::new(reader), stop: Some(stop), background: Some(background) })
+    }
+
+    /// Which engine, for the start-up log (never the URL: it may hold a password).
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgresql",
+        }
     }
 
     /// Stores new resources (each must carry `resourceType` and `id`) atomically, with
     /// `meta.versionId` 1 and `meta.lastUpdated`. With a conditional key, the response `build`
     /// makes from the stored resources is remembered under it; when the key is already known
     /// nothing is stored and the remembered response comes back instead (`Created::Existing`),
-    /// so that two identical requests racing each other still store one set.
-    ///
-    /// Durable on return. Concurrent callers share commits (group commit): each waits for the
-    /// fsync of the transaction that carries its work, but one fsync serves every request
-    /// queued meanwhile, and each request runs in its own savepoint so that one failure does
-    /// not undo the others.
+    /// so that two identical requests racing each other still store one set. Durable on
+    /// return.
     pub fn create_all(&self, resources: Vec<Value>, conditional: Option<Conditional>) -> Result<Created, StoreError> {
-        let answer = self.enqueue(resources, conditional)?;
-        self.shared.flush();
-        // Our job was queued before we took the lock, so whoever ran it answered already.
-        answer.recv().unwrap_or_else(|_| Err(StoreError::Invalid("the store writer stopped".into())))
+        on_engine!(self, s => s.create_all(resources, conditional))
     }
 
-    /// Queues resources for the next commit without waiting for it: for records of the
-    /// server's own activity (AuditEvents), where the request must not pay a second commit.
-    /// They are durable within [`FLUSH_EVERY`] or with the next request's commit, whichever
-    /// comes first, and on shutdown; a crash can lose that last moment of them.
+    /// Records of the server's own activity (AuditEvents): the request need not wait for them.
     pub fn create_later(&self, resources: Vec<Value>) -> Result<(), StoreError> {
-        // Nobody waits on the answer; failures are logged by the batch.
-        self.enqueue(resources, None).map(drop)
-    }
-
-    /// Stamps and queues resources for the next commit; the receiver gets the outcome.
-    fn enqueue(&self, resources: Vec<Value>, conditional: Option<Conditional>) -> Result<std::sync::mpsc::Receiver<Result<Created, StoreError>>, StoreError> {
-        let now = crate::ids::now_rfc3339();
-        let rows = resources.into_iter().map(|r| Row::stamp(r, &now)).collect::<Result<Vec<_>, _>>()?;
-        let (reply, answer) = std::sync::mpsc::channel();
-        self.shared.queue.lock().expect("store queue").push(Job { rows, conditional, reply });
-        Ok(answer)
-    }
-
-    /// Commits queued records first, so that a read sees everything answered before it (an
-    /// audit trail read right after the access it records).
-    fn settle(&self) {
-        if !self.shared.queue.lock().expect("store queue").is_empty() {
-            self.shared.flush();
-        }
+        on_engine!(self, s => s.create_later(resources))
     }
 
     /// One new resource, as stored.
@@ -521,348 +245,75 @@ impl Store {
     /// A new version of a stored resource (a coder's review), in one transaction with its
     /// feedback row. `if_match` is the version the client last saw; a different current
     /// version is a conflict.
-    pub fn update(&self, ty: &str, id: &str, mut resource: Value, if_match: Option<i64>, who: &str, summary: fn(&Value) -> Value) -> Result<Value, StoreError> {
-        let mut writer = self.shared.conn.lock().expect("store lock");
-        // A changed shared resource is read from the table again.
-        writer.committed_shared.remove(&(ty.to_owned(), id.to_owned()));
-        let tx = writer.conn.transaction()?;
-        let current: Option<(i64, Result<Value, StoreError>)> = tx
-            .query_row("SELECT version, body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1", params![ty, id], |r| Ok((r.get(0)?, parse_stored(r.get_ref(1)?))))
-            .optional()?;
-        let Some((version, before)) = current else { return Err(StoreError::NotFound(format!("{ty}/{id}"))) };
-        if let Some(expected) = if_match {
-            if expected != version {
-                return Err(StoreError::Conflict(format!("{ty}/{id} is at version {version}, not {expected}")));
-            }
-        }
-        let before = before?;
-        let now = crate::ids::now_rfc3339();
-        let next = version + 1;
-        let mut meta = before["meta"].clone();
-        meta["versionId"] = json!(next.to_string());
-        meta["lastUpdated"] = json!(now);
-        resource["meta"] = meta;
-        resource["id"] = json!(id);
-        tx.execute("INSERT INTO resource (type, id, version, last_updated, body) VALUES (?1, ?2, ?3, ?4, ?5)", params![ty, id, next, now, pack(&resource.to_string())])?;
-        // The previous version's rows, found by key (the table is clustered by value).
-        for (param, value) in index_rows(&before) {
-            tx.execute("DELETE FROM search_param WHERE type = ?1 AND param = ?2 AND value = ?3 AND id = ?4", params![ty, param, value, id])?;
-        }
-        for (param, value) in index_rows(&resource) {
-            tx.execute("INSERT OR IGNORE INTO search_param (type, param, value, id) VALUES (?1, ?2, ?3, ?4)", params![ty, param, value, id])?;
-        }
-        tx.execute(
-            "INSERT INTO feedback (type, id, from_version, to_version, who, at, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![ty, id, version, next, who, now, summary(&before).to_string(), summary(&resource).to_string()],
-        )?;
-        tx.commit()?;
-        Ok(resource)
+    pub fn update(&self, ty: &str, id: &str, resource: Value, if_match: Option<i64>, who: &str, summary: fn(&Value) -> Value) -> Result<Value, StoreError> {
+        on_engine!(self, s => s.update(ty, id, resource, if_match, who, summary))
     }
 
     /// Every coder decision, oldest first.
     pub fn feedback(&self) -> Result<Vec<Feedback>, StoreError> {
-        self.settle();
-        let conn = self.reader.lock().expect("store lock");
-        let mut stmt = conn.prepare("SELECT type, id, from_version, to_version, who, at, before, after FROM feedback ORDER BY rowid")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?, r.get::<_, String>(7)?))
-        })?;
-        rows.map(|row| {
-            let (resource_type, id, from_version, to_version, who, when, before, after) = row?;
-            Ok(Feedback {
-                resource_type,
-                id,
-                from_version,
-                to_version,
-                who,
-                when,
-                before: parse(&before)?,
-                after: parse(&after)?,
-            })
-        })
-        .collect()
+        on_engine!(self, s => s.feedback())
     }
 
     /// The response remembered for a conditional create key, if the same request came before.
     pub fn conditional(&self, key: &str) -> Result<Option<Value>, StoreError> {
-        self.settle();
-        let conn = self.reader.lock().expect("store lock");
-        conn.query_row("SELECT body FROM conditional WHERE key = ?1", params![key], |r| Ok(parse_stored(r.get_ref(0)?))).optional()?.transpose()
+        on_engine!(self, s => s.conditional(key))
     }
 
     /// The current version of a resource.
     pub fn read(&self, ty: &str, id: &str) -> Result<Option<Value>, StoreError> {
-        self.settle();
-        let conn = self.reader.lock().expect("store lock");
-        conn.query_row("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1", params![ty, id], |r| Ok(parse_stored(r.get_ref(0)?)))
-            .optional()?
-            .transpose()
+        on_engine!(self, s => s.read(ty, id))
     }
 
     pub fn vread(&self, ty: &str, id: &str, version: i64) -> Result<Option<Value>, StoreError> {
-        self.settle();
-        let conn = self.reader.lock().expect("store lock");
-        conn.query_row("SELECT body FROM resource WHERE type = ?1 AND id = ?2 AND version = ?3", params![ty, id, version], |r| Ok(parse_stored(r.get_ref(0)?)))
-            .optional()?
-            .transpose()
+        on_engine!(self, s => s.vread(ty, id, version))
     }
 
     /// Every version, newest first.
     pub fn history(&self, ty: &str, id: &str) -> Result<Vec<Value>, StoreError> {
-        self.settle();
-        let conn = self.reader.lock().expect("store lock");
-        let mut stmt = conn.prepare("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC")?;
-        let rows = stmt.query_map(params![ty, id], |r| Ok(parse_stored(r.get_ref(0)?)))?;
-        rows.map(|b| b?).collect()
+        on_engine!(self, s => s.history(ty, id))
     }
 
     /// Current resources of a type matching every `(param, value)` (AND), `_lastUpdated`
     /// prefixes `ge`/`gt`/`le`/`lt` on the stored instant; ordered by last update, paged.
+    /// Answers the page and the total.
     pub fn search(&self, ty: &str, filters: &[(String, String)], count: usize, offset: usize) -> Result<(Vec<Value>, usize), StoreError> {
-        let mut sql = String::from(
-            "SELECT r.body FROM resource r WHERE r.type = ?1 AND r.version = (SELECT MAX(version) FROM resource x WHERE x.type = r.type AND x.id = r.id)",
-        );
-        let mut args: Vec<String> = vec![ty.to_owned()];
-        for (param, value) in filters {
-            if param == "_lastUpdated" {
-                let (op, v) = match value.get(..2) {
-                    Some("ge") => (">=", &value[2..]),
-                    Some("gt") => (">", &value[2..]),
-                    Some("le") => ("<=", &value[2..]),
-                    Some("lt") => ("<", &value[2..]),
-                    _ => (">=", value.as_str()),
-                };
-                args.push(v.to_owned());
-                sql.push_str(&format!(" AND r.last_updated {op} ?{}", args.len()));
-            } else {
-                args.push(param.clone());
-                let param_arg = args.len();
-                let matching = match (is_token_param(param), token_match(value)) {
-                    (true, TokenMatch::Range(from, to)) => {
-                        args.push(from);
-                        args.push(to);
-                        format!("s.value >= ?{} AND s.value < ?{}", args.len() - 1, args.len())
-                    }
-                    (true, TokenMatch::Exact(key)) => {
-                        args.push(key);
-                        format!("s.value = ?{}", args.len())
-                    }
-                    (false, _) => {
-                        args.push(value.clone());
-                        format!("s.value = ?{}", args.len())
-                    }
-                };
-                sql.push_str(&format!(" AND EXISTS (SELECT 1 FROM search_param s WHERE s.type = r.type AND s.param = ?{param_arg} AND {matching} AND s.id = r.id)"));
-            }
-        }
-        sql.push_str(" ORDER BY r.last_updated, r.id");
-        self.settle();
-        let conn = self.reader.lock().expect("store lock");
-        let mut stmt = conn.prepare(&sql)?;
-        // Raw bodies: only the page's are decompressed and parsed.
-        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, rusqlite::types::Value>(0))?;
-        let all: Vec<rusqlite::types::Value> = rows.collect::<Result<_, _>>()?;
-        let total = all.len();
-        let page = all
-            .iter()
-            .skip(offset)
-            .take(count)
-            .map(|b| parse_stored(ValueRef::from(b)))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((page, total))
+        on_engine!(self, s => s.search(ty, filters, count, offset))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn create_read_search_and_conditional() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
-        let cond = json!({ "resourceType": "Condition", "id": "c1", "subject": { "reference": "Patient/p1" },
-            "code": { "coding": [{ "system": "s", "code": "I25.103" }] },
-            "verificationStatus": { "coding": [{ "code": "provisional" }] } });
-        let claim = json!({ "resourceType": "Claim", "id": "k1", "patient": { "reference": "Patient/p1" } });
-        let build = || Conditional { key: "doc-1".into(), build: Box::new(|stored: &[Value]| json!({ "n": stored.len() })) };
-        let Created::New { stored, response, .. } = store.create_all(vec![cond.clone(), claim], Some(build())).unwrap() else { panic!("first create") };
-        assert_eq!(stored[0]["meta"]["versionId"], "1");
-        assert_eq!(response.unwrap()["n"], 2);
-        // The same key again: the first answer, nothing stored twice.
-        let mut again = cond;
-        again["id"] = json!("c2");
-        let Created::Existing(first) = store.create_all(vec![again], Some(build())).unwrap() else { panic!("second create") };
-        assert_eq!(first["n"], 2);
-        assert!(store.read("Condition", "c2").unwrap().is_none());
-        assert_eq!(store.conditional("doc-1").unwrap().unwrap()["n"], 2);
-        assert!(store.conditional("doc-2").unwrap().is_none());
-        assert_eq!(store.read("Condition", "c1").unwrap().unwrap()["id"], "c1");
-        assert!(store.read("Condition", "nope").unwrap().is_none());
-        let (hits, total) = store.search("Condition", &[("subject".into(), "Patient/p1".into()), ("code".into(), "I25.103".into())], 10, 0).unwrap();
-        assert_eq!((hits.len(), total), (1, 1));
-        let (hits, _) = store.search("Condition", &[("code".into(), "I10".into())], 10, 0).unwrap();
-        assert!(hits.is_empty());
-        let (hits, _) = store.search("Claim", &[("patient".into(), "Patient/p1".into()), ("_lastUpdated".into(), "ge2000-01-01".into())], 10, 0).unwrap();
-        assert_eq!(hits.len(), 1);
-        assert_eq!(store.history("Condition", "c1").unwrap().len(), 1);
-    }
-
-    /// Concurrent creates share commits; a bad request fails alone and its neighbours in the
-    /// same batch are stored.
-    #[test]
-    fn concurrent_creates_commit_together_and_fail_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(Store::open(&dir.path().join("db.sqlite")).unwrap());
-        let handles: Vec<_> = (0..24)
-            .map(|i| {
-                let store = store.clone();
-                std::thread::spawn(move || {
-                    let mut r = json!({ "resourceType": "Claim", "patient": { "reference": "Patient/p" } });
-                    if i % 6 != 5 {
-                        r["id"] = json!(format!("k{i}"));
-                    }
-                    (i, store.create_all(vec![r], None))
-                })
-            })
-            .collect();
-        for h in handles {
-            let (i, result) = h.join().unwrap();
-            if i % 6 == 5 {
-                assert!(matches!(result, Err(StoreError::Invalid(_))), "request {i} has no id");
-            } else {
-                assert!(matches!(result, Ok(Created::New { .. })), "request {i}");
-                assert!(store.read("Claim", &format!("k{i}")).unwrap().is_some());
-            }
+/// The search as SQL both engines run: the `WHERE` conditions after the type, and their
+/// arguments in order (the type is argument 1). `placeholder(n)` writes argument n in the
+/// engine's syntax.
+pub(crate) fn search_conditions(filters: &[(String, String)], placeholder: fn(usize) -> String) -> (String, Vec<String>) {
+    let mut sql = String::new();
+    let mut args: Vec<String> = Vec::new();
+    let next = |args: &mut Vec<String>, v: String| {
+        args.push(v);
+        placeholder(args.len() + 1)
+    };
+    for (param, value) in filters {
+        if param == "_lastUpdated" {
+            let (op, v) = match value.get(..2) {
+                Some("ge") => (">=", &value[2..]),
+                Some("gt") => (">", &value[2..]),
+                Some("le") => ("<=", &value[2..]),
+                Some("lt") => ("<", &value[2..]),
+                _ => (">=", value.as_str()),
+            };
+            let p = next(&mut args, v.to_owned());
+            sql.push_str(&format!(" AND r.last_updated {op} {p}"));
+        } else {
+            let p = next(&mut args, param.clone());
+            let matching = match (is_token_param(param), token_match(value)) {
+                (true, TokenMatch::Range(from, to)) => {
+                    let (a, b) = (next(&mut args, from), next(&mut args, to));
+                    format!("s.value >= {a} AND s.value < {b}")
+                }
+                (true, TokenMatch::Exact(key)) => format!("s.value = {}", next(&mut args, key)),
+                (false, _) => format!("s.value = {}", next(&mut args, value.clone())),
+            };
+            sql.push_str(&format!(" AND EXISTS (SELECT 1 FROM search_param s WHERE s.type = r.type AND s.param = {p} AND {matching} AND s.id = r.id)"));
         }
-        let (_, total) = store.search("Claim", &[], 100, 0).unwrap();
-        assert_eq!(total, 20);
     }
-
-    /// A store written before the clustered search table keeps its search rows.
-    #[test]
-    fn old_search_rows_are_migrated() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.sqlite");
-        {
-            let c = Connection::open(&path).unwrap();
-            c.execute_batch(
-                "CREATE TABLE resource (type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
-                     last_updated TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (type, id, version));
-                 CREATE TABLE search_index (type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL);
-                 INSERT INTO resource VALUES ('Claim', 'k1', 1, '2026-01-01T00:00:00.000Z',
-                     '{\"resourceType\":\"Claim\",\"id\":\"k1\",\"patient\":{\"reference\":\"Patient/p9\"}}');
-                 INSERT INTO search_index VALUES ('Claim', 'k1', 'patient', 'Patient/p9');
-                 INSERT INTO resource VALUES ('Condition', 'c1', 1, '2026-01-01T00:00:00.000Z',
-                     '{\"resourceType\":\"Condition\",\"id\":\"c1\",\"code\":{\"coding\":[{\"system\":\"http://x/icd\",\"code\":\"I10\"}]}}');
-                 INSERT INTO search_index VALUES ('Condition', 'c1', 'code', 'I10');
-                 INSERT INTO search_index VALUES ('Condition', 'c1', 'code', 'http://x/icd|I10');",
-            )
-            .unwrap();
-        }
-        let store = Store::open(&path).unwrap();
-        let (hits, _) = store.search("Claim", &[("patient".into(), "Patient/p9".into())], 10, 0).unwrap();
-        assert_eq!(hits.len(), 1);
-        assert_eq!(hits[0]["id"], "k1");
-        // Two rows per coding became one, and both forms of the search still find it.
-        for code in ["I10", "http://x/icd|I10"] {
-            let (hits, _) = store.search("Condition", &[("code".into(), code.into())], 10, 0).unwrap();
-            assert_eq!(hits.len(), 1, "{code}");
-        }
-        drop(store);
-        let c = Connection::open(&path).unwrap();
-        let rows: Vec<String> = c.prepare("SELECT value FROM search_param WHERE param = 'code'").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
-        assert_eq!(rows, ["I10|http://x/icd"]);
-        // Opened again: nothing migrates twice.
-        drop(c);
-        let store = Store::open(&path).unwrap();
-        let (hits, _) = store.search("Condition", &[("code".into(), "I10".into())], 10, 0).unwrap();
-        assert_eq!(hits.len(), 1);
-    }
-
-    /// A Device with a derived id is stored once: later answers carry the stored one (its
-    /// first `lastUpdated`), and a new version once it was changed.
-    #[test]
-    fn shared_devices_are_stored_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.sqlite");
-        let store = Store::open(&path).unwrap();
-        let device = json!({ "resourceType": "Device", "id": "agent-x", "deviceName": [{ "name": "x", "type": "model-name" }] });
-        let first = |store: &Store| -> Value {
-            let Created::New { stored, bodies, .. } = store.create_all(vec![device.clone()], None).unwrap() else { panic!("create") };
-            assert_eq!(parse(&bodies[0]).unwrap(), stored[0]);
-            stored[0].clone()
-        };
-        let a = first(&store);
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        let b = first(&store);
-        let c = first(&store);
-        assert_eq!(a["meta"], b["meta"]);
-        assert_eq!(b, c);
-        let mut changed = a.clone();
-        changed["deviceName"][0]["name"] = json!("y");
-        store.update("Device", "agent-x", changed, Some(1), "admin", |v| v.clone()).unwrap();
-        let d = first(&store);
-        assert_eq!(d["meta"]["versionId"], "2");
-        assert_eq!(d["deviceName"][0]["name"], "y");
-        drop(store);
-        let rows: i64 = Connection::open(&path).unwrap().query_row("SELECT count(*) FROM resource WHERE type = 'Device'", [], |r| r.get(0)).unwrap();
-        assert_eq!(rows, 2, "version 1 and the update");
-    }
-
-    /// `code` searches as a FHIR token: a bare code in any system, `system|code` in that system
-    /// only, `|code` without a system; a code is not matched by another it is a prefix of.
-    #[test]
-    fn token_search_by_code_and_system() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
-        let condition = |id: &str, system: Option<&str>, code: &str| {
-            let mut coding = json!({ "code": code });
-            if let Some(s) = system {
-                coding["system"] = json!(s);
-            }
-            json!({ "resourceType": "Condition", "id": id, "code": { "coding": [coding] } })
-        };
-        store
-            .create_all(vec![condition("a", Some("http://a"), "I10"), condition("b", Some("http://b"), "I10"), condition("c", Some("http://a"), "I10.x"), condition("d", None, "I10")], None)
-            .unwrap();
-        let found = |value: &str| -> Vec<String> {
-            let (hits, _) = store.search("Condition", &[("code".into(), value.into())], 10, 0).unwrap();
-            let mut ids: Vec<String> = hits.iter().map(|h| h["id"].as_str().unwrap().to_owned()).collect();
-            ids.sort();
-            ids
-        };
-        assert_eq!(found("I10"), ["a", "b", "d"]);
-        assert_eq!(found("http://a|I10"), ["a"]);
-        assert_eq!(found("http://b|I10"), ["b"]);
-        assert_eq!(found("|I10"), ["d"]);
-        assert_eq!(found("I10.x"), ["c"]);
-        assert!(found("I1").is_empty());
-    }
-
-    /// Bodies are stored compressed; bodies stored as text by older versions still read, and
-    /// a damaged body is reported as such, not as a crash.
-    #[test]
-    fn bodies_are_compressed_and_old_text_bodies_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.sqlite");
-        let store = Store::open(&path).unwrap();
-        let claim = json!({ "resourceType": "Claim", "id": "k1", "patient": { "reference": "Patient/p1" }, "note": "x".repeat(2000) });
-        store.create_one(claim).unwrap();
-        drop(store);
-        let c = Connection::open(&path).unwrap();
-        let (kind, size): (String, i64) = c.query_row("SELECT typeof(body), length(body) FROM resource WHERE id = 'k1'", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
-        assert_eq!(kind, "blob");
-        assert!(size < 500, "2 kB of JSON stored in {size} bytes");
-        c.execute_batch(
-            "INSERT INTO resource VALUES ('Claim', 'old', 1, '2026-01-01T00:00:00.000Z', '{\"resourceType\":\"Claim\",\"id\":\"old\"}');
-             INSERT INTO resource VALUES ('Claim', 'bad', 1, '2026-01-01T00:00:00.000Z', x'0500000001');",
-        )
-        .unwrap();
-        drop(c);
-        let store = Store::open(&path).unwrap();
-        assert_eq!(store.read("Claim", "k1").unwrap().unwrap()["note"].as_str().unwrap().len(), 2000);
-        assert_eq!(store.read("Claim", "old").unwrap().unwrap()["id"], "old");
-        assert!(matches!(store.read("Claim", "bad"), Err(StoreError::Corrupt(_))));
-    }
+    (sql, args)
 }

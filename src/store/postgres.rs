@@ -1,0 +1,316 @@
+//! The PostgreSQL engine, for hospitals that run their own database: the same tables and
+//! search rows as the SQLite engine, one transaction per request, and PostgreSQL's own
+//! concurrency (row locks, unique keys) where SQLite needs group commit.
+//!
+//! The store's API is synchronous (request handlers call it from worker threads), sqlx is
+//! async: the store owns a small runtime, hands each call to it and waits for the answer. That
+//! works from any thread, including an async handler's, where `block_on` would panic.
+
+use std::future::Future;
+
+use serde_json::{json, Value};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use super::{index_rows, parse, Conditional, Created, Feedback, Row, StoreError};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS resource (
+    type TEXT NOT NULL, id TEXT NOT NULL, version BIGINT NOT NULL,
+    last_updated TEXT COLLATE "C" NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (type, id, version));
+CREATE TABLE IF NOT EXISTS search_param (
+    type TEXT NOT NULL, param TEXT NOT NULL, value TEXT COLLATE "C" NOT NULL, id TEXT NOT NULL,
+    PRIMARY KEY (type, param, value, id));
+CREATE TABLE IF NOT EXISTS conditional (key TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS feedback (
+    seq BIGSERIAL PRIMARY KEY, type TEXT NOT NULL, id TEXT NOT NULL,
+    from_version BIGINT NOT NULL, to_version BIGINT NOT NULL,
+    who TEXT NOT NULL, at TEXT NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL);
+"#;
+
+/// Held while the schema is created, so that two servers starting at once do not race.
+const SCHEMA_LOCK: i64 = 0x6a63_7374_6f72; // "jcstor"
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        StoreError::Postgres(e.to_string())
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "23505")
+}
+
+pub struct PostgresStore {
+    pool: PgPool,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // Never blocks, so the store may be dropped anywhere, an async context included.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl PostgresStore {
+    /// Connects (a pool of up to 16 connections) and creates the tables when missing.
+    pub fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("store-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Postgres(format!("cannot start the store runtime: {e}")))?;
+        let url = url.to_owned();
+        let pool = runtime.block_on(async move {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(std::time::Duration::from_secs(10))
+                .connect(&url)
+                .await
+                // sqlx's message never carries the password.
+                .map_err(|e| StoreError::Postgres(format!("cannot connect: {e}")))?;
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(SCHEMA_LOCK).execute(&mut *tx).await?;
+            sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(pool)
+        })?;
+        Ok(PostgresStore { pool, runtime: Some(runtime) })
+    }
+
+    /// Runs `work` on the store's runtime and waits for its answer.
+    fn run<T: Send + 'static>(&self, work: impl Future<Output = Result<T, StoreError>> + Send + 'static) -> Result<T, StoreError> {
+        let runtime = self.runtime.as_ref().ok_or_else(|| StoreError::Postgres("the store is shut down".into()))?;
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            let _ = answer.send(work.await);
+        });
+        answered.recv().map_err(|_| StoreError::Postgres("the store task stopped".into()))?
+    }
+
+    /// See [`super::Store::create_all`]. A conditional key is claimed first: a second request
+    /// with the same key waits on the first one's row lock, then finds its answer.
+    pub fn create_all(&self, resources: Vec<Value>, conditional: Option<Conditional>) -> Result<Created, StoreError> {
+        let now = crate::ids::now_rfc3339();
+        let rows = resources.into_iter().map(|r| Row::stamp(r, &now)).collect::<Result<Vec<_>, _>>()?;
+        let pool = self.pool.clone();
+        // The key is read across awaits; the answer builder is only moved (it is not Sync).
+        let (key, build) = conditional.map(|c| (c.key, c.build)).unzip();
+        self.run(async move {
+            let mut tx = pool.begin().await?;
+            if let Some(key) = &key {
+                let claimed = sqlx::query("INSERT INTO conditional (key, body) VALUES ($1, '') ON CONFLICT (key) DO NOTHING")
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if claimed == 0 {
+                    let body: String = sqlx::query_scalar("SELECT body FROM conditional WHERE key = $1").bind(key).fetch_one(&mut *tx).await?;
+                    return Ok(Created::Existing(parse(&body)?));
+                }
+            }
+            let mut stored = Vec::with_capacity(rows.len());
+            let mut bodies = Vec::with_capacity(rows.len());
+            let (mut types, mut params, mut values, mut ids) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for row in rows {
+                // Shared resources with derived ids (the agents' Devices) are stored once.
+                let conflict = if row.ty == "Device" { " ON CONFLICT DO NOTHING" } else { "" };
+                let inserted = sqlx::query(&format!("INSERT INTO resource (type, id, version, last_updated, body) VALUES ($1, $2, 1, $3, $4){conflict}"))
+                    .bind(&row.ty)
+                    .bind(&row.id)
+                    .bind(&now)
+                    .bind(&row.body)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if inserted == 0 {
+                    let body: String = sqlx::query_scalar("SELECT body FROM resource WHERE type = $1 AND id = $2 ORDER BY version DESC LIMIT 1")
+                        .bind(&row.ty)
+                        .bind(&row.id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    stored.push(parse(&body)?);
+                    bodies.push(body);
+                    continue;
+                }
+                for (param, value) in &row.index {
+                    types.push(row.ty.clone());
+                    params.push(param.to_string());
+                    values.push(value.clone());
+                    ids.push(row.id.clone());
+                }
+                stored.push(row.resource);
+                bodies.push(row.body);
+            }
+            // Every search row of the request in one statement.
+            sqlx::query("INSERT INTO search_param (type, param, value, id) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING")
+                .bind(types)
+                .bind(params)
+                .bind(values)
+                .bind(ids)
+                .execute(&mut *tx)
+                .await?;
+            let response = match (key, build) {
+                (Some(key), Some(build)) => {
+                    let body = build(&stored);
+                    sqlx::query("UPDATE conditional SET body = $2 WHERE key = $1").bind(key).bind(body.to_string()).execute(&mut *tx).await?;
+                    Some(body)
+                }
+                _ => None,
+            };
+            tx.commit().await?;
+            Ok(Created::New { stored, bodies, response })
+        })
+    }
+
+    /// Committed before it returns: the audit trail stays read-your-writes without the SQLite
+    /// engine's queue.
+    pub fn create_later(&self, resources: Vec<Value>) -> Result<(), StoreError> {
+        self.create_all(resources, None).map(drop)
+    }
+
+    pub fn update(&self, ty: &str, id: &str, mut resource: Value, if_match: Option<i64>, who: &str, summary: fn(&Value) -> Value) -> Result<Value, StoreError> {
+        let (ty, id, who) = (ty.to_owned(), id.to_owned(), who.to_owned());
+        let pool = self.pool.clone();
+        self.run(async move {
+            let mut tx = pool.begin().await?;
+            // Locks the current version: concurrent reviews of one resource take turns.
+            let current: Option<(i64, String)> =
+                sqlx::query_as("SELECT version, body FROM resource WHERE type = $1 AND id = $2 ORDER BY version DESC LIMIT 1 FOR UPDATE")
+                    .bind(&ty)
+                    .bind(&id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some((version, body)) = current else { return Err(StoreError::NotFound(format!("{ty}/{id}"))) };
+            if let Some(expected) = if_match {
+                if expected != version {
+                    return Err(StoreError::Conflict(format!("{ty}/{id} is at version {version}, not {expected}")));
+                }
+            }
+            let before = parse(&body)?;
+            let now = crate::ids::now_rfc3339();
+            let next = version + 1;
+            let mut meta = before["meta"].clone();
+            meta["versionId"] = json!(next.to_string());
+            meta["lastUpdated"] = json!(now);
+            resource["meta"] = meta;
+            resource["id"] = json!(id);
+            let inserted = sqlx::query("INSERT INTO resource (type, id, version, last_updated, body) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&ty)
+                .bind(&id)
+                .bind(next)
+                .bind(&now)
+                .bind(resource.to_string())
+                .execute(&mut *tx)
+                .await;
+            match inserted {
+                Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict(format!("{ty}/{id} changed meanwhile"))),
+                other => other?,
+            };
+            for (param, value) in index_rows(&before) {
+                sqlx::query("DELETE FROM search_param WHERE type = $1 AND param = $2 AND value = $3 AND id = $4")
+                    .bind(&ty)
+                    .bind(param)
+                    .bind(value)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for (param, value) in index_rows(&resource) {
+                sqlx::query("INSERT INTO search_param (type, param, value, id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                    .bind(&ty)
+                    .bind(param)
+                    .bind(value)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("INSERT INTO feedback (type, id, from_version, to_version, who, at, before, after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                .bind(&ty)
+                .bind(&id)
+                .bind(version)
+                .bind(next)
+                .bind(&who)
+                .bind(&now)
+                .bind(summary(&before).to_string())
+                .bind(summary(&resource).to_string())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(resource)
+        })
+    }
+
+    pub fn feedback(&self) -> Result<Vec<Feedback>, StoreError> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let rows: Vec<(String, String, i64, i64, String, String, String, String)> =
+                sqlx::query_as("SELECT type, id, from_version, to_version, who, at, before, after FROM feedback ORDER BY seq").fetch_all(&pool).await?;
+            rows.into_iter()
+                .map(|(resource_type, id, from_version, to_version, who, when, before, after)| {
+                    Ok(Feedback { resource_type, id, from_version, to_version, who, when, before: parse(&before)?, after: parse(&after)? })
+                })
+                .collect()
+        })
+    }
+
+    pub fn conditional(&self, key: &str) -> Result<Option<Value>, StoreError> {
+        self.one_body("SELECT body FROM conditional WHERE key = $1", vec![key.to_owned()])
+    }
+
+    pub fn read(&self, ty: &str, id: &str) -> Result<Option<Value>, StoreError> {
+        self.one_body("SELECT body FROM resource WHERE type = $1 AND id = $2 ORDER BY version DESC LIMIT 1", vec![ty.to_owned(), id.to_owned()])
+    }
+
+    pub fn vread(&self, ty: &str, id: &str, version: i64) -> Result<Option<Value>, StoreError> {
+        self.one_body(
+            "SELECT body FROM resource WHERE type = $1 AND id = $2 AND version = CAST($3 AS BIGINT)",
+            vec![ty.to_owned(), id.to_owned(), version.to_string()],
+        )
+    }
+
+    pub fn history(&self, ty: &str, id: &str) -> Result<Vec<Value>, StoreError> {
+        let bodies = self.bodies("SELECT body FROM resource WHERE type = $1 AND id = $2 ORDER BY version DESC".into(), vec![ty.to_owned(), id.to_owned()])?;
+        bodies.iter().map(|b| parse(b)).collect()
+    }
+
+    pub fn search(&self, ty: &str, filters: &[(String, String)], count: usize, offset: usize) -> Result<(Vec<Value>, usize), StoreError> {
+        let (conditions, rest) = super::search_conditions(filters, |n| format!("${n}"));
+        let sql = format!(
+            "SELECT r.body FROM resource r WHERE r.type = $1 AND r.version = (SELECT MAX(version) FROM resource x WHERE x.type = r.type AND x.id = r.id){conditions} ORDER BY r.last_updated, r.id"
+        );
+        let args: Vec<String> = std::iter::once(ty.to_owned()).chain(rest).collect();
+        let all = self.bodies(sql, args)?;
+        let page = all.iter().skip(offset).take(count).map(|b| parse(b)).collect::<Result<Vec<_>, _>>()?;
+        Ok((page, all.len()))
+    }
+
+    /// The first body a query with text arguments finds, parsed.
+    fn one_body(&self, sql: &'static str, args: Vec<String>) -> Result<Option<Value>, StoreError> {
+        let pool = self.pool.clone();
+        let body: Option<String> = self.run(async move {
+            let mut q = sqlx::query_scalar(sql);
+            for a in args {
+                q = q.bind(a);
+            }
+            Ok(q.fetch_optional(&pool).await?)
+        })?;
+        body.map(|b| parse(&b)).transpose()
+    }
+
+    /// Every body a query with text arguments finds, as text.
+    fn bodies(&self, sql: String, args: Vec<String>) -> Result<Vec<String>, StoreError> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let mut q = sqlx::query_scalar(&sql);
+            for a in args {
+                q = q.bind(a);
+            }
+            Ok(q.fetch_all(&pool).await?)
+        })
+    }
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# What the tests need beyond cargo, installed when missing (idempotent):
+# - the external FHIR R4 validator (tests/setup_validator.sh, from PyPI);
+# - PostgreSQL's server programs (Debian's package), whose throwaway cluster the PostgreSQL
+#   store's tests start themselves (or set JOINTCODER_TEST_POSTGRES_URL to use a server of yours).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tests/setup_validator.sh
+if [ -z "${JOINTCODER_TEST_POSTGRES_URL:-}" ] && { ! command -v psql >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  echo "PostgreSQL server programs installed"
+fi
