@@ -295,4 +295,20 @@ mod tests {
         let err = Config::load_with(&bad, |_| None).unwrap_err().to_string();
         assert!(err.contains("missing") && err.contains("llm"), "{err}");
     }
+
+    /// The store URL comes from the environment or a flag, must be PostgreSQL's, and is never
+    /// written out with the rest of the configuration (it may hold a password).
+    #[test]
+    fn store_url_is_checked_and_never_serialized() {
+        let env: HashMap<&str, &str> = [("JOINTCODER_STORE_URL", "postgres://jc:secret@db/jc")].into();
+        let cfg = Config::load_with(&Overrides::default(), |k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(cfg.store_url.as_deref(), Some("postgres://jc:secret@db/jc"));
+        assert!(!serde_json::to_string(&cfg).unwrap().contains("secret"));
+        let flag = Overrides { store_url: Some("postgresql://other/jc".into()), ..Default::default() };
+        assert_eq!(Config::load_with(&flag, |k| env.get(k).map(|v| v.to_string())).unwrap().store_url.as_deref(), Some("postgresql://other/jc"));
+        let bad = Overrides { store_url: Some("mysql://db/jc".into()), ..Default::default() };
+        let err = Config::load_with(&bad, |_| None).unwrap_err().to_string();
+        assert!(err.contains("store_url") && err.contains("postgres://"), "{err}");
+        assert!(Config::load_with(&Overrides::default(), |_| None).unwrap().store_url.is_none(), "SQLite unless set");
+    }
 }
