@@ -141,6 +141,25 @@ pub(crate) fn index_rows(resource: &Value) -> Vec<(&'static str, String)> {
     rows
 }
 
+/// Checks a coder's `If-Match` against the current version and stamps `resource` as the next
+/// one (meta carried over, `versionId` and `lastUpdated` new, the id kept). Answers the new
+/// version number and its instant.
+pub(crate) fn next_version(ty: &str, id: &str, version: i64, if_match: Option<i64>, before: &Value, resource: &mut Value) -> Result<(i64, String), StoreError> {
+    if let Some(expected) = if_match {
+        if expected != version {
+            return Err(StoreError::Conflict(format!("{ty}/{id} is at version {version}, not {expected}")));
+        }
+    }
+    let now = crate::ids::now_rfc3339();
+    let next = version + 1;
+    let mut meta = before["meta"].clone();
+    meta["versionId"] = json!(next.to_string());
+    meta["lastUpdated"] = json!(now);
+    resource["meta"] = meta;
+    resource["id"] = json!(id);
+    Ok((next, now))
+}
+
 /// A stored body back to JSON; a body that does not parse means the file was damaged.
 pub(crate) fn parse(body: &str) -> Result<Value, StoreError> {
     serde_json::from_str(body).map_err(|e| StoreError::Corrupt(e.to_string()))

@@ -8,7 +8,7 @@
 
 use std::future::Future;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::{index_rows, parse, Conditional, Created, Feedback, Row, StoreError};
@@ -34,6 +34,43 @@ const SCHEMA_LOCK: i64 = 0x6a63_7374_6f72; // "jcstor"
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> StoreError {
         StoreError::Postgres(e.to_string())
+    }
+}
+
+const INSERT_SEARCH_ROWS: &str =
+    "INSERT INTO search_param (type, param, value, id) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING";
+const DELETE_SEARCH_ROWS: &str =
+    "DELETE FROM search_param WHERE (type, param, value, id) IN (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]))";
+
+/// Search rows as four parallel columns: a request's rows go in (or out) in one statement.
+#[derive(Default)]
+struct SearchRows {
+    types: Vec<String>,
+    params: Vec<String>,
+    values: Vec<String>,
+    ids: Vec<String>,
+}
+
+impl SearchRows {
+    fn of(ty: &str, id: &str, rows: Vec<(&'static str, String)>) -> SearchRows {
+        let mut all = SearchRows::default();
+        for (param, value) in rows {
+            all.push(ty, param, value, id);
+        }
+        all
+    }
+
+    fn push(&mut self, ty: &str, param: &str, value: String, id: &str) {
+        self.types.push(ty.to_owned());
+        self.params.push(param.to_owned());
+        self.values.push(value);
+        self.ids.push(id.to_owned());
+    }
+
+    /// `sql` takes the columns as `$1`..`$4` text arrays.
+    async fn run(self, tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, sql: &'static str) -> Result<(), StoreError> {
+        sqlx::query(sql).bind(self.types).bind(self.params).bind(self.values).bind(self.ids).execute(&mut **tx).await?;
+        Ok(())
     }
 }
 
@@ -115,7 +152,7 @@ impl PostgresStore {
             }
             let mut stored = Vec::with_capacity(rows.len());
             let mut bodies = Vec::with_capacity(rows.len());
-            let (mut types, mut params, mut values, mut ids) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut search_rows = SearchRows::default();
             for row in rows {
                 // Shared resources with derived ids (the agents' Devices) are stored once.
                 let conflict = if row.ty == "Device" { " ON CONFLICT DO NOTHING" } else { "" };
@@ -138,22 +175,12 @@ impl PostgresStore {
                     continue;
                 }
                 for (param, value) in &row.index {
-                    types.push(row.ty.clone());
-                    params.push(param.to_string());
-                    values.push(value.clone());
-                    ids.push(row.id.clone());
+                    search_rows.push(&row.ty, param, value.clone(), &row.id);
                 }
                 stored.push(row.resource);
                 bodies.push(row.body);
             }
-            // Every search row of the request in one statement.
-            sqlx::query("INSERT INTO search_param (type, param, value, id) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING")
-                .bind(types)
-                .bind(params)
-                .bind(values)
-                .bind(ids)
-                .execute(&mut *tx)
-                .await?;
+            search_rows.run(&mut tx, INSERT_SEARCH_ROWS).await?;
             let response = match (key, build) {
                 (Some(key), Some(build)) => {
                     let body = build(&stored);
@@ -186,19 +213,8 @@ impl PostgresStore {
                     .fetch_optional(&mut *tx)
                     .await?;
             let Some((version, body)) = current else { return Err(StoreError::NotFound(format!("{ty}/{id}"))) };
-            if let Some(expected) = if_match {
-                if expected != version {
-                    return Err(StoreError::Conflict(format!("{ty}/{id} is at version {version}, not {expected}")));
-                }
-            }
             let before = parse(&body)?;
-            let now = crate::ids::now_rfc3339();
-            let next = version + 1;
-            let mut meta = before["meta"].clone();
-            meta["versionId"] = json!(next.to_string());
-            meta["lastUpdated"] = json!(now);
-            resource["meta"] = meta;
-            resource["id"] = json!(id);
+            let (next, now) = super::next_version(&ty, &id, version, if_match, &before, &mut resource)?;
             let inserted = sqlx::query("INSERT INTO resource (type, id, version, last_updated, body) VALUES ($1, $2, $3, $4, $5)")
                 .bind(&ty)
                 .bind(&id)
@@ -211,24 +227,8 @@ impl PostgresStore {
                 Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict(format!("{ty}/{id} changed meanwhile"))),
                 other => other?,
             };
-            for (param, value) in index_rows(&before) {
-                sqlx::query("DELETE FROM search_param WHERE type = $1 AND param = $2 AND value = $3 AND id = $4")
-                    .bind(&ty)
-                    .bind(param)
-                    .bind(value)
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for (param, value) in index_rows(&resource) {
-                sqlx::query("INSERT INTO search_param (type, param, value, id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-                    .bind(&ty)
-                    .bind(param)
-                    .bind(value)
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            SearchRows::of(&ty, &id, index_rows(&before)).run(&mut tx, DELETE_SEARCH_ROWS).await?;
+            SearchRows::of(&ty, &id, index_rows(&resource)).run(&mut tx, INSERT_SEARCH_ROWS).await?;
             sqlx::query("INSERT INTO feedback (type, id, from_version, to_version, who, at, before, after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
                 .bind(&ty)
                 .bind(&id)

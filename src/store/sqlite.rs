@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{index_rows, parse, Conditional, Created, Feedback, Row, StoreError};
 
@@ -358,19 +358,8 @@ impl SqliteStore {
             .query_row("SELECT version, body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1", params![ty, id], |r| Ok((r.get(0)?, parse_stored(r.get_ref(1)?))))
             .optional()?;
         let Some((version, before)) = current else { return Err(StoreError::NotFound(format!("{ty}/{id}"))) };
-        if let Some(expected) = if_match {
-            if expected != version {
-                return Err(StoreError::Conflict(format!("{ty}/{id} is at version {version}, not {expected}")));
-            }
-        }
         let before = before?;
-        let now = crate::ids::now_rfc3339();
-        let next = version + 1;
-        let mut meta = before["meta"].clone();
-        meta["versionId"] = json!(next.to_string());
-        meta["lastUpdated"] = json!(now);
-        resource["meta"] = meta;
-        resource["id"] = json!(id);
+        let (next, now) = super::next_version(ty, id, version, if_match, &before, &mut resource)?;
         tx.execute("INSERT INTO resource (type, id, version, last_updated, body) VALUES (?1, ?2, ?3, ?4, ?5)", params![ty, id, next, now, pack(&resource.to_string())])?;
         // The previous version's rows, found by key (the table is clustered by value).
         for (param, value) in index_rows(&before) {
@@ -473,6 +462,7 @@ impl SqliteStore {
 mod tests {
     use super::*;
     use crate::store::Store;
+    use serde_json::json;
 
     #[test]
     fn create_read_search_and_conditional() {
