@@ -63,7 +63,6 @@ fn bench_one(config: &Config, label: &str, path: &Path, records: &[crate::record
     let _ = pipeline.code(&records[0]); // warm-up
     *metered.meter.lock().expect("meter") = Meter::default();
     let mut lat = Vec::new();
-    let start = Instant::now();
     for _ in 0..rounds.max(1) {
         for r in records {
             let t = Instant::now();
@@ -71,7 +70,6 @@ fn bench_one(config: &Config, label: &str, path: &Path, records: &[crate::record
             lat.push(t.elapsed().as_secs_f64() * 1000.0);
         }
     }
-    let _ = start;
     lat.sort_by(|a, b| a.total_cmp(b));
     let m = metered.meter.lock().expect("meter");
     let secs = |us: u64| us as f64 / 1e6;

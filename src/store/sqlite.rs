@@ -228,7 +228,7 @@ const SCHEMA_VERSION: i64 = 2;
 /// Brings a store written by an older version up to [`SCHEMA_VERSION`], in one transaction.
 /// - Search rows in `search_index` (a table and two indexes) move to the clustered
 ///   `search_param`.
-/// - Codings had two rows (`X` and `S|X`); they keep one, `X|S` ([`token_key`]).
+/// - Codings had two rows (`X` and `S|X`); they keep one, `X|S` ([`super::token_key`]).
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version >= SCHEMA_VERSION {
