@@ -7,6 +7,7 @@
 
 pub mod postgres;
 pub mod sqlite;
+mod wal_sync;
 
 use std::path::Path;
 

@@ -1,5 +1,6 @@
-//! The SQLite engine: WAL journal with full sync, group commit, a background writer for
-//! records nobody waits on, and checkpoints off the request path.
+//! The SQLite engine: WAL journal, group commit with the fsync outside the write lock
+//! ([`super::wal_sync`]), a background writer for records nobody waits on, and checkpoints off
+//! the request path.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -8,6 +9,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
+use super::wal_sync::WalSync;
 use super::{index_rows, parse, Conditional, Created, Feedback, Row, StoreError};
 
 pub struct SqliteStore {
@@ -25,6 +27,7 @@ struct Shared {
     conn: Mutex<Writer>,
     /// Create requests waiting for the next commit.
     queue: Mutex<Vec<Job>>,
+    wal: WalSync,
 }
 
 /// The write connection, and the shared resources (the agents' Devices, whose ids derive from
@@ -36,13 +39,29 @@ struct Writer {
 }
 
 impl Shared {
-    /// Commits everything queued, if the lock is free or once it is.
+    /// Commits everything queued, if the lock is free or once it is, and answers each request
+    /// once the commit is on disk.
     fn flush(&self) {
-        let mut writer = self.conn.lock().expect("store lock");
-        let jobs = std::mem::take(&mut *self.queue.lock().expect("store queue"));
-        // Empty when an earlier holder of the lock took the queue with its own batch.
-        if !jobs.is_empty() {
-            run_batch(&mut writer, jobs);
+        let (answers, commit) = {
+            let mut writer = self.conn.lock().expect("store lock");
+            let jobs = std::mem::take(&mut *self.queue.lock().expect("store queue"));
+            // Empty when an earlier holder of the lock took the queue with its own batch.
+            if jobs.is_empty() {
+                return;
+            }
+            run_batch(&mut writer, &self.wal, jobs)
+        };
+        // The next batch runs its inserts while this one's flush is on its way to the disk.
+        let durable = self.wal.make_durable(commit);
+        for (reply, outcome) in answers {
+            let outcome = match &durable {
+                Ok(()) => outcome,
+                Err(e) => Err(not_durable(e)),
+            };
+            if let Err(e) = &outcome {
+                tracing::warn!(error = %e, "a queued create failed");
+            }
+            let _ = reply.send(outcome);
         }
     }
 }
@@ -85,16 +104,26 @@ impl Drop for SqliteStore {
 
 struct Job {
     rows: Vec<Row>,
+    /// Each row's body as stored ([`pack`]), compressed before the write lock is taken.
+    packed: Vec<Vec<u8>>,
     conditional: Option<Conditional>,
     reply: std::sync::mpsc::Sender<Result<Created, StoreError>>,
 }
 
-/// Runs queued create requests in one transaction, one savepoint each, and answers each once
-/// the commit is durable.
-fn run_batch(writer: &mut Writer, jobs: Vec<Job>) {
-    type Reply = std::sync::mpsc::Sender<Result<Created, StoreError>>;
+type Reply = std::sync::mpsc::Sender<Result<Created, StoreError>>;
+
+/// The error a request gets when its commit could not be flushed to disk.
+fn not_durable(e: &std::io::Error) -> StoreError {
+    tracing::error!(error = %e, "WAL flush failed");
+    StoreError::Invalid(format!("the commit could not be flushed to disk: {e}"))
+}
+
+/// Runs queued create requests in one transaction, one savepoint each. Returns each request's
+/// outcome, to be sent once the commit (the number returned) is durable.
+fn run_batch(writer: &mut Writer, wal: &WalSync, jobs: Vec<Job>) -> (Vec<(Reply, Result<Created, StoreError>)>, u64) {
     let mut done: Vec<(Reply, Result<Created, StoreError>)> = Vec::with_capacity(jobs.len());
     let mut pending: Vec<Reply> = jobs.iter().map(|j| j.reply.clone()).collect();
+    let mut commit_number = 0;
     let Writer { conn, committed_shared } = writer;
     // Shared resources this batch stored or found: known committed once the batch is.
     let mut shared_seen: Vec<((String, String), (Value, String))> = Vec::new();
@@ -103,7 +132,7 @@ fn run_batch(writer: &mut Writer, jobs: Vec<Job>) {
         for job in jobs {
             let mut sp = tx.savepoint()?;
             let mut seen = Vec::new();
-            let outcome = insert_job(&sp, job.rows, job.conditional, committed_shared, &mut seen);
+            let outcome = insert_job(&sp, job.rows, job.packed, job.conditional, committed_shared, &mut seen);
             if outcome.is_ok() {
                 sp.commit()?;
                 shared_seen.append(&mut seen);
@@ -112,28 +141,21 @@ fn run_batch(writer: &mut Writer, jobs: Vec<Job>) {
             }
             done.push((job.reply, outcome));
         }
-        tx.commit()?;
-        Ok(())
+        let (committed, n) = wal.commit(|| tx.commit());
+        commit_number = n;
+        Ok(committed?)
     })();
     if committed.is_ok() {
         committed_shared.extend(shared_seen);
     }
     match committed {
-        Ok(()) => {
-            for (reply, outcome) in done {
-                if let Err(e) = &outcome {
-                    tracing::warn!(error = %e, "a queued create failed");
-                }
-                let _ = reply.send(outcome);
-            }
-        }
+        Ok(()) => (done, commit_number),
         Err(e) => {
             // Nothing of the batch is stored: every request in it is told so.
             let message = e.to_string();
             tracing::error!(error = %message, "store commit failed");
-            for reply in pending.drain(..) {
-                let _ = reply.send(Err(StoreError::Invalid(format!("commit failed: {message}"))));
-            }
+            let failed = pending.drain(..).map(|reply| (reply, Err(StoreError::Invalid(format!("commit failed: {message}"))))).collect();
+            (failed, commit_number)
         }
     }
 }
@@ -142,6 +164,7 @@ fn run_batch(writer: &mut Writer, jobs: Vec<Job>) {
 fn insert_job(
     tx: &rusqlite::Connection,
     rows: Vec<Row>,
+    packed: Vec<Vec<u8>>,
     conditional: Option<Conditional>,
     committed_shared: &std::collections::HashMap<(String, String), (Value, String)>,
     seen: &mut Vec<((String, String), (Value, String))>,
@@ -154,7 +177,7 @@ fn insert_job(
     }
     let mut stored = Vec::with_capacity(rows.len());
     let mut bodies = Vec::with_capacity(rows.len());
-    for row in rows {
+    for (row, packed) in rows.into_iter().zip(packed) {
         // Shared resources with derived ids (the agents' Devices) are stored once.
         if row.ty == "Device" {
             let key = (row.ty.clone(), row.id.clone());
@@ -179,7 +202,7 @@ fn insert_job(
         }
         let now = row.resource["meta"]["lastUpdated"].as_str().unwrap_or_default();
         tx.prepare_cached("INSERT INTO resource (type, id, version, last_updated, body) VALUES (?1, ?2, 1, ?3, ?4)")?
-            .execute(params![row.ty, row.id, now, pack(&row.body)])?;
+            .execute(params![row.ty, row.id, now, packed])?;
         let mut index = tx.prepare_cached("INSERT OR IGNORE INTO search_param (type, param, value, id) VALUES (?1, ?2, ?3, ?4)")?;
         for (param, value) in &row.index {
             index.execute(params![row.ty, param, value, row.id])?;
@@ -286,6 +309,9 @@ impl SqliteStore {
                  who TEXT NOT NULL, at TEXT NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL);",
         )?;
         migrate(&mut conn)?;
+        // From here on commits write their frames and [`WalSync`] flushes them outside the lock;
+        // the migration above committed with a full sync.
+        conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
         let open_more = || -> Result<Connection, StoreError> {
             let c = Connection::open(path)?;
             c.execute_batch("PRAGMA busy_timeout=5000;")?;
@@ -293,7 +319,7 @@ impl SqliteStore {
         };
         let reader = open_more()?;
         let checkpointer = open_more()?;
-        let shared = std::sync::Arc::new(Shared { conn: Mutex::new(Writer { conn, committed_shared: Default::default() }), queue: Mutex::new(Vec::new()) });
+        let shared = std::sync::Arc::new(Shared { conn: Mutex::new(Writer { conn, committed_shared: Default::default() }), queue: Mutex::new(Vec::new()), wal: WalSync::new(path) });
         let (stop, stopped) = std::sync::mpsc::channel();
         let worker = shared.clone();
         let background = std::thread::Builder::new()
@@ -333,17 +359,22 @@ impl SqliteStore {
     fn enqueue(&self, resources: Vec<Value>, conditional: Option<Conditional>) -> Result<std::sync::mpsc::Receiver<Result<Created, StoreError>>, StoreError> {
         let now = crate::ids::now_rfc3339();
         let rows = resources.into_iter().map(|r| Row::stamp(r, &now)).collect::<Result<Vec<_>, _>>()?;
+        let packed = rows.iter().map(|r| pack(&r.body)).collect();
         let (reply, answer) = std::sync::mpsc::channel();
-        self.shared.queue.lock().expect("store queue").push(Job { rows, conditional, reply });
+        self.shared.queue.lock().expect("store queue").push(Job { rows, packed, conditional, reply });
         Ok(answer)
     }
 
-    /// Commits queued records first, so that a read sees everything answered before it (an
-    /// audit trail read right after the access it records).
-    fn settle(&self) {
+    /// Runs a read on the reader connection. Queued records are committed first, so that a
+    /// read sees everything answered before it (an audit trail read right after the access it
+    /// records); the answer waits until every commit the read may have seen is on disk.
+    fn reading<T>(&self, read: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         if !self.shared.queue.lock().expect("store queue").is_empty() {
             self.shared.flush();
         }
+        let answer = read(&self.reader.lock().expect("store lock"))?;
+        self.shared.wal.make_durable(self.shared.wal.seen()).map_err(|e| not_durable(&e))?;
+        Ok(answer)
     }
 
     /// A new version of a stored resource (a coder's review), in one transaction with its
@@ -372,65 +403,66 @@ impl SqliteStore {
             "INSERT INTO feedback (type, id, from_version, to_version, who, at, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![ty, id, version, next, who, now, summary(&before).to_string(), summary(&resource).to_string()],
         )?;
-        tx.commit()?;
+        let (committed, n) = self.shared.wal.commit(|| tx.commit());
+        committed?;
+        drop(writer);
+        self.shared.wal.make_durable(n).map_err(|e| not_durable(&e))?;
         Ok(resource)
     }
 
     /// Every coder decision, oldest first.
     pub fn feedback(&self) -> Result<Vec<Feedback>, StoreError> {
-        self.settle();
-        let conn = self.reader.lock().expect("store lock");
-        let mut stmt = conn.prepare("SELECT type, id, from_version, to_version, who, at, before, after FROM feedback ORDER BY rowid")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?, r.get::<_, String>(7)?))
-        })?;
-        rows.map(|row| {
-            let (resource_type, id, from_version, to_version, who, when, before, after) = row?;
-            Ok(Feedback {
-                resource_type,
-                id,
-                from_version,
-                to_version,
-                who,
-                when,
-                before: parse(&before)?,
-                after: parse(&after)?,
+        self.reading(|conn| {
+            let mut stmt = conn.prepare("SELECT type, id, from_version, to_version, who, at, before, after FROM feedback ORDER BY rowid")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?, r.get::<_, String>(7)?))
+            })?;
+            rows.map(|row| {
+                let (resource_type, id, from_version, to_version, who, when, before, after) = row?;
+                Ok(Feedback {
+                    resource_type,
+                    id,
+                    from_version,
+                    to_version,
+                    who,
+                    when,
+                    before: parse(&before)?,
+                    after: parse(&after)?,
+                })
             })
+            .collect()
         })
-        .collect()
     }
 
     /// The response remembered for a conditional create key, if the same request came before.
     pub fn conditional(&self, key: &str) -> Result<Option<Value>, StoreError> {
-        self.settle();
-        let conn = self.reader.lock().expect("store lock");
-        conn.query_row("SELECT body FROM conditional WHERE key = ?1", params![key], |r| Ok(parse_stored(r.get_ref(0)?))).optional()?.transpose()
+        self.reading(|conn| conn.query_row("SELECT body FROM conditional WHERE key = ?1", params![key], |r| Ok(parse_stored(r.get_ref(0)?))).optional()?.transpose())
     }
 
     /// The current version of a resource.
     pub fn read(&self, ty: &str, id: &str) -> Result<Option<Value>, StoreError> {
-        self.settle();
-        let conn = self.reader.lock().expect("store lock");
-        conn.query_row("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1", params![ty, id], |r| Ok(parse_stored(r.get_ref(0)?)))
-            .optional()?
-            .transpose()
+        self.reading(|conn| {
+            conn.query_row("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1", params![ty, id], |r| Ok(parse_stored(r.get_ref(0)?)))
+                .optional()?
+                .transpose()
+        })
     }
 
     pub fn vread(&self, ty: &str, id: &str, version: i64) -> Result<Option<Value>, StoreError> {
-        self.settle();
-        let conn = self.reader.lock().expect("store lock");
-        conn.query_row("SELECT body FROM resource WHERE type = ?1 AND id = ?2 AND version = ?3", params![ty, id, version], |r| Ok(parse_stored(r.get_ref(0)?)))
-            .optional()?
-            .transpose()
+        self.reading(|conn| {
+            conn.query_row("SELECT body FROM resource WHERE type = ?1 AND id = ?2 AND version = ?3", params![ty, id, version], |r| Ok(parse_stored(r.get_ref(0)?)))
+                .optional()?
+                .transpose()
+        })
     }
 
     /// Every version, newest first.
     pub fn history(&self, ty: &str, id: &str) -> Result<Vec<Value>, StoreError> {
-        self.settle();
-        let conn = self.reader.lock().expect("store lock");
-        let mut stmt = conn.prepare("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC")?;
-        let rows = stmt.query_map(params![ty, id], |r| Ok(parse_stored(r.get_ref(0)?)))?;
-        rows.map(|b| b?).collect()
+        self.reading(|conn| {
+            let mut stmt = conn.prepare("SELECT body FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC")?;
+            let rows = stmt.query_map(params![ty, id], |r| Ok(parse_stored(r.get_ref(0)?)))?;
+            rows.map(|b| b?).collect()
+        })
     }
 
     pub fn search(&self, ty: &str, filters: &[(String, String)], count: usize, offset: usize) -> Result<(Vec<Value>, usize), StoreError> {
@@ -441,12 +473,12 @@ impl SqliteStore {
         sql.push_str(&conditions);
         let args: Vec<String> = std::iter::once(ty.to_owned()).chain(rest).collect();
         sql.push_str(" ORDER BY r.last_updated, r.id");
-        self.settle();
-        let conn = self.reader.lock().expect("store lock");
-        let mut stmt = conn.prepare(&sql)?;
         // Raw bodies: only the page's are decompressed and parsed.
-        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, rusqlite::types::Value>(0))?;
-        let all: Vec<rusqlite::types::Value> = rows.collect::<Result<_, _>>()?;
+        let all: Vec<rusqlite::types::Value> = self.reading(|conn| {
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, rusqlite::types::Value>(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?;
         let total = all.len();
         let page = all
             .iter()
@@ -524,6 +556,26 @@ mod tests {
         }
         let (_, total) = store.search("Claim", &[], 100, 0).unwrap();
         assert_eq!(total, 20);
+    }
+
+    /// Every create is flushed to disk before it is answered, and a read answers only once what
+    /// it may have seen is flushed, records nobody waited for included.
+    #[test]
+    fn answers_wait_for_the_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite")).unwrap();
+        let claim = |id: &str| json!({ "resourceType": "Claim", "id": id, "patient": { "reference": "Patient/p" } });
+        store.create_all(vec![claim("k1")], None).unwrap();
+        let (begun, finished, synced) = store.shared.wal.counts();
+        assert_eq!((begun, finished, synced), (1, 1, 1));
+        store.create_later(vec![claim("k2")]).unwrap();
+        assert!(store.read("Claim", "k2").unwrap().is_some());
+        let (begun, _, synced) = store.shared.wal.counts();
+        assert!(begun >= 2 && synced == begun, "read answered before its commit was flushed: {begun} begun, {synced} flushed");
+        let updated = store.update("Claim", "k1", claim("k1"), Some(1), "coder", |v| v.clone()).unwrap();
+        assert_eq!(updated["meta"]["versionId"], "2");
+        let (begun, _, synced) = store.shared.wal.counts();
+        assert_eq!(synced, begun);
     }
 
     /// A store written before the clustered search table keeps its search rows.
