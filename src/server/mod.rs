@@ -65,10 +65,13 @@ impl AppState {
         let store = crate::store::Store::open_configured(&config.data_dir, config.store_url.as_deref()).map_err(|e| format!("resource store: {e}"))?;
         tracing::info!(engine = store.engine(), "resource store open");
         let verifier = auth::Verifier::from_config(&config.jwt)?;
-        // On the knowledge backend a request is CPU work: two per core. A role on a language
-        // model waits on it (a GPU box, a local model), so many requests may wait at once.
+        // On the knowledge backend a request is CPU work and then a wait for its commit to
+        // reach the disk: four per core keep the cores busy while commits flush (measured: two
+        // per core left a fifth of the CPU idle; six or eight per core time-slice into a longer
+        // tail). A role on a language model waits on it (a GPU box, a local model), so many
+        // requests may wait at once.
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let coding_slots = if config.llm.is_empty() { cores * 2 } else { 64 };
+        let coding_slots = if config.llm.is_empty() { cores * 4 } else { 64 };
         Ok(AppState {
             config,
             served: RwLock::new(Arc::new(Served { terminology, pipeline })),
