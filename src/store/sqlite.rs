@@ -348,7 +348,9 @@ impl SqliteStore {
         };
         let reader = open_more()?;
         let checkpointer = open_more()?;
-        let shared = std::sync::Arc::new(Shared { conn: Mutex::new(Writer { conn, committed_shared: Default::default() }), queue: Mutex::new(Vec::new()), wal: WalSync::new(path) });
+        // The database file as SQLite resolved it (symbolic links followed): its WAL is beside it.
+        let wal = WalSync::new(conn.path().filter(|p| !p.is_empty()).map(Path::new).unwrap_or(path));
+        let shared = std::sync::Arc::new(Shared { conn: Mutex::new(Writer { conn, committed_shared: Default::default() }), queue: Mutex::new(Vec::new()), wal });
         let (stop, stopped) = std::sync::mpsc::channel();
         let worker = shared.clone();
         let background = std::thread::Builder::new()
@@ -605,6 +607,22 @@ mod tests {
         assert_eq!(updated["meta"]["versionId"], "2");
         let (begun, _, synced) = store.shared.wal.counts();
         assert_eq!(synced, begun);
+    }
+
+    /// A database file reached through a symbolic link: SQLite keeps its WAL beside the file
+    /// the link names, and that is the one flushed.
+    #[test]
+    fn a_linked_database_file_is_flushed_where_sqlite_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        let target = dir.path().join("real/db.sqlite");
+        drop(Connection::open(&target).unwrap());
+        let link = dir.path().join("db.sqlite");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let store = SqliteStore::open(&link).unwrap();
+        let claim = json!({ "resourceType": "Claim", "id": "k1", "patient": { "reference": "Patient/p" } });
+        assert!(matches!(store.create_all(vec![claim], None), Ok(Created::New { .. })));
+        assert!(store.read("Claim", "k1").unwrap().is_some());
     }
 
     /// Under steady concurrent writes the WAL is started over, not grown without bound.
