@@ -197,7 +197,7 @@ fn eval_chip_cdn(config: &Config, split: Split, file: Option<&Path>) -> Result<(
 
 /// One JSONL line per coder decision: what the pipeline said, what the coder made of it.
 pub fn export_feedback(config: &Config, out: Option<&Path>) -> Result<(), String> {
-    let db = config.data_dir.join("jointcoder.sqlite");
+    let db = crate::store::Store::sqlite_path(&config.data_dir);
     if config.store_url.is_none() && !db.is_file() {
         return Err(format!("{}: no store here (nothing coded with persistence yet)", db.display()));
     }

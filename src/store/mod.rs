@@ -200,7 +200,6 @@ pub(crate) fn is_token_param(param: &str) -> bool {
     param == "code"
 }
 
-
 /// The resource store: SQLite in the data directory unless a PostgreSQL URL is configured.
 pub enum Store {
     Sqlite(sqlite::SqliteStore),
@@ -227,8 +226,13 @@ impl Store {
     pub fn open_configured(data_dir: &Path, url: Option<&str>) -> Result<Store, StoreError> {
         match url {
             Some(url) => postgres::PostgresStore::connect(url).map(Store::Postgres),
-            None => Store::open(&data_dir.join("jointcoder.sqlite")),
+            None => Store::open(&Store::sqlite_path(data_dir)),
         }
+    }
+
+    /// Where the SQLite store of a data directory lives.
+    pub fn sqlite_path(data_dir: &Path) -> std::path::PathBuf {
+        data_dir.join("jointcoder.sqlite")
     }
 
     /// Which engine, for the start-up log (never the URL: it may hold a password).
@@ -301,15 +305,18 @@ impl Store {
     }
 }
 
-/// The search as SQL both engines run: the `WHERE` conditions after the type, and their
-/// arguments in order (the type is argument 1). `placeholder(n)` writes argument n in the
-/// engine's syntax.
-pub(crate) fn search_conditions(filters: &[(String, String)], placeholder: fn(usize) -> String) -> (String, Vec<String>) {
-    let mut sql = String::new();
-    let mut args: Vec<String> = Vec::new();
+/// The search as SQL both engines run: the bodies of the current versions of `ty` that match
+/// every filter, oldest update first, and the statement's arguments in order.
+/// `placeholder(n)` writes argument n in the engine's syntax.
+pub(crate) fn search_sql(ty: &str, filters: &[(String, String)], placeholder: fn(usize) -> String) -> (String, Vec<String>) {
+    let mut args: Vec<String> = vec![ty.to_owned()];
+    let mut sql = format!(
+        "SELECT r.body FROM resource r WHERE r.type = {} AND r.version = (SELECT MAX(version) FROM resource x WHERE x.type = r.type AND x.id = r.id)",
+        placeholder(1)
+    );
     let next = |args: &mut Vec<String>, v: String| {
         args.push(v);
-        placeholder(args.len() + 1)
+        placeholder(args.len())
     };
     for (param, value) in filters {
         if param == "_lastUpdated" {
@@ -335,5 +342,6 @@ pub(crate) fn search_conditions(filters: &[(String, String)], placeholder: fn(us
             sql.push_str(&format!(" AND EXISTS (SELECT 1 FROM search_param s WHERE s.type = r.type AND s.param = {p} AND {matching} AND s.id = r.id)"));
         }
     }
+    sql.push_str(" ORDER BY r.last_updated, r.id");
     (sql, args)
 }

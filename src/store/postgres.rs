@@ -279,11 +279,7 @@ impl PostgresStore {
     }
 
     pub fn search(&self, ty: &str, filters: &[(String, String)], count: usize, offset: usize) -> Result<(Vec<Value>, usize), StoreError> {
-        let (conditions, rest) = super::search_conditions(filters, |n| format!("${n}"));
-        let sql = format!(
-            "SELECT r.body FROM resource r WHERE r.type = $1 AND r.version = (SELECT MAX(version) FROM resource x WHERE x.type = r.type AND x.id = r.id){conditions} ORDER BY r.last_updated, r.id"
-        );
-        let args: Vec<String> = std::iter::once(ty.to_owned()).chain(rest).collect();
+        let (sql, args) = super::search_sql(ty, filters, |n| format!("${n}"));
         let all = self.bodies(sql, args)?;
         let page = all.iter().skip(offset).take(count).map(|b| parse(b)).collect::<Result<Vec<_>, _>>()?;
         Ok((page, all.len()))

@@ -497,13 +497,7 @@ impl SqliteStore {
     }
 
     pub fn search(&self, ty: &str, filters: &[(String, String)], count: usize, offset: usize) -> Result<(Vec<Value>, usize), StoreError> {
-        let (conditions, rest) = super::search_conditions(filters, |n| format!("?{n}"));
-        let mut sql = String::from(
-            "SELECT r.body FROM resource r WHERE r.type = ?1 AND r.version = (SELECT MAX(version) FROM resource x WHERE x.type = r.type AND x.id = r.id)",
-        );
-        sql.push_str(&conditions);
-        let args: Vec<String> = std::iter::once(ty.to_owned()).chain(rest).collect();
-        sql.push_str(" ORDER BY r.last_updated, r.id");
+        let (sql, args) = super::search_sql(ty, filters, |n| format!("?{n}"));
         // Raw bodies: only the page's are decompressed and parsed.
         let all: Vec<rusqlite::types::Value> = self.reading(|conn| {
             let mut stmt = conn.prepare(&sql)?;
