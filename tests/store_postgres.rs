@@ -25,19 +25,21 @@ fn postgres_bin() -> PathBuf {
         .expect("PostgreSQL's server programs (initdb, postgres): install Debian's postgresql package, or set JOINTCODER_TEST_POSTGRES_URL")
 }
 
-/// A shell command, as the `postgres` user when we are root (PostgreSQL refuses to run as root).
-fn as_server_user(script: &str) -> Command {
+/// How to run a program as the `postgres` user when we are root (PostgreSQL refuses to run as
+/// root); nothing otherwise.
+fn as_server_user() -> &'static str {
     let root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false);
-    let mut c = if root {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--", "sh", "-c", script]);
-        c
+    if root {
+        "runuser -u postgres -- "
     } else {
-        let mut c = Command::new("sh");
-        c.args(["-c", script]);
-        c
-    };
-    c.stdin(std::process::Stdio::null());
+        ""
+    }
+}
+
+/// A shell command.
+fn shell(script: &str) -> Command {
+    let mut c = Command::new("sh");
+    c.args(["-c", script]).stdin(std::process::Stdio::null());
     c
 }
 
@@ -53,13 +55,16 @@ fn postgres_url() -> &'static str {
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let (bin, data) = (bin.display().to_string(), dir.join("data").display().to_string());
-        let init = as_server_user(&format!("'{bin}/initdb' -D '{data}' -A trust -U jc --no-sync >/dev/null")).status().unwrap();
+        let user = as_server_user();
+        let init = shell(&format!("{user}'{bin}/initdb' -D '{data}' -A trust -U jc --no-sync >/dev/null")).status().unwrap();
         assert!(init.success(), "initdb failed");
-        // The server lives as long as this test process: a watcher stops it when we are gone.
+        // The server lives as long as this test process: a watcher stops it when we are gone,
+        // and removes the cluster.
         let me = std::process::id();
-        as_server_user(&format!(
-            "'{bin}/postgres' -D '{data}' -p {port} -k '{}' -h 127.0.0.1 -F >'{}/log' 2>&1 & P=$!; \
-             while [ -d /proc/{me} ]; do sleep 1; done; kill $P",
+        shell(&format!(
+            "{user}'{bin}/postgres' -D '{data}' -p {port} -k '{}' -h 127.0.0.1 -F >'{}/log' 2>&1 & P=$!; \
+             while [ -d /proc/{me} ]; do sleep 1; done; kill $P; wait $P; rm -rf '{}'",
+            dir.display(),
             dir.display(),
             dir.display()
         ))
