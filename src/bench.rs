@@ -26,6 +26,16 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// Search latency over a store of many AuditEvents (a busy server's trail): the first page,
+    /// a deep page, and a filtered search, each with its total.
+    Search {
+        /// AuditEvents written first.
+        #[arg(long, default_value_t = 140_000)]
+        resources: usize,
+        /// Timed searches per row.
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+    },
     /// Every role on a local Qwen3 through candle: tokens/s, per-record latency, and the time
     /// outside candle's forward passes. Without --model, on a tiny random model it writes.
     Llm {
@@ -46,7 +56,50 @@ pub fn run(config: &Config, cmd: BenchCmd) -> Result<(), String> {
         BenchCmd::Llm { model, records, rounds, device } => crate::llm::bench::run(config, model, &records, rounds, &device),
         BenchCmd::Terminology { mentions, vocab } => bench_terminology(config, &mentions, &vocab),
         BenchCmd::Pipeline { records, rounds } => bench_pipeline(config, &records, rounds),
+        BenchCmd::Search { resources, rounds } => bench_search(resources, rounds),
     }
+}
+
+/// Writes `n` AuditEvents into a fresh SQLite store, then times searches on it.
+fn bench_search(n: usize, rounds: usize) -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("jointcoder-bench-search-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = crate::store::Store::open(&dir.join("bench.sqlite")).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let events = chunk
+            .iter()
+            .map(|i| {
+                serde_json::json!({ "resourceType": "AuditEvent", "id": format!("ae-{i}"), "action": "R",
+                    "agent": [{ "who": { "identifier": { "value": format!("client-{}", i % 50) } } }],
+                    "entity": [{ "what": { "reference": format!("Condition/c{i}") } }] })
+            })
+            .collect();
+        store.create_all(events, None).map_err(|e| e.to_string())?;
+    }
+    println!("wrote {n} AuditEvents in {:.1} s", started.elapsed().as_secs_f64());
+    println!("| search | total | p50 ms | max ms |");
+    println!("| --- | --- | --- | --- |");
+    let cases: [(&str, Vec<(String, String)>, usize); 3] = [
+        ("AuditEvent?_count=1", vec![], 0),
+        ("AuditEvent?_count=50&_offset=n-100", vec![], n.saturating_sub(100)),
+        ("AuditEvent?agent=client-7&_count=50", vec![("agent".into(), "client-7".into())], 0),
+    ];
+    for (name, filters, offset) in cases {
+        let mut ms = Vec::new();
+        let mut total = 0;
+        for _ in 0..rounds {
+            let t = Instant::now();
+            let (_, t_total) = store.search("AuditEvent", &filters, if name.contains("_count=1") { 1 } else { 50 }, offset).map_err(|e| e.to_string())?;
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            total = t_total;
+        }
+        ms.sort_by(f64::total_cmp);
+        println!("| {name} | {total} | {:.2} | {:.2} |", percentile(&ms, 0.5), ms.last().copied().unwrap_or(0.0));
+    }
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }
 
 /// Resident set size of this process, from /proc (Linux).

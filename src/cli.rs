@@ -55,6 +55,9 @@ pub fn code_file(config: &Config, file: &Path, out: Option<&Path>, trace: bool) 
     for e in &read.errors {
         eprintln!("{}: {e} (skipped)", file.display());
     }
+    for e in &read.warnings {
+        eprintln!("{}: {e} (field skipped, record read)", file.display());
+    }
     let pipeline = pipeline(config, &[])?;
     let mut sink: Box<dyn Write> = match out {
         Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?)),

@@ -37,6 +37,32 @@ pub struct Config {
     /// Language models per role (`[llm]`, `JOINTCODER_LLM_MODELS`, `JOINTCODER_LLM_ROLES`,
     /// `--llm-roles`); every role on the knowledge backend when empty.
     pub llm: crate::llm::config::LlmConfig,
+    /// What one request may ask of the server (`[limits]`, `JOINTCODER_LIMIT_*`).
+    pub limits: Limits,
+}
+
+/// Bounds on one request's work, each failing with its own OperationOutcome (413, 422, 503).
+/// (Unknown keys are refused by the flattened record limits: serde cannot deny them here.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    #[serde(flatten)]
+    pub record: crate::record::limits::RecordLimits,
+    /// Milliseconds a `$code` may spend coding before it is stopped with a 503
+    /// (`JOINTCODER_LIMIT_CODING_MS`).
+    pub coding_ms: u64,
+    /// `$code` requests that may wait for a coding slot; more are answered 503 at once
+    /// (`JOINTCODER_LIMIT_WAITING`).
+    pub waiting: usize,
+    /// Milliseconds a request body may take to arrive before a 408
+    /// (`JOINTCODER_LIMIT_BODY_MS`).
+    pub body_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { record: Default::default(), coding_ms: 10_000, waiting: 256, body_ms: 30_000 }
+    }
 }
 
 /// Keys and expectations for bearer tokens. The HS256 secret comes from the environment only.
@@ -75,6 +101,7 @@ pub struct ConfigFile {
     pub auto_train: Option<bool>,
     pub jwt: Option<JwtConfig>,
     pub llm: Option<crate::llm::config::LlmConfig>,
+    pub limits: Option<Limits>,
 }
 
 /// Flag values (all optional; `None` leaves the value from file or environment).
@@ -115,6 +142,7 @@ impl Default for Config {
             auto_train: true,
             jwt: JwtConfig::default(),
             llm: Default::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -188,6 +216,7 @@ impl Config {
         if let Some(v) = f.auto_train { self.auto_train = v; }
         if let Some(v) = f.jwt { self.jwt = v; }
         if let Some(v) = f.llm { self.llm = v; }
+        if let Some(v) = f.limits { self.limits = v; }
         self.extra_editions.extend(f.editions);
     }
 
@@ -216,12 +245,17 @@ impl Config {
         if let Some(v) = env("JOINTCODER_AUTO_TRAIN") {
             self.auto_train = !matches!(v.as_str(), "0" | "false" | "no" | "off");
         }
-        if let Some(v) = env("JOINTCODER_MAX_BODY_BYTES") {
-            self.max_body_bytes = v.parse().map_err(|_| ConfigError::Env {
-                name: "JOINTCODER_MAX_BODY_BYTES".into(),
-                message: format!("not a number: {v}"),
-            })?;
-        }
+        let number = |name: &str| -> Result<Option<usize>, ConfigError> {
+            env(name).map(|v| v.parse().map_err(|_| ConfigError::Env { name: name.into(), message: format!("not a number: {v}") })).transpose()
+        };
+        if let Some(v) = number("JOINTCODER_MAX_BODY_BYTES")? { self.max_body_bytes = v; }
+        if let Some(v) = number("JOINTCODER_LIMIT_SECTION_CHARS")? { self.limits.record.max_section_chars = v; }
+        if let Some(v) = number("JOINTCODER_LIMIT_SECTIONS")? { self.limits.record.max_sections = v; }
+        if let Some(v) = number("JOINTCODER_LIMIT_LIST_ITEMS")? { self.limits.record.max_list_items = v; }
+        if let Some(v) = number("JOINTCODER_LIMIT_ITEM_CHARS")? { self.limits.record.max_item_chars = v; }
+        if let Some(v) = number("JOINTCODER_LIMIT_CODING_MS")? { self.limits.coding_ms = v as u64; }
+        if let Some(v) = number("JOINTCODER_LIMIT_WAITING")? { self.limits.waiting = v; }
+        if let Some(v) = number("JOINTCODER_LIMIT_BODY_MS")? { self.limits.body_ms = v as u64; }
         Ok(())
     }
 

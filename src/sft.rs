@@ -125,6 +125,9 @@ pub fn export(config: &Config, dataset: &Path, out: &Path) -> Result<(), String>
     for e in &read.errors {
         eprintln!("{}: {e} (skipped)", dataset.display());
     }
+    for e in &read.warnings {
+        eprintln!("{}: {e} (field skipped, record read)", dataset.display());
+    }
     let with_gold: Vec<EhrRecord> = read.records.into_iter().filter(|r| r.gold.is_some()).collect();
     if with_gold.is_empty() {
         return Err(format!("{}: no record has gold codes", dataset.display()));

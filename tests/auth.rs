@@ -69,7 +69,7 @@ fn hs256_scopes_401_and_403() {
     assert_eq!(r.json()["issue"][0]["code"], "forbidden");
     assert_eq!(bearer(a, "GET", "/fhir/Condition", &reader, b"").status, 403);
 
-    let coder = hs_token(claims("system/Condition.cruds system/Procedure.cruds system/Claim.cruds"), SECRET);
+    let coder = hs_token(claims("system/Condition.cruds system/Procedure.cruds system/Claim.cruds system/Provenance.c"), SECRET);
     let body = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/requests/discharge-bundle.json")).unwrap();
     assert_eq!(bearer(a, "POST", "/fhir/Bundle/$code", &coder, &body).status, 200);
     let wildcard = hs_token(claims("system/*.rs"), SECRET);

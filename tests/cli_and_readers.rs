@@ -104,10 +104,13 @@ fn xlsx_batch_sheet_is_read_with_row_numbers_for_bad_rows() {
 
     let out = io::read_path(&path).unwrap();
     let ids: Vec<&str> = out.records.iter().map(|r| r.record_id.as_str()).collect();
-    assert_eq!(ids, vec!["1001", "1003", "1004"], "numeric ids read without .0");
-    assert_eq!(out.errors.len(), 1);
-    assert_eq!(out.errors[0].row, 3);
-    assert_eq!(out.errors[0].field, "出院其他诊断编码1");
+    assert_eq!(ids, vec!["1001", "1002", "1003", "1004"], "numeric ids read without .0");
+    // The row with a bad code is read without its gold, and the field is named.
+    assert!(out.errors.is_empty());
+    assert_eq!(out.warnings.len(), 1);
+    assert_eq!(out.warnings[0].row, 3);
+    assert_eq!(out.warnings[0].field, "出院其他诊断编码1");
+    assert!(out.records[1].gold.is_none() && out.records[1].has(Section::DischargeDiagnosis));
     let first = &out.records[0];
     assert_eq!(first.text(Section::ProcedureName), "冠脉造影");
     assert_eq!(first.extra.get("护理等级").map(String::as_str), Some("一级"));

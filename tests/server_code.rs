@@ -290,7 +290,7 @@ fn coders_review_with_versions_and_the_feedback_is_exported() {
     let mine: Vec<&Value> = lines.iter().filter(|l| l["id"] == id.as_str()).collect();
     assert_eq!(mine.len(), 2);
     assert_eq!(mine[0]["decision"], "accepted");
-    assert_eq!(mine[0]["who"], "coder-li");
+    assert_eq!(mine[0]["who"], "unverified:coder-li", "with auth off the header name is kept, marked unverified");
     assert_eq!(mine[1]["decision"], "recoded");
     assert_eq!(mine[1]["before"]["code"], "I25.103");
     assert_eq!(mine[1]["after"]["code"], "I25.102");

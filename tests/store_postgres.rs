@@ -143,6 +143,9 @@ fn the_store_behaves_on_postgresql_as_on_sqlite() {
     assert_eq!(store.vread("Condition", "a", 1).unwrap().unwrap()["verificationStatus"]["coding"][0]["code"], "provisional");
     assert_eq!(found(&[("verification-status", "confirmed")]), ["a"]);
     assert_eq!(found(&[("verification-status", "provisional")]), ["b", "c"]);
+    // Only the current version is searched and counted, once.
+    let (all, total) = store.search("Condition", &[], 10, 0).unwrap();
+    assert_eq!((ids(&all), total), (vec!["a".to_owned(), "b".to_owned(), "c".to_owned()], 3));
     let feedback = store.feedback().unwrap();
     assert_eq!(feedback.len(), 1);
     assert_eq!((feedback[0].who.as_str(), feedback[0].from_version, feedback[0].to_version), ("coder-1", 1, 2));
@@ -168,7 +171,7 @@ fn racing_conditional_creates_store_one_set() {
             std::thread::spawn(move || {
                 let claim = json!({ "resourceType": "Claim", "id": format!("k{i}"), "patient": { "reference": "Patient/p" } });
                 let build = Box::new(|stored: &[Value]| json!({ "claim": stored[0]["id"] }));
-                match store.create_all(vec![claim], Some(Conditional { key: "doc-1".into(), build })).unwrap() {
+                match store.create_all(vec![claim], Some(Conditional { key: "doc-1".into(), digest: "d1".into(), build })).unwrap() {
                     Created::New { response: Some(r), .. } | Created::Existing(r) => r,
                     other => panic!("{other:?}"),
                 }
@@ -179,7 +182,7 @@ fn racing_conditional_creates_store_one_set() {
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
     let (_, total) = store.search("Claim", &[], 100, 0).unwrap();
     assert_eq!(total, 1);
-    assert_eq!(store.conditional("doc-1").unwrap().unwrap(), answers[0]);
+    assert_eq!(store.conditional("doc-1", "d1").unwrap().unwrap(), answers[0]);
 }
 
 /// `$code` on a server that differs from the default only by its store URL: coded, stored in

@@ -15,6 +15,7 @@ fn upload(addr: &str, system: &str, version: &str, mode: &str, csv: &str) -> com
         { "name": "system", "valueUri": system },
         { "name": "version", "valueString": version },
         { "name": "mode", "valueCode": mode },
+        { "name": "makeCurrent", "valueBoolean": true },
         { "name": "file", "valueAttachment": { "contentType": "text/csv", "data": base64::engine::general_purpose::STANDARD.encode(csv) } }
     ]});
     post_json(addr, "/fhir/CodeSystem/$upload-external-code-system", &body.to_string())

@@ -37,6 +37,9 @@ pub fn load_records(path: &Path, split: Split) -> Result<Vec<EhrRecord>, String>
     for e in &out.errors {
         eprintln!("skipped: {}: {e}", path.display());
     }
+    for e in &out.warnings {
+        eprintln!("field skipped: {}: {e}", path.display());
+    }
     Ok(out.records.into_iter().filter(|r| in_split(&r.record_id, split) && r.gold.is_some()).collect())
 }
 

@@ -30,6 +30,9 @@ pub struct Inbound {
     pub encounter: Option<Value>,
     /// A reference to the input document (for Provenance.entity), e.g. `Composition/abc`.
     pub source: Option<String>,
+    /// Sections the document carried, nested ones counted (several may fill one record
+    /// section), for the server's limits.
+    pub sections_read: usize,
 }
 
 const LOINC: &[(&str, Section)] = &[
@@ -147,17 +150,21 @@ fn add_section(rec: &mut EhrRecord, section: Option<Section>, title: Option<&str
 
 /// Sections, recursively: a nested section with its own code or title is its own field; one
 /// without goes into its parent's.
-fn read_sections(rec: &mut EhrRecord, sections: &[Value], parent: Option<Section>) {
+/// Reads sections into the record; answers how many there were, nested ones counted.
+fn read_sections(rec: &mut EhrRecord, sections: &[Value], parent: Option<Section>) -> usize {
+    let mut n = 0;
     for sec in sections {
+        n += 1;
         let own = section_for(sec);
         let target = own.or(parent);
         if let Some(div) = sec["text"]["div"].as_str() {
             add_section(rec, target, sec["title"].as_str(), xhtml_to_text(div));
         }
         if let Some(children) = sec["section"].as_array() {
-            read_sections(rec, children, target);
+            n += read_sections(rec, children, target);
         }
     }
+    n
 }
 
 fn reference_string(v: &Value) -> Option<String> {
@@ -170,9 +177,10 @@ pub fn from_composition(comp: &Value) -> Result<Inbound, InboundError> {
         rec.record_id = v.to_owned();
     }
     let sections = comp["section"].as_array().cloned().unwrap_or_default();
-    read_sections(&mut rec, &sections, None);
+    let sections_read = read_sections(&mut rec, &sections, None);
     require_codable(&rec)?;
     Ok(Inbound {
+        sections_read,
         subject: comp.get("subject").cloned(),
         encounter: comp.get("encounter").cloned(),
         source: comp["id"].as_str().map(|id| format!("Composition/{id}")),
@@ -263,6 +271,7 @@ pub fn from_document_reference(doc: &Value, binary: &dyn Fn(&str) -> Option<(Str
         };
         require_codable(&record)?;
         return Ok(Inbound {
+            sections_read: record.sections.len() + record.extra.len(),
             record,
             subject: doc.get("subject").cloned(),
             encounter: doc["context"]["encounter"].as_array().and_then(|a| a.first()).cloned(),

@@ -18,6 +18,10 @@ pub enum IssueType {
     Conflict,
     Processing,
     Exception,
+    Duplicate,
+    TooCostly,
+    Timeout,
+    Throttled,
 }
 
 impl IssueType {
@@ -35,6 +39,10 @@ impl IssueType {
             IssueType::Forbidden => "forbidden",
             IssueType::Conflict => "conflict",
             IssueType::Processing => "processing",
+            IssueType::Duplicate => "duplicate",
+            IssueType::TooCostly => "too-costly",
+            IssueType::Timeout => "timeout",
+            IssueType::Throttled => "throttled",
             IssueType::Exception => "exception",
         }
     }

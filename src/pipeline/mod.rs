@@ -104,6 +104,9 @@ pub enum PipelineError {
     Agent { record: String, message: String },
     #[error("record {record}: {message}")]
     Terminology { record: String, message: String },
+    /// The caller's time budget ran out between two stages.
+    #[error("record {record}: coding took longer than its budget of {budget_ms} ms")]
+    OverBudget { record: String, budget_ms: u64 },
 }
 
 /// Why an edition pin was refused.
@@ -279,6 +282,17 @@ impl Pipeline {
     }
 
     pub fn code(&self, rec: &EhrRecord) -> Result<Coding, PipelineError> {
+        self.code_within(rec, None)
+    }
+
+    /// As [`Pipeline::code`], stopping between stages once `budget` has passed (a server
+    /// must not let one record hold a core for as long as it likes).
+    pub fn code_within(&self, rec: &EhrRecord, budget: Option<std::time::Duration>) -> Result<Coding, PipelineError> {
+        let started = Instant::now();
+        let in_time = || match budget {
+            Some(b) if started.elapsed() > b => Err(PipelineError::OverBudget { record: rec.record_id.clone(), budget_ms: b.as_millis() as u64 }),
+            _ => Ok(()),
+        };
         let dx_cs = self.edition(&self.disease_edition, self.disease_version.as_deref(), &rec.record_id)?.clone();
         let px_cs = self.edition(&self.procedure_edition, self.procedure_version.as_deref(), &rec.record_id)?.clone();
         let mut dx_trace = Vec::new();
@@ -287,7 +301,9 @@ impl Pipeline {
         // record cost more than it saved once the server codes several records at a time (a
         // thread start, a cold stack and a fresh allocator heap per request).
         let mut px = self.first_stage(rec, Track::Procedure, &mut px_trace)?;
+        in_time()?;
         let mut dx = self.first_stage(rec, Track::Disease, &mut dx_trace)?;
+        in_time()?;
 
         // Phase 2: procedures settle first; diagnoses then use them (what the principal
         // procedure treated, a stent placed now is not a status code).
@@ -297,18 +313,22 @@ impl Pipeline {
         if self.enabled(Stage::CodeAlso) {
             px = self.code_also(px, &px_cs, &mut px_trace);
         }
+        in_time()?;
         if self.enabled(Stage::Validate) {
             px = self.agent_stage(Stage::Validate, Track::Procedure, Role::ValidateProcedures, rec, px, &dx, &mut px_trace)?;
         }
         px = self.map(px, &px_cs, Track::Procedure, &mut px_trace);
+        in_time()?;
 
         if self.enabled(Stage::Prioritize) {
             dx = self.agent_stage(Stage::Prioritize, Track::Disease, Role::PrioritizeDiagnoses, rec, dx, &px, &mut dx_trace)?;
         }
+        in_time()?;
         if self.enabled(Stage::Validate) {
             dx = self.agent_stage(Stage::Validate, Track::Disease, Role::ValidateDiagnoses, rec, dx, &px, &mut dx_trace)?;
         }
         dx = self.map(dx, &dx_cs, Track::Disease, &mut dx_trace);
+        in_time()?;
 
         let mut trace = dx_trace;
         trace.extend(px_trace);

@@ -30,7 +30,11 @@ pub enum ReadError {
 #[derive(Debug, Default)]
 pub struct ReadOutcome {
     pub records: Vec<EhrRecord>,
+    /// Rows that could not be read at all (not JSON, not an object).
     pub errors: Vec<RowError>,
+    /// Fields skipped in rows that were read: a known field with a value of the wrong kind
+    /// (an object where text belongs, a gold code that is not a code).
+    pub warnings: Vec<RowError>,
 }
 
 const ID_KEYS: &[&str] = &["record_id", "病案标识", "ID", "id", "病案号", "住院号"];
@@ -72,13 +76,15 @@ pub fn read_json_text(text: &str) -> Result<ReadOutcome, String> {
         Ok(Value::Array(items)) => {
             let mut out = ReadOutcome::default();
             for (i, item) in items.iter().enumerate() {
-                push(&mut out, record_from_json(item, i + 1));
+                let rec = record_from_json_noting(item, i + 1, &mut out.warnings);
+                push(&mut out, rec);
             }
             Ok(out)
         }
         Ok(v @ Value::Object(_)) => {
             let mut out = ReadOutcome::default();
-            push(&mut out, record_from_json(&v, 1));
+            let rec = record_from_json_noting(&v, 1, &mut out.warnings);
+            push(&mut out, rec);
             Ok(out)
         }
         Ok(_) => Err("expected a record object or an array of records".into()),
@@ -102,7 +108,7 @@ pub fn read_jsonl_text(text: &str) -> ReadOutcome {
         }
         let rec = serde_json::from_str::<Value>(line)
             .map_err(|e| RowError { row: i + 1, field: "(line)".into(), message: format!("invalid JSON: {e}") })
-            .and_then(|v| record_from_json(&v, i + 1));
+            .and_then(|v| record_from_json_noting(&v, i + 1, &mut out.warnings));
         push(&mut out, rec);
     }
     out
@@ -115,8 +121,27 @@ fn push(out: &mut ReadOutcome, rec: Result<EhrRecord, RowError>) {
     }
 }
 
-/// One flat record object (English or Chinese keys) → [`EhrRecord`].
+/// One flat record object (English or Chinese keys) → [`EhrRecord`]; fields skipped are
+/// dropped silently (see [`record_from_json_noting`]).
 pub fn record_from_json(value: &Value, row: usize) -> Result<EhrRecord, RowError> {
+    record_from_json_noting(value, row, &mut Vec::new())
+}
+
+/// Whether a key is one the layouts define (an id, a section, a code column).
+fn is_known_key(key: &str) -> bool {
+    let key = key.trim();
+    ID_KEYS.contains(&key)
+        || Section::from_key(key).is_some()
+        || [DX_PRINCIPAL, DX_PRINCIPAL_NAME, &[PX_PRINCIPAL, PX_PRINCIPAL_NAME]].iter().any(|ks| ks.contains(&key))
+        || numbered(key, DX_OTHER, DX_OTHER_NAME).is_some()
+        || numbered(key, &[PX_OTHER], &[PX_OTHER_NAME]).is_some()
+}
+
+/// As [`record_from_json`], noting each skipped field in `warnings`. A key the layouts do not
+/// define is kept when its value is text (or a number), and ignored whatever else it holds
+/// (a `rationale` or `meta` object); a known field whose value is not text is skipped with a
+/// warning, and the rest of the record is read.
+pub fn record_from_json_noting(value: &Value, row: usize, warnings: &mut Vec<RowError>) -> Result<EhrRecord, RowError> {
     let Value::Object(map) = value else {
         return Err(RowError { row, field: "(record)".into(), message: "expected a JSON object".into() });
     };
@@ -127,33 +152,26 @@ pub fn record_from_json(value: &Value, row: usize) -> Result<EhrRecord, RowError
             gold_obj = Some(v);
             continue;
         }
-        if k == "sections" {
-            // Our own serialized form: {"sections": {"chief_complaint": …}}.
-            if let Value::Object(secs) = v {
-                for (sk, sv) in secs {
-                    cells.push((sk.clone(), cell_text(sv, row, sk)?));
-                }
-                continue;
-            }
+        let mut cell = |key: &String, value: &Value| match cell_text(value, row, key) {
+            Ok(text) => cells.push((key.clone(), text)),
+            Err(e) if is_known_key(key) => warnings.push(e),
+            Err(_) => {}
+        };
+        match (k.as_str(), v) {
+            // Our own serialized form: {"sections": {"chief_complaint": …}, "extra": {…}}.
+            ("sections" | "extra", Value::Object(inner)) => inner.iter().for_each(|(ik, iv)| cell(ik, iv)),
+            _ => cell(k, v),
         }
-        if k == "extra" {
-            if let Value::Object(ex) = v {
-                for (ek, ev) in ex {
-                    cells.push((ek.clone(), cell_text(ev, row, ek)?));
-                }
-                continue;
-            }
-        }
-        cells.push((k.clone(), cell_text(v, row, k)?));
     }
-    let mut rec = record_from_cells(&cells, row)?;
+    let mut rec = record_from_cells_noting(&cells, row, warnings);
     if let Some(g) = gold_obj {
-        let gold: Gold = serde_json::from_value(g.clone())
-            .map_err(|e| RowError { row, field: "gold".into(), message: e.to_string() })?;
-        for c in gold.diseases.iter().chain(&gold.procedures) {
-            check_code(c, row, "gold")?;
+        let gold = serde_json::from_value::<Gold>(g.clone())
+            .map_err(|e| RowError { row, field: "gold".into(), message: e.to_string() })
+            .and_then(|gold| gold.diseases.iter().chain(&gold.procedures).try_for_each(|c| check_code(c, row, "gold")).map(|_| gold));
+        match gold {
+            Ok(gold) => rec.gold = Some(gold),
+            Err(e) => warnings.push(e),
         }
-        rec.gold = Some(gold);
     }
     Ok(rec)
 }
@@ -185,8 +203,32 @@ fn cell_text(v: &Value, row: usize, field: &str) -> Result<String, RowError> {
     }
 }
 
-/// The shared core of every layout: (header, cell text) pairs of one row → a record.
+/// The shared core of every layout: (header, cell text) pairs of one row → a record. A gold
+/// code that is not a code is an error naming its field (see [`record_from_cells_noting`]
+/// for the reader that keeps the record).
 pub fn record_from_cells(cells: &[(String, String)], row: usize) -> Result<EhrRecord, RowError> {
+    let mut warnings = Vec::new();
+    let rec = record_from_cells_noting(cells, row, &mut warnings);
+    match warnings.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(rec),
+    }
+}
+
+/// As [`record_from_cells`], keeping the record when a gold code is not a code: its gold is
+/// dropped (a gold set missing a code would mis-score it) and the field noted in `warnings`.
+pub fn record_from_cells_noting(cells: &[(String, String)], row: usize, warnings: &mut Vec<RowError>) -> EhrRecord {
+    match gold_and_record(cells, row) {
+        Ok(rec) => rec,
+        Err((mut rec, e)) => {
+            rec.gold = None;
+            warnings.push(e);
+            rec
+        }
+    }
+}
+
+fn gold_and_record(cells: &[(String, String)], row: usize) -> Result<EhrRecord, (EhrRecord, RowError)> {
     let mut rec = EhrRecord::default();
     let mut dx_principal: Option<(String, String)> = None;
     let mut dx_other: BTreeMap<usize, (String, String)> = BTreeMap::new();
@@ -227,49 +269,57 @@ pub fn record_from_cells(cells: &[(String, String)], row: usize) -> Result<EhrRe
         rec.record_id = format!("row-{row}");
     }
 
-    let mut gold = Gold::default();
-    let mut push_dx = |code: &str, name: &str, field: &str| -> Result<(), RowError> {
-        if code.is_empty() {
-            return Ok(());
+    let gold = (|| -> Result<Gold, RowError> {
+        let mut gold = Gold::default();
+        let mut push_dx = |code: &str, name: &str, field: &str| -> Result<(), RowError> {
+            if code.is_empty() {
+                return Ok(());
+            }
+            check_code(code, row, field)?;
+            gold.diseases.push(code.to_owned());
+            gold.disease_names.push(name.to_owned());
+            Ok(())
+        };
+        if let Some((c, n)) = &dx_principal {
+            push_dx(c, n, "主要诊断编码")?;
         }
-        check_code(code, row, field)?;
-        gold.diseases.push(code.to_owned());
-        gold.disease_names.push(name.to_owned());
-        Ok(())
-    };
-    if let Some((c, n)) = &dx_principal {
-        push_dx(c, n, "主要诊断编码")?;
-    }
-    for (i, (c, n)) in &dx_other {
-        push_dx(c, n, &format!("出院其他诊断编码{i}"))?;
-    }
-    for c in &ccl_other {
-        push_dx(c, "", "其他诊断编码")?;
-    }
-    if let Some((c, n)) = &px_principal {
-        if !c.is_empty() {
-            check_code(c, row, PX_PRINCIPAL)?;
-            gold.procedures.push(c.clone());
-            gold.procedure_names.push(n.clone());
+        for (i, (c, n)) in &dx_other {
+            push_dx(c, n, &format!("出院其他诊断编码{i}"))?;
         }
-    }
-    for (i, (c, n)) in &px_other {
-        if !c.is_empty() {
-            check_code(c, row, &format!("{PX_OTHER}{i}"))?;
-            gold.procedures.push(c.clone());
-            gold.procedure_names.push(n.clone());
+        for c in &ccl_other {
+            push_dx(c, "", "其他诊断编码")?;
         }
+        if let Some((c, n)) = &px_principal {
+            if !c.is_empty() {
+                check_code(c, row, PX_PRINCIPAL)?;
+                gold.procedures.push(c.clone());
+                gold.procedure_names.push(n.clone());
+            }
+        }
+        for (i, (c, n)) in &px_other {
+            if !c.is_empty() {
+                check_code(c, row, &format!("{PX_OTHER}{i}"))?;
+                gold.procedures.push(c.clone());
+                gold.procedure_names.push(n.clone());
+            }
+        }
+        if gold.disease_names.iter().all(String::is_empty) {
+            gold.disease_names.clear();
+        }
+        if gold.procedure_names.iter().all(String::is_empty) {
+            gold.procedure_names.clear();
+        }
+        Ok(gold)
+    })();
+    match gold {
+        Ok(gold) => {
+            if !gold.is_empty() {
+                rec.gold = Some(gold);
+            }
+            Ok(rec)
+        }
+        Err(e) => Err((rec, e)),
     }
-    if gold.disease_names.iter().all(String::is_empty) {
-        gold.disease_names.clear();
-    }
-    if gold.procedure_names.iter().all(String::is_empty) {
-        gold.procedure_names.clear();
-    }
-    if !gold.is_empty() {
-        rec.gold = Some(gold);
-    }
-    Ok(rec)
 }
 
 /// `出院其他诊断编码12` → (12, false); `出院其他诊断名称3` → (3, true).
@@ -317,7 +367,8 @@ pub fn read_csv<R: std::io::Read>(reader: R) -> Result<ReadOutcome, String> {
                 }
                 let cells: Vec<(String, String)> =
                     headers.iter().cloned().zip(rec.iter().map(str::to_owned)).collect();
-                push(&mut out, record_from_cells(&cells, row));
+                let rec = record_from_cells_noting(&cells, row, &mut out.warnings);
+                out.records.push(rec);
             }
             Err(e) => out.errors.push(RowError { row, field: "(row)".into(), message: e.to_string() }),
         }
@@ -361,7 +412,8 @@ pub fn read_xlsx(path: &Path) -> Result<ReadOutcome, String> {
         if cells.iter().all(|(_, t)| t.trim().is_empty()) {
             continue;
         }
-        push(&mut out, record_from_cells(&cells, row));
+        let rec = record_from_cells_noting(&cells, row, &mut out.warnings);
+        out.records.push(rec);
     }
     Ok(out)
 }
@@ -402,21 +454,28 @@ mod tests {
 
     #[test]
     fn bad_rows_are_reported_and_others_read() {
-        let text = "{\"ID\":\"a\",\"主诉\":\"胸痛\"}\n{not json}\n{\"ID\":\"c\",\"主诉\":{\"x\":1}}\n{\"ID\":\"d\",\"gold\":{\"diseases\":[\"冠心病\"]}}\n{\"ID\":\"e\"}\n";
+        let text = "{\"ID\":\"a\",\"主诉\":\"胸痛\"}\n{not json}\n{\"ID\":\"c\",\"主诉\":{\"x\":1},\"现病史\":\"胸闷\"}\n{\"ID\":\"d\",\"gold\":{\"diseases\":[\"冠心病\"]}}\n{\"ID\":\"e\",\"rationale\":{\"why\":[1,2]},\"meta\":[{\"k\":1}],\"院区\":\"东院\"}\n[1]\n";
         let out = read_jsonl_text(text);
-        assert_eq!(out.records.iter().map(|r| r.record_id.as_str()).collect::<Vec<_>>(), vec!["a", "e"]);
-        assert_eq!(out.errors.len(), 3);
-        assert_eq!((out.errors[0].row, out.errors[0].field.as_str()), (2, "(line)"));
-        assert_eq!((out.errors[1].row, out.errors[1].field.as_str()), (3, "主诉"));
-        assert_eq!((out.errors[2].row, out.errors[2].field.as_str()), (4, "gold"));
+        // Only what is not a record at all is lost; a bad known field is skipped and named.
+        assert_eq!(out.records.iter().map(|r| r.record_id.as_str()).collect::<Vec<_>>(), vec!["a", "c", "d", "e"]);
+        assert_eq!(out.errors.iter().map(|e| (e.row, e.field.as_str())).collect::<Vec<_>>(), vec![(2, "(line)"), (6, "(record)")]);
+        assert_eq!(out.warnings.iter().map(|e| (e.row, e.field.as_str())).collect::<Vec<_>>(), vec![(3, "主诉"), (4, "gold")]);
+        let c = &out.records[1];
+        assert!(!c.has(Section::ChiefComplaint) && c.text(Section::PresentIllness) == "胸闷");
+        assert!(out.records[2].gold.is_none(), "a gold set with a non-code is dropped, not half kept");
+        // Unknown keys: text kept, any other JSON ignored.
+        let e = &out.records[3];
+        assert_eq!(e.extra.get("院区").map(String::as_str), Some("东院"));
+        assert!(!e.extra.contains_key("rationale") && !e.extra.contains_key("meta"));
     }
 
     #[test]
     fn csv_rows_keep_row_numbers() {
         let csv = "病案标识,出院诊断,出院主要诊断编码\nA,冠心病,I25.103\nB,房颤,not a code!\n,,\nC,心衰,I50.908\n";
         let out = read_csv(csv.as_bytes()).unwrap();
-        assert_eq!(out.records.len(), 2);
-        assert_eq!(out.errors[0].row, 3);
-        assert_eq!(out.errors[0].field, "主要诊断编码");
+        assert_eq!(out.records.len(), 3, "the row with a bad code is read without its gold");
+        assert!(out.records[1].gold.is_none() && out.records[1].has(Section::DischargeDiagnosis));
+        assert_eq!(out.warnings[0].row, 3);
+        assert_eq!(out.warnings[0].field, "主要诊断编码");
     }
 }

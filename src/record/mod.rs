@@ -2,6 +2,7 @@
 //! Chinese keys of the JointCoder and CCL2025 layouts accepted. Knows nothing of FHIR.
 
 pub mod io;
+pub mod limits;
 
 use std::collections::BTreeMap;
 

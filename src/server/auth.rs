@@ -1,15 +1,13 @@
-//! SMART-style authorization: JWT bearer tokens checked against configured keys (RS256/ES256
-//! public keys or a JWKS file; HS256 for development), `iss`/`aud`/`exp`/`nbf` validated, and
-//! SMART v2 scopes (`system/Claim.rs`, `user/Condition.cruds`, v1 `.read`/`.write`) mapped to
-//! the interaction each request performs. A token is only ever checked with the algorithm of
-//! the key it names, so `alg: none` and algorithm confusion fail.
+//! SMART-style authentication: JWT bearer tokens checked against configured keys (RS256/ES256
+//! public keys or a JWKS file; HS256 for development), `exp`/`nbf` validated and a configured
+//! `iss`/`aud` required, and SMART v2 scopes parsed as the spec writes them (`system/Claim.rs`,
+//! `user/Condition.cruds`, `patient/*.rs` with the token's `patient`, v1 `.read`/`.write`).
+//! A token is only ever checked with the algorithm of the key it names, so `alg: none` and
+//! algorithm confusion fail. What each routed request needs is decided in [`super::access`].
 
 use std::path::Path;
 
-use actix_web::body::{BoxBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{header, Method, StatusCode};
-use actix_web::middleware::Next;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -38,13 +36,108 @@ struct Claims {
     scope: String,
     #[serde(default)]
     sub: Option<String>,
+    /// SMART launch context: the patient a `patient/` scope is about.
+    #[serde(default)]
+    patient: Option<String>,
 }
 
-/// Who made a request and what they may do.
+/// Who made a request (from a verified token only) and what they may do.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub subject: String,
-    pub scopes: Vec<String>,
+    pub grants: Vec<Grant>,
+    /// The token's `patient` claim: the one patient `patient/` scopes reach.
+    pub patient: Option<String>,
+}
+
+/// Whose data a SMART scope reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    System,
+    User,
+    Patient,
+}
+
+/// One scope as SMART App Launch v2 defines it: `context/Type.permissions[?restriction]`,
+/// permissions a non-empty subset of `cruds` in that order, or v1 `read`, `write`, `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub context: Context,
+    /// A resource type, or `*`.
+    pub ty: String,
+    /// Subset of `cruds`.
+    pub letters: String,
+    /// A `?param=value` restriction. This server enforces none, so a restricted scope grants
+    /// nothing (a narrower grant must never be read as a wider one).
+    pub restricted: bool,
+}
+
+impl Grant {
+    /// `None` for anything that is not a well-formed SMART resource scope (`openid`,
+    /// `launch/patient`, `system/*.readwrite`, `system/Condition.dru`, …).
+    pub fn parse(scope: &str) -> Option<Grant> {
+        let (ctx, rest) = scope.split_once('/')?;
+        let context = match ctx {
+            "system" => Context::System,
+            "user" => Context::User,
+            "patient" => Context::Patient,
+            _ => return None,
+        };
+        let (body, restricted) = match rest.split_once('?') {
+            Some((body, _)) => (body, true),
+            None => (rest, false),
+        };
+        let (ty, perms) = body.split_once('.')?;
+        let type_ok = ty == "*" || (ty.len() <= 64 && ty.starts_with(|c: char| c.is_ascii_uppercase()) && ty.chars().all(|c| c.is_ascii_alphanumeric()));
+        if !type_ok {
+            return None;
+        }
+        let letters = match perms {
+            "read" => "rs".to_owned(),
+            "write" => "cud".to_owned(),
+            "*" => "cruds".to_owned(),
+            p => {
+                // Each letter once, in the order of `cruds`.
+                let mut order = "cruds".chars();
+                if p.is_empty() || !p.chars().all(|c| order.any(|o| o == c)) {
+                    return None;
+                }
+                p.to_owned()
+            }
+        };
+        Some(Grant { context, ty: ty.to_owned(), letters, restricted })
+    }
+
+    fn covers(&self, ty: &str, letter: char) -> bool {
+        !self.restricted && (self.ty == "*" || self.ty == ty) && self.letters.contains(letter)
+    }
+}
+
+/// How far a principal may go for one interaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// Every resource of the type.
+    All,
+    /// Only resources of this patient (a `patient/` scope with the token's `patient` claim).
+    Patient(String),
+}
+
+impl Principal {
+    /// Whether the scopes allow `letter` on `ty`, and how far: a `system/` or `user/` scope
+    /// reaches every resource, a `patient/` scope only the token's patient, and not at all
+    /// when the token names none.
+    pub fn reach(&self, ty: &str, letter: char) -> Result<Reach, String> {
+        if self.grants.iter().any(|g| g.context != Context::Patient && g.covers(ty, letter)) {
+            return Ok(Reach::All);
+        }
+        if self.grants.iter().any(|g| g.context == Context::Patient && g.covers(ty, letter)) {
+            return match &self.patient {
+                Some(p) => Ok(Reach::Patient(p.clone())),
+                None => Err(format!("the token's patient/ scope allows '{letter}' on {ty} but the token names no patient")),
+            };
+        }
+        Err(format!("the token's scopes do not allow '{letter}' on {ty}"))
+    }
 }
 
 impl Verifier {
@@ -95,18 +188,26 @@ impl Verifier {
         let mut v = Validation::new(key.alg);
         v.validate_nbf = true;
         v.leeway = 30;
-        match &self.issuer {
-            Some(i) => v.set_issuer(&[i]),
-            None => {}
+        // A configured issuer or audience is required, not only checked when present.
+        let mut required = vec!["exp"];
+        if let Some(i) = &self.issuer {
+            v.set_issuer(&[i]);
+            required.push("iss");
         }
         match &self.audience {
-            Some(a) => v.set_audience(&[a]),
+            Some(a) => {
+                v.set_audience(&[a]);
+                required.push("aud");
+            }
             None => v.validate_aud = false,
         }
+        v.set_required_spec_claims(&required);
         let data = jsonwebtoken::decode::<Claims>(token, &key.key, &v).map_err(|e| unauthorized(format!("the bearer token was refused: {e}")))?;
+        let subject = data.claims.sub.filter(|s| !s.is_empty()).ok_or_else(|| unauthorized("the bearer token names no subject (sub)".into()))?;
         Ok(Principal {
-            subject: data.claims.sub.unwrap_or_else(|| "unknown".into()),
-            scopes: data.claims.scope.split_whitespace().map(str::to_owned).collect(),
+            subject,
+            grants: data.claims.scope.split_whitespace().filter_map(Grant::parse).collect(),
+            patient: data.claims.patient.filter(|p| !p.is_empty()),
         })
     }
 }
@@ -115,95 +216,16 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// What a request does: (resource type, SMART v2 permission letter) pairs it needs, or `None`
-/// for the public discovery endpoints.
-pub fn required(method: &Method, path: &str) -> Option<Vec<(String, char)>> {
-    let p = path.strip_prefix("/fhir").unwrap_or(path);
-    if p == "/metadata" || p.starts_with("/.well-known/") {
-        return None;
-    }
-    let segs: Vec<&str> = p.trim_matches('/').split('/').collect();
-    let need = |ty: &str, c: char| (ty.to_owned(), c);
-    if segs.iter().any(|s| *s == "$code") {
-        return Some(vec![need("Condition", 'c'), need("Procedure", 'c'), need("Claim", 'c')]);
-    }
-    if segs.iter().any(|s| *s == "$upload-external-code-system") {
-        return Some(vec![need("CodeSystem", 'c')]);
-    }
-    if segs.iter().any(|s| s.starts_with("$export")) {
-        return Some(vec![need("Claim", 'r'), need("Claim", 's')]);
-    }
-    let ty = segs.first().copied().unwrap_or("");
-    let ty = if ty.starts_with('$') || ty.is_empty() { "*" } else { ty };
-    let op = segs.iter().any(|s| s.starts_with('$'));
-    Some(match *method {
-        Method::POST if !op => vec![need(ty, 'c')],
-        Method::PUT => vec![need(ty, 'u')],
-        Method::DELETE => vec![need(ty, 'd')],
-        _ if segs.len() == 1 && !op => vec![need(ty, 's')],
-        _ => vec![need(ty, 'r')],
-    })
-}
-
-/// Whether `scopes` grant `letter` on `ty`: `context/Type.perms`, v2 letters or v1 read/write/*.
-pub fn granted(scopes: &[String], ty: &str, letter: char) -> bool {
-    scopes.iter().any(|s| {
-        let Some((ctx, rest)) = s.split_once('/') else { return false };
-        if !matches!(ctx, "system" | "user" | "patient") {
-            return false;
-        }
-        let Some((rty, perms)) = rest.split_once('.') else { return false };
-        let perms = perms.split('?').next().unwrap_or("");
-        let letters = match perms {
-            "read" => "rs",
-            "write" => "cud",
-            "*" => "cruds",
-            p => p,
-        };
-        (rty == "*" || rty == ty) && letters.contains(letter)
-    })
-}
-
-/// The middleware: with a verifier configured, every request but discovery needs a valid
-/// token with the scopes its interaction requires.
-pub async fn authorize(req: ServiceRequest, next: Next<BoxBody>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let Some(verifier) = state.as_ref().and_then(|s| s.verifier.as_ref()) else {
-        return next.call(req).await.map(|r| r.map_into_boxed_body());
-    };
-    let Some(needed) = required(req.method(), req.path()) else {
-        return next.call(req).await.map(|r| r.map_into_boxed_body());
-    };
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+/// The bearer token of a request, verified: `Ok(None)` when the request carries none.
+pub fn bearer_principal(verifier: &Verifier, headers: &header::HeaderMap) -> Result<Option<Principal>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let token = value
+        .to_str()
+        .ok()
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
-    let result = match token {
-        None => Err(ApiError::new(StatusCode::UNAUTHORIZED, IssueType::Login, "a bearer token is required")),
-        Some(t) => verifier.verify(t).and_then(|who| {
-            // Known even when refused for scope: the audit trail names who tried.
-            actix_web::HttpMessage::extensions_mut(&req).insert(who.clone());
-            match needed.iter().find(|(ty, c)| !granted(&who.scopes, ty, *c)) {
-                Some((ty, c)) => Err(ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, format!("the token's scopes do not allow '{c}' on {ty}"))),
-                None => Ok(who),
-            }
-        }),
-    };
-    match result {
-        Ok(who) => {
-            tracing::debug!(subject = %who.subject, "authorized");
-            next.call(req).await.map(|r| r.map_into_boxed_body())
-        }
-        Err(e) => {
-            let mut resp = actix_web::ResponseError::error_response(&e);
-            if e.status == StatusCode::UNAUTHORIZED {
-                resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"jointcoder\""));
-            }
-            Ok(req.into_response(resp))
-        }
-    }
+        .map(str::trim)
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, IssueType::Login, "the Authorization header is not a bearer token"))?;
+    verifier.verify(token).map(Some)
 }
 
 /// `/.well-known/smart-configuration`: what a SMART backend-services client needs to know.
@@ -216,9 +238,9 @@ pub async fn smart_configuration(state: web::Data<AppState>) -> HttpResponse {
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         "scopes_supported": [
             "system/Claim.rs", "system/Condition.cruds", "system/Procedure.cruds", "user/Condition.cruds",
-            "user/Procedure.cruds", "system/*.rs", "system/CodeSystem.cu"
+            "user/Procedure.cruds", "system/*.rs", "patient/Condition.rs", "patient/Procedure.rs", "patient/Claim.rs", "system/CodeSystem.cu"
         ],
-        "capabilities": ["client-confidential-asymmetric", "permission-v2", "permission-v1"],
+        "capabilities": ["client-confidential-asymmetric", "permission-v2", "permission-v1", "permission-patient"],
         "code_challenge_methods_supported": ["S256"]
     });
     HttpResponse::Ok().content_type("application/json").body(body.to_string())
@@ -228,29 +250,33 @@ pub async fn smart_configuration(state: web::Data<AppState>) -> HttpResponse {
 mod tests {
     use super::*;
 
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
+    fn who(scopes: &[&str], patient: Option<&str>) -> Principal {
+        Principal { subject: "t".into(), grants: scopes.iter().filter_map(|s| Grant::parse(s)).collect(), patient: patient.map(str::to_owned) }
     }
 
     #[test]
-    fn scopes_map_to_interactions() {
-        assert!(granted(&s(&["system/Claim.rs"]), "Claim", 'r'));
-        assert!(granted(&s(&["system/Claim.rs"]), "Claim", 's'));
-        assert!(!granted(&s(&["system/Claim.rs"]), "Claim", 'c'));
-        assert!(!granted(&s(&["system/Claim.rs"]), "Condition", 'r'));
-        assert!(granted(&s(&["user/Condition.cruds"]), "Condition", 'u'));
-        assert!(granted(&s(&["system/*.rs"]), "Provenance", 's'));
-        assert!(granted(&s(&["patient/Condition.read"]), "Condition", 'r'));
-        assert!(!granted(&s(&["Condition.read", "system/Condition"]), "Condition", 'r'));
+    fn scopes_are_parsed_as_smart_v2_defines_them() {
+        let g = Grant::parse("system/Claim.rs").unwrap();
+        assert_eq!((g.context, g.ty.as_str(), g.letters.as_str(), g.restricted), (Context::System, "Claim", "rs", false));
+        assert_eq!(Grant::parse("user/Condition.read").unwrap().letters, "rs");
+        assert_eq!(Grant::parse("user/Condition.write").unwrap().letters, "cud");
+        assert_eq!(Grant::parse("system/*.*").unwrap().letters, "cruds");
+        for bad in ["system/*.readwrite", "system/Condition.dru", "system/Condition.rr", "system/Condition.", "system/Condition", "Condition.read", "launch/patient", "openid", "admin/Condition.r", "system/condition.r"] {
+            assert_eq!(Grant::parse(bad), None, "{bad}");
+        }
+        assert!(Grant::parse("system/*.rs?patient=p1").unwrap().restricted);
     }
 
     #[test]
-    fn requests_map_to_permissions() {
-        assert_eq!(required(&Method::GET, "/fhir/metadata"), None);
-        assert_eq!(required(&Method::GET, "/fhir/Claim"), Some(vec![("Claim".into(), 's')]));
-        assert_eq!(required(&Method::GET, "/fhir/Claim/1"), Some(vec![("Claim".into(), 'r')]));
-        assert_eq!(required(&Method::PUT, "/fhir/Condition/1"), Some(vec![("Condition".into(), 'u')]));
-        assert_eq!(required(&Method::GET, "/fhir/CodeSystem/icd-10-cn-clinical/$lookup"), Some(vec![("CodeSystem".into(), 'r')]));
-        assert!(required(&Method::POST, "/fhir/Bundle/$code").unwrap().contains(&("Claim".into(), 'c')));
+    fn reach_follows_context_and_restrictions() {
+        assert_eq!(who(&["system/Claim.rs"], None).reach("Claim", 's'), Ok(Reach::All));
+        assert!(who(&["system/Claim.rs"], None).reach("Claim", 'c').is_err());
+        assert!(who(&["system/Claim.rs"], None).reach("Condition", 'r').is_err());
+        assert_eq!(who(&["user/Condition.cruds"], None).reach("Condition", 'u'), Ok(Reach::All));
+        assert!(who(&["system/*.rs?patient=p1"], None).reach("Condition", 'r').is_err(), "restrictions are not widened");
+        assert!(who(&["patient/*.rs"], None).reach("Condition", 'r').is_err(), "no patient claim");
+        assert_eq!(who(&["patient/*.rs"], Some("p1")).reach("Condition", 'r'), Ok(Reach::Patient("p1".into())));
+        assert!(who(&["system/Condition.dru"], None).reach("Condition", 'u').is_err());
+        assert!(who(&["system/*.readwrite"], None).reach("Condition", 'r').is_err());
     }
 }

@@ -1,10 +1,12 @@
 //! `$code`: a discharge record in, coded Conditions, Procedures, per-stage Provenance and a
 //! draft Claim out. Logs carry record ids and counts only, never clinical text.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::dev::ServiceRequest;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
+use super::access::{routed_path, Access, Decision};
 use super::error::ApiError;
 use super::format::{check_accept, fhir_ok, url_pairs};
 use super::AppState;
@@ -20,13 +22,41 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ("/Composition/$code", "Composition"),
         ("/DocumentReference/$code", "DocumentReference"),
     ] {
-        cfg.route(path, web::post().to(move |req: HttpRequest, state: web::Data<AppState>, body: web::Bytes| code(req, state, body, want)));
+        cfg.service(crate::guarded!(path, decide_code).route(web::post().to(
+            move |req: HttpRequest, decision: Decision, state: web::Data<AppState>, body: super::format::Body| code(req, decision, state, body, want),
+        )));
     }
     for ty in ["Composition", "DocumentReference"] {
-        cfg.route(&format!("/{ty}/{{id}}/$code"), web::post().to(move |req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>| code_stored(req, state, id, ty)));
+        cfg.service(crate::guarded!(format!("/{ty}/{{id}}/$code"), decide_code_stored).route(web::post().to(
+            move |req: HttpRequest, decision: Decision, state: web::Data<AppState>, id: web::Path<String>| code_stored(req, decision, state, id, ty),
+        )));
     }
-    cfg
-        .route("/OperationDefinition/code", web::get().to(operation_definition));
+    cfg.service(crate::guarded!("/OperationDefinition/code", |_, _| Ok(Access::public())).route(web::get().to(operation_definition)));
+}
+
+/// `$code` creates Conditions, Procedures, Provenance and a Claim.
+fn decide_code(req: &ServiceRequest, _: &AppState) -> Result<Access, ApiError> {
+    Ok(code_access().audited("C", "operation", routed_path(req)))
+}
+
+fn code_access() -> Access {
+    Access::needs("Condition", 'c').and("Procedure", 'c').and("Claim", 'c').and("Provenance", 'c')
+}
+
+/// Instance level: also reads the stored document.
+fn decide_code_stored(req: &ServiceRequest, _: &AppState) -> Result<Access, ApiError> {
+    let ty = if routed_path(req).starts_with("/Composition/") { "Composition" } else { "DocumentReference" };
+    Ok(code_access().and(ty, 'r').audited("C", "operation", routed_path(req)))
+}
+
+impl From<crate::record::limits::LimitError> for ApiError {
+    fn from(e: crate::record::limits::LimitError) -> ApiError {
+        use crate::record::limits::LimitError;
+        match e {
+            LimitError::Sections { .. } | LimitError::SectionChars { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, IssueType::TooLong, e.to_string()),
+            LimitError::ListItems { .. } | LimitError::ItemChars { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, IssueType::TooCostly, e.to_string()),
+        }
+    }
 }
 
 impl From<InboundError> for ApiError {
@@ -39,13 +69,34 @@ impl From<InboundError> for ApiError {
     }
 }
 
+/// `$code` requests admitted (coding, or waiting for a slot): past the configured number a
+/// request is answered 503 at once instead of queueing without end.
+#[derive(Default)]
+pub struct CodingQueue(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+/// A place in the queue, given back on drop (answered, failed or cancelled).
+pub struct InQueue(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl CodingQueue {
+    pub fn enter(&self, max: usize) -> Option<InQueue> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.0.fetch_add(1, SeqCst) >= max {
+            self.0.fetch_sub(1, SeqCst);
+            return None;
+        }
+        Some(InQueue(self.0.clone()))
+    }
+}
+
+impl Drop for InQueue {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// The JSON body, with the checks every `$code` request shares.
 fn read_body(req: &HttpRequest, body: &web::Bytes) -> Result<Value, ApiError> {
     check_accept(req)?;
-    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !ct.is_empty() && !ct.contains("json") {
-        return Err(ApiError::unsupported_media(format!("content type {ct} is not supported: send application/fhir+json")));
-    }
     super::format::json_body(body)
 }
 
@@ -53,24 +104,51 @@ fn read_body(req: &HttpRequest, body: &web::Bytes) -> Result<Value, ApiError> {
 /// thread (they are CPU and disk work; the workers keep accepting requests meanwhile).
 struct RunRequest {
     query: String,
-    path: String,
-    if_none_exist: Option<Result<String, ()>>,
+    /// The remembered-answer key of a conditional request (`If-None-Exist`), and the digest
+    /// of what it asks.
+    conditional: Option<(String, String)>,
 }
 
 impl RunRequest {
-    fn of(req: &HttpRequest) -> RunRequest {
-        RunRequest {
-            query: req.query_string().to_owned(),
-            path: req.path().to_owned(),
-            if_none_exist: req.headers().get("If-None-Exist").map(|v| v.to_str().map(str::to_owned).map_err(|_| ())),
-        }
+    /// A conditional answer belongs to the client that asked, under the routed path and the
+    /// criteria it named; its digest covers the query (pins, persist) and the document, so
+    /// that the same criteria with another document is told apart (a 412), never answered
+    /// with the first document's codes.
+    fn of(req: &HttpRequest, decision: &Decision, resource: &Value) -> Result<RunRequest, ApiError> {
+        let conditional = match req.headers().get("If-None-Exist") {
+            None => None,
+            Some(v) => {
+                let criteria = v.to_str().map_err(|_| ApiError::bad_request("If-None-Exist is not text"))?;
+                if criteria.trim().is_empty() {
+                    return Err(ApiError::bad_request("If-None-Exist names no search criteria"));
+                }
+                let path = req.match_info().as_str();
+                let key = format!("{}\u{1f}{}?{}", decision.client(), path.strip_prefix("/fhir").unwrap_or(path), criteria.trim());
+                Some((key, request_digest(req.query_string(), resource)))
+            }
+        };
+        Ok(RunRequest { query: req.query_string().to_owned(), conditional })
     }
 }
 
-async fn run_blocking(req: &HttpRequest, state: web::Data<AppState>, resource: Value) -> Result<HttpResponse, ApiError> {
-    let params = RunRequest::of(req);
+/// SHA-256 of the query and the document, hex.
+fn request_digest(query: &str, resource: &Value) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(query.as_bytes());
+    h.update([0u8]);
+    h.update(resource.to_string().as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn run_blocking(req: &HttpRequest, decision: &Decision, state: web::Data<AppState>, resource: Value) -> Result<HttpResponse, ApiError> {
+    let params = RunRequest::of(req, decision, &resource)?;
     // Queue here (first come, first served) rather than time-slice every request on the
-    // cores at once: the same throughput, far less spread in latency.
+    // cores at once: the same throughput, far less spread in latency. The queue is bounded:
+    // past it a request is told to come back rather than wait behind everyone.
+    let _waiting = state.coding_queue.enter(state.config.limits.waiting).ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, IssueType::Throttled, "the coder is at capacity: retry shortly")
+    })?;
     let _permit = state.coding_slots.clone().acquire_owned().await.map_err(|e| ApiError::internal(e.to_string()))?;
     let body = web::block(move || run(&params, &state, &resource))
         .await
@@ -156,14 +234,10 @@ fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<String, A
     let persist = options.persist;
     // Conditional create: the same document sent again with the same If-None-Exist gets the
     // first answer back, and nothing is stored twice.
-    let conditional = req
-        .if_none_exist
-        .clone()
-        .map(|v| v.map(|s| format!("{}?{}", req.path, s)).map_err(|_| ApiError::bad_request("If-None-Exist is not text")))
-        .transpose()?;
+    let conditional = req.conditional.clone();
     // (Checked here to skip the coding; checked again inside the commit, which decides.)
-    if let (true, Some(key)) = (persist, &conditional) {
-        if let Some(previous) = state.store.conditional(key).map_err(store_error)? {
+    if let (true, Some((key, digest))) = (persist, &conditional) {
+        if let Some(previous) = state.store.conditional(key, digest).map_err(store_error)? {
             return Ok(previous.to_string());
         }
     }
@@ -177,14 +251,22 @@ fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<String, A
         Some((b["contentType"].as_str().unwrap_or("").to_owned(), data))
     };
     let inbound = inbound::from_resource(resource, &binary)?;
+    state.config.limits.record.check(&inbound.record, inbound.sections_read)?;
     let served = state.served();
     let pipeline = options.pipeline(&served.pipeline)?;
-    let coding = pipeline.code(&inbound.record).map_err(|e| {
-        tracing::error!(record = %inbound.record.record_id, "coding failed");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueType::Processing, e.to_string())
+    let budget = std::time::Duration::from_millis(state.config.limits.coding_ms);
+    let coding = pipeline.code_within(&inbound.record, Some(budget)).map_err(|e| match e {
+        crate::pipeline::PipelineError::OverBudget { budget_ms, .. } => {
+            tracing::warn!(record = %crate::telemetry::record_tag(&inbound.record.record_id), budget_ms, "coding stopped: over its time budget");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, IssueType::Timeout, format!("coding took longer than this server allows ({budget_ms} ms); nothing was stored"))
+        }
+        other => {
+            tracing::error!(record = %crate::telemetry::record_tag(&inbound.record.record_id), "coding failed");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueType::Processing, other.to_string())
+        }
     })?;
     tracing::info!(
-        record = %inbound.record.record_id,
+        record = %crate::telemetry::record_tag(&inbound.record.record_id),
         diagnoses = coding.diseases.len(),
         procedures = coding.procedures.len(),
         "coded"
@@ -195,9 +277,9 @@ fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<String, A
         return Ok(outbound::collection(&base, resources).to_string());
     }
     // The answer is remembered only for conditional requests, which may come again.
-    let remember = conditional.map(|key| {
+    let remember = conditional.map(|(key, digest)| {
         let base = base.clone();
-        Conditional { key, build: Box::new(move |stored: &[Value]| outbound::collection(&base, stored.to_vec())) }
+        Conditional { key, digest, build: Box::new(move |stored: &[Value]| outbound::collection(&base, stored.to_vec())) }
     });
     match state.store.create_all(resources, remember).map_err(store_error)? {
         Created::New { response: Some(bundle), .. } | Created::Existing(bundle) => Ok(bundle.to_string()),
@@ -206,6 +288,13 @@ fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<String, A
 }
 
 pub fn store_error(e: crate::store::StoreError) -> ApiError {
+    if let crate::store::StoreError::ConditionalMismatch = e {
+        return ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            IssueType::Duplicate,
+            "If-None-Exist matches what an earlier, different request created: send the same document again, or other criteria",
+        );
+    }
     tracing::error!(error = %e, "store failure");
     ApiError::internal("the resource store failed; nothing of this request was stored")
 }
@@ -219,17 +308,17 @@ fn expect_type(v: &Value, want: &str) -> Result<(), ApiError> {
 }
 
 /// The one handler behind every `$code` endpoint: `want` is the resource type its URL takes.
-async fn code(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes, want: &'static str) -> Result<HttpResponse, ApiError> {
+async fn code(req: HttpRequest, decision: Decision, state: web::Data<AppState>, body: super::format::Body, want: &'static str) -> Result<HttpResponse, ApiError> {
     let v = read_body(&req, &body)?;
     expect_type(&v, want)?;
-    run_blocking(&req, state, v).await
+    run_blocking(&req, &decision, state, v).await
 }
 
 /// Instance level: code a Composition or DocumentReference stored here before.
-async fn code_stored(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, ty: &'static str) -> Result<HttpResponse, ApiError> {
+async fn code_stored(req: HttpRequest, decision: Decision, state: web::Data<AppState>, id: web::Path<String>, ty: &'static str) -> Result<HttpResponse, ApiError> {
     check_accept(&req)?;
     let resource = state.store.read(ty, &id).map_err(store_error)?.ok_or_else(|| ApiError::not_found(format!("{ty}/{id} is not known")))?;
-    run_blocking(&req, state, resource).await
+    run_blocking(&req, &decision, state, resource).await
 }
 
 async fn operation_definition(req: HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use actix_web::dev::ServiceRequest;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
+use super::access::{routed_path, Access, Decision};
 use super::error::ApiError;
 use super::format::{check_accept, url_pairs};
 use super::AppState;
@@ -26,6 +28,10 @@ pub struct Jobs {
 }
 
 pub struct Job {
+    /// The client that started it: only it polls, downloads or cancels.
+    owner: String,
+    /// What it exports: reading it back needs `r` and `s` on each.
+    types: Vec<String>,
     request: String,
     transaction_time: String,
     cancelled: AtomicBool,
@@ -34,37 +40,80 @@ pub struct Job {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/$export", web::get().to(export_system))
-        .route("/Patient/$export", web::get().to(export_patient))
-        .route("/$export-status/{job}", web::get().to(status))
-        .route("/$export-status/{job}", web::delete().to(cancel))
-        .route("/$export-file/{job}/{file}", web::get().to(file));
+    cfg.service(crate::guarded!("/$export", decide_export).route(web::get().to(export_system)))
+        .service(crate::guarded!("/Patient/$export", decide_export).route(web::get().to(export_patient)))
+        .service(crate::guarded!("/$export-status/{job}", decide_job).route(web::get().to(status)).route(web::delete().to(cancel)))
+        .service(crate::guarded!("/$export-file/{job}/{file}", decide_job).route(web::get().to(file)));
 }
 
-fn start(req: &HttpRequest, state: &web::Data<AppState>, allowed: &'static [&'static str]) -> Result<HttpResponse, ApiError> {
+/// What an export request asks for: the types (its `_type`, or all the level allows) and
+/// `_since`.
+struct ExportRequest {
+    types: Vec<String>,
+    since: Option<String>,
+}
+
+impl ExportRequest {
+    fn read(query: &str, allowed: &[&str]) -> Result<ExportRequest, ApiError> {
+        let mut types: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
+        let mut since: Option<String> = None;
+        for (k, v) in url_pairs(query) {
+            match k.as_str() {
+                "_type" => {
+                    types = v.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
+                    if let Some(bad) = types.iter().find(|t| !allowed.contains(&t.as_str())) {
+                        return Err(ApiError::bad_request(format!("_type {bad} cannot be exported here; one of {}", allowed.join(","))));
+                    }
+                    types.dedup();
+                }
+                "_since" => since = Some(v),
+                "_outputFormat" if matches!(v.as_str(), "application/fhir+ndjson" | "application/ndjson" | "ndjson") => {}
+                "_outputFormat" => return Err(ApiError::bad_request(format!("_outputFormat {v} is not supported; use application/fhir+ndjson"))),
+                "_format" => {}
+                other => return Err(ApiError::bad_request(format!("parameter {other} is not supported by $export"))),
+            }
+        }
+        Ok(ExportRequest { types, since })
+    }
+}
+
+fn level(req: &ServiceRequest) -> &'static [&'static str] {
+    if routed_path(req).starts_with("/Patient/") {
+        PATIENT_COMPARTMENT
+    } else {
+        EXPORTABLE
+    }
+}
+
+/// An export writes every resource of each type it names: it needs `r` and `s` on each.
+fn decide_export(req: &ServiceRequest, _: &AppState) -> Result<Access, ApiError> {
+    let export = ExportRequest::read(req.query_string(), level(req))?;
+    Ok(read_all(&export.types).starts_work().audited("E", "operation", routed_path(req)))
+}
+
+fn read_all(types: &[String]) -> Access {
+    types.iter().fold(Access::default(), |a, ty| a.and(ty, 'r').and(ty, 's'))
+}
+
+/// Status, files and cancel need the scopes of the job's types (and, in the handler, to be
+/// the client that started it). An unknown job needs nothing more than a token.
+fn decide_job(req: &ServiceRequest, state: &AppState) -> Result<Access, ApiError> {
+    let id = req.match_info().get("job").unwrap_or("");
+    let types = job(state, id).map(|j| j.types.clone()).unwrap_or_default();
+    Ok(read_all(&types).audited("E", "operation", routed_path(req)))
+}
+
+fn start(req: &HttpRequest, decision: &Decision, state: &web::Data<AppState>, allowed: &'static [&'static str]) -> Result<HttpResponse, ApiError> {
     check_accept(req)?;
     let prefer = req.headers().get("Prefer").and_then(|v| v.to_str().ok()).unwrap_or("");
     if !prefer.contains("respond-async") {
         return Err(ApiError::bad_request("$export runs asynchronously: send Prefer: respond-async"));
     }
-    let mut types: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
-    let mut since: Option<String> = None;
-    for (k, v) in url_pairs(req.query_string()) {
-        match k.as_str() {
-            "_type" => {
-                types = v.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
-                if let Some(bad) = types.iter().find(|t| !allowed.contains(&t.as_str())) {
-                    return Err(ApiError::bad_request(format!("_type {bad} cannot be exported here; one of {}", allowed.join(","))));
-                }
-            }
-            "_since" => since = Some(v),
-            "_outputFormat" if matches!(v.as_str(), "application/fhir+ndjson" | "application/ndjson" | "ndjson") => {}
-            "_outputFormat" => return Err(ApiError::bad_request(format!("_outputFormat {v} is not supported; use application/fhir+ndjson"))),
-            other => return Err(ApiError::bad_request(format!("parameter {other} is not supported by $export"))),
-        }
-    }
+    let ExportRequest { types, since } = ExportRequest::read(req.query_string(), allowed)?;
     let id = crate::ids::new_uuid();
     let job = Arc::new(Job {
+        owner: decision.client().to_owned(),
+        types: types.clone(),
         request: format!("{}{}", state.base_url(), req.uri()),
         transaction_time: crate::ids::now_rfc3339(),
         cancelled: AtomicBool::new(false),
@@ -73,7 +122,7 @@ fn start(req: &HttpRequest, state: &web::Data<AppState>, allowed: &'static [&'st
     // The job's own record on disk: a restart finds it (finished, or interrupted).
     let dir = export_dir(state, &id);
     std::fs::create_dir_all(&dir).map_err(|e| ApiError::internal(format!("export directory: {e}")))?;
-    let started = json!({ "request": job.request, "transactionTime": job.transaction_time });
+    let started = json!({ "request": job.request, "transactionTime": job.transaction_time, "owner": job.owner, "types": job.types });
     std::fs::write(dir.join(JOB_FILE), started.to_string()).map_err(|e| ApiError::internal(format!("export directory: {e}")))?;
     state.exports.jobs.lock().expect("jobs lock").insert(id.clone(), job.clone());
     let st = state.clone();
@@ -106,34 +155,59 @@ fn export_dir(state: &AppState, job: &str) -> std::path::PathBuf {
     state.config.data_dir.join("exports").join(job)
 }
 
+/// Resources read from the store per page while a file is written: the job holds one page in
+/// memory, not the whole type.
+const EXPORT_PAGE: usize = 1000;
+
 fn run_job(state: &AppState, id: &str, job: &Job, types: &[String], since: Option<&str>) -> Result<Vec<(String, String, usize)>, String> {
+    use std::io::Write;
     let dir = export_dir(state, id);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
+    // Nothing written after the job started is exported (a later page would otherwise see it).
+    let mut filters: Vec<(String, String)> = vec![("_lastUpdated".to_owned(), format!("le{}", job.transaction_time))];
+    if let Some(s) = since {
+        filters.push(("_lastUpdated".to_owned(), format!("ge{s}")));
+    }
     for ty in types {
-        if job.cancelled.load(Ordering::Relaxed) {
-            return Err("cancelled".into());
-        }
-        let filters: Vec<(String, String)> = since.map(|s| vec![("_lastUpdated".to_owned(), format!("ge{s}"))]).unwrap_or_default();
-        let (resources, _) = state.store.search(ty, &filters, usize::MAX, 0).map_err(|e| e.to_string())?;
         let name = format!("{ty}.ndjson");
-        let mut text = String::new();
-        for r in &resources {
-            text.push_str(&r.to_string());
-            text.push('\n');
+        let mut file = std::io::BufWriter::new(std::fs::File::create(dir.join(&name)).map_err(|e| e.to_string())?);
+        let mut n = 0usize;
+        loop {
+            if job.cancelled.load(Ordering::Relaxed) {
+                return Err("cancelled".into());
+            }
+            let (page, _) = state.store.search(ty, &filters, EXPORT_PAGE, n).map_err(|e| e.to_string())?;
+            for r in &page {
+                serde_json::to_writer(&mut file, r).map_err(|e| e.to_string())?;
+                file.write_all(b"\n").map_err(|e| e.to_string())?;
+            }
+            n += page.len();
+            if page.len() < EXPORT_PAGE {
+                break;
+            }
         }
-        std::fs::write(dir.join(&name), text).map_err(|e| e.to_string())?;
-        out.push((ty.clone(), name, resources.len()));
+        file.flush().map_err(|e| e.to_string())?;
+        out.push((ty.clone(), name, n));
     }
     Ok(out)
 }
 
-async fn export_system(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    start(&req, &state, EXPORTABLE)
+async fn export_system(req: HttpRequest, decision: Decision, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    start(&req, &decision, &state, EXPORTABLE)
 }
 
-async fn export_patient(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    start(&req, &state, PATIENT_COMPARTMENT)
+async fn export_patient(req: HttpRequest, decision: Decision, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    start(&req, &decision, &state, PATIENT_COMPARTMENT)
+}
+
+/// The job, if it is the asking client's; another client's job is answered as unknown.
+fn own_job(state: &AppState, id: &str, decision: &Decision) -> Result<Arc<Job>, ApiError> {
+    let j = job(state, id)?;
+    if j.owner != decision.client() {
+        return Err(ApiError::not_found(format!("no export job {id}")));
+    }
+    Ok(j)
 }
 
 /// A job of this process, or one an earlier process left on disk.
@@ -157,7 +231,10 @@ fn job(state: &AppState, id: &str) -> Result<Arc<Job>, ApiError> {
             .collect()),
         None => Err("interrupted by a server restart; start the export again".to_owned()),
     };
+    // A job file from before jobs had owners belongs to nobody who can be matched.
     let job = Arc::new(Job {
+        owner: started["owner"].as_str().unwrap_or("").to_owned(),
+        types: started["types"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_owned)).collect(),
         request: started["request"].as_str().unwrap_or("").to_owned(),
         transaction_time: started["transactionTime"].as_str().unwrap_or("").to_owned(),
         cancelled: AtomicBool::new(false),
@@ -167,8 +244,8 @@ fn job(state: &AppState, id: &str) -> Result<Arc<Job>, ApiError> {
     Ok(job)
 }
 
-async fn status(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let job = job(&state, &id)?;
+async fn status(decision: Decision, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let job = own_job(&state, &id, &decision)?;
     let result = job.result.lock().expect("job lock");
     match &*result {
         None => Ok(HttpResponse::Accepted().insert_header(("X-Progress", "in progress")).insert_header((header::RETRY_AFTER, "1")).finish()),
@@ -184,17 +261,17 @@ async fn status(state: web::Data<AppState>, id: web::Path<String>) -> Result<Htt
     }
 }
 
-async fn cancel(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let job = job(&state, &id)?;
+async fn cancel(decision: Decision, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let job = own_job(&state, &id, &decision)?;
     job.cancelled.store(true, Ordering::Relaxed);
     state.exports.jobs.lock().expect("jobs lock").remove(id.as_str());
     let _ = std::fs::remove_dir_all(export_dir(&state, &id));
     Ok(HttpResponse::Accepted().finish())
 }
 
-async fn file(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn file(decision: Decision, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (id, name) = path.into_inner();
-    job(&state, &id)?;
+    own_job(&state, &id, &decision)?;
     if name.contains('/') || name.contains("..") || !name.ends_with(".ndjson") {
         return Err(ApiError::bad_request("not an export file name"));
     }

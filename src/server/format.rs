@@ -2,7 +2,7 @@
 //! XML gets a 406 rather than JSON the client cannot read.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::error::ApiError;
@@ -89,5 +89,43 @@ mod tests {
         assert_eq!(percent_decode("%E5%86%A0%E5%BF%83%E7%97%85"), "冠心病");
         assert_eq!(percent_decode("a+b%2"), "a b%2");
         assert_eq!(percent_decode("100%"), "100%");
+    }
+}
+
+/// A request body, read within the configured time (`limits.body_ms`): a client that sends
+/// its body slowly, or stops halfway, gets a 408 instead of holding the request open.
+pub struct Body(pub actix_web::web::Bytes);
+
+impl std::ops::Deref for Body {
+    type Target = actix_web::web::Bytes;
+    fn deref(&self) -> &actix_web::web::Bytes {
+        &self.0
+    }
+}
+
+impl FromRequest for Body {
+    type Error = ApiError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Body, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let within = req
+            .app_data::<actix_web::web::Data<super::AppState>>()
+            .map_or(30_000, |s| s.config.limits.body_ms);
+        let read = actix_web::web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            use actix_web::http::StatusCode;
+            use crate::fhir::outcome::IssueType;
+            match actix_web::rt::time::timeout(std::time::Duration::from_millis(within), read).await {
+                Err(_) => Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, IssueType::Timeout, format!("the request body did not arrive within {within} ms"))),
+                Ok(Err(e)) => {
+                    let status = e.as_response_error().status_code();
+                    Err(match status {
+                        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, IssueType::TooLong, "the request body is larger than this server accepts"),
+                        _ => ApiError::new(status, IssueType::Invalid, format!("the request body could not be read: {e}")),
+                    })
+                }
+                Ok(Ok(bytes)) => Ok(Body(bytes)),
+            }
+        })
     }
 }

@@ -1,5 +1,6 @@
 //! The actix-web application: routes, content negotiation, body limits, error bodies.
 
+pub mod access;
 mod audit;
 pub mod auth;
 mod code_routes;
@@ -45,6 +46,8 @@ pub struct AppState {
     exports: export_routes::Jobs,
     /// `$code` requests coding at once: a few per core (a request also waits on its commit).
     coding_slots: Arc<tokio::sync::Semaphore>,
+    /// Bounds the requests coding or waiting for a slot (`limits.waiting`).
+    coding_queue: code_routes::CodingQueue,
     /// `None`: authentication off (loopback only).
     pub verifier: Option<auth::Verifier>,
 }
@@ -82,6 +85,7 @@ impl AppState {
             store,
             exports: Default::default(),
             coding_slots: Arc::new(tokio::sync::Semaphore::new(coding_slots)),
+            coding_queue: Default::default(),
             verifier,
         })
     }
@@ -124,7 +128,7 @@ pub fn check_bind_allowed(addr: &str) -> Result<(), String> {
         addr.to_socket_addrs().map_err(|e| format!("cannot resolve {addr}: {e}"))?.collect();
     if addrs.is_empty() || addrs.iter().any(|a| !a.ip().is_loopback()) {
         return Err(format!(
-            "refusing to listen on {addr}: authentication is off (no JWT keys configured, and SMART auth is not built yet), so only loopback addresses (127.0.0.1, ::1) are allowed"
+            "refusing to listen on {addr}: authentication is off (no JWT keys configured), so only loopback addresses (127.0.0.1, ::1) are allowed"
         ));
     }
     Ok(())
@@ -167,7 +171,7 @@ fn serve_installed_versions(kept: &crate::terminology::uploads::InstalledVersion
     }
     for v in versions {
         let cs = crate::terminology::edition_from_rows(&v.spec, v.rows, &v.headers, &terminology.canonical_base);
-        terminology.add_edition(cs, None).map_err(|e| format!("code-system version {} {}: {e}", v.spec.id, v.spec.version))?;
+        terminology.install_edition(cs, v.make_current).map_err(|e| format!("code-system version {} {}: {e}", v.spec.id, v.spec.version))?;
         tracing::info!(edition = %v.spec.id, version = %v.spec.version, "installed code-system version served again");
     }
     Ok(())
@@ -198,15 +202,15 @@ pub fn start(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(max_body))
-            // Outermost last: the audit sees refused requests too, and the principal auth found.
-            .wrap(actix_web::middleware::from_fn(auth::authorize))
-            .wrap(actix_web::middleware::from_fn(audit::record))
+            // Authorization and audit run per route, after routing ([`access`]); this layer only
+            // makes sure no routed handler answered without an access decision.
+            .wrap(actix_web::middleware::from_fn(every_answer_decided))
             .wrap(outcome_error_bodies())
             // One scope: actix does not fall through from one scope to another with the same
             // prefix, so every FHIR route lives under this one.
             .service(
                 web::scope("/fhir")
-                    .route("/.well-known/smart-configuration", web::get().to(auth::smart_configuration))
+                    .service(crate::guarded!("/.well-known/smart-configuration", |_, _| Ok(access::Access::public())).route(web::get().to(auth::smart_configuration)))
                     .configure(code_routes::configure)
                     .configure(export_routes::configure)
                     .configure(terminology_routes::configure)
@@ -216,9 +220,30 @@ pub fn start(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
                 Err::<HttpResponse, _>(error::ApiError::not_found("no such resource or operation on this server"))
             }))
     })
+    // A client that sends its head or body slowly is cut off instead of holding a connection
+    // (and a worker's buffer) for minutes.
+    .client_request_timeout(std::time::Duration::from_secs(10))
+    .client_disconnect_timeout(std::time::Duration::from_secs(2))
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// The backstop behind the per-route guards: a successful answer from a handler that no guard
+/// decided on is withheld (a route registered without [`guarded!`] is a bug, and it must fail
+/// closed rather than serve unaudited data).
+async fn every_answer_decided(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?;
+    if res.status().is_success() && !access::decided(&res) {
+        tracing::error!(path = %res.request().match_pattern().unwrap_or_default(), "a route answered without an access decision");
+        let (req, _) = res.into_parts();
+        let e = error::ApiError::internal("this route has no access decision");
+        return Ok(ServiceResponse::new(req, actix_web::ResponseError::error_response(&e)));
+    }
+    Ok(res)
 }
 
 /// Gives framework-made error responses (413, 405, …) an OperationOutcome body.

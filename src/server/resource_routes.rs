@@ -1,8 +1,12 @@
 //! Reading what `$code` stored: read, vread, `_history`, and search with `_count` paging.
 
-use actix_web::http::header;
+use actix_web::dev::ServiceRequest;
+use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
+
+use super::access::{belongs_to, patient_field, Access, Decision};
+use crate::fhir::outcome::IssueType;
 
 use super::code_routes::store_error;
 use super::error::ApiError;
@@ -22,16 +26,48 @@ const SEARCHABLE: &[(&str, &[&str])] = &[
     ("Binary", &["_lastUpdated"]),
 ];
 
+/// Paging deeper than this is refused rather than computed (and can never overflow).
+const MAX_OFFSET: usize = 1_000_000_000;
+
 /// Inputs an EHR may store first and code later (`/Composition/{id}/$code`).
 const CREATABLE: &[&str] = &["Composition", "DocumentReference", "Binary"];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/{type}", web::get().to(search))
-        .route("/{type}", web::post().to(create))
-        .route("/{type}/{id}", web::get().to(read))
-        .route("/{type}/{id}", web::put().to(update))
-        .route("/{type}/{id}/_history", web::get().to(history))
-        .route("/{type}/{id}/_history/{vid}", web::get().to(vread));
+    cfg.service(crate::guarded!("/{type}", decide_type).route(web::get().to(search)).route(web::post().to(create)))
+        .service(crate::guarded!("/{type}/{id}", decide_instance).route(web::get().to(read)).route(web::put().to(update)))
+        .service(crate::guarded!("/{type}/{id}/_history", decide_instance).route(web::get().to(history)))
+        .service(crate::guarded!("/{type}/{id}/_history/{vid}", decide_instance).route(web::get().to(vread)));
+}
+
+/// `/{type}`: search (`s`) or create (`c`) on the routed type.
+fn decide_type(req: &ServiceRequest, _: &AppState) -> Result<Access, ApiError> {
+    let ty = req.match_info().get("type").unwrap_or("");
+    Ok(match *req.method() {
+        Method::POST => Access::needs(ty, 'c').audited_for(ty, "C", "create", ty),
+        // AuditEvent search is the admins' own reading of the trail, not an access to records.
+        _ => Access::needs(ty, 's').patient_reach().audited_for(ty, "E", "search-type", ty),
+    })
+}
+
+/// `/{type}/{id}` and its history: read (`r`) or a coder's update (`u`).
+fn decide_instance(req: &ServiceRequest, _: &AppState) -> Result<Access, ApiError> {
+    let info = req.match_info();
+    let (ty, id) = (info.get("type").unwrap_or(""), info.get("id").unwrap_or(""));
+    let entity = format!("{ty}/{id}");
+    Ok(match (req.method(), info.get("vid")) {
+        (&Method::PUT, _) => Access::needs(ty, 'u').patient_reach().audited_for(ty, "U", "update", entity),
+        (_, Some(_)) => Access::needs(ty, 'r').patient_reach().audited_for(ty, "R", "vread", entity),
+        _ if req.path().ends_with("/_history") => Access::needs(ty, 'r').patient_reach().audited_for(ty, "R", "history-instance", entity),
+        _ => Access::needs(ty, 'r').patient_reach().audited_for(ty, "R", "read", entity),
+    })
+}
+
+/// Under a `patient/` scope, a resource of another patient (or of none) is not shown.
+fn within_reach(decision: &Decision, resource: &Value) -> Result<(), ApiError> {
+    match &decision.patient {
+        Some(p) if !belongs_to(resource, p) => Err(ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, "this resource is outside the token's patient")),
+        _ => Ok(()),
+    }
 }
 
 fn known_type(ty: &str) -> Result<&'static [&'static str], ApiError> {
@@ -54,15 +90,16 @@ fn with_version_headers(resource: &Value) -> HttpResponse {
     resp.body(resource.to_string())
 }
 
-async fn read(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn read(req: HttpRequest, decision: Decision, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     check_accept(&req)?;
     let (ty, id) = path.into_inner();
     known_type(&ty)?;
     let r = state.store.read(&ty, &id).map_err(store_error)?.ok_or_else(|| ApiError::not_found(format!("{ty}/{id} is not known")))?;
+    within_reach(&decision, &r)?;
     Ok(with_version_headers(&r))
 }
 
-async fn vread(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
+async fn vread(req: HttpRequest, decision: Decision, state: web::Data<AppState>, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
     check_accept(&req)?;
     let (ty, id, vid) = path.into_inner();
     known_type(&ty)?;
@@ -72,16 +109,20 @@ async fn vread(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(St
         .vread(&ty, &id, v)
         .map_err(store_error)?
         .ok_or_else(|| ApiError::not_found(format!("{ty}/{id} has no version {vid}")))?;
+    within_reach(&decision, &r)?;
     Ok(with_version_headers(&r))
 }
 
-async fn history(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn history(req: HttpRequest, decision: Decision, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     check_accept(&req)?;
     let (ty, id) = path.into_inner();
     known_type(&ty)?;
     let versions = state.store.history(&ty, &id).map_err(store_error)?;
     if versions.is_empty() {
         return Err(ApiError::not_found(format!("{ty}/{id} is not known")));
+    }
+    for v in &versions {
+        within_reach(&decision, v)?;
     }
     let base = state.base_url();
     let entries: Vec<Value> = versions
@@ -91,7 +132,7 @@ async fn history(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(
     Ok(super::format::fhir_ok(&json!({ "resourceType": "Bundle", "type": "history", "total": entries.len(), "entry": entries })))
 }
 
-async fn search(req: HttpRequest, state: web::Data<AppState>, ty: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn search(req: HttpRequest, decision: Decision, state: web::Data<AppState>, ty: web::Path<String>) -> Result<HttpResponse, ApiError> {
     check_accept(&req)?;
     let allowed = known_type(&ty)?;
     let mut filters = Vec::new();
@@ -100,18 +141,27 @@ async fn search(req: HttpRequest, state: web::Data<AppState>, ty: web::Path<Stri
     for (k, v) in url_pairs(req.query_string()) {
         match k.as_str() {
             "_count" => count = v.parse().map_err(|_| ApiError::bad_request(format!("_count must be a number, not {v:?}")))?,
-            "_offset" => offset = v.parse().map_err(|_| ApiError::bad_request(format!("_offset must be a number, not {v:?}")))?,
+            "_offset" => {
+                offset = v.parse().ok().filter(|o| *o <= MAX_OFFSET).ok_or_else(|| ApiError::bad_request(format!("_offset must be a number from 0 to {MAX_OFFSET}, not {v:?}")))?
+            }
             "_format" => {}
             p if allowed.contains(&p) => filters.push((k.clone(), v)),
             p => return Err(ApiError::bad_request(format!("search parameter {p} is not supported for {ty}; supported: {}", allowed.join(", ")))),
         }
     }
     let count = count.clamp(1, 500);
-    let (page, total) = state.store.search(&ty, &filters, count, offset).map_err(store_error)?;
+    // A `patient/` scope searches that patient's resources only; a type outside the patient
+    // compartment is not reachable with one.
+    let mut scoped = filters.clone();
+    if let Some(p) = &decision.patient {
+        let (_, param) = patient_field(&ty).ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, format!("{ty} is not in a patient's compartment: a patient/ scope does not reach it")))?;
+        scoped.push((param.to_owned(), format!("Patient/{p}")));
+    }
+    let (page, total) = state.store.search(&ty, &scoped, count, offset).map_err(store_error)?;
     let base = state.base_url();
     let query: String = filters.iter().map(|(k, v)| format!("{k}={}&", enc(v))).collect();
     let mut links = vec![json!({ "relation": "self", "url": format!("{base}/{ty}?{query}_count={count}&_offset={offset}") })];
-    if offset + count < total {
+    if offset.saturating_add(count) < total {
         links.push(json!({ "relation": "next", "url": format!("{base}/{ty}?{query}_count={count}&_offset={}", offset + count) }));
     }
     let entries: Vec<Value> = page
@@ -141,9 +191,7 @@ fn review_summary(r: &Value) -> Value {
 
 /// A coder's review: PUT the Condition or Procedure with its verification status (confirmed,
 /// refuted, entered-in-error) or its code changed. `If-Match` guards against lost updates.
-pub async fn update(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    use actix_web::http::StatusCode;
-    use crate::fhir::outcome::IssueType;
+pub async fn update(req: HttpRequest, decision: Decision, state: web::Data<AppState>, path: web::Path<(String, String)>, body: super::format::Body) -> Result<HttpResponse, ApiError> {
     check_accept(&req)?;
     let (ty, id) = path.into_inner();
     if ty != "Condition" && ty != "Procedure" {
@@ -175,8 +223,13 @@ pub async fn update(req: HttpRequest, state: web::Data<AppState>, path: web::Pat
             v.trim_start_matches("W/").trim_matches('"').parse::<i64>().map_err(|_| ApiError::bad_request(format!("If-Match {v:?} is not a version ETag")))?,
         ),
     };
-    // Until SMART auth lands, the reviewer names themself in a header.
-    let who = req.headers().get("X-Jointcoder-User").and_then(|v| v.to_str().ok()).unwrap_or("anonymous").to_owned();
+    let who = reviewer(&req, &decision);
+    if let Some(p) = &decision.patient {
+        let current = state.store.read(&ty, &id).map_err(store_error)?.ok_or_else(|| ApiError::not_found(format!("{ty}/{id} is not known")))?;
+        if !belongs_to(&current, p) || !belongs_to(&resource, p) {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, "this resource is outside the token's patient"));
+        }
+    }
     let stored = state.store.update(&ty, &id, resource, if_match, &who, review_summary).map_err(|e| match e {
         crate::store::StoreError::NotFound(m) => ApiError::not_found(format!("{m} is not known")),
         crate::store::StoreError::Conflict(m) => ApiError::new(StatusCode::PRECONDITION_FAILED, IssueType::Conflict, m),
@@ -185,8 +238,21 @@ pub async fn update(req: HttpRequest, state: web::Data<AppState>, path: web::Pat
     Ok(with_version_headers(&stored))
 }
 
+/// Who made a review, as the feedback keeps it: the verified token's subject when
+/// authentication is on (a header cannot name someone else); with it off, the name the
+/// client gives in `X-Jointcoder-User`, marked `unverified:`, since nobody checked it.
+fn reviewer(req: &HttpRequest, decision: &Decision) -> String {
+    if let Some(p) = &decision.principal {
+        return p.subject.clone();
+    }
+    match req.headers().get("X-Jointcoder-User").and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()) {
+        Some(name) => format!("unverified:{}", name.chars().take(128).collect::<String>()),
+        None => "anonymous".to_owned(),
+    }
+}
+
 /// Stores a document (Composition, DocumentReference) or a Binary for coding later.
-async fn create(req: HttpRequest, state: web::Data<AppState>, ty: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn create(req: HttpRequest, state: web::Data<AppState>, ty: web::Path<String>, body: super::format::Body) -> Result<HttpResponse, ApiError> {
     use actix_web::http::StatusCode;
     check_accept(&req)?;
     if !CREATABLE.contains(&ty.as_str()) {

@@ -1,10 +1,12 @@
 //! Terminology endpoints: CodeSystem read/search, $lookup, $validate-code, ValueSet/$expand,
 //! ConceptMap/$translate, and /metadata.
 
+use actix_web::dev::ServiceRequest;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
+use super::access::Access;
 use super::error::ApiError;
 use super::format::{check_accept, fhir_ok, url_pairs};
 use super::AppState;
@@ -16,19 +18,27 @@ type Result<T> = std::result::Result<T, ApiError>;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let get_post = || web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Post()));
-    cfg.route("/metadata", web::get().to(metadata))
-            .route("/CodeSystem/$lookup", get_post().to(lookup))
-            .route("/CodeSystem/$validate-code", get_post().to(validate_code))
-            .route("/CodeSystem", web::get().to(search_code_systems))
-            .route("/CodeSystem/{id}/$lookup", get_post().to(lookup))
-            .route("/CodeSystem/{id}/$validate-code", get_post().to(validate_code))
-            .route("/CodeSystem/{id}", web::get().to(read_code_system))
-            .route("/ValueSet/$expand", get_post().to(expand))
-            .route("/ConceptMap/$translate", get_post().to(translate))
-            .route("/ConceptMap", web::get().to(search_concept_maps))
-        .route("/ConceptMap/{id}", web::get().to(read_concept_map))
-        .route("/CodeSystem/$upload-external-code-system", web::post().to(upload_code_system))
-        .route("/CodeSystem/{id}", web::put().to(put_code_system));
+    let reads = |ty: &'static str, letter: char| move |_: &ServiceRequest, _: &AppState| -> Result<Access> { Ok(Access::needs(ty, letter)) };
+    cfg.service(crate::guarded!("/metadata", |_, _| Ok(Access::public())).route(web::get().to(metadata)))
+        .service(crate::guarded!("/CodeSystem/$lookup", reads("CodeSystem", 'r')).route(get_post().to(lookup)))
+        .service(crate::guarded!("/CodeSystem/$validate-code", reads("CodeSystem", 'r')).route(get_post().to(validate_code)))
+        .service(crate::guarded!("/CodeSystem/$upload-external-code-system", reads("CodeSystem", 'c')).route(web::post().to(upload_code_system)))
+        .service(crate::guarded!("/CodeSystem", reads("CodeSystem", 's')).route(web::get().to(search_code_systems)))
+        .service(crate::guarded!("/CodeSystem/{id}/$lookup", reads("CodeSystem", 'r')).route(get_post().to(lookup)))
+        .service(crate::guarded!("/CodeSystem/{id}/$validate-code", reads("CodeSystem", 'r')).route(get_post().to(validate_code)))
+        .service(crate::guarded!("/CodeSystem/{id}", decide_code_system).route(web::get().to(read_code_system)).route(web::put().to(put_code_system)))
+        .service(crate::guarded!("/ValueSet/$expand", reads("ValueSet", 'r')).route(get_post().to(expand)))
+        .service(crate::guarded!("/ConceptMap/$translate", reads("ConceptMap", 'r')).route(get_post().to(translate)))
+        .service(crate::guarded!("/ConceptMap", reads("ConceptMap", 's')).route(web::get().to(search_concept_maps)))
+        .service(crate::guarded!("/ConceptMap/{id}", reads("ConceptMap", 'r')).route(web::get().to(read_concept_map)));
+}
+
+/// Reading a code system, or an admin's PUT of a new version (`u`).
+fn decide_code_system(req: &ServiceRequest, _: &AppState) -> Result<Access> {
+    Ok(match *req.method() {
+        Method::PUT => Access::needs("CodeSystem", 'u'),
+        _ => Access::needs("CodeSystem", 'r'),
+    })
 }
 
 /// Query parameters, plus a `Parameters` body on POST.
@@ -105,7 +115,7 @@ async fn read_code_system(req: HttpRequest, state: web::Data<AppState>, id: web:
     Ok(fhir_ok(&resp))
 }
 
-async fn lookup(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse> {
+async fn lookup(req: HttpRequest, state: web::Data<AppState>, body: super::format::Body) -> Result<HttpResponse> {
     let p = op_params(&req, &body)?;
     let t = state.terminology();
     let cs = edition_for(&t, &req, &p)?;
@@ -119,7 +129,7 @@ async fn lookup(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
     Ok(fhir_ok(&fx::lookup(cs, concept)))
 }
 
-async fn validate_code(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse> {
+async fn validate_code(req: HttpRequest, state: web::Data<AppState>, body: super::format::Body) -> Result<HttpResponse> {
     let p = op_params(&req, &body)?;
     let t = state.terminology();
     let cs = edition_for(&t, &req, &p)?;
@@ -142,7 +152,7 @@ async fn validate_code(req: HttpRequest, state: web::Data<AppState>, body: web::
     Ok(fhir_ok(&resp))
 }
 
-async fn expand(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse> {
+async fn expand(req: HttpRequest, state: web::Data<AppState>, body: super::format::Body) -> Result<HttpResponse> {
     let p = op_params(&req, &body)?;
     let t = state.terminology();
     let cs = edition_for(&t, &req, &p)?;
@@ -168,7 +178,7 @@ fn concept_map_url(state: &AppState, id: &str) -> String {
     format!("{}/ConceptMap/{}", state.terminology().canonical_base.trim_end_matches('/'), id)
 }
 
-async fn translate(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse> {
+async fn translate(req: HttpRequest, state: web::Data<AppState>, body: super::format::Body) -> Result<HttpResponse> {
     let p = op_params(&req, &body)?;
     let t = state.terminology();
     let code = p.get("code").ok_or_else(|| ApiError::bad_request("parameter code is required"))?;
@@ -228,16 +238,23 @@ fn headers_of(cs: Option<&std::sync::Arc<CodeSystem>>) -> std::collections::Hash
 
 /// Builds the new version off the request path and swaps it in; requests in flight finish on
 /// the old one.
-async fn install(state: &web::Data<AppState>, spec: crate::terminology::EditionSpec, rows: Vec<(String, String)>) -> Result<Value> {
+async fn install(state: &web::Data<AppState>, spec: crate::terminology::EditionSpec, rows: Vec<(String, String)>, make_current: bool) -> Result<Value> {
+    if rows.is_empty() {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            crate::fhir::outcome::IssueType::Required,
+            "the new version would hold no concepts: a code system to serve needs its codes",
+        ));
+    }
     let st = state.clone();
     let meta = web::block(move || {
         st.update_terminology(|t| {
             let headers = headers_of(t.edition(&spec.id, None).ok());
             let cs = crate::terminology::edition_from_rows(&spec, rows.clone(), &headers, &t.canonical_base);
             let meta = fx::code_system(&cs, None);
-            let next = t.with_edition(cs)?;
+            let next = t.with_edition(cs, make_current)?;
             // Kept before it is served: an answered upload survives a restart.
-            let kept = crate::terminology::uploads::InstalledVersion { spec, headers, rows };
+            let kept = crate::terminology::uploads::InstalledVersion { spec, headers, rows, make_current };
             st.installed_versions.save(&kept).map_err(|e| crate::terminology::TerminologyError::Io(e.to_string()))?;
             Ok((next, meta))
         })
@@ -262,6 +279,32 @@ fn spec_for(t: &Terminology, id: &str, version: &str, url: Option<&str>, title: 
     }
 }
 
+/// A version as served side by side: 1 to 64 characters of letters, digits and `.-_+`, so
+/// that it is safe in a URL, a file name and a log line.
+fn valid_version(version: &str) -> Result<()> {
+    let ok = !version.is_empty() && version.len() <= 64 && version.chars().all(|c| c.is_ascii_alphanumeric() || ".-_+".contains(c));
+    if !ok {
+        return Err(ApiError::bad_request(format!(
+            "version {:?} is not accepted: 1 to 64 letters, digits, '.', '-', '_' or '+'",
+            version.chars().take(80).collect::<String>()
+        )));
+    }
+    Ok(())
+}
+
+/// `makeCurrent=true` (query, or a Parameters entry): the new version becomes the one served
+/// when none is named, and the one `$code` codes with. Without it a new version of an existing
+/// edition is served beside the current one until an admin says so.
+fn make_current(req: &HttpRequest, params: Option<&OpParams>) -> Result<bool> {
+    let value = url_pairs(req.query_string()).into_iter().find(|(k, _)| k == "makeCurrent").map(|(_, v)| v);
+    let value = value.or_else(|| params.and_then(|p| p.get("makeCurrent").map(str::to_owned)));
+    match value.as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!("makeCurrent must be true or false, not {other:?}"))),
+    }
+}
+
 fn valid_id(id: &str) -> Result<()> {
     if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
         return Err(ApiError::bad_request(format!("{id:?} is not a valid resource id")));
@@ -271,7 +314,7 @@ fn valid_id(id: &str) -> Result<()> {
 
 /// `PUT /CodeSystem/{id}` with a complete CodeSystem: a new version beside the old ones (or
 /// the same version replaced).
-async fn put_code_system(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse> {
+async fn put_code_system(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: super::format::Body) -> Result<HttpResponse> {
     check_accept(&req)?;
     valid_id(&id)?;
     let v = super::format::json_body(&body)?;
@@ -282,6 +325,8 @@ async fn put_code_system(req: HttpRequest, state: web::Data<AppState>, id: web::
         return Err(ApiError::bad_request("the body's id differs from the URL's"));
     }
     let version = v["version"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("CodeSystem.version is required: versions are served side by side"))?;
+    valid_version(version)?;
+    let current = make_current(&req, None)?;
     let mut rows = Vec::new();
     for c in v["concept"].as_array().into_iter().flatten() {
         match (c["code"].as_str(), c["display"].as_str()) {
@@ -293,18 +338,20 @@ async fn put_code_system(req: HttpRequest, state: web::Data<AppState>, id: web::
         return Err(ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, crate::fhir::outcome::IssueType::Required, "a CodeSystem to serve needs its concepts (content complete)"));
     }
     let spec = spec_for(&state.terminology(), &id, version, v["url"].as_str(), v["title"].as_str());
-    let meta = install(&state, spec, rows).await?;
+    let meta = install(&state, spec, rows, current).await?;
     Ok(fhir_ok(&meta))
 }
 
 /// HAPI-style `$upload-external-code-system`: a `code,name` CSV as a new version, whole
 /// (`mode` snapshot) or as a delta on the current version (`add`, `remove`).
-async fn upload_code_system(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse> {
+async fn upload_code_system(req: HttpRequest, state: web::Data<AppState>, body: super::format::Body) -> Result<HttpResponse> {
     check_accept(&req)?;
     let v = super::format::json_body(&body)?;
     let params = OpParams::from_parameters(&v).map_err(ApiError::bad_request)?;
     let system = params.get("system").ok_or_else(|| ApiError::bad_request("parameter system is required"))?.to_owned();
     let version = params.get("version").ok_or_else(|| ApiError::bad_request("parameter version is required"))?.to_owned();
+    valid_version(&version)?;
+    let current = make_current(&req, Some(&params))?;
     let mode = params.get("mode").unwrap_or("snapshot").to_owned();
     let data = v["parameter"]
         .as_array()
@@ -359,7 +406,7 @@ async fn upload_code_system(req: HttpRequest, state: web::Data<AppState>, body: 
     };
     let n = rows.len();
     let spec = spec_for(&t, &id, &version, None, None);
-    let meta = install(&state, spec, rows).await?;
+    let meta = install(&state, spec, rows, current).await?;
     Ok(fhir_ok(&serde_json::json!({
         "resourceType": "Parameters",
         "parameter": [

@@ -27,6 +27,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("version conflict: {0}")]
     Conflict(String),
+    /// A conditional create whose key is known from a request with other content.
+    #[error("the conditional key was used by a different request")]
+    ConditionalMismatch,
 }
 
 /// One coder decision, as kept for training.
@@ -42,11 +45,21 @@ pub struct Feedback {
     pub after: Value,
 }
 
-/// A conditional create: the key (`{path}?{If-None-Exist}`) and what to answer, built from
-/// the resources as stored.
+/// A conditional create: the key (client, path and If-None-Exist criteria), the digest of the
+/// request it answers, and what to answer, built from the resources as stored. The same key
+/// with another digest is [`StoreError::ConditionalMismatch`], never the first answer.
 pub struct Conditional {
     pub key: String,
+    pub digest: String,
     pub build: Box<dyn FnOnce(&[Value]) -> Value + Send>,
+}
+
+/// The remembered answer of a key, if its digest is the one asked about.
+pub(crate) fn remembered(stored_digest: &str, asked: &str, body: &str) -> Result<Value, StoreError> {
+    if stored_digest != asked {
+        return Err(StoreError::ConditionalMismatch);
+    }
+    parse(body)
 }
 
 /// What [`Store::create_all`] did.
@@ -278,9 +291,10 @@ impl Store {
         on_engine!(self, s => s.feedback())
     }
 
-    /// The response remembered for a conditional create key, if the same request came before.
-    pub fn conditional(&self, key: &str) -> Result<Option<Value>, StoreError> {
-        on_engine!(self, s => s.conditional(key))
+    /// The response remembered for a conditional create key, if the same request (same
+    /// digest) came before; [`StoreError::ConditionalMismatch`] if another one did.
+    pub fn conditional(&self, key: &str, digest: &str) -> Result<Option<Value>, StoreError> {
+        on_engine!(self, s => s.conditional(key, digest))
     }
 
     /// The current version of a resource.
@@ -298,22 +312,19 @@ impl Store {
     }
 
     /// Current resources of a type matching every `(param, value)` (AND), `_lastUpdated`
-    /// prefixes `ge`/`gt`/`le`/`lt` on the stored instant; ordered by last update, paged.
-    /// Answers the page and the total.
+    /// prefixes `ge`/`gt`/`le`/`lt` on the stored instant; ordered by last update, paged in
+    /// the database (only the page's bodies are read). Answers the page and the total.
     pub fn search(&self, ty: &str, filters: &[(String, String)], count: usize, offset: usize) -> Result<(Vec<Value>, usize), StoreError> {
         on_engine!(self, s => s.search(ty, filters, count, offset))
     }
 }
 
-/// The search as SQL both engines run: the bodies of the current versions of `ty` that match
-/// every filter, oldest update first, and the statement's arguments in order.
-/// `placeholder(n)` writes argument n in the engine's syntax.
-pub(crate) fn search_sql(ty: &str, filters: &[(String, String)], placeholder: fn(usize) -> String) -> (String, Vec<String>) {
+/// The search as SQL both engines run: the page of bodies of the current versions of `ty`
+/// that match every filter (oldest update first), the statement counting all of them, and
+/// their arguments in order. `placeholder(n)` writes argument n in the engine's syntax.
+pub(crate) fn search_sql(ty: &str, filters: &[(String, String)], count: usize, offset: usize, placeholder: fn(usize) -> String) -> SearchSql {
     let mut args: Vec<String> = vec![ty.to_owned()];
-    let mut sql = format!(
-        "SELECT r.body FROM resource r WHERE r.type = {} AND r.version = (SELECT MAX(version) FROM resource x WHERE x.type = r.type AND x.id = r.id)",
-        placeholder(1)
-    );
+    let mut conditions = format!("r.type = {} AND r.current = 1", placeholder(1));
     let next = |args: &mut Vec<String>, v: String| {
         args.push(v);
         placeholder(args.len())
@@ -328,7 +339,7 @@ pub(crate) fn search_sql(ty: &str, filters: &[(String, String)], placeholder: fn
                 _ => (">=", value.as_str()),
             };
             let p = next(&mut args, v.to_owned());
-            sql.push_str(&format!(" AND r.last_updated {op} {p}"));
+            conditions.push_str(&format!(" AND r.last_updated {op} {p}"));
         } else {
             let p = next(&mut args, param.clone());
             let matching = match (is_token_param(param), token_match(value)) {
@@ -339,9 +350,20 @@ pub(crate) fn search_sql(ty: &str, filters: &[(String, String)], placeholder: fn
                 (true, TokenMatch::Exact(key)) => format!("s.value = {}", next(&mut args, key)),
                 (false, _) => format!("s.value = {}", next(&mut args, value.clone())),
             };
-            sql.push_str(&format!(" AND EXISTS (SELECT 1 FROM search_param s WHERE s.type = r.type AND s.param = {p} AND {matching} AND s.id = r.id)"));
+            conditions.push_str(&format!(" AND EXISTS (SELECT 1 FROM search_param s WHERE s.type = r.type AND s.param = {p} AND {matching} AND s.id = r.id)"));
         }
     }
-    sql.push_str(" ORDER BY r.last_updated, r.id");
-    (sql, args)
+    // Both numbers are the server's own integers (bounded by the routes), never client text.
+    let (count, offset) = (count.min(i64::MAX as usize), offset.min(i64::MAX as usize));
+    SearchSql {
+        page: format!("SELECT r.body FROM resource r WHERE {conditions} ORDER BY r.last_updated, r.id LIMIT {count} OFFSET {offset}"),
+        count: format!("SELECT COUNT(*) FROM resource r WHERE {conditions}"),
+        args,
+    }
+}
+
+pub(crate) struct SearchSql {
+    pub(crate) page: String,
+    pub(crate) count: String,
+    pub(crate) args: Vec<String>,
 }

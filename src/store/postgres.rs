@@ -22,10 +22,20 @@ CREATE TABLE IF NOT EXISTS search_param (
     type TEXT NOT NULL, param TEXT NOT NULL, value TEXT COLLATE "C" NOT NULL, id TEXT NOT NULL,
     PRIMARY KEY (type, param, value, id));
 CREATE TABLE IF NOT EXISTS conditional (key TEXT PRIMARY KEY, body TEXT NOT NULL);
+ALTER TABLE conditional ADD COLUMN IF NOT EXISTS digest TEXT NOT NULL DEFAULT '';
 CREATE TABLE IF NOT EXISTS feedback (
     seq BIGSERIAL PRIMARY KEY, type TEXT NOT NULL, id TEXT NOT NULL,
     from_version BIGINT NOT NULL, to_version BIGINT NOT NULL,
     who TEXT NOT NULL, at TEXT NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL);
+"#;
+
+/// Whether each row is its resource's current version, with an index in search order over the
+/// current rows (a search pages in the database). Added to older databases once, with the
+/// flag set right on what they hold.
+const CURRENT_FLAG: &str = r#"
+ALTER TABLE resource ADD COLUMN current SMALLINT NOT NULL DEFAULT 1;
+UPDATE resource SET current = 0 WHERE version < (SELECT MAX(version) FROM resource x WHERE x.type = resource.type AND x.id = resource.id);
+CREATE INDEX IF NOT EXISTS resource_current ON resource (type, last_updated, id) WHERE current = 1;
 "#;
 
 /// Held while the schema is created, so that two servers starting at once do not race.
@@ -113,6 +123,12 @@ impl PostgresStore {
             let mut tx = pool.begin().await?;
             sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(SCHEMA_LOCK).execute(&mut *tx).await?;
             sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
+            let has_flag: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'resource' AND column_name = 'current')")
+                .fetch_one(&mut *tx)
+                .await?;
+            if !has_flag {
+                sqlx::raw_sql(CURRENT_FLAG).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             Ok::<_, StoreError>(pool)
         })?;
@@ -136,18 +152,19 @@ impl PostgresStore {
         let rows = resources.into_iter().map(|r| Row::stamp(r, &now)).collect::<Result<Vec<_>, _>>()?;
         let pool = self.pool.clone();
         // The key is read across awaits; the answer builder is only moved (it is not Sync).
-        let (key, build) = conditional.map(|c| (c.key, c.build)).unzip();
+        let (key, build) = conditional.map(|c| ((c.key, c.digest), c.build)).unzip();
         self.run(async move {
             let mut tx = pool.begin().await?;
-            if let Some(key) = &key {
-                let claimed = sqlx::query("INSERT INTO conditional (key, body) VALUES ($1, '') ON CONFLICT (key) DO NOTHING")
+            if let Some((key, digest)) = &key {
+                let claimed = sqlx::query("INSERT INTO conditional (key, digest, body) VALUES ($1, $2, '') ON CONFLICT (key) DO NOTHING")
                     .bind(key)
+                    .bind(digest)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
                 if claimed == 0 {
-                    let body: String = sqlx::query_scalar("SELECT body FROM conditional WHERE key = $1").bind(key).fetch_one(&mut *tx).await?;
-                    return Ok(Created::Existing(parse(&body)?));
+                    let (stored, body): (String, String) = sqlx::query_as("SELECT digest, body FROM conditional WHERE key = $1").bind(key).fetch_one(&mut *tx).await?;
+                    return Ok(Created::Existing(super::remembered(&stored, digest, &body)?));
                 }
             }
             let mut stored = Vec::with_capacity(rows.len());
@@ -182,7 +199,7 @@ impl PostgresStore {
             }
             search_rows.run(&mut tx, INSERT_SEARCH_ROWS).await?;
             let response = match (key, build) {
-                (Some(key), Some(build)) => {
+                (Some((key, _)), Some(build)) => {
                     let body = build(&stored);
                     sqlx::query("UPDATE conditional SET body = $2 WHERE key = $1").bind(key).bind(body.to_string()).execute(&mut *tx).await?;
                     Some(body)
@@ -215,6 +232,7 @@ impl PostgresStore {
             let Some((version, body)) = current else { return Err(StoreError::NotFound(format!("{ty}/{id}"))) };
             let before = parse(&body)?;
             let (next, now) = super::next_version(&ty, &id, version, if_match, &before, &mut resource)?;
+            sqlx::query("UPDATE resource SET current = 0 WHERE type = $1 AND id = $2 AND version = $3").bind(&ty).bind(&id).bind(version).execute(&mut *tx).await?;
             let inserted = sqlx::query("INSERT INTO resource (type, id, version, last_updated, body) VALUES ($1, $2, $3, $4, $5)")
                 .bind(&ty)
                 .bind(&id)
@@ -258,8 +276,12 @@ impl PostgresStore {
         })
     }
 
-    pub fn conditional(&self, key: &str) -> Result<Option<Value>, StoreError> {
-        self.one_body("SELECT body FROM conditional WHERE key = $1", vec![key.to_owned()])
+    pub fn conditional(&self, key: &str, digest: &str) -> Result<Option<Value>, StoreError> {
+        let pool = self.pool.clone();
+        let key = key.to_owned();
+        let known: Option<(String, String)> =
+            self.run(async move { Ok(sqlx::query_as("SELECT digest, body FROM conditional WHERE key = $1").bind(key).fetch_optional(&pool).await?) })?;
+        known.map(|(stored, body)| super::remembered(&stored, digest, &body)).transpose()
     }
 
     pub fn read(&self, ty: &str, id: &str) -> Result<Option<Value>, StoreError> {
@@ -279,10 +301,20 @@ impl PostgresStore {
     }
 
     pub fn search(&self, ty: &str, filters: &[(String, String)], count: usize, offset: usize) -> Result<(Vec<Value>, usize), StoreError> {
-        let (sql, args) = super::search_sql(ty, filters, |n| format!("${n}"));
-        let all = self.bodies(sql, args)?;
-        let page = all.iter().skip(offset).take(count).map(|b| parse(b)).collect::<Result<Vec<_>, _>>()?;
-        Ok((page, all.len()))
+        let sql = super::search_sql(ty, filters, count, offset, |n| format!("${n}"));
+        let pool = self.pool.clone();
+        let (total, bodies): (i64, Vec<String>) = self.run(async move {
+            let mut count = sqlx::query_scalar(&sql.count);
+            let mut page = sqlx::query_scalar(&sql.page);
+            for a in &sql.args {
+                count = count.bind(a);
+                page = page.bind(a);
+            }
+            let total: i64 = count.fetch_one(&pool).await?;
+            Ok((total, page.fetch_all(&pool).await?))
+        })?;
+        let page = bodies.iter().map(|b| parse(b)).collect::<Result<Vec<_>, _>>()?;
+        Ok((page, total as usize))
     }
 
     /// The first body a query with text arguments finds, parsed.

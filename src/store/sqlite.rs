@@ -194,9 +194,10 @@ fn insert_job(
     seen: &mut Vec<((String, String), (Value, String))>,
 ) -> Result<Created, StoreError> {
     if let Some(c) = &conditional {
-        let known: Option<String> = tx.prepare_cached("SELECT body FROM conditional WHERE key = ?1")?.query_row(params![c.key], |r| Ok(unpack(r.get_ref(0)?))).optional()?.transpose()?;
-        if let Some(body) = known {
-            return Ok(Created::Existing(parse(&body)?));
+        let known: Option<(String, Result<String, StoreError>)> =
+            tx.prepare_cached("SELECT digest, body FROM conditional WHERE key = ?1")?.query_row(params![c.key], |r| Ok((r.get(0)?, unpack(r.get_ref(1)?)))).optional()?;
+        if let Some((digest, body)) = known {
+            return Ok(Created::Existing(super::remembered(&digest, &c.digest, &body?)?));
         }
     }
     let mut stored = Vec::with_capacity(rows.len());
@@ -237,7 +238,7 @@ fn insert_job(
     let response = match conditional {
         Some(c) => {
             let body = (c.build)(&stored);
-            tx.prepare_cached("INSERT INTO conditional (key, body) VALUES (?1, ?2)")?.execute(params![c.key, pack(&body.to_string())])?;
+            tx.prepare_cached("INSERT INTO conditional (key, digest, body) VALUES (?1, ?2, ?3)")?.execute(params![c.key, c.digest, pack(&body.to_string())])?;
             Some(body)
         }
         None => None,
@@ -270,12 +271,15 @@ fn parse_stored(stored: ValueRef<'_>) -> Result<Value, StoreError> {
 }
 
 /// The schema this code writes; older stores are brought up to it on open, once.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Brings a store written by an older version up to [`SCHEMA_VERSION`], in one transaction.
 /// - Search rows in `search_index` (a table and two indexes) move to the clustered
 ///   `search_param`.
 /// - Codings had two rows (`X` and `S|X`); they keep one, `X|S` ([`super::token_key`]).
+/// - Version 3: each row says whether it is its resource's current version (`current`, with
+///   an index in search order over the current rows, so that a search pages in the database);
+///   a conditional answer keeps the digest of the request it answers.
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version >= SCHEMA_VERSION {
@@ -299,6 +303,21 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
                  FROM old_code WHERE instr(value, '|') > 0;
              DROP TABLE old_code;",
         )?;
+    }
+    if version < 3 {
+        let has = |table: &str, column: &str| -> Result<bool, StoreError> {
+            Ok(tx.query_row(&format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = ?1"), params![column], |r| r.get::<_, i64>(0))? > 0)
+        };
+        if !has("resource", "current")? {
+            tx.execute_batch(
+                "ALTER TABLE resource ADD COLUMN current INTEGER NOT NULL DEFAULT 1;
+                 UPDATE resource SET current = 0 WHERE version < (SELECT MAX(version) FROM resource x WHERE x.type = resource.type AND x.id = resource.id);",
+            )?;
+        }
+        if !has("conditional", "digest")? {
+            tx.execute_batch("ALTER TABLE conditional ADD COLUMN digest TEXT NOT NULL DEFAULT '';")?;
+        }
+        tx.execute_batch("CREATE INDEX IF NOT EXISTS resource_current ON resource (type, last_updated, id) WHERE current = 1;")?;
     }
     tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
     tx.commit()?;
@@ -422,6 +441,7 @@ impl SqliteStore {
         let Some((version, before)) = current else { return Err(StoreError::NotFound(format!("{ty}/{id}"))) };
         let before = before?;
         let (next, now) = super::next_version(ty, id, version, if_match, &before, &mut resource)?;
+        tx.execute("UPDATE resource SET current = 0 WHERE type = ?1 AND id = ?2 AND version = ?3", params![ty, id, version])?;
         tx.execute("INSERT INTO resource (type, id, version, last_updated, body) VALUES (?1, ?2, ?3, ?4, ?5)", params![ty, id, next, now, pack(&resource.to_string())])?;
         // The previous version's rows, found by key (the table is clustered by value).
         for (param, value) in index_rows(&before) {
@@ -466,8 +486,12 @@ impl SqliteStore {
     }
 
     /// The response remembered for a conditional create key, if the same request came before.
-    pub fn conditional(&self, key: &str) -> Result<Option<Value>, StoreError> {
-        self.reading(|conn| conn.query_row("SELECT body FROM conditional WHERE key = ?1", params![key], |r| Ok(parse_stored(r.get_ref(0)?))).optional()?.transpose())
+    pub fn conditional(&self, key: &str, digest: &str) -> Result<Option<Value>, StoreError> {
+        self.reading(|conn| {
+            let known: Option<(String, Result<String, StoreError>)> =
+                conn.query_row("SELECT digest, body FROM conditional WHERE key = ?1", params![key], |r| Ok((r.get(0)?, unpack(r.get_ref(1)?)))).optional()?;
+            known.map(|(stored, body)| super::remembered(&stored, digest, &body?)).transpose()
+        })
     }
 
     /// The current version of a resource.
@@ -497,21 +521,14 @@ impl SqliteStore {
     }
 
     pub fn search(&self, ty: &str, filters: &[(String, String)], count: usize, offset: usize) -> Result<(Vec<Value>, usize), StoreError> {
-        let (sql, args) = super::search_sql(ty, filters, |n| format!("?{n}"));
-        // Raw bodies: only the page's are decompressed and parsed.
-        let all: Vec<rusqlite::types::Value> = self.reading(|conn| {
-            let mut stmt = conn.prepare(&sql)?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, rusqlite::types::Value>(0))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })?;
-        let total = all.len();
-        let page = all
-            .iter()
-            .skip(offset)
-            .take(count)
-            .map(|b| parse_stored(ValueRef::from(b)))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((page, total))
+        let sql = super::search_sql(ty, filters, count, offset, |n| format!("?{n}"));
+        self.reading(|conn| {
+            let total: i64 = conn.prepare_cached(&sql.count)?.query_row(rusqlite::params_from_iter(sql.args.iter()), |r| r.get(0))?;
+            let mut stmt = conn.prepare_cached(&sql.page)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(sql.args.iter()), |r| Ok(parse_stored(r.get_ref(0)?)))?;
+            let page = rows.map(|b| b?).collect::<Result<Vec<_>, _>>()?;
+            Ok((page, total as usize))
+        })
     }
 }
 
@@ -529,7 +546,7 @@ mod tests {
             "code": { "coding": [{ "system": "s", "code": "I25.103" }] },
             "verificationStatus": { "coding": [{ "code": "provisional" }] } });
         let claim = json!({ "resourceType": "Claim", "id": "k1", "patient": { "reference": "Patient/p1" } });
-        let build = || Conditional { key: "doc-1".into(), build: Box::new(|stored: &[Value]| json!({ "n": stored.len() })) };
+        let build = || Conditional { key: "doc-1".into(), digest: "d1".into(), build: Box::new(|stored: &[Value]| json!({ "n": stored.len() })) };
         let Created::New { stored, response, .. } = store.create_all(vec![cond.clone(), claim], Some(build())).unwrap() else { panic!("first create") };
         assert_eq!(stored[0]["meta"]["versionId"], "1");
         assert_eq!(response.unwrap()["n"], 2);
@@ -539,8 +556,14 @@ mod tests {
         let Created::Existing(first) = store.create_all(vec![again], Some(build())).unwrap() else { panic!("second create") };
         assert_eq!(first["n"], 2);
         assert!(store.read("Condition", "c2").unwrap().is_none());
-        assert_eq!(store.conditional("doc-1").unwrap().unwrap()["n"], 2);
-        assert!(store.conditional("doc-2").unwrap().is_none());
+        assert_eq!(store.conditional("doc-1", "d1").unwrap().unwrap()["n"], 2);
+        assert!(store.conditional("doc-2", "d1").unwrap().is_none());
+        // The same key from a request with other content is refused, not answered.
+        assert!(matches!(store.conditional("doc-1", "d2"), Err(StoreError::ConditionalMismatch)));
+        let other = Conditional { key: "doc-1".into(), digest: "d2".into(), build: Box::new(|_: &[Value]| json!({})) };
+        let mut third = json!({ "resourceType": "Claim", "id": "k9" });
+        assert!(matches!(store.create_all(vec![third.take()], Some(other)), Err(StoreError::ConditionalMismatch)));
+        assert!(store.read("Claim", "k9").unwrap().is_none(), "nothing of the refused request is stored");
         assert_eq!(store.read("Condition", "c1").unwrap().unwrap()["id"], "c1");
         assert!(store.read("Condition", "nope").unwrap().is_none());
         let (hits, total) = store.search("Condition", &[("subject".into(), "Patient/p1".into()), ("code".into(), "I25.103".into())], 10, 0).unwrap();
@@ -550,6 +573,13 @@ mod tests {
         let (hits, _) = store.search("Claim", &[("patient".into(), "Patient/p1".into()), ("_lastUpdated".into(), "ge2000-01-01".into())], 10, 0).unwrap();
         assert_eq!(hits.len(), 1);
         assert_eq!(store.history("Condition", "c1").unwrap().len(), 1);
+        // After a review only the new version is found, counted once.
+        let mut reviewed = store.read("Condition", "c1").unwrap().unwrap();
+        reviewed["verificationStatus"]["coding"][0]["code"] = json!("confirmed");
+        store.update("Condition", "c1", reviewed, Some(1), "coder", |v| v.clone()).unwrap();
+        let (hits, total) = store.search("Condition", &[], 10, 0).unwrap();
+        assert_eq!((hits.len(), total), (1, 1));
+        assert_eq!(hits[0]["meta"]["versionId"], "2");
     }
 
     /// Concurrent creates share commits; a bad request fails alone and its neighbours in the
@@ -772,8 +802,8 @@ mod tests {
         assert_eq!(kind, "blob");
         assert!(size < 500, "2 kB of JSON stored in {size} bytes");
         c.execute_batch(
-            "INSERT INTO resource VALUES ('Claim', 'old', 1, '2026-01-01T00:00:00.000Z', '{\"resourceType\":\"Claim\",\"id\":\"old\"}');
-             INSERT INTO resource VALUES ('Claim', 'bad', 1, '2026-01-01T00:00:00.000Z', x'0500000001');",
+            "INSERT INTO resource (type, id, version, last_updated, body) VALUES ('Claim', 'old', 1, '2026-01-01T00:00:00.000Z', '{\"resourceType\":\"Claim\",\"id\":\"old\"}');
+             INSERT INTO resource (type, id, version, last_updated, body) VALUES ('Claim', 'bad', 1, '2026-01-01T00:00:00.000Z', x'0500000001');",
         )
         .unwrap();
         drop(c);

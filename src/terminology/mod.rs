@@ -116,8 +116,11 @@ pub const DEFAULT_CANONICAL_BASE: &str = "https://jointcoder.org/fhir";
 /// on a clone and swapped in whole.
 #[derive(Clone)]
 pub struct Terminology {
-    /// id → versions in load order; the last is current.
+    /// id → versions in load order; the last is current unless `current` names another.
     editions: HashMap<String, Vec<Arc<CodeSystem>>>,
+    /// id → the current version, where an admin installed later versions without making
+    /// them current (a new version is served beside the current one, not instead of it).
+    current: HashMap<String, String>,
     order: Vec<String>,
     crosswalks: HashMap<String, (CrosswalkSpec, Crosswalk)>,
     pub lexicon: Arc<Lexicon>,
@@ -200,6 +203,7 @@ impl Terminology {
 
         let mut t = Terminology {
             editions: HashMap::new(),
+            current: HashMap::new(),
             order: Vec::new(),
             crosswalks: HashMap::new(),
             lexicon: lexicon.clone(),
@@ -242,10 +246,36 @@ impl Terminology {
     }
 
     /// A copy with one more edition version (or a version replaced), its index built in memory.
-    pub fn with_edition(&self, cs: CodeSystem) -> Result<Terminology, TerminologyError> {
+    /// It becomes the version answered when none is named (and the one `$code` codes with)
+    /// only with `make_current`, or when the edition is new.
+    pub fn with_edition(&self, cs: CodeSystem, make_current: bool) -> Result<Terminology, TerminologyError> {
         let mut next = self.clone();
-        next.add_edition(cs, None)?;
+        next.install_edition(cs, make_current)?;
         Ok(next)
+    }
+
+    /// Adds a version as [`Terminology::with_edition`] does, in place.
+    pub fn install_edition(&mut self, cs: CodeSystem, make_current: bool) -> Result<(), TerminologyError> {
+        let id = cs.meta.id.clone();
+        let previous = self.editions.get(&id).map(|versions| self.current_of(&id, versions).meta.version.clone());
+        self.add_edition(cs, None)?;
+        match previous {
+            Some(p) if !make_current => {
+                self.current.insert(id, p);
+            }
+            _ => {
+                self.current.remove(&id);
+            }
+        }
+        Ok(())
+    }
+
+    /// The current version of a stored edition: the one `current` names, else the last.
+    fn current_of<'a>(&self, id: &str, versions: &'a [Arc<CodeSystem>]) -> &'a Arc<CodeSystem> {
+        self.current
+            .get(id)
+            .and_then(|v| versions.iter().find(|cs| &cs.meta.version == v))
+            .unwrap_or_else(|| versions.last().expect("an edition has a version"))
     }
 
     /// Resolves a system (resource id, canonical URL or short alias) and optional version.
@@ -253,7 +283,7 @@ impl Terminology {
         let id = self.resolve_id(system)?;
         let versions = &self.editions[id];
         match version.filter(|v| !v.is_empty()) {
-            None => Ok(versions.last().expect("an edition has a version")),
+            None => Ok(self.current_of(id, versions)),
             Some(v) => versions.iter().find(|cs| cs.meta.version == v).ok_or_else(|| {
                 TerminologyError::UnknownVersion { system: system.to_owned(), version: v.to_owned() }
             }),
@@ -274,7 +304,7 @@ impl Terminology {
 
     /// Current versions, in load order.
     pub fn editions(&self) -> Vec<&Arc<CodeSystem>> {
-        self.order.iter().map(|id| self.editions[id].last().expect("non-empty")).collect()
+        self.order.iter().map(|id| self.current_of(id, &self.editions[id])).collect()
     }
 
     /// Every version of every edition.

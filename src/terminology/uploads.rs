@@ -29,6 +29,14 @@ pub struct InstalledVersion {
     pub headers: HashMap<String, String>,
     /// `(code, name)`, as installed.
     pub rows: Vec<(String, String)>,
+    /// Whether the admin made it the current version. Files kept before this was recorded
+    /// were all made current, as installs then were.
+    #[serde(default = "made_current_before")]
+    pub make_current: bool,
+}
+
+fn made_current_before() -> bool {
+    true
 }
 
 /// The folder of installed versions.
@@ -61,7 +69,8 @@ impl InstalledVersions {
         std::fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io(&self.dir))?;
         // An earlier file of the same edition and version is superseded.
         for (_, old) in existing {
-            if old.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(&format!(".{key}.json"))) {
+            let superseded = |k: &str| old.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(&format!(".{k}.json")));
+            if superseded(&key) || superseded(&legacy_version_key(&version.spec)) {
                 std::fs::remove_file(&old).map_err(io(&old))?;
             }
         }
@@ -107,8 +116,16 @@ impl InstalledVersions {
     }
 }
 
-/// Edition and version as a file-name part.
+/// Edition and version as a file-name part: a digest, so that any id and version (the
+/// routes bound both) make a short, safe name.
 fn version_key(spec: &EditionSpec) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{}\0{}", spec.id, spec.version).as_bytes());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The name part files were kept under before: the id and version in hex.
+fn legacy_version_key(spec: &EditionSpec) -> String {
     format!("{}\0{}", spec.id, spec.version).bytes().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -130,6 +147,7 @@ mod tests {
             },
             headers: HashMap::from([("I25".to_owned(), "慢性缺血性心脏病".to_owned())]),
             rows: rows.iter().map(|(c, n)| (c.to_string(), n.to_string())).collect(),
+            make_current: true,
         }
     }
 

@@ -57,6 +57,21 @@ pub fn serve(mut config: Config, terminology: Terminology) -> String {
     addr
 }
 
+/// As [`serve`], also answering the server's state, for tests that look at what it stored.
+pub fn serve_state(mut config: Config, terminology: Terminology) -> (String, actix_web::web::Data<AppState>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    config.addr = addr.clone();
+    let state = actix_web::web::Data::new(AppState::new(config, terminology).expect("state"));
+    let served = state.clone();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            jointcoder::server::start(served, listener).unwrap().await.unwrap();
+        })
+    });
+    (addr, state)
+}
+
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
