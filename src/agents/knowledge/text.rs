@@ -91,33 +91,52 @@ fn strip_paren_number(s: &str) -> &str {
     t
 }
 
-/// Char offsets of every occurrence of `needle` in `hay`.
+/// Occurrences of one mention read per text. A report names a procedure a few times; a text
+/// that repeats it thousands of times (pasted templates, or an attack) is read for its first
+/// ones, so that the rules' work per mention cannot add up to seconds.
+pub const MAX_MATCHES: usize = 256;
+
+/// Char offsets of the occurrences of `needle` in `hay`, the first [`MAX_MATCHES`].
 pub fn find_all(hay: &str, needle: &str) -> Vec<(usize, usize)> {
     if needle.is_empty() {
         return Vec::new();
     }
     let n = needle.chars().count();
     let mut out = Vec::new();
-    for (byte, _) in hay.match_indices(needle) {
-        let start = hay[..byte].chars().count();
-        out.push((start, start + n));
+    // Chars counted from the previous match on, not from the start each time: a long
+    // operative report with many matches stays linear.
+    let (mut byte_at, mut char_at) = (0usize, 0usize);
+    for (byte, _) in hay.match_indices(needle).take(MAX_MATCHES) {
+        char_at += hay[byte_at..byte].chars().count();
+        byte_at = byte;
+        out.push((char_at, char_at + n));
     }
     out
 }
 
 /// The clause (between 。；; and line breaks) around a char span.
+/// Answers the clause and the mention's char offset in it. Works on the text in place (no copy
+/// of the whole text per mention, which made long reports quadratic).
 pub fn clause(text: &str, start: usize, end: usize) -> (String, usize) {
-    let chars: Vec<char> = text.chars().collect();
     let is_stop = |c: char| matches!(c, '。' | '；' | ';' | '\n');
-    let mut s = start.min(chars.len());
-    while s > 0 && !is_stop(chars[s - 1]) {
-        s -= 1;
+    // Byte offsets of chars `start` and `end` (the text's end past its last char).
+    let mut offsets = text.char_indices().map(|(b, _)| b).chain(std::iter::once(text.len()));
+    let (start_byte, past_end) = match offsets.nth(start) {
+        Some(b) => (b, false),
+        None => (text.len(), true),
+    };
+    let end_byte = match end.checked_sub(start + 1) {
+        _ if past_end => text.len(),
+        None => start_byte,
+        Some(more) => offsets.nth(more).unwrap_or(text.len()),
     }
-    let mut e = end.min(chars.len());
-    while e < chars.len() && !is_stop(chars[e]) {
-        e += 1;
-    }
-    (chars[s..e].iter().collect(), start - s)
+    .max(start_byte);
+    let from = text[..start_byte].rfind(is_stop).map_or(0, |i| i + text[i..].chars().next().map_or(0, char::len_utf8));
+    let to = text[end_byte..].find(is_stop).map_or(text.len(), |i| end_byte + i);
+    let before = text[from..start_byte].chars().count();
+    // Past the text's end the offset is counted from where the text ends, as the mention is.
+    let rel = if past_end { start - (text[..from].chars().count()) } else { before };
+    (text[from..to].to_owned(), rel)
 }
 
 /// How a mention stands in its clause.
@@ -265,5 +284,44 @@ mod tests {
         assert_eq!(at("肺部感染"), Assertion::Uncertain);
         let (s, e) = find_all(t, "冠脉造影")[1];
         assert_eq!(assertion(t, s, e), Assertion::Present);
+    }
+
+    /// The in-place clause and the incremental find_all answer what the whole-text copies
+    /// did, on texts with stops, multi-byte chars and mentions at either end.
+    #[test]
+    fn clause_and_find_all_match_the_char_vector_versions() {
+        fn clause_by_chars(text: &str, start: usize, end: usize) -> (String, usize) {
+            let chars: Vec<char> = text.chars().collect();
+            let is_stop = |c: char| matches!(c, '。' | '；' | ';' | '\n');
+            let mut s = start.min(chars.len());
+            while s > 0 && !is_stop(chars[s - 1]) {
+                s -= 1;
+            }
+            let mut e = end.min(chars.len());
+            while e < chars.len() && !is_stop(chars[e]) {
+                e += 1;
+            }
+            (chars[s..e].iter().collect(), start - s)
+        }
+        let pieces = ["支架", "。", "；", "前降支", "a", ";", "\n", "球囊扩张", "，", "植入支架1枚"];
+        let mut seed = 7u64;
+        for _ in 0..300 {
+            let mut text = String::new();
+            for _ in 0..(seed % 17) {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                text.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            let n = text.chars().count();
+            for start in 0..=n + 1 {
+                for end in start..=(start + 3).min(n + 2) {
+                    assert_eq!(clause(&text, start, end), clause_by_chars(&text, start, end), "{text:?} {start}..{end}");
+                }
+            }
+            for needle in ["支架", "。", "a"] {
+                let by_chars: Vec<(usize, usize)> = text.match_indices(needle).map(|(b, _)| (text[..b].chars().count(), text[..b].chars().count() + needle.chars().count())).collect();
+                assert_eq!(find_all(&text, needle), by_chars);
+            }
+            seed = seed.wrapping_add(11);
+        }
     }
 }
