@@ -249,3 +249,31 @@ fn mutated_requests_never_get_a_5xx_or_hang() {
     let r = common::post_json(&addr, "/fhir/Bundle/$code?persist=false", &std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/requests/discharge-bundle.json")).unwrap());
     assert_eq!(r.status, 200, "coding still works after the fuzz run");
 }
+
+/// The inbound mapping and the record limits alone, in process, on many more mutations than
+/// the HTTP run affords: every input either maps to a record or is refused with an error,
+/// never a panic.
+#[test]
+fn mutated_resources_map_or_are_refused() {
+    let seeds: Vec<Value> = seeds("c").into_iter().map(|s| s.body).filter(|b| !b.is_null()).collect();
+    let limits = jointcoder::record::limits::RecordLimits::default();
+    let mut rng = Rng(0x696e_626f_756e_64);
+    let (mut mapped, mut refused) = (0usize, 0usize);
+    for _ in 0..20_000 {
+        let mut v = rng.pick(&seeds).clone();
+        for _ in 0..=rng.below(4) {
+            mutate_json(&mut v, &mut rng, 0);
+        }
+        match jointcoder::fhir::inbound::from_resource(&v, &|_| None) {
+            Ok(inbound) => {
+                let _ = limits.check(&inbound.record, inbound.sections_read);
+                mapped += 1;
+            }
+            Err(e) => {
+                assert!(!e.to_string().is_empty(), "an error says why");
+                refused += 1;
+            }
+        }
+    }
+    assert!(mapped > 100 && refused > 100, "mapped {mapped}, refused {refused}");
+}

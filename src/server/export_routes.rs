@@ -275,6 +275,25 @@ async fn file(decision: Decision, state: web::Data<AppState>, path: web::Path<(S
     if name.contains('/') || name.contains("..") || !name.ends_with(".ndjson") {
         return Err(ApiError::bad_request("not an export file name"));
     }
-    let text = std::fs::read_to_string(export_dir(&state, &id).join(&name)).map_err(|_| ApiError::not_found(format!("no file {name} in export {id}")))?;
-    Ok(HttpResponse::Ok().content_type("application/fhir+ndjson").body(text))
+    let path = export_dir(&state, &id).join(&name);
+    let file = std::fs::File::open(&path).map_err(|_| ApiError::not_found(format!("no file {name} in export {id}")))?;
+    let size = file.metadata().map_err(|e| ApiError::internal(format!("export file: {e}")))?.len();
+    Ok(HttpResponse::Ok().content_type("application/fhir+ndjson").body(actix_web::body::SizedStream::new(size, chunks(file))))
+}
+
+/// A file as a stream of 64 KiB chunks: a large export is never held in memory whole.
+fn chunks(file: std::fs::File) -> impl futures_util::Stream<Item = Result<web::Bytes, std::io::Error>> {
+    futures_util::stream::unfold(Some(file), |file| async move {
+        use std::io::Read;
+        let mut file = file?;
+        let mut buf = vec![0u8; 64 * 1024];
+        match file.read(&mut buf) {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(web::Bytes::from(buf)), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    })
 }
