@@ -1,5 +1,6 @@
 //! `$code`: a discharge record in, coded Conditions, Procedures, per-stage Provenance and a
-//! draft Claim out. Logs carry record ids and counts only, never clinical text.
+//! draft Claim out. Logs carry a digest of the record id (`telemetry::record_tag`) and counts,
+//! never clinical text or the identifier itself.
 
 use actix_web::dev::ServiceRequest;
 use actix_web::http::StatusCode;
