@@ -1,67 +1,15 @@
 //! `jointcoder bench …`: numbers printed as a table (speed targets live here, never in tests).
+//! The command line (`main.rs`) names the benches and their defaults; each is a function here.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::stats::{percentile, rss_mb};
 use crate::terminology::normalize::normalize;
 use crate::terminology::{EditionSpec, Terminology, TerminologyOptions};
 
-#[derive(clap::Subcommand)]
-pub enum BenchCmd {
-    /// Start-up time and memory, search latency and retrieval recall on CHIP-CDN dev.
-    Terminology {
-        /// CHIP-CDN file with `text` and `normalized_result` (## joined).
-        #[arg(long, default_value = "../shared/data/eval/chip-cdn/CHIP-CDN_dev.json")]
-        mentions: PathBuf,
-        /// The label space the mentions are normalized to.
-        #[arg(long, default_value = "../shared/data/eval/vocab/icd10_beijing_clinical_v601.csv")]
-        vocab: PathBuf,
-    },
-    /// Whole-pipeline throughput on one thread over a record file (default: the CCL2025 records).
-    Pipeline {
-        #[arg(long, default_value = crate::eval::CCL2025_RECORDS)]
-        records: PathBuf,
-        /// Passes over the records.
-        #[arg(long, default_value_t = 5)]
-        rounds: usize,
-    },
-    /// Search latency over a store of many AuditEvents (a busy server's trail): the first page,
-    /// a deep page, and a filtered search, each with its total.
-    Search {
-        /// AuditEvents written first.
-        #[arg(long, default_value_t = 140_000)]
-        resources: usize,
-        /// Timed searches per row.
-        #[arg(long, default_value_t = 20)]
-        rounds: usize,
-    },
-    /// Every role on a local Qwen3 through candle: tokens/s, per-record latency, and the time
-    /// outside candle's forward passes. Without --model, on a tiny random model it writes.
-    Llm {
-        /// A model directory or .gguf; default: the tiny random Qwen3 (safetensors and GGUF).
-        #[arg(long)]
-        model: Option<PathBuf>,
-        #[arg(long, default_value = "examples/records/cardiology_procedures.json")]
-        records: PathBuf,
-        #[arg(long, default_value_t = 3)]
-        rounds: usize,
-        #[arg(long, default_value = "cpu")]
-        device: String,
-    },
-}
-
-pub fn run(config: &Config, cmd: BenchCmd) -> Result<(), String> {
-    match cmd {
-        BenchCmd::Llm { model, records, rounds, device } => crate::llm::bench::run(config, model, &records, rounds, &device),
-        BenchCmd::Terminology { mentions, vocab } => bench_terminology(config, &mentions, &vocab),
-        BenchCmd::Pipeline { records, rounds } => bench_pipeline(config, &records, rounds),
-        BenchCmd::Search { resources, rounds } => bench_search(resources, rounds),
-    }
-}
-
 /// Writes `n` AuditEvents into a fresh SQLite store, then times searches on it.
-fn bench_search(n: usize, rounds: usize) -> Result<(), String> {
+pub fn search(n: usize, rounds: usize) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("jointcoder-bench-search-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let store = crate::store::Store::open(&dir.join("bench.sqlite")).map_err(|e| e.to_string())?;
@@ -102,47 +50,7 @@ fn bench_search(n: usize, rounds: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Resident set size of this process, from /proc (Linux).
-pub fn rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-/// One CHIP-CDN item: the mention and its gold standard terms.
-pub struct CdnItem {
-    pub text: String,
-    pub gold: Vec<String>,
-}
-
-pub fn read_chip_cdn(path: &std::path::Path) -> Result<Vec<CdnItem>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let items: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(items
-        .iter()
-        .map(|it| CdnItem {
-            text: it["text"].as_str().unwrap_or("").to_owned(),
-            gold: it["normalized_result"]
-                .as_str()
-                .unwrap_or("")
-                .split("##")
-                .map(|g| g.trim().trim_matches('"').to_owned())
-                .filter(|g| !g.is_empty())
-                .collect(),
-        })
-        .collect())
-}
-
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
-
-fn bench_terminology(config: &Config, mentions: &std::path::Path, vocab: &std::path::Path) -> Result<(), String> {
+pub fn terminology(config: &Config, mentions: &std::path::Path, vocab: &std::path::Path) -> Result<(), String> {
     let rss0 = rss_mb().unwrap_or(0.0);
     // Start-up: the two clinical editions, as the server loads them (index cache in a fresh
     // temporary directory so that the build is measured, then again from the cache).
@@ -174,7 +82,7 @@ fn bench_terminology(config: &Config, mentions: &std::path::Path, vocab: &std::p
         headers: None,
     }];
     let beijing = Terminology::load(&vopts).map_err(|e| e.to_string())?;
-    let items = read_chip_cdn(mentions)?;
+    let items = crate::eval::chip_cdn::read(mentions)?;
 
     let ks = [1usize, 10, 50];
     let mut hits = [0usize; 3];
@@ -221,9 +129,9 @@ fn bench_terminology(config: &Config, mentions: &std::path::Path, vocab: &std::p
 
 /// Records per second through the whole pipeline. The tracks of one record run on two threads
 /// (phase 1); records are coded one after another, so this is the one-core-per-stream rate.
-fn bench_pipeline(config: &Config, records: &std::path::Path, rounds: usize) -> Result<(), String> {
+pub fn pipeline(config: &Config, records: &std::path::Path, rounds: usize) -> Result<(), String> {
     let read = crate::record::io::read_path(records).map_err(|e| e.to_string())?;
-    let pipeline = crate::cli::pipeline(config, &[])?;
+    let pipeline = crate::app::App::open(config)?.pipeline;
     let rss_before = rss_mb().unwrap_or(0.0);
     // Warm-up: first touches of the index pages.
     for r in &read.records {

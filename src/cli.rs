@@ -6,48 +6,18 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::agents::knowledge::{self, train, KnowledgeModels};
+use crate::agents::knowledge;
+use crate::app::{models_or_train, App};
+use crate::catalog::{beijing_edition, datasets};
 use crate::config::Config;
 use crate::eval::{self, Split};
 use crate::pipeline::{Pipeline, Stage};
 use crate::record::io;
-use crate::terminology::{EditionSpec, Terminology};
+use crate::terminology::Terminology;
 
-pub fn models_dir(config: &Config) -> PathBuf {
-    config.data_dir.join("models")
-}
-
-/// Loads the configured terminology; a failure names the directory and the setting to change.
-pub fn open_terminology(config: &Config) -> Result<Terminology, String> {
-    Terminology::load(&config.terminology_options()).map_err(|e| {
-        format!("{e} (terminology directory: {}; set JOINTCODER_TERMINOLOGY_DIR)", config.terminology_dir.display())
-    })
-}
-
-pub fn load_terminology(config: &Config) -> Result<Arc<Terminology>, String> {
-    open_terminology(config).map(Arc::new)
-}
-
-/// The trained models, trained now (and cached) if missing and the training data is here.
-pub fn models_or_train(config: &Config) -> Result<KnowledgeModels, String> {
-    let dir = models_dir(config);
-    if !KnowledgeModels::present(&dir) {
-        let sources = train::TrainingSources::default_paths();
-        if config.auto_train && sources.available() {
-            eprintln!("no trained models in {}: training them now (jointcoder train)", dir.display());
-            train::train_all(config, &sources)?;
-        } else {
-            eprintln!("no trained models (and auto-training off or no training data): using the hand-set defaults");
-        }
-    }
-    KnowledgeModels::load(&dir)
-}
-
-pub fn pipeline(config: &Config, without: &[Stage]) -> Result<Pipeline, String> {
-    let models = models_or_train(config)?;
-    let t = load_terminology(config)?;
-    let llm = crate::llm::config::LoadedModels::load(&config.llm).map_err(|e| e.to_string())?;
-    Ok(llm.pipeline(&config.llm, t, &models).without(without.iter().copied()))
+/// The configured pipeline with some stages switched off.
+fn pipeline(config: &Config, without: &[Stage]) -> Result<Pipeline, String> {
+    Ok(App::open(config)?.pipeline.without(without.iter().copied()))
 }
 
 pub fn code_file(config: &Config, file: &Path, out: Option<&Path>, trace: bool) -> Result<(), String> {
@@ -122,7 +92,7 @@ pub fn eval(config: &Config, args: EvalArgs) -> Result<(), String> {
     if let Some(path) = args.dataset.strip_prefix("chip-cdn:") {
         return eval_chip_cdn(config, args.split, Some(Path::new(path)));
     }
-    let path = if args.dataset == "ccl2025" { PathBuf::from(eval::CCL2025_RECORDS) } else { PathBuf::from(&args.dataset) };
+    let path = if args.dataset == "ccl2025" { PathBuf::from(datasets::CCL2025_RECORDS) } else { PathBuf::from(&args.dataset) };
     let label_space = match &args.label_space {
         Some(p) => Some(eval::load_label_space(p)?),
         None => None,
@@ -143,29 +113,12 @@ pub fn eval(config: &Config, args: EvalArgs) -> Result<(), String> {
     Ok(())
 }
 
-pub const CHIP_CDN_TRAIN: &str = "../shared/data/eval/chip-cdn/CHIP-CDN_train.json";
-pub const CHIP_CDN_DEV: &str = "../shared/data/eval/chip-cdn/CHIP-CDN_dev.json";
-pub const BEIJING_V601: &str = "../shared/data/eval/vocab/icd10_beijing_clinical_v601.csv";
-
-pub fn beijing_edition() -> EditionSpec {
-    EditionSpec {
-        id: "icd-10-cn-beijing".into(),
-        file: std::path::absolute(BEIJING_V601).unwrap_or_else(|_| BEIJING_V601.into()),
-        version: "6.01".into(),
-        title: Some("ICD-10 北京临床版 v6.01".into()),
-        url: None,
-        kind: Some(crate::terminology::CodeKind::Icd10),
-        role: None,
-        headers: None,
-    }
-}
-
 /// CHIP-CDN: the standardization agent alone, against the Beijing v601 table, micro P/R/F1
 /// over predicted standard terms as CBLUE scores it.
 fn eval_chip_cdn(config: &Config, split: Split, file: Option<&Path>) -> Result<(), String> {
     let path = match (file, split) {
         (Some(f), _) => f,
-        (None, Split::Dev | Split::Test) => Path::new(CHIP_CDN_DEV),
+        (None, Split::Dev | Split::Test) => Path::new(datasets::CHIP_CDN_DEV),
         (None, Split::All) => return Err("chip-cdn: use --split dev (the test gold is hidden; train is for training)".into()),
     };
     let models = models_or_train(config)?;
@@ -174,7 +127,7 @@ fn eval_chip_cdn(config: &Config, split: Split, file: Option<&Path>) -> Result<(
     opts.extra_editions = vec![beijing_edition()];
     let t = Arc::new(Terminology::load(&opts).map_err(|e| e.to_string())?);
     let st = knowledge::standardizer(&t, &models, "icd-10-cn-beijing", crate::terminology::Scope::Dx);
-    let items = crate::bench::read_chip_cdn(path)?;
+    let items = crate::eval::chip_cdn::read(path)?;
     let (mut tp, mut np, mut ng) = (0usize, 0usize, 0usize);
     let start = std::time::Instant::now();
     for it in &items {
@@ -200,11 +153,11 @@ fn eval_chip_cdn(config: &Config, split: Split, file: Option<&Path>) -> Result<(
 
 /// One JSONL line per coder decision: what the pipeline said, what the coder made of it.
 pub fn export_feedback(config: &Config, out: Option<&Path>) -> Result<(), String> {
-    let db = crate::store::Store::sqlite_path(&config.data_dir);
+    let db = config.data().sqlite();
     if config.store_url.is_none() && !db.is_file() {
         return Err(format!("{}: no store here (nothing coded with persistence yet)", db.display()));
     }
-    let store = crate::store::Store::open_configured(&config.data_dir, config.store_url.as_deref()).map_err(|e| format!("resource store: {e}"))?;
+    let store = crate::store::Store::open_configured(&config.data(), config.store_url.as_deref()).map_err(|e| format!("resource store: {e}"))?;
     let rows = store.feedback().map_err(|e| e.to_string())?;
     let mut sink: Box<dyn Write> = match out {
         Some(p) => Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),

@@ -154,7 +154,7 @@ fn default_terminology_dir() -> PathBuf {
     if Terminology::dir_has_tables(&local) {
         local
     } else {
-        PathBuf::from("../shared/data/terminology")
+        PathBuf::from(crate::catalog::datasets::TERMINOLOGY_DIR)
     }
 }
 
@@ -259,12 +259,17 @@ impl Config {
         Ok(())
     }
 
+    /// The data directory's layout.
+    pub fn data(&self) -> crate::catalog::DataDir {
+        crate::catalog::DataDir::new(&self.data_dir)
+    }
+
     pub fn terminology_options(&self) -> TerminologyOptions {
-        let learned = self.data_dir.join("models").join("learned_lexicon.tsv");
+        let learned = self.data().learned_lexicon();
         TerminologyOptions {
             dir: self.terminology_dir.clone(),
             canonical_base: self.canonical_base.clone(),
-            cache_dir: Some(self.data_dir.clone()),
+            cache_dir: Some(self.data().index_cache()),
             extra_editions: self.extra_editions.clone(),
             extra_lexicons: self.lexicons.clone(),
             learned_lexicon: learned.is_file().then_some(learned),

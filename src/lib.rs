@@ -1,6 +1,9 @@
 //! jointcoder: codes Chinese inpatient records the way certified coders do.
+pub mod app;
 pub mod bench;
+pub mod catalog;
 pub mod config;
+pub mod stats;
 pub mod fhir;
 pub mod ids;
 pub mod record;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use jointcoder::catalog::datasets;
 use jointcoder::config::{Config, Overrides};
 
 #[global_allocator]
@@ -54,7 +55,7 @@ enum Command {
     Terminology(TerminologyCmd),
     /// Benchmarks that print a table.
     #[command(subcommand)]
-    Bench(jointcoder::bench::BenchCmd),
+    Bench(BenchCmd),
     /// Code records (JSON, JSON array, JSONL, XLSX, CSV): one JSONL line per record.
     Code {
         file: PathBuf,
@@ -68,7 +69,8 @@ enum Command {
     Eval {
         #[arg(long, default_value = "ccl2025")]
         dataset: String,
-        #[arg(long, value_enum, default_value = "test")]
+        /// dev, test or all (CCL2025: even or odd 病案标识).
+        #[arg(long, default_value = "test", value_parser = parse_split)]
         split: jointcoder::eval::Split,
         /// Switch a stage off (standardize, mine, prioritize, code-also, validate); repeatable.
         #[arg(long = "without", value_parser = parse_stage)]
@@ -114,6 +116,10 @@ enum Command {
         #[arg(long)]
         chip_cdn: Option<PathBuf>,
     },
+}
+
+fn parse_split(s: &str) -> Result<jointcoder::eval::Split, String> {
+    jointcoder::eval::Split::parse(s).ok_or_else(|| format!("unknown split {s:?}: one of dev, test, all"))
 }
 
 fn parse_stage(s: &str) -> Result<jointcoder::pipeline::Stage, String> {
@@ -179,7 +185,7 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve { addr: None }) {
         Command::Serve { .. } => jointcoder::server::run(config),
         Command::Terminology(cmd) => terminology_cmd(&config, cmd),
-        Command::Bench(cmd) => jointcoder::bench::run(&config, cmd),
+        Command::Bench(cmd) => run_bench(&config, cmd),
         Command::Code { file, out, trace } => jointcoder::cli::code_file(&config, &file, out.as_deref(), trace),
         Command::Eval { dataset, split, without, label_space, ablation } => jointcoder::cli::eval(
             &config,
@@ -214,7 +220,7 @@ fn system_for_code(code: &str) -> &'static str {
 }
 
 fn terminology_cmd(config: &Config, cmd: TerminologyCmd) -> Result<(), String> {
-    let t = jointcoder::cli::open_terminology(config)?;
+    let t = jointcoder::app::open_terminology(config)?;
     match cmd {
         TerminologyCmd::Search { text, system, version, k, json } => {
             let hits = t.search(&text, &system, version.as_deref(), k).map_err(|e| e.to_string())?;
@@ -254,4 +260,58 @@ fn terminology_cmd(config: &Config, cmd: TerminologyCmd) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Start-up time and memory, search latency and retrieval recall on CHIP-CDN dev.
+    Terminology {
+        /// CHIP-CDN file with `text` and `normalized_result` (## joined).
+        #[arg(long, default_value = datasets::CHIP_CDN_DEV)]
+        mentions: PathBuf,
+        /// The label space the mentions are normalized to.
+        #[arg(long, default_value = datasets::BEIJING_V601)]
+        vocab: PathBuf,
+    },
+    /// Whole-pipeline throughput on one thread over a record file (default: the CCL2025 records).
+    Pipeline {
+        #[arg(long, default_value = datasets::CCL2025_RECORDS)]
+        records: PathBuf,
+        /// Passes over the records.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
+    /// Search latency over a store of many AuditEvents (a busy server's trail): the first page,
+    /// a deep page, and a filtered search, each with its total.
+    Search {
+        /// AuditEvents written first.
+        #[arg(long, default_value_t = 140_000)]
+        resources: usize,
+        /// Timed searches per row.
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+    },
+    /// Every role on a local Qwen3 through candle: tokens/s, per-record latency, and the time
+    /// outside candle's forward passes. Without --model, on a tiny random model it writes.
+    Llm {
+        /// A model directory or .gguf; default: the tiny random Qwen3 (safetensors and GGUF).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long, default_value = "examples/records/cardiology_procedures.json")]
+        records: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+}
+
+fn run_bench(config: &Config, cmd: BenchCmd) -> Result<(), String> {
+    use jointcoder::bench;
+    match cmd {
+        BenchCmd::Llm { model, records, rounds, device } => jointcoder::llm::bench::run(config, model, &records, rounds, &device),
+        BenchCmd::Terminology { mentions, vocab } => bench::terminology(config, &mentions, &vocab),
+        BenchCmd::Pipeline { records, rounds } => bench::pipeline(config, &records, rounds),
+        BenchCmd::Search { resources, rounds } => bench::search(resources, rounds),
+    }
 }

@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::agents::knowledge::{self, DISEASE_EDITION, PROCEDURE_EDITION};
+use crate::agents::knowledge;
 use crate::agents::{Item, Role};
 use crate::config::Config;
 use crate::llm::agent::{Question, Questions};
-use crate::pipeline::{Stage, StageTrace, Track};
+use crate::pipeline::{Pipeline, Stage, StageTrace, Track, DISEASE_EDITION, PROCEDURE_EDITION};
 use crate::record::{io, EhrRecord};
 
 /// Examples per role, as written.
@@ -133,9 +133,9 @@ pub fn export(config: &Config, dataset: &Path, out: &Path) -> Result<(), String>
         return Err(format!("{}: no record has gold codes", dataset.display()));
     }
     // The knowledge pipeline's intermediate states, whatever the roles are configured to use.
-    let models = crate::cli::models_or_train(config)?;
-    let t: Arc<_> = crate::cli::load_terminology(config)?;
-    let pipeline = knowledge::pipeline(t, &models);
+    let models = crate::app::models_or_train(config)?;
+    let t: Arc<_> = Arc::new(crate::app::open_terminology(config)?);
+    let pipeline = Pipeline::new(t.clone(), knowledge::agents(&t, &models));
     let counts = export_records(&pipeline, &with_gold, out)?;
     println!("role\texamples");
     for (role, n) in &counts {

@@ -190,7 +190,7 @@ fn every_role_runs_through_serve_model_and_the_openai_backend() {
 #[test]
 fn unusable_answers_and_dead_servers_fall_back_to_knowledge_and_say_so() {
     let knowledge_codes = |rec: &EhrRecord| {
-        let c = knowledge::pipeline(terminology(), &KnowledgeModels::default()).code(rec).unwrap();
+        let c = Pipeline::new(terminology(), knowledge::agents(&terminology(), &KnowledgeModels::default())).code(rec).unwrap();
         (c.disease_codes(), c.procedure_codes())
     };
     let rec = fixtures().remove(0);
@@ -227,7 +227,7 @@ fn roles_choose_their_backend_one_by_one() {
 #[test]
 fn export_sft_writes_a_chat_file_per_role() {
     let out = tempfile::tempdir().unwrap();
-    let p = knowledge::pipeline(terminology(), &KnowledgeModels::default());
+    let p = Pipeline::new(terminology(), knowledge::agents(&terminology(), &KnowledgeModels::default()));
     let counts = jointcoder::sft::export_records(&p, &fixtures(), out.path()).unwrap();
     for role in Role::ALL {
         let n = counts[role.as_str()];

@@ -13,7 +13,7 @@ use jointcoder::terminology::{Terminology, TerminologyOptions};
 fn pipeline() -> Pipeline {
     static T: OnceLock<Arc<Terminology>> = OnceLock::new();
     let t = T.get_or_init(|| Arc::new(Terminology::load(&TerminologyOptions::new(common::terminology_dir())).unwrap()));
-    knowledge::pipeline(t.clone(), &KnowledgeModels::default())
+    Pipeline::new(t.clone(), knowledge::agents(t, &KnowledgeModels::default()))
 }
 
 fn fixtures() -> Vec<EhrRecord> {

@@ -100,7 +100,7 @@ fn ids(hits: &[Value]) -> Vec<String> {
 #[test]
 fn the_store_behaves_on_postgresql_as_on_sqlite() {
     let url = fresh_database("jc_store");
-    let store = Store::open_configured(std::path::Path::new("."), Some(&url)).unwrap();
+    let store = Store::open_configured(&jointcoder::catalog::DataDir::new("."), Some(&url)).unwrap();
     assert_eq!(store.engine(), "postgresql");
 
     // Creates, reads, token and reference search, _lastUpdated, history.
@@ -164,7 +164,7 @@ fn the_store_behaves_on_postgresql_as_on_sqlite() {
 #[test]
 fn racing_conditional_creates_store_one_set() {
     let url = fresh_database("jc_race");
-    let store = std::sync::Arc::new(Store::open_configured(std::path::Path::new("."), Some(&url)).unwrap());
+    let store = std::sync::Arc::new(Store::open_configured(&jointcoder::catalog::DataDir::new("."), Some(&url)).unwrap());
     let handles: Vec<_> = (0..8)
         .map(|i| {
             let store = store.clone();

@@ -1,6 +1,7 @@
 //! Measuring the pipeline: datasets, metrics (micro P/R/F1, sample Jaccard, NDCG@3, principal
 //! accuracy, the CCL2025 score), ablations. Accuracy claims come from here.
 
+pub mod chip_cdn;
 pub mod metrics;
 
 use std::collections::HashSet;
@@ -11,11 +12,22 @@ use crate::record::{io, EhrRecord};
 
 pub use metrics::{TrackMetrics, TrackScores};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Split {
     Dev,
     Test,
     All,
+}
+
+impl Split {
+    pub fn parse(s: &str) -> Option<Split> {
+        match s {
+            "dev" => Some(Split::Dev),
+            "test" => Some(Split::Test),
+            "all" => Some(Split::All),
+            _ => None,
+        }
+    }
 }
 
 /// CCL2025's split for this project: 病案标识 ending in an even digit is development data
@@ -29,8 +41,6 @@ pub fn in_split(record_id: &str, split: Split) -> bool {
     }
 }
 
-pub const CCL2025_RECORDS: &str = "../shared/data/eval/ccl2025-icd-coding/train_fulltext_first206.json";
-pub const CCL2025_LABEL_SPACE: &str = "../shared/data/eval/ccl2025-icd-coding/label_space.json";
 
 pub fn load_records(path: &Path, split: Split) -> Result<Vec<EhrRecord>, String> {
     let out = io::read_path(path).map_err(|e| e.to_string())?;

@@ -7,8 +7,8 @@ use std::time::Instant;
 use super::candle::{device, CandleModel};
 use super::config::{LlmConfig, LoadedModels, ModelSpec};
 use super::{ChatModel, ChatRequest, Completion, LlmError};
-use crate::bench::percentile;
 use crate::config::Config;
+use crate::stats::percentile;
 
 #[derive(Default)]
 struct Meter {
@@ -57,8 +57,8 @@ fn bench_one(config: &Config, label: &str, path: &Path, records: &[crate::record
     let spec = ModelSpec { backend: "candle".into(), path: Some(path.to_path_buf()), ..Default::default() };
     let cfg = LlmConfig { models: [(label.to_owned(), spec.clone())].into(), roles: [("*".to_owned(), label.to_owned())].into() };
     let loaded = LoadedModels::single(label, metered.clone(), spec);
-    let models = crate::cli::models_or_train(config)?;
-    let t = crate::cli::load_terminology(config)?;
+    let models = crate::app::models_or_train(config)?;
+    let t = Arc::new(crate::app::open_terminology(config)?);
     let pipeline = loaded.pipeline(&cfg, t, &models);
     let _ = pipeline.code(&records[0]); // warm-up
     *metered.meter.lock().expect("meter") = Meter::default();

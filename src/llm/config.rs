@@ -32,7 +32,7 @@ use super::agent::{LlmAgent, Questions};
 use super::candle::{device, CandleModel};
 use super::openai::{Constrain, OpenAiModel, OpenAiOptions};
 use super::{ChatModel, LlmError};
-use crate::agents::knowledge::{DISEASE_EDITION, PROCEDURE_EDITION};
+use crate::pipeline::{DISEASE_EDITION, PROCEDURE_EDITION};
 use crate::agents::{Agent, Role};
 use crate::pipeline::Agents;
 use crate::terminology::Terminology;
@@ -182,9 +182,8 @@ impl LoadedModels {
 
     /// The pipeline with the knowledge agents, and the configured roles on their models.
     pub fn pipeline(&self, cfg: &LlmConfig, t: Arc<Terminology>, knowledge: &crate::agents::knowledge::KnowledgeModels) -> crate::pipeline::Pipeline {
-        let mut p = crate::agents::knowledge::pipeline(t.clone(), knowledge);
-        p.agents = self.apply(cfg, p.agents, &t);
-        p
+        let agents = self.apply(cfg, crate::agents::knowledge::agents(&t, knowledge), &t);
+        crate::pipeline::Pipeline::new(t, agents)
     }
 
     /// Wraps the roles configured for a model; the others stay on `knowledge`.

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::agents::knowledge::mine::same_family;
+use crate::terminology::families::same_family;
 use crate::agents::{Agent, AgentInfo, AgentInput, AgentOutput, Item, Removal, Role};
 use crate::record::{EhrRecord, Section};
 use crate::terminology::codesystem::CodeKind;
@@ -156,6 +156,10 @@ impl Agents {
     }
 }
 
+/// The national clinical editions a pipeline codes with unless pinned to others.
+pub const DISEASE_EDITION: &str = "icd-10-cn-clinical";
+pub const PROCEDURE_EDITION: &str = "icd-9-cm-3-cn-clinical";
+
 #[derive(Clone)]
 pub struct Pipeline {
     pub terminology: Arc<Terminology>,
@@ -178,6 +182,20 @@ fn diff_added(before: &[Item], after: &[Item]) -> Vec<String> {
 }
 
 impl Pipeline {
+    /// Codes with `agents` (one per role, any backend) against the national clinical
+    /// editions of `terminology`, every stage on.
+    pub fn new(terminology: Arc<Terminology>, agents: Agents) -> Pipeline {
+        Pipeline {
+            terminology,
+            agents,
+            disease_edition: DISEASE_EDITION.into(),
+            procedure_edition: PROCEDURE_EDITION.into(),
+            disease_version: None,
+            procedure_version: None,
+            without: Default::default(),
+        }
+    }
+
     pub fn without(mut self, stages: impl IntoIterator<Item = Stage>) -> Pipeline {
         self.without.extend(stages);
         self
@@ -252,7 +270,7 @@ impl Pipeline {
             Track::Disease if rec.has(Section::DischargeDiagnosis) => Section::DischargeDiagnosis,
             Track::Disease => Section::AdmissionDiagnosis,
         };
-        crate::agents::knowledge::text::split_items(rec.text(section))
+        crate::record::lists::split_items(rec.text(section))
             .into_iter()
             .map(|p| Item {
                 name: p.text.clone(),

@@ -72,45 +72,11 @@ impl RecordLimits {
     }
 }
 
-/// An upper bound on the items a list splits into, and the longest run between two breaks:
-/// list punctuation and line breaks outside brackets, and numbering (`2.`, `3、`) each start
-/// an item.
+/// The items a list splits into, and the longest item in characters (as the standardizer
+/// will read them).
 fn list_items(text: &str) -> (usize, usize) {
-    let mut items = 0usize;
-    let mut run = 0usize;
-    let mut longest = 0usize;
-    let mut depth = 0i32;
-    let mut prev_digit = false;
-    let mut in_item = false;
-    // The item so far is only the digits of a number that may turn out to be its numbering.
-    let mut digits_only = false;
-    for c in text.chars() {
-        match c {
-            '(' | '（' | '[' | '【' => depth += 1,
-            ')' | '）' | ']' | '】' => depth = (depth - 1).max(0),
-            _ => {}
-        }
-        let numbering = prev_digit && matches!(c, '.' | '、' | '．');
-        let separator = depth == 0 && (matches!(c, '，' | ',' | '；' | ';' | '、' | '\n' | '。') || numbering);
-        if separator {
-            if numbering && in_item && digits_only {
-                items -= 1;
-            }
-            in_item = false;
-            run = 0;
-        } else if !c.is_whitespace() {
-            if !in_item {
-                items += 1;
-                in_item = true;
-                digits_only = true;
-            }
-            digits_only &= c.is_ascii_digit();
-            run += 1;
-            longest = longest.max(run);
-        }
-        prev_digit = c.is_ascii_digit();
-    }
-    (items, longest)
+    let pieces = super::lists::split_items(text);
+    (pieces.len(), pieces.iter().map(|p| p.end - p.start).max().unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 pub mod io;
 pub mod limits;
+pub mod lists;
 
 use std::collections::BTreeMap;
 

@@ -152,7 +152,7 @@ const JOB_FILE: &str = "job.json";
 const MANIFEST_FILE: &str = "manifest.json";
 
 fn export_dir(state: &AppState, job: &str) -> std::path::PathBuf {
-    state.config.data_dir.join("exports").join(job)
+    state.config.data().exports().join(job)
 }
 
 /// Resources read from the store per page while a file is written: the job holds one page in

@@ -56,16 +56,14 @@ impl AppState {
     /// The knowledge pipeline uses the trained models of the data directory, or the hand-set
     /// defaults when there are none yet.
     pub fn new(config: Config, mut terminology: Terminology) -> Result<AppState, String> {
-        let models = crate::agents::knowledge::KnowledgeModels::load(&crate::cli::models_dir(&config)).unwrap_or_else(|e| {
+        let models = crate::agents::knowledge::KnowledgeModels::load(&config.data().models()).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "trained models unreadable; using the hand-set defaults");
             Default::default()
         });
-        let installed_versions = crate::terminology::uploads::InstalledVersions::new(&config.data_dir);
+        let installed_versions = crate::terminology::uploads::InstalledVersions::new(config.data().code_system_versions());
         serve_installed_versions(&installed_versions, &mut terminology)?;
-        let terminology = Arc::new(terminology);
-        let llm = crate::llm::config::LoadedModels::load(&config.llm).map_err(|e| e.to_string())?;
-        let pipeline = llm.pipeline(&config.llm, terminology.clone(), &models);
-        let store = crate::store::Store::open_configured(&config.data_dir, config.store_url.as_deref()).map_err(|e| format!("resource store: {e}"))?;
+        let crate::app::App { terminology, models, llm, pipeline } = crate::app::App::assemble(&config, Arc::new(terminology), models)?;
+        let store = crate::store::Store::open_configured(&config.data(), config.store_url.as_deref()).map_err(|e| format!("resource store: {e}"))?;
         tracing::info!(engine = store.engine(), "resource store open");
         let verifier = auth::Verifier::from_config(&config.jwt)?;
         // On the knowledge backend a request is CPU work and then a wait for its commit to
@@ -145,7 +143,7 @@ pub fn run(config: Config) -> Result<(), String> {
         tracing::warn!("authentication is off (no JWT keys configured): listening on loopback only");
     }
     let started = std::time::Instant::now();
-    let terminology = crate::cli::open_terminology(&config)?;
+    let terminology = crate::app::open_terminology(&config)?;
     tracing::info!(
         editions = terminology.all_versions().len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -182,7 +180,7 @@ fn serve_installed_versions(kept: &crate::terminology::uploads::InstalledVersion
 fn train_in_background_if_missing(config: &Config) {
     use crate::agents::knowledge::{train, KnowledgeModels};
     let sources = train::TrainingSources::default_paths();
-    if !config.auto_train || KnowledgeModels::present(&crate::cli::models_dir(config)) || !sources.available() {
+    if !config.auto_train || KnowledgeModels::present(&config.data().models()) || !sources.available() {
         return;
     }
     let config = config.clone();

@@ -236,16 +236,11 @@ impl Store {
     }
 
     /// PostgreSQL at `url` when one is given (`postgres://…`), else SQLite in the data directory.
-    pub fn open_configured(data_dir: &Path, url: Option<&str>) -> Result<Store, StoreError> {
+    pub fn open_configured(data: &crate::catalog::DataDir, url: Option<&str>) -> Result<Store, StoreError> {
         match url {
             Some(url) => postgres::PostgresStore::connect(url).map(Store::Postgres),
-            None => Store::open(&Store::sqlite_path(data_dir)),
+            None => Store::open(&data.sqlite()),
         }
-    }
-
-    /// Where the SQLite store of a data directory lives.
-    pub fn sqlite_path(data_dir: &Path) -> std::path::PathBuf {
-        data_dir.join("jointcoder.sqlite")
     }
 
     /// Which engine, for the start-up log (never the URL: it may hold a password).

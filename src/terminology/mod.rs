@@ -4,6 +4,7 @@
 pub mod code_also;
 pub mod codesystem;
 pub mod crosswalk;
+pub mod families;
 pub mod index;
 pub mod lexicon;
 pub mod normalize;

@@ -45,8 +45,9 @@ pub struct InstalledVersions {
 }
 
 impl InstalledVersions {
-    pub fn new(data_dir: &Path) -> InstalledVersions {
-        InstalledVersions { dir: data_dir.join("code-system-versions") }
+    /// The versions kept in `dir` ([`crate::catalog::DataDir::code_system_versions`]).
+    pub fn new(dir: impl Into<PathBuf>) -> InstalledVersions {
+        InstalledVersions { dir: dir.into() }
     }
 
     /// Keeps a version durably before it is served.
@@ -154,7 +155,7 @@ mod tests {
     #[test]
     fn versions_come_back_in_install_order_and_a_reinstall_replaces() {
         let dir = tempfile::tempdir().unwrap();
-        let kept = InstalledVersions::new(dir.path());
+        let kept = InstalledVersions::new(dir.path().join("code-system-versions"));
         assert!(kept.load().unwrap().0.is_empty(), "nothing kept yet");
         let a1 = version("a", "1", &[("I25.103", "冠心病")]);
         let b1 = version("b", "1", &[("L01", "床旁心脏超声")]);
@@ -170,7 +171,7 @@ mod tests {
     #[test]
     fn an_unreadable_file_is_reported_and_the_rest_load() {
         let dir = tempfile::tempdir().unwrap();
-        let kept = InstalledVersions::new(dir.path());
+        let kept = InstalledVersions::new(dir.path().join("code-system-versions"));
         kept.save(&version("a", "1", &[("A", "x")])).unwrap();
         std::fs::write(dir.path().join("code-system-versions/00000002.00.json"), b"{ half a file").unwrap();
         let (loaded, unreadable) = kept.load().unwrap();

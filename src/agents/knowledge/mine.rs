@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 
 use super::text::{assertion, clause, find_all, small_count, Assertion};
+use crate::terminology::families::same_family;
 use crate::agents::{Agent, AgentError, AgentInfo, AgentInput, AgentOutput, Evidence, Item, Role};
 use crate::record::{EhrRecord, Section};
 
@@ -350,22 +351,6 @@ pub fn mine_record(rec: &EhrRecord) -> Vec<Item> {
     items
 }
 
-/// Same procedure family: angiography by any catheter count, or counts of vessels/stents.
-pub fn same_family(a: &str, b: &str) -> bool {
-    let fam = |c: &str| -> &str {
-        if c.starts_with("88.55") || c.starts_with("88.56") || c.starts_with("88.57") {
-            "cag"
-        } else if ["00.40", "00.41", "00.42", "00.43"].iter().any(|p| c.starts_with(p)) {
-            "vessels"
-        } else if ["00.45", "00.46", "00.47", "00.48"].iter().any(|p| c.starts_with(p)) {
-            "stents"
-        } else {
-            ""
-        }
-    };
-    let (fa, fb) = (fam(a), fam(b));
-    !fa.is_empty() && fa == fb
-}
 
 impl Agent for MineAgent {
     fn info(&self) -> AgentInfo {

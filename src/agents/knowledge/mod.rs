@@ -13,16 +13,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::agents::Role;
-use crate::pipeline::{Agents, Pipeline};
+use crate::pipeline::{Agents, DISEASE_EDITION, PROCEDURE_EDITION};
 use crate::terminology::{Scope, Terminology};
 
 use prioritize::PrincipalModel;
 use reranker::Reranker;
 
-pub const DISEASE_EDITION: &str = "icd-10-cn-clinical";
-pub const PROCEDURE_EDITION: &str = "icd-9-cm-3-cn-clinical";
-
-/// The trained parts of the knowledge backend, cached in `<data_dir>/models`.
+/// The trained parts of the knowledge backend, cached in the data directory's models folder
+/// ([`crate::catalog::DataDir::models`]).
 #[derive(Clone, Default)]
 pub struct KnowledgeModels {
     pub reranker: Arc<Reranker>,
@@ -88,17 +86,5 @@ pub fn agents(t: &Arc<Terminology>, models: &KnowledgeModels) -> Agents {
         prioritize_procedures: Arc::new(prioritize::PrioritizeProceduresAgent),
         validate_diagnoses: Arc::new(validate::ValidateDiagnosesAgent),
         validate_procedures: Arc::new(validate::ValidateProceduresAgent),
-    }
-}
-
-pub fn pipeline(t: Arc<Terminology>, models: &KnowledgeModels) -> Pipeline {
-    Pipeline {
-        agents: agents(&t, models),
-        terminology: t,
-        disease_edition: DISEASE_EDITION.into(),
-        procedure_edition: PROCEDURE_EDITION.into(),
-        disease_version: None,
-        procedure_version: None,
-        without: Default::default(),
     }
 }

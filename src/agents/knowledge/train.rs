@@ -10,9 +10,10 @@ use super::prioritize::{principal_features, principal_procedure, PrincipalModel}
 use super::reranker::{self, Reranker};
 use super::{standardizer, KnowledgeModels, LEARNED_LEXICON_FILE};
 use crate::agents::knowledge::facts::Facts;
+use crate::catalog::datasets;
 use crate::config::Config;
 use crate::eval::{in_split, Split};
-use crate::pipeline::{Stage, Track};
+use crate::pipeline::{Pipeline, Stage, Track};
 use crate::terminology::normalize::normalize;
 use crate::terminology::{CodeKind, EditionSpec, Scope, Terminology};
 
@@ -28,11 +29,11 @@ pub struct TrainingSources {
 impl TrainingSources {
     pub fn default_paths() -> TrainingSources {
         TrainingSources {
-            chip_cdn_train: crate::cli::CHIP_CDN_TRAIN.into(),
-            beijing_v601: crate::cli::BEIJING_V601.into(),
-            procedure_pairs: "../shared/data/terminology/procedure_normalization_pairs_zh.csv".into(),
-            procedure_vocab: "../shared/data/terminology/icd9cm3_vocabulary_beijing_style.csv".into(),
-            ccl_records: crate::eval::CCL2025_RECORDS.into(),
+            chip_cdn_train: datasets::CHIP_CDN_TRAIN.into(),
+            beijing_v601: datasets::BEIJING_V601.into(),
+            procedure_pairs: datasets::PROCEDURE_PAIRS.into(),
+            procedure_vocab: datasets::PROCEDURE_VOCAB.into(),
+            ccl_records: datasets::CCL2025_RECORDS.into(),
         }
     }
 
@@ -111,11 +112,11 @@ fn learned_aliases(pairs: &Pairs) -> String {
 }
 
 fn chip_pairs(path: &std::path::Path) -> Result<Pairs, String> {
-    Ok(crate::bench::read_chip_cdn(path)?.into_iter().map(|i| (i.text, i.gold)).collect())
+    Ok(crate::eval::chip_cdn::read(path)?.into_iter().map(|i| (i.text, i.gold)).collect())
 }
 
 pub fn train_all(config: &Config, src: &TrainingSources) -> Result<KnowledgeModels, String> {
-    let dir = crate::cli::models_dir(config);
+    let dir = config.data().models();
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let started = std::time::Instant::now();
 
@@ -124,7 +125,7 @@ pub fn train_all(config: &Config, src: &TrainingSources) -> Result<KnowledgeMode
     opts.learned_lexicon = None;
     opts.cache_dir = None;
     opts.only = vec!["none".into()];
-    let mut extra = vec![crate::cli::beijing_edition()];
+    let mut extra = vec![crate::catalog::beijing_edition()];
     extra[0].file = std::path::absolute(&src.beijing_v601).map_err(|e| e.to_string())?;
     let with_px = src.procedure_pairs.is_file() && src.procedure_vocab.is_file();
     if with_px {
@@ -158,8 +159,8 @@ pub fn train_all(config: &Config, src: &TrainingSources) -> Result<KnowledgeMode
     // 3. Principal diagnosis model, on the CCL2025 development half.
     let mut models = KnowledgeModels { reranker: Arc::new(reranker), principal: Arc::new(PrincipalModel::default()) };
     if src.ccl_records.is_file() {
-        let t = crate::cli::load_terminology(config)?;
-        let pipeline = super::pipeline(t, &models);
+        let t = Arc::new(Terminology::load(&config.terminology_options()).map_err(|e| e.to_string())?);
+        let pipeline = Pipeline::new(t.clone(), super::agents(&t, &models));
         let read = crate::record::io::read_path(&src.ccl_records).map_err(|e| e.to_string())?;
         let mut groups = Vec::new();
         for rec in read.records.iter().filter(|r| in_split(&r.record_id, Split::Dev)) {

@@ -2,7 +2,8 @@
 //! omit (labs, imaging, notes), fix mis-coded items, keep counts and status codes consistent.
 
 use super::facts::{body_text, Facts};
-use super::mine::{mine_record, same_family};
+use super::mine::mine_record;
+use crate::terminology::families::same_family;
 use super::text::{assertion, clause, find_all, Assertion};
 use crate::agents::{Agent, AgentError, AgentInfo, AgentInput, AgentOutput, Evidence, Item, Removal, Role};
 use crate::record::{EhrRecord, Section};

@@ -1,0 +1,20 @@
+//! Procedure code families whose members exclude each other: one coronary angiography by its
+//! technique (88.55–88.57), one count of vessels treated (00.40–00.43), one count of stents
+//! inserted (00.45–00.48). Shared by mining, validation and Code Also.
+
+/// Same procedure family: angiography by any catheter count, or counts of vessels/stents.
+pub fn same_family(a: &str, b: &str) -> bool {
+    let fam = |c: &str| -> &str {
+        if c.starts_with("88.55") || c.starts_with("88.56") || c.starts_with("88.57") {
+            "cag"
+        } else if ["00.40", "00.41", "00.42", "00.43"].iter().any(|p| c.starts_with(p)) {
+            "vessels"
+        } else if ["00.45", "00.46", "00.47", "00.48"].iter().any(|p| c.starts_with(p)) {
+            "stents"
+        } else {
+            ""
+        }
+    };
+    let (fa, fb) = (fam(a), fam(b));
+    !fa.is_empty() && fa == fb
+}
