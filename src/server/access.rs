@@ -10,15 +10,14 @@
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::{header, Method, StatusCode};
+use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, ResponseError};
 
 use super::audit;
 use super::auth::{bearer_principal, Principal, Reach};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::AppState;
-use crate::fhir::outcome::IssueType;
 
 
 /// What one routed request needs and records.
@@ -128,7 +127,7 @@ where
     match decide_request(&state, &req, &access) {
         Err((who, e)) => {
             if let Some(entry) = &access.audit {
-                audit::write(&state, entry, &who, e.status.as_u16());
+                audit::write(&state, entry, &who, e.status().as_u16());
             }
             Ok(refuse(req, e))
         }
@@ -153,7 +152,7 @@ where
 
 fn refuse(req: ServiceRequest, e: ApiError) -> ServiceResponse<BoxBody> {
     let mut resp = e.error_response();
-    if e.status == StatusCode::UNAUTHORIZED {
+    if e.code == ErrorCode::Unauthenticated {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"jointcoder\""));
     }
     req.into_response(resp)
@@ -172,10 +171,10 @@ fn decide_request(state: &AppState, req: &ServiceRequest, access: &Access) -> Re
     }
     let principal = match bearer_principal(verifier, req.headers()) {
         Ok(Some(p)) => p,
-        Ok(None) => return Err(anonymous(ApiError::new(StatusCode::UNAUTHORIZED, IssueType::Login, "a bearer token is required"))),
+        Ok(None) => return Err(anonymous(ApiError::of(ErrorCode::Unauthenticated, "a bearer token is required"))),
         Err(e) => return Err(("unverified token".to_owned(), e)),
     };
-    let forbidden = |m: String| (principal.subject.clone(), ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, m));
+    let forbidden = |m: String| (principal.subject.clone(), ApiError::of(ErrorCode::Forbidden, m));
     let mut patient = None;
     for (ty, letter) in &access.needs {
         match principal.reach(ty, *letter).map_err(forbidden)? {
@@ -226,7 +225,7 @@ fn check_same_site(req: &ServiceRequest, access: &Access) -> Result<(), ApiError
     if safe {
         return Ok(());
     }
-    let cross = |why: String| ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, format!("{why}: with authentication off, only this server's own pages and non-browser clients may change data"));
+    let cross = |why: String| ApiError::of(ErrorCode::Forbidden, format!("{why}: with authentication off, only this server's own pages and non-browser clients may change data"));
     if let Some(site) = req.headers().get("Sec-Fetch-Site").and_then(|v| v.to_str().ok()) {
         if !matches!(site, "same-origin" | "none") {
             return Err(cross(format!("a {site} request")));

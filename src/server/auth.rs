@@ -7,16 +7,15 @@
 
 use std::path::Path;
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::AppState;
 use crate::config::JwtConfig;
-use crate::fhir::outcome::IssueType;
 
 struct Key {
     kid: Option<String>,
@@ -178,7 +177,7 @@ impl Verifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
-        let unauthorized = |m: String| ApiError::new(StatusCode::UNAUTHORIZED, IssueType::Login, m);
+        let unauthorized = |m: String| ApiError::of(ErrorCode::Unauthenticated, m);
         let head = jsonwebtoken::decode_header(token).map_err(|e| unauthorized(format!("the bearer token is not a JWT this server accepts: {e}")))?;
         let key = self
             .keys
@@ -224,7 +223,7 @@ pub fn bearer_principal(verifier: &Verifier, headers: &header::HeaderMap) -> Res
         .ok()
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, IssueType::Login, "the Authorization header is not a bearer token"))?;
+        .ok_or_else(|| ApiError::of(ErrorCode::Unauthenticated, "the Authorization header is not a bearer token"))?;
     verifier.verify(token).map(Some)
 }
 

@@ -3,17 +3,15 @@
 //! never clinical text or the identifier itself.
 
 use actix_web::dev::ServiceRequest;
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::access::{routed_path, Access, Decision};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::format::{check_accept, fhir_ok, url_pairs};
 use super::AppState;
 use crate::fhir::inbound::{self, InboundError};
 use crate::fhir::outbound;
-use crate::fhir::outcome::IssueType;
 use crate::store::{Conditional, Created};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -54,8 +52,8 @@ impl From<crate::record::limits::LimitError> for ApiError {
     fn from(e: crate::record::limits::LimitError) -> ApiError {
         use crate::record::limits::LimitError;
         match e {
-            LimitError::Sections { .. } | LimitError::SectionChars { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, IssueType::TooLong, e.to_string()),
-            LimitError::ListItems { .. } | LimitError::ItemChars { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, IssueType::TooCostly, e.to_string()),
+            LimitError::Sections { .. } | LimitError::SectionChars { .. } => ApiError::of(ErrorCode::RecordTooLarge, e.to_string()),
+            LimitError::ListItems { .. } | LimitError::ItemChars { .. } => ApiError::of(ErrorCode::RecordTooCostly, e.to_string()),
         }
     }
 }
@@ -64,7 +62,7 @@ impl From<InboundError> for ApiError {
     fn from(e: InboundError) -> ApiError {
         match e {
             InboundError::Invalid(m) => ApiError::bad_request(m),
-            InboundError::Unprocessable(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, IssueType::Required, m),
+            InboundError::Unprocessable(m) => ApiError::of(ErrorCode::NothingToCode, m),
             InboundError::NotSupported(m) => ApiError::unsupported_media(m),
         }
     }
@@ -148,7 +146,7 @@ async fn run_blocking(req: &HttpRequest, decision: &Decision, state: web::Data<A
     // cores at once: the same throughput, far less spread in latency. The queue is bounded:
     // past it a request is told to come back rather than wait behind everyone.
     let _waiting = state.coding_queue.enter(state.config.limits.waiting).ok_or_else(|| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, IssueType::Throttled, "the coder is at capacity: retry shortly")
+        ApiError::of(ErrorCode::Throttled, "the coder is at capacity: retry shortly")
     })?;
     let _permit = state.coding_slots.clone().acquire_owned().await.map_err(|e| ApiError::internal(e.to_string()))?;
     let body = web::block(move || run(&params, &state, &resource))
@@ -222,7 +220,7 @@ impl CodeOptions {
         ] {
             if system.is_some() || version.is_some() {
                 let pinned = p.into_owned().pinned(track, system.as_deref(), version.as_deref());
-                p = std::borrow::Cow::Owned(pinned.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, IssueType::NotFound, e.to_string()))?);
+                p = std::borrow::Cow::Owned(pinned.map_err(|e| ApiError::of(ErrorCode::UnknownPin, e.to_string()))?);
             }
         }
         Ok(p)
@@ -259,11 +257,11 @@ fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<String, A
     let coding = pipeline.code_within(&inbound.record, Some(budget)).map_err(|e| match e {
         crate::pipeline::PipelineError::OverBudget { budget_ms, .. } => {
             tracing::warn!(record = %crate::telemetry::record_tag(&inbound.record.record_id), budget_ms, "coding stopped: over its time budget");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, IssueType::Timeout, format!("coding took longer than this server allows ({budget_ms} ms); nothing was stored"))
+            ApiError::of(ErrorCode::CodingTimeout, format!("coding took longer than this server allows ({budget_ms} ms); nothing was stored"))
         }
         other => {
             tracing::error!(record = %crate::telemetry::record_tag(&inbound.record.record_id), "coding failed");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueType::Processing, other.to_string())
+            ApiError::of(ErrorCode::CodingFailed, other.to_string())
         }
     })?;
     tracing::info!(
@@ -288,16 +286,9 @@ fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<String, A
     }
 }
 
+/// A store failure as answered (see `From<StoreError> for ApiError`).
 pub fn store_error(e: crate::store::StoreError) -> ApiError {
-    if let crate::store::StoreError::ConditionalMismatch = e {
-        return ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            IssueType::Duplicate,
-            "If-None-Exist matches what an earlier, different request created: send the same document again, or other criteria",
-        );
-    }
-    tracing::error!(error = %e, "store failure");
-    ApiError::internal("the resource store failed; nothing of this request was stored")
+    ApiError::from(e)
 }
 
 fn expect_type(v: &Value, want: &str) -> Result<(), ApiError> {

@@ -7,15 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actix_web::dev::ServiceRequest;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::access::{routed_path, Access, Decision};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::format::{check_accept, url_pairs};
 use super::AppState;
-use crate::fhir::outcome::IssueType;
 
 /// Types a client may export.
 const EXPORTABLE: &[&str] = &["Claim", "Condition", "Procedure", "Provenance", "Device"];
@@ -249,7 +248,7 @@ async fn status(decision: Decision, state: web::Data<AppState>, id: web::Path<St
     let result = job.result.lock().expect("job lock");
     match &*result {
         None => Ok(HttpResponse::Accepted().insert_header(("X-Progress", "in progress")).insert_header((header::RETRY_AFTER, "1")).finish()),
-        Some(Err(e)) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueType::Exception, format!("export failed: {e}"))),
+        Some(Err(e)) => Err(ApiError::of(ErrorCode::ExportFailed, format!("export failed: {e}"))),
         Some(Ok(files)) => {
             let base = state.base_url();
             let output: Vec<Value> =

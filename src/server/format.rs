@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 
@@ -114,14 +114,13 @@ impl FromRequest for Body {
         let read = actix_web::web::Bytes::from_request(req, payload);
         Box::pin(async move {
             use actix_web::http::StatusCode;
-            use crate::fhir::outcome::IssueType;
             match actix_web::rt::time::timeout(std::time::Duration::from_millis(within), read).await {
-                Err(_) => Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, IssueType::Timeout, format!("the request body did not arrive within {within} ms"))),
+                Err(_) => Err(ApiError::of(ErrorCode::BodyTimeout, format!("the request body did not arrive within {within} ms"))),
                 Ok(Err(e)) => {
                     let status = e.as_response_error().status_code();
                     Err(match status {
-                        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, IssueType::TooLong, "the request body is larger than this server accepts"),
-                        _ => ApiError::new(status, IssueType::Invalid, format!("the request body could not be read: {e}")),
+                        StatusCode::PAYLOAD_TOO_LARGE => ApiError::of(ErrorCode::BodyTooLarge, "the request body is larger than this server accepts"),
+                        _ => ApiError::of(ErrorCode::BodyUnreadable, format!("the request body could not be read: {e}")),
                     })
                 }
                 Ok(Ok(bytes)) => Ok(Body(bytes)),

@@ -21,7 +21,6 @@ use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::config::Config;
-use crate::fhir::outcome::operation_outcome;
 use crate::terminology::Terminology;
 
 /// Shared by every worker. The terminology sits behind a lock of an `Arc` so that a rebuilt
@@ -266,11 +265,11 @@ fn replace_with_outcome(res: ServiceResponse<BoxBody>) -> actix_web::Result<Erro
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
-    let Some((issue, text)) = error::outcome_for_framework_status(status) else {
+    let Some((code, text)) = error::outcome_for_framework_status(status) else {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     };
     let (req, _) = res.into_parts();
-    let body = operation_outcome("error", issue, text).to_string();
+    let body = error::outcome(code, text).to_string();
     let response = HttpResponse::build(status).content_type(format::FHIR_JSON).body(body);
     let res: ServiceResponse<EitherBody<BoxBody>> = ServiceResponse::new(req, response).map_into_right_body();
     Ok(ErrorHandlerResponse::Response(res))

@@ -1,15 +1,14 @@
 //! Reading what `$code` stored: read, vread, `_history`, and search with `_count` paging.
 
 use actix_web::dev::ServiceRequest;
-use actix_web::http::{header, Method, StatusCode};
+use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::access::{belongs_to, patient_field, Access, Decision};
-use crate::fhir::outcome::IssueType;
 
 use super::code_routes::store_error;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::format::{check_accept, url_pairs, FHIR_JSON};
 use super::AppState;
 
@@ -65,7 +64,7 @@ fn decide_instance(req: &ServiceRequest, _: &AppState) -> Result<Access, ApiErro
 /// Under a `patient/` scope, a resource of another patient (or of none) is not shown.
 fn within_reach(decision: &Decision, resource: &Value) -> Result<(), ApiError> {
     match &decision.patient {
-        Some(p) if !belongs_to(resource, p) => Err(ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, "this resource is outside the token's patient")),
+        Some(p) if !belongs_to(resource, p) => Err(ApiError::of(ErrorCode::Forbidden, "this resource is outside the token's patient")),
         _ => Ok(()),
     }
 }
@@ -154,7 +153,7 @@ async fn search(req: HttpRequest, decision: Decision, state: web::Data<AppState>
     // compartment is not reachable with one.
     let mut scoped = filters.clone();
     if let Some(p) = &decision.patient {
-        let (_, param) = patient_field(&ty).ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, format!("{ty} is not in a patient's compartment: a patient/ scope does not reach it")))?;
+        let (_, param) = patient_field(&ty).ok_or_else(|| ApiError::of(ErrorCode::Forbidden, format!("{ty} is not in a patient's compartment: a patient/ scope does not reach it")))?;
         scoped.push((param.to_owned(), format!("Patient/{p}")));
     }
     let (page, total) = state.store.search(&ty, &scoped, count, offset).map_err(store_error)?;
@@ -195,7 +194,7 @@ pub async fn update(req: HttpRequest, decision: Decision, state: web::Data<AppSt
     check_accept(&req)?;
     let (ty, id) = path.into_inner();
     if ty != "Condition" && ty != "Procedure" {
-        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, IssueType::NotSupported, format!("{ty} is not updated here: coders review Conditions and Procedures")));
+        return Err(ApiError::of(ErrorCode::NotAllowedHere, format!("{ty} is not updated here: coders review Conditions and Procedures")));
     }
     let resource = super::format::json_body(&body)?;
     if resource["resourceType"] != ty.as_str() {
@@ -207,7 +206,7 @@ pub async fn update(req: HttpRequest, decision: Decision, state: web::Data<AppSt
     if ty == "Condition" {
         let vs = resource["verificationStatus"]["coding"][0]["code"].as_str().unwrap_or("");
         if !["provisional", "confirmed", "refuted", "entered-in-error", "unconfirmed", "differential"].contains(&vs) {
-            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, IssueType::Value, format!("verificationStatus {vs:?} is not a condition-ver-status code")));
+            return Err(ApiError::of(ErrorCode::InvalidValue, format!("verificationStatus {vs:?} is not a condition-ver-status code")));
         }
     }
     let coding = &resource["code"]["coding"][0];
@@ -215,7 +214,7 @@ pub async fn update(req: HttpRequest, decision: Decision, state: web::Data<AppSt
     let t = state.terminology();
     let cs = t.edition(system, coding["version"].as_str())?;
     if !cs.get(code).is_some_and(|c| c.selectable) {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, IssueType::CodeInvalid, format!("{code} is not a codable concept of {} {}", cs.meta.id, cs.meta.version)));
+        return Err(ApiError::of(ErrorCode::NotCodable, format!("{code} is not a codable concept of {} {}", cs.meta.id, cs.meta.version)));
     }
     let if_match = match req.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
         None => None,
@@ -227,14 +226,10 @@ pub async fn update(req: HttpRequest, decision: Decision, state: web::Data<AppSt
     if let Some(p) = &decision.patient {
         let current = state.store.read(&ty, &id).map_err(store_error)?.ok_or_else(|| ApiError::not_found(format!("{ty}/{id} is not known")))?;
         if !belongs_to(&current, p) || !belongs_to(&resource, p) {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, "this resource is outside the token's patient"));
+            return Err(ApiError::of(ErrorCode::Forbidden, "this resource is outside the token's patient"));
         }
     }
-    let stored = state.store.update(&ty, &id, resource, if_match, &who, review_summary).map_err(|e| match e {
-        crate::store::StoreError::NotFound(m) => ApiError::not_found(format!("{m} is not known")),
-        crate::store::StoreError::Conflict(m) => ApiError::new(StatusCode::PRECONDITION_FAILED, IssueType::Conflict, m),
-        other => store_error(other),
-    })?;
+    let stored = state.store.update(&ty, &id, resource, if_match, &who, review_summary)?;
     Ok(with_version_headers(&stored))
 }
 
@@ -256,7 +251,7 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, ty: web::Path<Stri
     use actix_web::http::StatusCode;
     check_accept(&req)?;
     if !CREATABLE.contains(&ty.as_str()) {
-        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, crate::fhir::outcome::IssueType::NotSupported, format!("{ty} is not created here; {} are", CREATABLE.join(", "))));
+        return Err(ApiError::of(ErrorCode::NotAllowedHere, format!("{ty} is not created here; {} are", CREATABLE.join(", "))));
     }
     let mut resource = super::format::json_body(&body)?;
     if resource["resourceType"] != ty.as_str() {

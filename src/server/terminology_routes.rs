@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::access::Access;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::format::{check_accept, fhir_ok, url_pairs};
 use super::AppState;
 use crate::fhir::params::OpParams;
@@ -240,10 +240,7 @@ fn headers_of(cs: Option<&std::sync::Arc<CodeSystem>>) -> std::collections::Hash
 /// the old one.
 async fn install(state: &web::Data<AppState>, spec: crate::terminology::EditionSpec, rows: Vec<(String, String)>, make_current: bool) -> Result<Value> {
     if rows.is_empty() {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            crate::fhir::outcome::IssueType::Required,
-            "the new version would hold no concepts: a code system to serve needs its codes",
+        return Err(ApiError::of(ErrorCode::EmptyCodeSystem, "the new version would hold no concepts: a code system to serve needs its codes",
         ));
     }
     let st = state.clone();
@@ -335,7 +332,7 @@ async fn put_code_system(req: HttpRequest, state: web::Data<AppState>, id: web::
         }
     }
     if rows.is_empty() {
-        return Err(ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, crate::fhir::outcome::IssueType::Required, "a CodeSystem to serve needs its concepts (content complete)"));
+        return Err(ApiError::of(ErrorCode::EmptyCodeSystem, "a CodeSystem to serve needs its concepts (content complete)"));
     }
     let spec = spec_for(&state.terminology(), &id, version, v["url"].as_str(), v["title"].as_str());
     let meta = install(&state, spec, rows, current).await?;
