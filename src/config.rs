@@ -39,6 +39,9 @@ pub struct Config {
     pub llm: crate::llm::config::LlmConfig,
     /// What one request may ask of the server (`[limits]`, `JOINTCODER_LIMIT_*`).
     pub limits: Limits,
+    /// The bearer key `serve-model` requires (`JOINTCODER_MODEL_API_KEY`, environment only).
+    #[serde(skip)]
+    pub model_api_key: Option<String>,
 }
 
 /// Bounds on one request's work, each failing with its own OperationOutcome (413, 422, 503).
@@ -143,6 +146,7 @@ impl Default for Config {
             jwt: JwtConfig::default(),
             llm: Default::default(),
             limits: Limits::default(),
+            model_api_key: None,
         }
     }
 }
@@ -235,6 +239,9 @@ impl Config {
         if let Some(v) = env("JOINTCODER_JWT_ISSUER") { self.jwt.issuer = Some(v); }
         if let Some(v) = env("JOINTCODER_JWT_AUDIENCE") { self.jwt.audience = Some(v); }
         if let Some(v) = env("JOINTCODER_SMART_TOKEN_ENDPOINT") { self.jwt.token_endpoint = Some(v); }
+        // Secrets: from the environment only.
+        if let Some(v) = env("JOINTCODER_OPENAI_API_KEY").filter(|v| !v.is_empty()) { self.llm.api_key = Some(v); }
+        if let Some(v) = env("JOINTCODER_MODEL_API_KEY").filter(|v| !v.is_empty()) { self.model_api_key = Some(v); }
         if let Some(v) = env("JOINTCODER_LLM_MODELS") {
             let models = crate::llm::config::LlmConfig::parse_models(&v).map_err(|message| ConfigError::Env { name: "JOINTCODER_LLM_MODELS".into(), message })?;
             self.llm.models.extend(models);
@@ -333,6 +340,19 @@ mod tests {
         let bad = Overrides { llm_roles: Some("*=missing".into()), ..Default::default() };
         let err = Config::load_with(&bad, |_| None).unwrap_err().to_string();
         assert!(err.contains("missing") && err.contains("llm"), "{err}");
+    }
+
+    /// The two API keys come from the environment only, reach what uses them through the
+    /// config, and are never written out.
+    #[test]
+    fn api_keys_come_from_the_environment_and_are_never_serialized() {
+        let env: HashMap<&str, &str> = [("JOINTCODER_OPENAI_API_KEY", "sk-openai-secret"), ("JOINTCODER_MODEL_API_KEY", "model-secret")].into();
+        let cfg = Config::load_with(&Overrides::default(), |k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(cfg.llm.api_key.as_deref(), Some("sk-openai-secret"));
+        assert_eq!(cfg.model_api_key.as_deref(), Some("model-secret"));
+        let text = serde_json::to_string(&cfg).unwrap();
+        assert!(!text.contains("secret"), "{text}");
+        assert!(Config::load_with(&Overrides::default(), |_| None).unwrap().llm.api_key.is_none());
     }
 
     /// The store URL comes from the environment or a flag, must be PostgreSQL's, and is never

@@ -191,7 +191,7 @@ fn main() -> ExitCode {
             &config,
             jointcoder::cli::EvalArgs { dataset, split, without, label_space, ablation },
         ),
-        Command::ServeModel { model, name, addr, device } => jointcoder::server::model_api::run(&model, name, &addr, &device),
+        Command::ServeModel { model, name, addr, device } => jointcoder::server::model_api::run(&model, name, &addr, &device, config.model_api_key.clone()),
         Command::ExportSft { dataset, out } => jointcoder::sft::export(&config, &dataset, &out),
         Command::ExportFeedback { out } => jointcoder::cli::export_feedback(&config, out.as_deref()),
         Command::Train { chip_cdn } => {

@@ -42,7 +42,7 @@ fn tiny_model() -> &'static (tempfile::TempDir, tiny::TinyModel) {
 }
 
 fn all_roles_on(name: &str, spec: ModelSpec) -> LlmConfig {
-    LlmConfig { models: BTreeMap::from([(name.to_owned(), spec)]), roles: BTreeMap::from([("*".to_owned(), name.to_owned())]) }
+    LlmConfig { models: BTreeMap::from([(name.to_owned(), spec)]), roles: BTreeMap::from([("*".to_owned(), name.to_owned())]), ..Default::default() }
 }
 
 fn pipeline_with(cfg: &LlmConfig) -> Pipeline {

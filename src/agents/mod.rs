@@ -1,6 +1,7 @@
 //! The seven agent roles of the JointCoder workflow behind one trait, so that any role can be
-//! served by any backend (knowledge today; candle and OpenAI-compatible LLMs later). Nothing
-//! here names a backend's types.
+//! served by any backend: the knowledge backend (`knowledge`), or a language model on candle or
+//! an OpenAI-compatible server (`crate::llm`), chosen per role. Nothing here names a backend's
+//! types.
 
 pub mod knowledge;
 

@@ -55,7 +55,7 @@ fn bench_one(config: &Config, label: &str, path: &Path, records: &[crate::record
     let model = CandleModel::load(path, Some(label.to_owned()), device(dev).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     let metered = Arc::new(Metered { inner: model, meter: Mutex::default() });
     let spec = ModelSpec { backend: "candle".into(), path: Some(path.to_path_buf()), ..Default::default() };
-    let cfg = LlmConfig { models: [(label.to_owned(), spec.clone())].into(), roles: [("*".to_owned(), label.to_owned())].into() };
+    let cfg = LlmConfig { models: [(label.to_owned(), spec.clone())].into(), roles: [("*".to_owned(), label.to_owned())].into(), ..Default::default() };
     let loaded = LoadedModels::single(label, metered.clone(), spec);
     let models = crate::app::models_or_train(config)?;
     let t = Arc::new(crate::app::open_terminology(config)?);

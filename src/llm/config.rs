@@ -45,6 +45,10 @@ pub struct LlmConfig {
     /// Role name (or `*`) → model name, or `knowledge`.
     #[serde(default)]
     pub roles: BTreeMap<String, String>,
+    /// The bearer key for OpenAI-compatible servers (`JOINTCODER_OPENAI_API_KEY`, environment
+    /// only: never from a file, never written out).
+    #[serde(skip)]
+    pub api_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -153,7 +157,7 @@ impl LoadedModels {
                     Arc::new(CandleModel::load(&path, Some(name.to_owned()), device(spec.device.as_deref().unwrap_or("cpu"))?)?)
                 }
                 _ => {
-                    let mut o = OpenAiOptions::default();
+                    let mut o = OpenAiOptions { api_key: cfg.api_key.clone(), ..OpenAiOptions::default() };
                     if let Some(t) = spec.timeout_s {
                         o.timeout = Duration::from_secs(t);
                     }
@@ -217,7 +221,7 @@ mod tests {
         assert_eq!(models["local"].path.as_deref(), Some(std::path::Path::new("/m/qwen3")));
         assert_eq!(models["box"].model.as_deref(), Some("coder"));
         let roles = LlmConfig::parse_roles("*=local, validate-diagnoses=box, standardize-diagnosis=knowledge").unwrap();
-        let cfg = LlmConfig { models, roles };
+        let cfg = LlmConfig { models, roles, ..Default::default() };
         cfg.check().unwrap();
         assert_eq!(cfg.model_for(Role::ValidateDiagnoses), "box");
         assert_eq!(cfg.model_for(Role::MineProcedures), "local");

@@ -73,7 +73,7 @@ impl Default for OpenAiOptions {
             backoff: Duration::from_millis(200),
             concurrency: 8,
             constrain: Constrain::GuidedChoice,
-            api_key: std::env::var("JOINTCODER_OPENAI_API_KEY").ok().filter(|k| !k.is_empty()),
+            api_key: None,
         }
     }
 }

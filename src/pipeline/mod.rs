@@ -1,4 +1,5 @@
-//! The coders' workflow as stages: two tracks, run concurrently, exchanging what they know.
+//! The coders' workflow as stages: two tracks, one after the other on the calling thread,
+//! exchanging what they know (procedures settle first; diagnoses then use them).
 //!
 //! disease:   Standardize → Prioritize → Validate → Map
 //! procedure: Standardize → Mine → Prioritize → CodeAlso → Validate → Map

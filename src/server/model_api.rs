@@ -137,9 +137,9 @@ pub fn start(model: Arc<CandleModel>, api_key: Option<String>, listener: TcpList
     .run())
 }
 
-/// Blocks serving the model at `addr`.
-pub fn run(path: &Path, name: Option<String>, addr: &str, device_name: &str) -> Result<(), String> {
-    let api_key = std::env::var("JOINTCODER_MODEL_API_KEY").ok().filter(|k| !k.is_empty());
+/// Blocks serving the model at `addr`; with `api_key` (`Config::model_api_key`) clients must
+/// send it as a bearer key.
+pub fn run(path: &Path, name: Option<String>, addr: &str, device_name: &str, api_key: Option<String>) -> Result<(), String> {
     if api_key.is_none() {
         super::check_bind_allowed(addr).map_err(|e| format!("{e}; or set JOINTCODER_MODEL_API_KEY to require a bearer key"))?;
     }
