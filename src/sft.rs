@@ -15,7 +15,7 @@ use crate::agents::knowledge;
 use crate::agents::{Item, Role};
 use crate::config::Config;
 use crate::llm::agent::{Question, Questions};
-use crate::pipeline::{Pipeline, Stage, StageTrace, Track, DISEASE_EDITION, PROCEDURE_EDITION};
+use crate::pipeline::{Pipeline, Stage, StageTrace, Track};
 use crate::record::{io, EhrRecord};
 
 /// Examples per role, as written.
@@ -51,8 +51,8 @@ pub fn record_examples(pipeline: &crate::pipeline::Pipeline, rec: &EhrRecord) ->
     for st in &coding.trace {
         let Some(role) = role_of(st) else { continue };
         let (gold_set, principal, edition, other): (&HashSet<&str>, Option<&String>, &str, &[Item]) = match st.track {
-            Track::Disease => (&gold_dx, gold.diseases.first(), DISEASE_EDITION, &coding.procedures),
-            Track::Procedure => (&gold_px, gold.procedures.first(), PROCEDURE_EDITION, &dx_first),
+            Track::Disease => (&gold_dx, gold.diseases.first(), Track::Disease.national_edition(), &coding.procedures),
+            Track::Procedure => (&gold_px, gold.procedures.first(), Track::Procedure.national_edition(), &dx_first),
         };
         if gold_set.is_empty() {
             continue;

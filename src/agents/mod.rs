@@ -8,6 +8,61 @@ pub mod knowledge;
 use serde::{Deserialize, Serialize};
 
 use crate::record::{EhrRecord, Section};
+use crate::terminology::{CodeKind, Scope};
+
+/// The national clinical editions the workflow codes with unless pinned to others.
+pub const DISEASE_EDITION: &str = "icd-10-cn-clinical";
+pub const PROCEDURE_EDITION: &str = "icd-9-cm-3-cn-clinical";
+
+/// The workflow's two tracks. The one place that says what each codes: its kind of code,
+/// its lexicon scope, its national edition, and (through [`Role::track`]) its roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Track {
+    Disease,
+    Procedure,
+}
+
+impl Track {
+    pub const ALL: [Track; 2] = [Track::Disease, Track::Procedure];
+
+    /// ICD-10 diagnoses or ICD-9-CM-3 procedures.
+    pub fn kind(self) -> CodeKind {
+        match self {
+            Track::Disease => CodeKind::Icd10,
+            Track::Procedure => CodeKind::Icd9cm3,
+        }
+    }
+
+    /// The lexicon entries that apply (diagnosis or procedure aliases).
+    pub fn scope(self) -> Scope {
+        match self {
+            Track::Disease => Scope::Dx,
+            Track::Procedure => Scope::Px,
+        }
+    }
+
+    /// The national clinical edition coded with by default.
+    pub fn national_edition(self) -> &'static str {
+        match self {
+            Track::Disease => DISEASE_EDITION,
+            Track::Procedure => PROCEDURE_EDITION,
+        }
+    }
+
+    /// "diagnoses" or "procedures", for messages.
+    pub fn codes(self) -> &'static str {
+        match self {
+            Track::Disease => "diagnoses",
+            Track::Procedure => "procedures",
+        }
+    }
+
+    /// The roles of this track, in workflow order.
+    pub fn roles(self) -> impl Iterator<Item = Role> {
+        Role::ALL.into_iter().filter(move |r| r.track() == self)
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -31,6 +86,14 @@ impl Role {
         Role::ValidateDiagnoses,
         Role::ValidateProcedures,
     ];
+
+    /// The track the role works on.
+    pub fn track(self) -> Track {
+        match self {
+            Role::StandardizeDiagnosis | Role::PrioritizeDiagnoses | Role::ValidateDiagnoses => Track::Disease,
+            Role::StandardizeProcedure | Role::MineProcedures | Role::PrioritizeProcedures | Role::ValidateProcedures => Track::Procedure,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -120,4 +183,22 @@ pub struct AgentInfo {
 pub trait Agent: Send + Sync {
     fn info(&self) -> AgentInfo;
     fn run(&self, input: AgentInput<'_>) -> Result<AgentOutput, AgentError>;
+}
+
+#[cfg(test)]
+mod track_tests {
+    use super::*;
+
+    #[test]
+    fn each_track_names_its_kind_scope_edition_and_roles() {
+        assert_eq!(Track::Disease.roles().collect::<Vec<_>>(), vec![Role::StandardizeDiagnosis, Role::PrioritizeDiagnoses, Role::ValidateDiagnoses]);
+        assert_eq!(Track::Procedure.roles().count(), 4);
+        for role in Role::ALL {
+            let word = if role.track() == Track::Disease { "diagnos" } else { "procedure" };
+            assert!(role.as_str().contains(word), "{}", role.as_str());
+        }
+        assert_eq!((Track::Disease.kind(), Track::Disease.scope()), (CodeKind::Icd10, Scope::Dx));
+        assert_eq!((Track::Procedure.kind(), Track::Procedure.scope()), (CodeKind::Icd9cm3, Scope::Px));
+        assert_eq!(Track::Procedure.national_edition(), PROCEDURE_EDITION);
+    }
 }

@@ -32,7 +32,6 @@ use super::agent::{LlmAgent, Questions};
 use super::candle::{device, CandleModel};
 use super::openai::{Constrain, OpenAiModel, OpenAiOptions};
 use super::{ChatModel, LlmError};
-use crate::pipeline::{DISEASE_EDITION, PROCEDURE_EDITION};
 use crate::agents::{Agent, Role};
 use crate::pipeline::Agents;
 use crate::terminology::Terminology;
@@ -196,10 +195,7 @@ impl LoadedModels {
         for role in Role::ALL {
             let Some((model, spec)) = self.models.get(cfg.model_for(role)) else { continue };
             let slot = agents.get_mut(role);
-            let edition = match role {
-                Role::StandardizeDiagnosis | Role::PrioritizeDiagnoses | Role::ValidateDiagnoses => DISEASE_EDITION,
-                _ => PROCEDURE_EDITION,
-            };
+            let edition = role.track().national_edition();
             let wrapped: Arc<dyn Agent> = Arc::new(LlmAgent {
                 questions: Questions { role, terminology: t.clone(), edition: edition.into(), k: spec.candidates.unwrap_or(8), max_tokens: spec.max_tokens.unwrap_or(48) },
                 model: model.clone(),

@@ -51,13 +51,9 @@ const SECTION_BUDGET: usize = 600;
 
 fn sections(role: Role) -> &'static [Section] {
     use Section::*;
-    match role {
-        Role::StandardizeDiagnosis | Role::PrioritizeDiagnoses | Role::ValidateDiagnoses => {
-            &[ChiefComplaint, AdmissionDiagnosis, DischargeDiagnosis, ClinicalCourse, ImagingFindings, UltrasoundImpression]
-        }
-        Role::StandardizeProcedure | Role::MineProcedures | Role::PrioritizeProcedures | Role::ValidateProcedures => {
-            &[ProcedureName, OperativeReport, ClinicalCourse, DischargeDiagnosis]
-        }
+    match role.track() {
+        crate::agents::Track::Disease => &[ChiefComplaint, AdmissionDiagnosis, DischargeDiagnosis, ClinicalCourse, ImagingFindings, UltrasoundImpression],
+        crate::agents::Track::Procedure => &[ProcedureName, OperativeReport, ClinicalCourse, DischargeDiagnosis],
     }
 }
 

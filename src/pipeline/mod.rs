@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use crate::terminology::families::same_family;
 use crate::agents::{Agent, AgentInfo, AgentInput, AgentOutput, Item, Removal, Role};
 use crate::record::{EhrRecord, Section};
-use crate::terminology::codesystem::CodeKind;
 use crate::terminology::{CodeSystem, Terminology};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -49,12 +48,7 @@ impl Stage {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Track {
-    Disease,
-    Procedure,
-}
+pub use crate::agents::{Track, DISEASE_EDITION, PROCEDURE_EDITION};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StageTrace {
@@ -115,7 +109,7 @@ pub enum PipelineError {
 pub enum PinError {
     #[error("{0}")]
     Unknown(crate::terminology::TerminologyError),
-    #[error("{system} does not code {}", match .track { Track::Disease => "diagnoses", Track::Procedure => "procedures" })]
+    #[error("{system} does not code {}", .track.codes())]
     WrongKind { system: String, track: Track },
 }
 
@@ -156,10 +150,6 @@ impl Agents {
         }
     }
 }
-
-/// The national clinical editions a pipeline codes with unless pinned to others.
-pub const DISEASE_EDITION: &str = "icd-10-cn-clinical";
-pub const PROCEDURE_EDITION: &str = "icd-9-cm-3-cn-clinical";
 
 #[derive(Clone)]
 pub struct Pipeline {
@@ -215,9 +205,10 @@ impl Pipeline {
     /// The same pipeline coding one track against another edition or a pinned version of it
     /// (`system`: id, canonical URL or alias). The edition must code that track's kind.
     pub fn pinned(mut self, track: Track, system: Option<&str>, version: Option<&str>) -> Result<Pipeline, PinError> {
-        let (current, want) = match track {
-            Track::Disease => (&self.disease_edition, CodeKind::Icd10),
-            Track::Procedure => (&self.procedure_edition, CodeKind::Icd9cm3),
+        let want = track.kind();
+        let current = match track {
+            Track::Disease => &self.disease_edition,
+            Track::Procedure => &self.procedure_edition,
         };
         let system = system.unwrap_or(current).to_owned();
         let cs = self.terminology.edition(&system, version).map_err(PinError::Unknown)?;

@@ -12,8 +12,8 @@ pub mod validate;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::agents::Role;
-use crate::pipeline::{Agents, DISEASE_EDITION, PROCEDURE_EDITION};
+use crate::agents::{Role, Track};
+use crate::pipeline::Agents;
 use crate::terminology::{Scope, Terminology};
 
 use prioritize::PrincipalModel;
@@ -75,11 +75,11 @@ pub fn agents(t: &Arc<Terminology>, models: &KnowledgeModels) -> Agents {
     Agents {
         standardize_diagnosis: Arc::new(standardize::StandardizeAgent {
             role: Role::StandardizeDiagnosis,
-            inner: standardizer(t, models, DISEASE_EDITION, Scope::Dx),
+            inner: standardizer(t, models, Track::Disease.national_edition(), Track::Disease.scope()),
         }),
         standardize_procedure: Arc::new(standardize::StandardizeAgent {
             role: Role::StandardizeProcedure,
-            inner: standardizer(t, models, PROCEDURE_EDITION, Scope::Px),
+            inner: standardizer(t, models, Track::Procedure.national_edition(), Track::Procedure.scope()),
         }),
         mine_procedures: Arc::new(mine::MineAgent),
         prioritize_diagnoses: Arc::new(prioritize::PrioritizeDiagnosesAgent { model: models.principal.clone() }),
