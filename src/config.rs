@@ -87,37 +87,23 @@ pub struct JwtConfig {
     pub token_endpoint: Option<String>,
 }
 
-/// The config file: every field optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigFile {
-    pub addr: Option<String>,
-    pub data_dir: Option<PathBuf>,
-    pub store_url: Option<String>,
-    pub terminology_dir: Option<PathBuf>,
-    pub canonical_base: Option<String>,
-    pub lexicons: Option<Vec<PathBuf>>,
-    #[serde(default, rename = "edition")]
-    pub editions: Vec<EditionSpec>,
-    pub max_body_bytes: Option<usize>,
-    pub default_page_size: Option<usize>,
-    pub auto_train: Option<bool>,
-    pub jwt: Option<JwtConfig>,
-    pub llm: Option<crate::llm::config::LlmConfig>,
-    pub limits: Option<Limits>,
-}
-
-/// Flag values (all optional; `None` leaves the value from file or environment).
+/// Flag values: the config file to read, and `(setting name, text)` for the flags given
+/// (the names of [`crate::settings::all`]); a flag not given leaves the value from file or
+/// environment.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub config_file: Option<PathBuf>,
-    pub addr: Option<String>,
-    pub data_dir: Option<PathBuf>,
-    /// `--store-url`: as `JOINTCODER_STORE_URL`.
-    pub store_url: Option<String>,
-    pub terminology_dir: Option<PathBuf>,
+    pub values: Vec<(String, String)>,
     /// `--llm-roles`: as `JOINTCODER_LLM_ROLES`.
     pub llm_roles: Option<String>,
+}
+
+impl Overrides {
+    /// One flag's value, by setting name.
+    pub fn with(mut self, setting: &str, value: impl Into<String>) -> Overrides {
+        self.values.push((setting.to_owned(), value.into()));
+        self
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -179,27 +165,19 @@ impl Config {
         if let Some(path) = file {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| ConfigError::File { path: path.display().to_string(), message: e.to_string() })?;
-            let f: ConfigFile = toml::from_str(&text)
-                .map_err(|e| ConfigError::File { path: path.display().to_string(), message: e.to_string() })?;
-            cfg.apply_file(f);
+            cfg.apply_file(&text).map_err(|message| ConfigError::File { path: path.display().to_string(), message })?;
         }
         cfg.apply_env(&env)?;
-        if let Some(v) = &flags.addr {
-            cfg.addr = v.clone();
-        }
-        if let Some(v) = &flags.data_dir {
-            cfg.data_dir = v.clone();
-        }
-        if let Some(v) = &flags.store_url {
-            cfg.store_url = Some(v.clone());
+        let table = crate::settings::all();
+        for (name, value) in &flags.values {
+            let setting = table.iter().find(|s| s.name == name).ok_or_else(|| ConfigError::Invalid { name: name.clone(), message: "no such setting".into() })?;
+            let flag = setting.flag.map_or_else(|| name.clone(), |f| format!("--{f}"));
+            (setting.from_text)(&mut cfg, value).map_err(|message| ConfigError::Invalid { name: flag, message })?;
         }
         if let Some(url) = &cfg.store_url {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                 return Err(ConfigError::Invalid { name: "store_url (config file, JOINTCODER_STORE_URL, --store-url)".into(), message: "a postgres:// URL, or unset for SQLite in the data directory".into() });
             }
-        }
-        if let Some(v) = &flags.terminology_dir {
-            cfg.terminology_dir = v.clone();
         }
         if let Some(v) = &flags.llm_roles {
             cfg.llm.roles = crate::llm::config::LlmConfig::parse_roles(v).map_err(|message| ConfigError::Invalid { name: "--llm-roles".into(), message })?;
@@ -208,40 +186,51 @@ impl Config {
         Ok(cfg)
     }
 
-    fn apply_file(&mut self, f: ConfigFile) {
-        if let Some(v) = f.addr { self.addr = v; }
-        if let Some(v) = f.data_dir { self.data_dir = v; }
-        if let Some(v) = f.store_url { self.store_url = Some(v); }
-        if let Some(v) = f.terminology_dir { self.terminology_dir = v; }
-        if let Some(v) = f.canonical_base { self.canonical_base = v; }
-        if let Some(v) = f.lexicons { self.lexicons = v; }
-        if let Some(v) = f.max_body_bytes { self.max_body_bytes = v; }
-        if let Some(v) = f.default_page_size { self.default_page_size = v; }
-        if let Some(v) = f.auto_train { self.auto_train = v; }
-        if let Some(v) = f.jwt { self.jwt = v; }
-        if let Some(v) = f.llm { self.llm = v; }
-        if let Some(v) = f.limits { self.limits = v; }
-        self.extra_editions.extend(f.editions);
+    /// The config file: every key of the settings table (dotted keys are TOML tables, as
+    /// `[jwt] issuer = …`), plus the `[llm]` and `[[edition]]` sections; any other key is an
+    /// error that names it.
+    fn apply_file(&mut self, text: &str) -> Result<(), String> {
+        let file: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        let table = crate::settings::all();
+        let mut keys = Vec::new();
+        leaf_keys(&file, "", &mut keys);
+        if let Some(unknown) = keys.iter().find(|k| !table.iter().any(|s| s.file_key == Some(k.as_str()))) {
+            let secret = table.iter().any(|s| s.file_key.is_none() && s.name == unknown.as_str());
+            return Err(if secret { format!("{unknown} is read from the environment only, never from a file") } else { format!("unknown key {unknown}") });
+        }
+        for s in &table {
+            let Some(key) = s.file_key else { continue };
+            let mut at = Some(&file);
+            let mut value = None;
+            for (i, part) in key.split('.').enumerate() {
+                let here = at.and_then(|t| t.get(part));
+                if i + 1 == key.split('.').count() {
+                    value = here.cloned();
+                } else {
+                    at = here.and_then(toml::Value::as_table);
+                }
+            }
+            if let Some(v) = value {
+                (s.from_toml)(self, v).map_err(|m| format!("{key}: {m}"))?;
+            }
+        }
+        if let Some(llm) = file.get("llm") {
+            self.llm = crate::settings::from_toml(llm.clone()).map_err(|m| format!("llm: {m}"))?;
+        }
+        if let Some(editions) = file.get("edition") {
+            self.extra_editions.extend(crate::settings::from_toml::<Vec<EditionSpec>>(editions.clone()).map_err(|m| format!("edition: {m}"))?);
+        }
+        Ok(())
     }
 
+    /// Every setting's variable, then the LLM models and roles (written as one line each).
     fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        if let Some(v) = env("JOINTCODER_ADDR") { self.addr = v; }
-        if let Some(v) = env("JOINTCODER_DATA_DIR") { self.data_dir = v.into(); }
-        if let Some(v) = env("JOINTCODER_STORE_URL").filter(|v| !v.is_empty()) { self.store_url = Some(v); }
-        if let Some(v) = env("JOINTCODER_TERMINOLOGY_DIR") { self.terminology_dir = v.into(); }
-        if let Some(v) = env("JOINTCODER_CANONICAL_BASE") { self.canonical_base = v; }
-        if let Some(v) = env("JOINTCODER_LEXICON") {
-            self.lexicons = v.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect();
+        for s in crate::settings::all() {
+            let Some(var) = s.env else { continue };
+            if let Some(v) = env(var) {
+                (s.from_text)(self, &v).map_err(|message| ConfigError::Env { name: var.into(), message })?;
+            }
         }
-        if let Some(v) = env("JOINTCODER_JWT_HS256_SECRET") { self.jwt.hs256_secret = Some(v); }
-        if let Some(v) = env("JOINTCODER_JWT_PUBLIC_KEY") { self.jwt.public_key_pem = Some(v.into()); }
-        if let Some(v) = env("JOINTCODER_JWKS_FILE") { self.jwt.jwks_file = Some(v.into()); }
-        if let Some(v) = env("JOINTCODER_JWT_ISSUER") { self.jwt.issuer = Some(v); }
-        if let Some(v) = env("JOINTCODER_JWT_AUDIENCE") { self.jwt.audience = Some(v); }
-        if let Some(v) = env("JOINTCODER_SMART_TOKEN_ENDPOINT") { self.jwt.token_endpoint = Some(v); }
-        // Secrets: from the environment only.
-        if let Some(v) = env("JOINTCODER_OPENAI_API_KEY").filter(|v| !v.is_empty()) { self.llm.api_key = Some(v); }
-        if let Some(v) = env("JOINTCODER_MODEL_API_KEY").filter(|v| !v.is_empty()) { self.model_api_key = Some(v); }
         if let Some(v) = env("JOINTCODER_LLM_MODELS") {
             let models = crate::llm::config::LlmConfig::parse_models(&v).map_err(|message| ConfigError::Env { name: "JOINTCODER_LLM_MODELS".into(), message })?;
             self.llm.models.extend(models);
@@ -249,20 +238,6 @@ impl Config {
         if let Some(v) = env("JOINTCODER_LLM_ROLES") {
             self.llm.roles = crate::llm::config::LlmConfig::parse_roles(&v).map_err(|message| ConfigError::Env { name: "JOINTCODER_LLM_ROLES".into(), message })?;
         }
-        if let Some(v) = env("JOINTCODER_AUTO_TRAIN") {
-            self.auto_train = !matches!(v.as_str(), "0" | "false" | "no" | "off");
-        }
-        let number = |name: &str| -> Result<Option<usize>, ConfigError> {
-            env(name).map(|v| v.parse().map_err(|_| ConfigError::Env { name: name.into(), message: format!("not a number: {v}") })).transpose()
-        };
-        if let Some(v) = number("JOINTCODER_MAX_BODY_BYTES")? { self.max_body_bytes = v; }
-        if let Some(v) = number("JOINTCODER_LIMIT_SECTION_CHARS")? { self.limits.record.max_section_chars = v; }
-        if let Some(v) = number("JOINTCODER_LIMIT_SECTIONS")? { self.limits.record.max_sections = v; }
-        if let Some(v) = number("JOINTCODER_LIMIT_LIST_ITEMS")? { self.limits.record.max_list_items = v; }
-        if let Some(v) = number("JOINTCODER_LIMIT_ITEM_CHARS")? { self.limits.record.max_item_chars = v; }
-        if let Some(v) = number("JOINTCODER_LIMIT_CODING_MS")? { self.limits.coding_ms = v as u64; }
-        if let Some(v) = number("JOINTCODER_LIMIT_WAITING")? { self.limits.waiting = v; }
-        if let Some(v) = number("JOINTCODER_LIMIT_BODY_MS")? { self.limits.body_ms = v as u64; }
         Ok(())
     }
 
@@ -285,6 +260,20 @@ impl Config {
     }
 }
 
+/// Dotted keys of a TOML table's values, not descending into the sections read whole.
+fn leaf_keys(table: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        if prefix.is_empty() && crate::settings::SECTIONS.contains(&k.as_str()) {
+            continue;
+        }
+        match v {
+            toml::Value::Table(t) => leaf_keys(t, &key, out),
+            _ => out.push(key),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,7 +285,7 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "addr = \"0.0.0.0:1\"\ndata_dir = \"/from/file\"\nmax_body_bytes = 10\n").unwrap();
         let env: HashMap<&str, &str> = [("JOINTCODER_DATA_DIR", "/from/env")].into();
-        let flags = Overrides { config_file: Some(path.clone()), addr: Some("127.0.0.1:9".into()), ..Default::default() };
+        let flags = Overrides { config_file: Some(path.clone()), ..Default::default() }.with("addr", "127.0.0.1:9");
         let cfg = Config::load_with(&flags, |k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(cfg.addr, "127.0.0.1:9");
         assert_eq!(cfg.data_dir, PathBuf::from("/from/env"));
@@ -342,6 +331,28 @@ mod tests {
         assert!(err.contains("missing") && err.contains("llm"), "{err}");
     }
 
+    /// Dotted settings are TOML tables; a secret in the file, or a key no setting has, is an
+    /// error naming it.
+    #[test]
+    fn file_sections_and_refused_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[jwt]\nissuer = \"https://auth.example\"\n[limits]\ncoding_ms = 5\nmax_sections = 9\n").unwrap();
+        let flags = Overrides { config_file: Some(path.clone()), ..Default::default() };
+        let cfg = Config::load_with(&flags, |_| None).unwrap();
+        assert_eq!(cfg.jwt.issuer.as_deref(), Some("https://auth.example"));
+        assert_eq!((cfg.limits.coding_ms, cfg.limits.record.max_sections), (5, 9));
+        let env: HashMap<&str, &str> = [("JOINTCODER_LIMIT_CODING_MS", "7")].into();
+        assert_eq!(Config::load_with(&flags, |k| env.get(k).map(|v| v.to_string())).unwrap().limits.coding_ms, 7, "environment over file");
+        for (text, says) in [("[jwt]\nhs256_secret = \"0123456789abcdef0123456789abcdef\"\n", "environment only"), ("[limits]\ncoding_secs = 1\n", "limits.coding_secs"), ("max_body_bytes = \"lots\"\n", "max_body_bytes")] {
+            std::fs::write(&path, text).unwrap();
+            let err = Config::load_with(&flags, |_| None).unwrap_err().to_string();
+            assert!(err.contains(says) && err.contains("c.toml"), "{err}");
+        }
+        let err = Config::load_with(&Overrides::default().with("max_body_bytes", "x"), |_| None).unwrap_err().to_string();
+        assert!(err.contains("max_body_bytes") && err.contains("not a number"), "{err}");
+    }
+
     /// The two API keys come from the environment only, reach what uses them through the
     /// config, and are never written out.
     #[test]
@@ -363,9 +374,9 @@ mod tests {
         let cfg = Config::load_with(&Overrides::default(), |k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(cfg.store_url.as_deref(), Some("postgres://jc:secret@db/jc"));
         assert!(!serde_json::to_string(&cfg).unwrap().contains("secret"));
-        let flag = Overrides { store_url: Some("postgresql://other/jc".into()), ..Default::default() };
+        let flag = Overrides::default().with("store_url", "postgresql://other/jc");
         assert_eq!(Config::load_with(&flag, |k| env.get(k).map(|v| v.to_string())).unwrap().store_url.as_deref(), Some("postgresql://other/jc"));
-        let bad = Overrides { store_url: Some("mysql://db/jc".into()), ..Default::default() };
+        let bad = Overrides::default().with("store_url", "mysql://db/jc");
         let err = Config::load_with(&bad, |_| None).unwrap_err().to_string();
         assert!(err.contains("store_url") && err.contains("postgres://"), "{err}");
         assert!(Config::load_with(&Overrides::default(), |_| None).unwrap().store_url.is_none(), "SQLite unless set");

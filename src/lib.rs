@@ -17,3 +17,4 @@ pub mod cli;
 pub mod store;
 pub mod llm;
 pub mod sft;
+pub mod settings;

@@ -21,21 +21,13 @@ struct Cli {
     command: Option<Command>,
 }
 
+/// The flags of settings (`--data-dir`, `--store-url`, …) are added from the settings table
+/// ([`jointcoder::settings::all`]) when the command line is built, not declared here again.
 #[derive(Args, Clone)]
 struct GlobalArgs {
     /// Config file (TOML); also JOINTCODER_CONFIG, or ./jointcoder.toml when present.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
-    /// Index cache, database, trained models (JOINTCODER_DATA_DIR; default ./data).
-    #[arg(long, global = true)]
-    data_dir: Option<PathBuf>,
-    /// PostgreSQL for the resource store, postgres://user:password@host/db (JOINTCODER_STORE_URL,
-    /// the better place for a password; default SQLite in the data directory).
-    #[arg(long, global = true)]
-    store_url: Option<String>,
-    /// Directory with the national code tables (JOINTCODER_TERMINOLOGY_DIR).
-    #[arg(long, global = true)]
-    terminology_dir: Option<PathBuf>,
     /// Which model serves which role, e.g. "*=qwen,standardize-diagnosis=knowledge"
     /// (JOINTCODER_LLM_ROLES; models are defined in [llm.models] or JOINTCODER_LLM_MODELS).
     #[arg(long, global = true)]
@@ -45,11 +37,9 @@ struct GlobalArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Run the FHIR server (the default when no command is given).
-    Serve {
-        /// Address to bind (JOINTCODER_ADDR; default 127.0.0.1:8080).
-        #[arg(long)]
-        addr: Option<String>,
-    },
+    Serve,
+    /// Every setting: its value now, its config-file key, environment variable and flag.
+    Settings,
     /// Search, look up and translate codes.
     #[command(subcommand)]
     Terminology(TerminologyCmd),
@@ -118,6 +108,48 @@ enum Command {
     },
 }
 
+/// The command line with a flag for each setting that has one: global, but for `--addr`,
+/// which belongs to `serve` (`serve-model` has an `--addr` of its own). Answers the parsed
+/// command and `(setting name, value)` for each setting flag given.
+fn parse_command_line() -> (Cli, Vec<(String, String)>) {
+    use clap::{Arg, CommandFactory, FromArgMatches};
+    let table = jointcoder::settings::all();
+    let mut cmd = Cli::command();
+    for s in &table {
+        let Some(flag) = s.flag else { continue };
+        let help = match s.env {
+            Some(env) => format!("{} ({env})", s.help),
+            None => s.help.to_owned(),
+        };
+        let arg = Arg::new(s.name).long(flag).value_name("VALUE").help(help);
+        cmd = if flag == "addr" { cmd.mut_subcommand("serve", |serve| serve.arg(arg)) } else { cmd.arg(arg.global(true)) };
+    }
+    let matches = cmd.get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let mut values = Vec::new();
+    for s in table.iter().filter(|s| s.flag.is_some()) {
+        let given = matches
+            .try_get_one::<String>(s.name)
+            .ok()
+            .flatten()
+            .or_else(|| matches.subcommand().and_then(|(_, sub)| sub.try_get_one::<String>(s.name).ok().flatten()));
+        if let Some(v) = given {
+            values.push((s.name.to_owned(), v.clone()));
+        }
+    }
+    (cli, values)
+}
+
+/// `jointcoder settings`: one row per setting of the table, secrets shown as such.
+fn print_settings(config: &Config) {
+    println!("| setting | value | config file | environment | flag |");
+    println!("| --- | --- | --- | --- | --- |");
+    for s in jointcoder::settings::all() {
+        let or_dash = |v: Option<&str>| v.map_or_else(|| "—".to_owned(), |v| format!("`{v}`"));
+        println!("| {} | {} | {} | {} | {} |", s.name, (s.show)(config), or_dash(s.file_key), or_dash(s.env), or_dash(s.flag.map(|f| format!("--{f}")).as_deref()));
+    }
+}
+
 fn parse_split(s: &str) -> Result<jointcoder::eval::Split, String> {
     jointcoder::eval::Split::parse(s).ok_or_else(|| format!("unknown split {s:?}: one of dev, test, all"))
 }
@@ -163,18 +195,8 @@ enum TerminologyCmd {
 
 fn main() -> ExitCode {
     jointcoder::telemetry::init();
-    let cli = Cli::parse();
-    let mut flags = Overrides {
-        config_file: cli.global.config.clone(),
-        data_dir: cli.global.data_dir.clone(),
-        store_url: cli.global.store_url.clone(),
-        terminology_dir: cli.global.terminology_dir.clone(),
-        llm_roles: cli.global.llm_roles.clone(),
-        ..Default::default()
-    };
-    if let Some(Command::Serve { addr }) = &cli.command {
-        flags.addr = addr.clone();
-    }
+    let (cli, values) = parse_command_line();
+    let flags = Overrides { config_file: cli.global.config.clone(), values, llm_roles: cli.global.llm_roles.clone() };
     let config = match Config::load(&flags) {
         Ok(c) => c,
         Err(e) => {
@@ -182,8 +204,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = match cli.command.unwrap_or(Command::Serve { addr: None }) {
-        Command::Serve { .. } => jointcoder::server::run(config),
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => jointcoder::server::run(config),
+        Command::Settings => {
+            print_settings(&config);
+            Ok(())
+        }
         Command::Terminology(cmd) => terminology_cmd(&config, cmd),
         Command::Bench(cmd) => run_bench(&config, cmd),
         Command::Code { file, out, trace } => jointcoder::cli::code_file(&config, &file, out.as_deref(), trace),
