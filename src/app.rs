@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use crate::agents::knowledge::{train, KnowledgeModels};
+use crate::agents::knowledge::KnowledgeModels;
+use crate::train;
 use crate::config::Config;
 use crate::llm::config::LoadedModels;
 use crate::pipeline::Pipeline;

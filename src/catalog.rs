@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use crate::terminology::{CodeKind, EditionSpec};
 
+/// The learned aliases' file name in the models folder.
+pub const LEARNED_LEXICON_FILE: &str = "learned_lexicon.tsv";
+
 /// The data directory (`JOINTCODER_DATA_DIR`, `--data-dir`).
 #[derive(Debug, Clone)]
 pub struct DataDir {
@@ -28,7 +31,7 @@ impl DataDir {
 
     /// Aliases learned by training, read by every index built for this data directory.
     pub fn learned_lexicon(&self) -> PathBuf {
-        self.models().join(crate::agents::knowledge::LEARNED_LEXICON_FILE)
+        self.models().join(LEARNED_LEXICON_FILE)
     }
 
     /// The SQLite resource store (unless a PostgreSQL URL is configured).

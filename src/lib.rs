@@ -17,4 +17,5 @@ pub mod cli;
 pub mod store;
 pub mod llm;
 pub mod sft;
-pub mod settings;
+pub mod train;
+

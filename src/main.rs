@@ -22,7 +22,7 @@ struct Cli {
 }
 
 /// The flags of settings (`--data-dir`, `--store-url`, …) are added from the settings table
-/// ([`jointcoder::settings::all`]) when the command line is built, not declared here again.
+/// ([`jointcoder::config::settings::all`]) when the command line is built, not declared here again.
 #[derive(Args, Clone)]
 struct GlobalArgs {
     /// Config file (TOML); also JOINTCODER_CONFIG, or ./jointcoder.toml when present.
@@ -113,7 +113,7 @@ enum Command {
 /// command and `(setting name, value)` for each setting flag given.
 fn parse_command_line() -> (Cli, Vec<(String, String)>) {
     use clap::{Arg, CommandFactory, FromArgMatches};
-    let table = jointcoder::settings::all();
+    let table = jointcoder::config::settings::all();
     let mut cmd = Cli::command();
     for s in &table {
         let Some(flag) = s.flag else { continue };
@@ -144,7 +144,7 @@ fn parse_command_line() -> (Cli, Vec<(String, String)>) {
 fn print_settings(config: &Config) {
     println!("| setting | value | config file | environment | flag |");
     println!("| --- | --- | --- | --- | --- |");
-    for s in jointcoder::settings::all() {
+    for s in jointcoder::config::settings::all() {
         let or_dash = |v: Option<&str>| v.map_or_else(|| "—".to_owned(), |v| format!("`{v}`"));
         println!("| {} | {} | {} | {} | {} |", s.name, (s.show)(config), or_dash(s.file_key), or_dash(s.env), or_dash(s.flag.map(|f| format!("--{f}")).as_deref()));
     }
@@ -221,11 +221,11 @@ fn main() -> ExitCode {
         Command::ExportSft { dataset, out } => jointcoder::sft::export(&config, &dataset, &out),
         Command::ExportFeedback { out } => jointcoder::cli::export_feedback(&config, out.as_deref()),
         Command::Train { chip_cdn } => {
-            let mut sources = jointcoder::agents::knowledge::train::TrainingSources::default_paths();
+            let mut sources = jointcoder::train::TrainingSources::default_paths();
             if let Some(p) = chip_cdn {
                 sources.chip_cdn_train = p;
             }
-            jointcoder::agents::knowledge::train::train_all(&config, &sources).map(|_| ())
+            jointcoder::train::train_all(&config, &sources).map(|_| ())
         }
     };
     match result {
@@ -335,7 +335,7 @@ enum BenchCmd {
 fn run_bench(config: &Config, cmd: BenchCmd) -> Result<(), String> {
     use jointcoder::bench;
     match cmd {
-        BenchCmd::Llm { model, records, rounds, device } => jointcoder::llm::bench::run(config, model, &records, rounds, &device),
+        BenchCmd::Llm { model, records, rounds, device } => jointcoder::bench::llm::run(config, model, &records, rounds, &device),
         BenchCmd::Terminology { mentions, vocab } => bench::terminology(config, &mentions, &vocab),
         BenchCmd::Pipeline { records, rounds } => bench::pipeline(config, &records, rounds),
         BenchCmd::Search { resources, rounds } => bench::search(resources, rounds),

@@ -2,8 +2,9 @@
 //! written to the data directory, load back, and change behaviour.
 mod common;
 
-use jointcoder::agents::knowledge::train::{train_all, TrainingSources};
-use jointcoder::agents::knowledge::{KnowledgeModels, LEARNED_LEXICON_FILE};
+use jointcoder::train::{train_all, TrainingSources};
+use jointcoder::agents::knowledge::KnowledgeModels;
+use jointcoder::catalog::LEARNED_LEXICON_FILE;
 
 #[test]
 fn trains_reranker_aliases_and_principal_model_into_the_data_dir() {

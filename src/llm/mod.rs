@@ -4,7 +4,6 @@
 //! the agent's job (`agent.rs`), so no invented code can reach a result.
 
 pub mod agent;
-pub mod bench;
 pub mod candle;
 pub mod config;
 pub mod constrain;

@@ -13,7 +13,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::terminology::families::same_family;
-use crate::agents::{Agent, AgentInfo, AgentInput, AgentOutput, Item, Removal, Role};
+use crate::agents::{AgentInfo, AgentInput, AgentOutput, Item, Removal, Role};
 use crate::record::{EhrRecord, Section};
 use crate::terminology::{CodeSystem, Terminology};
 
@@ -48,7 +48,7 @@ impl Stage {
     }
 }
 
-pub use crate::agents::{Track, DISEASE_EDITION, PROCEDURE_EDITION};
+pub use crate::agents::{Agents, Track, DISEASE_EDITION, PROCEDURE_EDITION};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StageTrace {
@@ -111,44 +111,6 @@ pub enum PinError {
     Unknown(crate::terminology::TerminologyError),
     #[error("{system} does not code {}", .track.codes())]
     WrongKind { system: String, track: Track },
-}
-
-/// One agent per role; the configuration picks each one's backend.
-#[derive(Clone)]
-pub struct Agents {
-    pub standardize_diagnosis: Arc<dyn Agent>,
-    pub standardize_procedure: Arc<dyn Agent>,
-    pub mine_procedures: Arc<dyn Agent>,
-    pub prioritize_diagnoses: Arc<dyn Agent>,
-    pub prioritize_procedures: Arc<dyn Agent>,
-    pub validate_diagnoses: Arc<dyn Agent>,
-    pub validate_procedures: Arc<dyn Agent>,
-}
-
-impl Agents {
-    pub fn get(&self, role: Role) -> &Arc<dyn Agent> {
-        match role {
-            Role::StandardizeDiagnosis => &self.standardize_diagnosis,
-            Role::StandardizeProcedure => &self.standardize_procedure,
-            Role::MineProcedures => &self.mine_procedures,
-            Role::PrioritizeDiagnoses => &self.prioritize_diagnoses,
-            Role::PrioritizeProcedures => &self.prioritize_procedures,
-            Role::ValidateDiagnoses => &self.validate_diagnoses,
-            Role::ValidateProcedures => &self.validate_procedures,
-        }
-    }
-
-    pub fn get_mut(&mut self, role: Role) -> &mut Arc<dyn Agent> {
-        match role {
-            Role::StandardizeDiagnosis => &mut self.standardize_diagnosis,
-            Role::StandardizeProcedure => &mut self.standardize_procedure,
-            Role::MineProcedures => &mut self.mine_procedures,
-            Role::PrioritizeDiagnoses => &mut self.prioritize_diagnoses,
-            Role::PrioritizeProcedures => &mut self.prioritize_procedures,
-            Role::ValidateDiagnoses => &mut self.validate_diagnoses,
-            Role::ValidateProcedures => &mut self.validate_procedures,
-        }
-    }
 }
 
 #[derive(Clone)]

@@ -177,7 +177,8 @@ fn serve_installed_versions(kept: &crate::terminology::uploads::InstalledVersion
 /// The knowledge models are trained on first start when missing (and cached in the data
 /// directory); in the background, so the terminology API is up at once.
 fn train_in_background_if_missing(config: &Config) {
-    use crate::agents::knowledge::{train, KnowledgeModels};
+    use crate::agents::knowledge::KnowledgeModels;
+    use crate::train;
     let sources = train::TrainingSources::default_paths();
     if !config.auto_train || KnowledgeModels::present(&config.data().models()) || !sources.available() {
         return;

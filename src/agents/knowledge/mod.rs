@@ -6,14 +6,13 @@ pub mod prioritize;
 pub mod reranker;
 pub mod standardize;
 pub mod text;
-pub mod train;
+
 pub mod validate;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::agents::{Role, Track};
-use crate::pipeline::Agents;
+use crate::agents::{Agents, Role, Track};
 use crate::terminology::{Scope, Terminology};
 
 use prioritize::PrincipalModel;
@@ -29,7 +28,6 @@ pub struct KnowledgeModels {
 
 pub const RERANKER_FILE: &str = "reranker.json";
 pub const PRINCIPAL_FILE: &str = "principal.json";
-pub const LEARNED_LEXICON_FILE: &str = "learned_lexicon.tsv";
 
 impl KnowledgeModels {
     /// Whether `jointcoder train` has written the models into `dir`.

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::candle::{device, CandleModel};
-use super::config::{LlmConfig, LoadedModels, ModelSpec};
-use super::{ChatModel, ChatRequest, Completion, LlmError};
+use crate::llm::candle::{device, CandleModel};
+use crate::llm::config::{LlmConfig, LoadedModels, ModelSpec};
+use crate::llm::{ChatModel, ChatRequest, Completion, LlmError};
 use crate::config::Config;
 use crate::stats::percentile;
 
@@ -100,7 +100,7 @@ pub fn run(config: &Config, model: Option<PathBuf>, records: &Path, rounds: usiz
         None => {
             let dir = std::env::temp_dir().join(format!("jointcoder-bench-llm-{}", std::process::id()));
             let text: String = read.records.iter().map(|r| r.to_flat_json().to_string()).collect();
-            let tiny = super::tiny::write(&dir, &super::tiny::corpus(&text), &super::tiny::TinySpec::default()).map_err(|e| e.to_string())?;
+            let tiny = crate::llm::tiny::write(&dir, &crate::llm::tiny::corpus(&text), &crate::llm::tiny::TinySpec::default()).map_err(|e| e.to_string())?;
             let r = bench_one(config, "tiny (safetensors)", &tiny.dir, &read.records, rounds, dev)
                 .and_then(|_| bench_one(config, "tiny (GGUF Q8_0)", &tiny.gguf, &read.records, rounds, dev));
             let _ = std::fs::remove_dir_all(&dir);

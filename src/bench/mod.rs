@@ -3,6 +3,8 @@
 
 use std::time::Instant;
 
+pub mod llm;
+
 use crate::config::Config;
 use crate::stats::{percentile, rss_mb};
 use crate::terminology::normalize::normalize;

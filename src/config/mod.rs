@@ -1,6 +1,8 @@
 //! All settings in one struct, filled in this order: defaults, config file, `JOINTCODER_*`
 //! environment variables, command-line flags. Later sources win.
 
+pub mod settings;
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -88,7 +90,7 @@ pub struct JwtConfig {
 }
 
 /// Flag values: the config file to read, and `(setting name, text)` for the flags given
-/// (the names of [`crate::settings::all`]); a flag not given leaves the value from file or
+/// (the names of [`crate::config::settings::all`]); a flag not given leaves the value from file or
 /// environment.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -168,7 +170,7 @@ impl Config {
             cfg.apply_file(&text).map_err(|message| ConfigError::File { path: path.display().to_string(), message })?;
         }
         cfg.apply_env(&env)?;
-        let table = crate::settings::all();
+        let table = crate::config::settings::all();
         for (name, value) in &flags.values {
             let setting = table.iter().find(|s| s.name == name).ok_or_else(|| ConfigError::Invalid { name: name.clone(), message: "no such setting".into() })?;
             let flag = setting.flag.map_or_else(|| name.clone(), |f| format!("--{f}"));
@@ -191,7 +193,7 @@ impl Config {
     /// error that names it.
     fn apply_file(&mut self, text: &str) -> Result<(), String> {
         let file: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
-        let table = crate::settings::all();
+        let table = crate::config::settings::all();
         let mut keys = Vec::new();
         leaf_keys(&file, "", &mut keys);
         if let Some(unknown) = keys.iter().find(|k| !table.iter().any(|s| s.file_key == Some(k.as_str()))) {
@@ -215,17 +217,17 @@ impl Config {
             }
         }
         if let Some(llm) = file.get("llm") {
-            self.llm = crate::settings::from_toml(llm.clone()).map_err(|m| format!("llm: {m}"))?;
+            self.llm = crate::config::settings::from_toml(llm.clone()).map_err(|m| format!("llm: {m}"))?;
         }
         if let Some(editions) = file.get("edition") {
-            self.extra_editions.extend(crate::settings::from_toml::<Vec<EditionSpec>>(editions.clone()).map_err(|m| format!("edition: {m}"))?);
+            self.extra_editions.extend(crate::config::settings::from_toml::<Vec<EditionSpec>>(editions.clone()).map_err(|m| format!("edition: {m}"))?);
         }
         Ok(())
     }
 
     /// Every setting's variable, then the LLM models and roles (written as one line each).
     fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        for s in crate::settings::all() {
+        for s in crate::config::settings::all() {
             let Some(var) = s.env else { continue };
             if let Some(v) = env(var) {
                 (s.from_text)(self, &v).map_err(|message| ConfigError::Env { name: var.into(), message })?;
@@ -264,7 +266,7 @@ impl Config {
 fn leaf_keys(table: &toml::Table, prefix: &str, out: &mut Vec<String>) {
     for (k, v) in table {
         let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-        if prefix.is_empty() && crate::settings::SECTIONS.contains(&k.as_str()) {
+        if prefix.is_empty() && crate::config::settings::SECTIONS.contains(&k.as_str()) {
             continue;
         }
         match v {

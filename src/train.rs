@@ -6,10 +6,11 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::prioritize::{principal_features, principal_procedure, PrincipalModel};
-use super::reranker::{self, Reranker};
-use super::{standardizer, KnowledgeModels, LEARNED_LEXICON_FILE};
 use crate::agents::knowledge::facts::Facts;
+use crate::agents::knowledge::prioritize::{principal_features, principal_procedure, PrincipalModel};
+use crate::agents::knowledge::reranker::{self, Reranker};
+use crate::agents::knowledge::{self as knowledge, standardizer, KnowledgeModels};
+use crate::catalog::LEARNED_LEXICON_FILE;
 use crate::catalog::datasets;
 use crate::config::Config;
 use crate::eval::{in_split, Split};
@@ -73,7 +74,7 @@ fn rows_for(
     for (text, gold) in pairs {
         let gold: HashSet<String> = gold.iter().map(|g| normalize(g.trim_matches('"'))).collect();
         let mut first = true;
-        for piece in super::text::split_items(text) {
+        for piece in crate::record::lists::split_items(text) {
             let key = normalize(&piece.text);
             let variants = t.lexicon.rewrite_key(&key, scope);
             let cands = t.search(&piece.text, &cs.meta.id, Some(&cs.meta.version), st.k).map_err(|e| e.to_string())?;
@@ -97,7 +98,7 @@ fn learned_aliases(pairs: &Pairs) -> String {
     let mut seen = HashSet::new();
     for (text, gold) in pairs {
         let n = text.chars().count();
-        if !(4..=24).contains(&n) || gold.len() > 3 || super::text::split_items(text).len() > 1 || text.contains(['\t', '\n']) {
+        if !(4..=24).contains(&n) || gold.len() > 3 || crate::record::lists::split_items(text).len() > 1 || text.contains(['\t', '\n']) {
             continue;
         }
         for g in gold {
@@ -160,7 +161,7 @@ pub fn train_all(config: &Config, src: &TrainingSources) -> Result<KnowledgeMode
     let mut models = KnowledgeModels { reranker: Arc::new(reranker), principal: Arc::new(PrincipalModel::default()) };
     if src.ccl_records.is_file() {
         let t = Arc::new(Terminology::load(&config.terminology_options()).map_err(|e| e.to_string())?);
-        let pipeline = Pipeline::new(t.clone(), super::agents(&t, &models));
+        let pipeline = Pipeline::new(t.clone(), knowledge::agents(&t, &models));
         let read = crate::record::io::read_path(&src.ccl_records).map_err(|e| e.to_string())?;
         let mut groups = Vec::new();
         for rec in read.records.iter().filter(|r| in_split(&r.record_id, Split::Dev)) {
