@@ -125,6 +125,15 @@ pub struct Pipeline {
     pub without: HashSet<Stage>,
 }
 
+impl StageTrace {
+    /// The one way a stage is recorded: what went in and came out (the keys it added follow
+    /// from them), what it removed and why, its notes, and the time since it `started`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(stage: Stage, track: Track, agent: Option<AgentInfo>, input: Vec<Item>, output: &[Item], removed: Vec<Removal>, notes: Vec<String>, started: Instant) -> StageTrace {
+        StageTrace { stage, track, agent, added: diff_added(&input, output), input, output: output.to_vec(), removed, notes, elapsed_us: started.elapsed().as_micros() as u64 }
+    }
+}
+
 fn keys(items: &[Item]) -> Vec<String> {
     items.iter().map(|i| i.key().to_owned()).collect()
 }
@@ -202,17 +211,7 @@ impl Pipeline {
         let AgentOutput { items: out, removed, notes } = agent
             .run(AgentInput { record: rec, items, other_track: other })
             .map_err(|e| PipelineError::Agent { record: rec.record_id.clone(), message: e.to_string() })?;
-        trace.push(StageTrace {
-            stage,
-            track,
-            agent: Some(agent.info()),
-            added: diff_added(&input, &out),
-            input,
-            output: out.clone(),
-            removed,
-            notes,
-            elapsed_us: start.elapsed().as_micros() as u64,
-        });
+        trace.push(StageTrace::record(stage, track, Some(agent.info()), input, &out, removed, notes, start));
         Ok(out)
     }
 
@@ -343,17 +342,7 @@ impl Pipeline {
                 });
             }
         }
-        trace.push(StageTrace {
-            stage: Stage::CodeAlso,
-            track: Track::Procedure,
-            agent: None,
-            added: diff_added(&input, &out),
-            input,
-            output: out.clone(),
-            removed: Vec::new(),
-            notes,
-            elapsed_us: start.elapsed().as_micros() as u64,
-        });
+        trace.push(StageTrace::record(Stage::CodeAlso, Track::Procedure, None, input, &out, Vec::new(), notes, start));
         out
     }
 
@@ -386,17 +375,7 @@ impl Pipeline {
                 None => removed.push(Removal { item: it, reason: format!("no code in {} {}", cs.meta.id, cs.meta.version) }),
             }
         }
-        trace.push(StageTrace {
-            stage: Stage::Map,
-            track,
-            agent: None,
-            added: diff_added(&input, &out),
-            input,
-            output: out.clone(),
-            removed,
-            notes: Vec::new(),
-            elapsed_us: start.elapsed().as_micros() as u64,
-        });
+        trace.push(StageTrace::record(Stage::Map, track, None, input, &out, removed, Vec::new(), start));
         out
     }
 }
