@@ -10,7 +10,7 @@ use super::access::{routed_path, Access, Decision};
 use super::error::{ApiError, ErrorCode};
 use super::format::{check_accept, fhir_ok, url_pairs};
 use super::AppState;
-use crate::fhir::inbound::{self, InboundError};
+use crate::fhir::inbound;
 use crate::fhir::outbound;
 use crate::store::{Conditional, Created};
 
@@ -46,26 +46,6 @@ fn code_access() -> Access {
 fn decide_code_stored(req: &ServiceRequest, _: &AppState) -> Result<Access, ApiError> {
     let ty = if routed_path(req).starts_with("/Composition/") { "Composition" } else { "DocumentReference" };
     Ok(code_access().and(ty, 'r').audited("C", "operation", routed_path(req)))
-}
-
-impl From<crate::record::limits::LimitError> for ApiError {
-    fn from(e: crate::record::limits::LimitError) -> ApiError {
-        use crate::record::limits::LimitError;
-        match e {
-            LimitError::Sections { .. } | LimitError::SectionChars { .. } => ApiError::of(ErrorCode::RecordTooLarge, e.to_string()),
-            LimitError::ListItems { .. } | LimitError::ItemChars { .. } => ApiError::of(ErrorCode::RecordTooCostly, e.to_string()),
-        }
-    }
-}
-
-impl From<InboundError> for ApiError {
-    fn from(e: InboundError) -> ApiError {
-        match e {
-            InboundError::Invalid(m) => ApiError::bad_request(m),
-            InboundError::Unprocessable(m) => ApiError::of(ErrorCode::NothingToCode, m),
-            InboundError::NotSupported(m) => ApiError::unsupported_media(m),
-        }
-    }
 }
 
 /// `$code` requests admitted (coding, or waiting for a slot): past the configured number a
@@ -220,7 +200,7 @@ impl CodeOptions {
         ] {
             if system.is_some() || version.is_some() {
                 let pinned = p.into_owned().pinned(track, system.as_deref(), version.as_deref());
-                p = std::borrow::Cow::Owned(pinned.map_err(|e| ApiError::of(ErrorCode::UnknownPin, e.to_string()))?);
+                p = std::borrow::Cow::Owned(pinned?);
             }
         }
         Ok(p)
@@ -254,15 +234,13 @@ fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<String, A
     let served = state.served();
     let pipeline = options.pipeline(&served.pipeline)?;
     let budget = std::time::Duration::from_millis(state.config.limits.coding_ms);
-    let coding = pipeline.code_within(&inbound.record, Some(budget)).map_err(|e| match e {
-        crate::pipeline::PipelineError::OverBudget { budget_ms, .. } => {
-            tracing::warn!(record = %crate::telemetry::record_tag(&inbound.record.record_id), budget_ms, "coding stopped: over its time budget");
-            ApiError::of(ErrorCode::CodingTimeout, format!("coding took longer than this server allows ({budget_ms} ms); nothing was stored"))
+    let coding = pipeline.code_within(&inbound.record, Some(budget)).map_err(|e| {
+        let tag = crate::telemetry::record_tag(&inbound.record.record_id);
+        match &e {
+            crate::pipeline::PipelineError::OverBudget { budget_ms, .. } => tracing::warn!(record = %tag, budget_ms, "coding stopped: over its time budget"),
+            _ => tracing::error!(record = %tag, "coding failed"),
         }
-        other => {
-            tracing::error!(record = %crate::telemetry::record_tag(&inbound.record.record_id), "coding failed");
-            ApiError::of(ErrorCode::CodingFailed, other.to_string())
-        }
+        ApiError::from(e)
     })?;
     tracing::info!(
         record = %crate::telemetry::record_tag(&inbound.record.record_id),

@@ -168,6 +168,45 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::fhir::inbound::InboundError> for ApiError {
+    fn from(e: crate::fhir::inbound::InboundError) -> ApiError {
+        use crate::fhir::inbound::InboundError;
+        match e {
+            InboundError::Invalid(m) => ApiError::of(ErrorCode::Invalid, m),
+            InboundError::Unprocessable(m) => ApiError::of(ErrorCode::NothingToCode, m),
+            InboundError::NotSupported(m) => ApiError::of(ErrorCode::UnsupportedMediaType, m),
+        }
+    }
+}
+
+impl From<crate::record::limits::LimitError> for ApiError {
+    fn from(e: crate::record::limits::LimitError) -> ApiError {
+        use crate::record::limits::LimitError;
+        let code = match e {
+            LimitError::Sections { .. } | LimitError::SectionChars { .. } => ErrorCode::RecordTooLarge,
+            LimitError::ListItems { .. } | LimitError::ItemChars { .. } => ErrorCode::RecordTooCostly,
+        };
+        ApiError::of(code, e.to_string())
+    }
+}
+
+impl From<crate::pipeline::PinError> for ApiError {
+    fn from(e: crate::pipeline::PinError) -> ApiError {
+        ApiError::of(ErrorCode::UnknownPin, e.to_string())
+    }
+}
+
+impl From<crate::pipeline::PipelineError> for ApiError {
+    fn from(e: crate::pipeline::PipelineError) -> ApiError {
+        match e {
+            crate::pipeline::PipelineError::OverBudget { budget_ms, .. } => {
+                ApiError::of(ErrorCode::CodingTimeout, format!("coding took longer than this server allows ({budget_ms} ms); nothing was stored"))
+            }
+            other => ApiError::of(ErrorCode::CodingFailed, other.to_string()),
+        }
+    }
+}
+
 /// The OperationOutcome of an error: its issue type, its stable code in `details`, and the
 /// message.
 pub fn outcome(code: ErrorCode, message: &str) -> serde_json::Value {
