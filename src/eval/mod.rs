@@ -97,11 +97,60 @@ pub struct EvalReport {
     pub diseases: TrackMetrics,
     pub procedures: TrackMetrics,
     pub ms_per_record: f64,
+    /// Where each track goes wrong, by kind of error and code family.
+    pub disease_errors: ErrorTally,
+    pub procedure_errors: ErrorTally,
+}
+
+/// The category a code belongs to, for counting errors: the ICD-10 category (`I25` of
+/// `I25.103`), the ICD-9-CM-3 subcategory's parent (`36.0` of `36.0700x004`).
+pub fn family(code: &str) -> String {
+    if code.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        code.split('.').next().unwrap_or(code).to_owned()
+    } else {
+        code.chars().take(4).collect()
+    }
+}
+
+/// Errors of one track, counted by code family: gold codes not predicted (missed), predicted
+/// codes not in the gold (extra), and records whose principal was another code (keyed
+/// `gold family ← predicted family`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ErrorTally {
+    pub missed: std::collections::BTreeMap<String, usize>,
+    pub extra: std::collections::BTreeMap<String, usize>,
+    pub principal: std::collections::BTreeMap<String, usize>,
+}
+
+impl ErrorTally {
+    pub fn add(&mut self, predicted: &[String], gold: &[String]) {
+        for g in gold.iter().filter(|g| !predicted.contains(g)) {
+            *self.missed.entry(family(g)).or_default() += 1;
+        }
+        for p in predicted.iter().filter(|p| !gold.contains(p) && p.as_str() != "-") {
+            *self.extra.entry(family(p)).or_default() += 1;
+        }
+        if let (Some(g), p) = (gold.first(), predicted.first()) {
+            if p != Some(g) {
+                let p = p.filter(|p| p.as_str() != "-").map_or_else(|| "(none)".to_owned(), |p| family(p));
+                *self.principal.entry(format!("{} ← {p}", family(g))).or_default() += 1;
+            }
+        }
+    }
+
+    /// The `n` most frequent of a kind, most frequent first (ties by family).
+    pub fn top(counts: &std::collections::BTreeMap<String, usize>, n: usize) -> Vec<(&str, usize)> {
+        let mut v: Vec<(&str, usize)> = counts.iter().map(|(k, c)| (k.as_str(), *c)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        v.truncate(n);
+        v
+    }
 }
 
 pub fn evaluate(pipeline: &Pipeline, records: &[EhrRecord], label_space: Option<&LabelSpace>) -> EvalReport {
     let mut dx = TrackScores::default();
     let mut px = TrackScores::default();
+    let (mut dx_errors, mut px_errors) = (ErrorTally::default(), ErrorTally::default());
     let mut failed = 0;
     let start = std::time::Instant::now();
     for rec in records {
@@ -120,9 +169,12 @@ pub fn evaluate(pipeline: &Pipeline, records: &[EhrRecord], label_space: Option<
                 None => codes,
             }
         };
-        dx.add(&keep(coding.disease_codes()), &gold.diseases);
+        let predicted = keep(coding.disease_codes());
+        dx.add(&predicted, &gold.diseases);
+        dx_errors.add(&predicted, &gold.diseases);
         if !gold.procedures.is_empty() {
             px.add(&coding.procedure_codes(), &gold.procedures);
+            px_errors.add(&coding.procedure_codes(), &gold.procedures);
         }
     }
     EvalReport {
@@ -131,6 +183,8 @@ pub fn evaluate(pipeline: &Pipeline, records: &[EhrRecord], label_space: Option<
         diseases: dx.finish(),
         procedures: px.finish(),
         ms_per_record: start.elapsed().as_secs_f64() * 1000.0 / records.len().max(1) as f64,
+        disease_errors: dx_errors,
+        procedure_errors: px_errors,
     }
 }
 
@@ -146,6 +200,19 @@ pub fn print_report(name: &str, r: &EvalReport) {
             "| {t} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
             m.n, m.precision, m.recall, m.f1, m.jaccard, m.ndcg3, m.principal_accuracy, m.ccl_score
         );
+    }
+    println!();
+    println!("Top error kinds (by code family; principal: gold ← predicted):");
+    println!("| track | kind | code family: count |");
+    println!("| --- | --- | --- |");
+    for (t, m, e) in [("diseases", &r.diseases, &r.disease_errors), ("procedures", &r.procedures, &r.procedure_errors)] {
+        if m.n == 0 {
+            continue;
+        }
+        for (kind, counts) in [("missed", &e.missed), ("extra", &e.extra), ("wrong principal", &e.principal)] {
+            let top: Vec<String> = ErrorTally::top(counts, 6).into_iter().map(|(f, n)| format!("{f}: {n}")).collect();
+            println!("| {t} | {kind} ({}) | {} |", counts.values().sum::<usize>(), if top.is_empty() { "—".to_owned() } else { top.join(", ") });
+        }
     }
 }
 
@@ -165,5 +232,24 @@ pub fn ablation(pipeline: &Pipeline, records: &[EhrRecord], label_space: Option<
             "| {name} | {:.4} | {:.4} | {:.4} | {} | {} |",
             r.diseases.f1, r.diseases.principal_accuracy, r.diseases.ccl_score, px(r.procedures.f1), px(r.procedures.principal_accuracy)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_counted_by_kind_and_family() {
+        let s = |v: &[&str]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        let mut t = ErrorTally::default();
+        t.add(&s(&["I10.x00x032", "I25.103", "E78.500"]), &s(&["I25.103", "I10.x00x032", "E11.900"]));
+        t.add(&s(&["-", "I25.103"]), &s(&["I21.401", "I25.103"]));
+        t.add(&s(&["36.0700x004"]), &s(&["36.0700x004", "88.5600"]));
+        assert_eq!(family("36.0700x004"), "36.0");
+        assert_eq!(t.missed, [("E11".to_owned(), 1), ("I21".to_owned(), 1), ("88.5".to_owned(), 1)].into());
+        assert_eq!(t.extra, [("E78".to_owned(), 1)].into());
+        assert_eq!(t.principal, [("I25 ← I10".to_owned(), 1), ("I21 ← (none)".to_owned(), 1)].into());
+        assert_eq!(ErrorTally::top(&t.missed, 2), vec![("88.5", 1), ("E11", 1)]);
     }
 }
