@@ -154,12 +154,15 @@ fn export_checks_every_type_and_jobs_belong_to_their_client() {
     // A client without the job's scopes is refused before anything else.
     assert_eq!(call("GET", status_path, &token("billing", "system/Condition.rs"), &[], b"").status, 403);
 
+    let mut polls = 0;
     let manifest = loop {
         let r = call("GET", status_path, &billing, &[], b"");
         if r.status == 200 {
             break r.json();
         }
         assert_eq!(r.status, 202, "{}", r.body);
+        polls += 1;
+        assert!(polls < 600, "the export did not finish within a minute");
         std::thread::sleep(Duration::from_millis(100));
     };
     let url = manifest["output"][0]["url"].as_str().unwrap();
