@@ -56,7 +56,7 @@ fn decide_instance(req: &ServiceRequest, _: &AppState) -> Result<Access, ApiErro
     Ok(match (req.method(), info.get("vid")) {
         (&Method::PUT, _) => Access::needs(ty, 'u').patient_reach().audited_for(ty, "U", "update", entity),
         (_, Some(_)) => Access::needs(ty, 'r').patient_reach().audited_for(ty, "R", "vread", entity),
-        _ if req.path().ends_with("/_history") => Access::needs(ty, 'r').patient_reach().audited_for(ty, "R", "history-instance", entity),
+        _ if super::access::routed_path(req).ends_with("/_history") => Access::needs(ty, 'r').patient_reach().audited_for(ty, "R", "history-instance", entity),
         _ => Access::needs(ty, 'r').patient_reach().audited_for(ty, "R", "read", entity),
     })
 }
