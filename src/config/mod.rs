@@ -5,8 +5,6 @@ pub mod settings;
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use crate::terminology::{EditionSpec, Terminology, TerminologyOptions, DEFAULT_CANONICAL_BASE};
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -47,9 +45,8 @@ pub struct Config {
 }
 
 /// Bounds on one request's work, each failing with its own OperationOutcome (413, 422, 503).
-/// (Unknown keys are refused by the flattened record limits: serde cannot deny them here.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
-#[serde(default)]
+/// Read from the file, environment and flags through the settings table (`limits.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Limits {
     #[serde(flatten)]
     pub record: crate::record::limits::RecordLimits,
@@ -70,9 +67,9 @@ impl Default for Limits {
     }
 }
 
-/// Keys and expectations for bearer tokens. The HS256 secret comes from the environment only.
-#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Keys and expectations for bearer tokens (`jwt.*` in the settings table). The HS256 secret
+/// comes from the environment only.
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct JwtConfig {
     /// `JOINTCODER_JWT_HS256_SECRET` (development): never from a file in the repository.
     #[serde(skip)]

@@ -6,8 +6,7 @@
 use super::{EhrRecord, Section};
 
 /// The limits a server or the CLI applies (`[limits]` in the config file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct RecordLimits {
     /// Characters in one section (an operative report of many pages is some 10,000).
     pub max_section_chars: usize,

@@ -212,7 +212,7 @@ fn check_content_type(req: &ServiceRequest) -> Result<(), ApiError> {
 
 /// `application/fhir+json`, `application/json` (and the DSTU2 `application/json+fhir`), with
 /// any parameters.
-pub fn is_json_type(ct: &str) -> bool {
+fn is_json_type(ct: &str) -> bool {
     let mt = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     matches!(mt.as_str(), "application/fhir+json" | "application/json" | "application/json+fhir")
 }
@@ -247,12 +247,13 @@ pub fn decided(res: &ServiceResponse<BoxBody>) -> bool {
     res.request().extensions().get::<Decision>().is_some()
 }
 
-/// The patient reference a resource of the patient compartment belongs to, for `patient/`
-/// scopes: `Condition.subject`, `Procedure.subject`, `Claim.patient`.
-pub fn patient_field(ty: &str) -> Option<(&'static str, &'static str)> {
+/// The element that names the patient a resource of the patient compartment belongs to, for
+/// `patient/` scopes; its search parameter has the same name: `Condition.subject`,
+/// `Procedure.subject`, `Claim.patient`.
+pub fn patient_field(ty: &str) -> Option<&'static str> {
     match ty {
-        "Condition" | "Procedure" => Some(("subject", "subject")),
-        "Claim" => Some(("patient", "patient")),
+        "Condition" | "Procedure" => Some("subject"),
+        "Claim" => Some("patient"),
         _ => None,
     }
 }
@@ -261,7 +262,7 @@ pub fn patient_field(ty: &str) -> Option<(&'static str, &'static str)> {
 /// or absolute).
 pub fn belongs_to(resource: &serde_json::Value, patient: &str) -> bool {
     let ty = resource["resourceType"].as_str().unwrap_or("");
-    let Some((field, _)) = patient_field(ty) else { return false };
+    let Some(field) = patient_field(ty) else { return false };
     let want = format!("Patient/{patient}");
     resource[field]["reference"].as_str().is_some_and(|r| r == want || r.ends_with(&format!("/{want}")))
 }
@@ -269,6 +270,11 @@ pub fn belongs_to(resource: &serde_json::Value, patient: &str) -> bool {
 /// The routed path below the FHIR base, decoded as the router matched it (`/Bundle/$code`
 /// for `/fhir/Bundle/%24code`).
 pub fn routed_path(req: &ServiceRequest) -> &str {
-    let p = req.match_info().as_str();
+    below_base(req.match_info())
+}
+
+/// The same, from a route's match (what both a guard and a handler have).
+pub fn below_base(matched: &actix_web::dev::Path<actix_web::dev::Url>) -> &str {
+    let p = matched.as_str();
     p.strip_prefix("/fhir").unwrap_or(p)
 }

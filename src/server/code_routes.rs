@@ -101,8 +101,7 @@ impl RunRequest {
                 if criteria.trim().is_empty() {
                     return Err(ApiError::bad_request("If-None-Exist names no search criteria"));
                 }
-                let path = req.match_info().as_str();
-                let key = format!("{}\u{1f}{}?{}", decision.client(), path.strip_prefix("/fhir").unwrap_or(path), criteria.trim());
+                let key = format!("{}\u{1f}{}?{}", decision.client(), super::access::below_base(req.match_info()), criteria.trim());
                 Some((key, request_digest(req.query_string(), resource)))
             }
         };
@@ -216,7 +215,7 @@ fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<String, A
     let conditional = req.conditional.clone();
     // (Checked here to skip the coding; checked again inside the commit, which decides.)
     if let (true, Some((key, digest))) = (persist, &conditional) {
-        if let Some(previous) = state.store.conditional(key, digest).map_err(store_error)? {
+        if let Some(previous) = state.store.conditional(key, digest)? {
             return Ok(previous.to_string());
         }
     }
@@ -258,15 +257,10 @@ fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<String, A
         let base = base.clone();
         Conditional { key, digest, build: Box::new(move |stored: &[Value]| outbound::collection(&base, stored.to_vec())) }
     });
-    match state.store.create_all(resources, remember).map_err(store_error)? {
+    match state.store.create_all(resources, remember)? {
         Created::New { response: Some(bundle), .. } | Created::Existing(bundle) => Ok(bundle.to_string()),
         Created::New { stored, bodies, response: None } => Ok(outbound::collection_text(&base, &stored, &bodies)),
     }
-}
-
-/// A store failure as answered (see `From<StoreError> for ApiError`).
-pub fn store_error(e: crate::store::StoreError) -> ApiError {
-    ApiError::from(e)
 }
 
 fn expect_type(v: &Value, want: &str) -> Result<(), ApiError> {
@@ -287,7 +281,7 @@ async fn code(req: HttpRequest, decision: Decision, state: web::Data<AppState>, 
 /// Instance level: code a Composition or DocumentReference stored here before.
 async fn code_stored(req: HttpRequest, decision: Decision, state: web::Data<AppState>, id: web::Path<String>, ty: &'static str) -> Result<HttpResponse, ApiError> {
     check_accept(&req)?;
-    let resource = state.store.read(ty, &id).map_err(store_error)?.ok_or_else(|| ApiError::not_found(format!("{ty}/{id} is not known")))?;
+    let resource = state.store.read(ty, &id)?.ok_or_else(|| ApiError::not_found(format!("{ty}/{id} is not known")))?;
     run_blocking(&req, &decision, state, resource).await
 }
 

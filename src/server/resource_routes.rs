@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 
 use super::access::{belongs_to, patient_field, Access, Decision};
 
-use super::code_routes::store_error;
 use super::error::{ApiError, ErrorCode};
 use super::format::{check_accept, url_pairs, FHIR_JSON};
 use super::AppState;
@@ -93,7 +92,7 @@ async fn read(req: HttpRequest, decision: Decision, state: web::Data<AppState>, 
     check_accept(&req)?;
     let (ty, id) = path.into_inner();
     known_type(&ty)?;
-    let r = state.store.read(&ty, &id).map_err(store_error)?.ok_or_else(|| ApiError::not_found(format!("{ty}/{id} is not known")))?;
+    let r = state.store.read(&ty, &id)?.ok_or_else(|| ApiError::not_found(format!("{ty}/{id} is not known")))?;
     within_reach(&decision, &r)?;
     Ok(with_version_headers(&r))
 }
@@ -106,7 +105,7 @@ async fn vread(req: HttpRequest, decision: Decision, state: web::Data<AppState>,
     let r = state
         .store
         .vread(&ty, &id, v)
-        .map_err(store_error)?
+        ?
         .ok_or_else(|| ApiError::not_found(format!("{ty}/{id} has no version {vid}")))?;
     within_reach(&decision, &r)?;
     Ok(with_version_headers(&r))
@@ -116,7 +115,7 @@ async fn history(req: HttpRequest, decision: Decision, state: web::Data<AppState
     check_accept(&req)?;
     let (ty, id) = path.into_inner();
     known_type(&ty)?;
-    let versions = state.store.history(&ty, &id).map_err(store_error)?;
+    let versions = state.store.history(&ty, &id)?;
     if versions.is_empty() {
         return Err(ApiError::not_found(format!("{ty}/{id} is not known")));
     }
@@ -153,10 +152,10 @@ async fn search(req: HttpRequest, decision: Decision, state: web::Data<AppState>
     // compartment is not reachable with one.
     let mut scoped = filters.clone();
     if let Some(p) = &decision.patient {
-        let (_, param) = patient_field(&ty).ok_or_else(|| ApiError::of(ErrorCode::Forbidden, format!("{ty} is not in a patient's compartment: a patient/ scope does not reach it")))?;
+        let param = patient_field(&ty).ok_or_else(|| ApiError::of(ErrorCode::Forbidden, format!("{ty} is not in a patient's compartment: a patient/ scope does not reach it")))?;
         scoped.push((param.to_owned(), format!("Patient/{p}")));
     }
-    let (page, total) = state.store.search(&ty, &scoped, count, offset).map_err(store_error)?;
+    let (page, total) = state.store.search(&ty, &scoped, count, offset)?;
     let base = state.base_url();
     let query: String = filters.iter().map(|(k, v)| format!("{k}={}&", enc(v))).collect();
     let mut links = vec![json!({ "relation": "self", "url": format!("{base}/{ty}?{query}_count={count}&_offset={offset}") })];
@@ -224,7 +223,7 @@ pub async fn update(req: HttpRequest, decision: Decision, state: web::Data<AppSt
     };
     let who = reviewer(&req, &decision);
     if let Some(p) = &decision.patient {
-        let current = state.store.read(&ty, &id).map_err(store_error)?.ok_or_else(|| ApiError::not_found(format!("{ty}/{id} is not known")))?;
+        let current = state.store.read(&ty, &id)?.ok_or_else(|| ApiError::not_found(format!("{ty}/{id} is not known")))?;
         if !belongs_to(&current, p) || !belongs_to(&resource, p) {
             return Err(ApiError::of(ErrorCode::Forbidden, "this resource is outside the token's patient"));
         }
@@ -266,7 +265,7 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, ty: web::Path<Stri
         }
     }
     resource["id"] = json!(crate::ids::new_uuid());
-    let r = &state.store.create_one(resource).map_err(store_error)?;
+    let r = &state.store.create_one(resource)?;
     let location = format!("{}/{ty}/{}/_history/1", state.base_url(), r["id"].as_str().unwrap_or(""));
     let mut resp = with_version_headers(r);
     *resp.status_mut() = StatusCode::CREATED;
