@@ -79,30 +79,34 @@ pub fn code_file(config: &Config, file: &Path, out: Option<&Path>, trace: bool) 
 
 pub struct EvalArgs {
     pub dataset: String,
-    pub split: Split,
+    /// `None`: CCL2025's test half, every record of a file or folder.
+    pub split: Option<Split>,
     pub without: Vec<Stage>,
     pub label_space: Option<PathBuf>,
     pub ablation: bool,
 }
 
 pub fn eval(config: &Config, args: EvalArgs) -> Result<(), String> {
+    let named = matches!(args.dataset.as_str(), "ccl2025" | "chip-cdn") || args.dataset.starts_with("chip-cdn:");
+    // The even/odd split is CCL2025's; our own files are measured whole unless told.
+    let split = args.split.unwrap_or(if named { Split::Test } else { Split::All });
     if args.dataset == "chip-cdn" {
-        return eval_chip_cdn(config, args.split, None);
+        return eval_chip_cdn(config, split, None);
     }
     if let Some(path) = args.dataset.strip_prefix("chip-cdn:") {
-        return eval_chip_cdn(config, args.split, Some(Path::new(path)));
+        return eval_chip_cdn(config, split, Some(Path::new(path)));
     }
     let path = if args.dataset == "ccl2025" { PathBuf::from(datasets::CCL2025_RECORDS) } else { PathBuf::from(&args.dataset) };
     let label_space = match &args.label_space {
         Some(p) => Some(eval::load_label_space(p)?),
         None => None,
     };
-    let records = eval::load_records(&path, args.split)?;
+    let records = eval::load_records(&path, split)?;
     if records.is_empty() {
-        return Err(format!("{}: no gold-coded records in split {:?}", path.display(), args.split));
+        return Err(format!("{}: no gold-coded records in split {split:?}", path.display()));
     }
     let pipeline = pipeline(config, &args.without)?;
-    let name = format!("{} ({:?})", args.dataset, args.split);
+    let name = format!("{} ({split:?})", args.dataset);
     if args.ablation {
         println!("{name}: ablation over {} records", records.len());
         eval::ablation(&pipeline, &records, label_space.as_ref());

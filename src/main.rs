@@ -59,9 +59,9 @@ enum Command {
     Eval {
         #[arg(long, default_value = "ccl2025")]
         dataset: String,
-        /// dev, test or all (CCL2025: even or odd 病案标识).
-        #[arg(long, default_value = "test", value_parser = parse_split)]
-        split: jointcoder::eval::Split,
+        /// dev, test or all (CCL2025: even or odd 病案标识); CCL2025 defaults to test, a file or folder of records to all
+        #[arg(long, value_parser = parse_split)]
+        split: Option<jointcoder::eval::Split>,
         /// Switch a stage off (standardize, mine, prioritize, code-also, validate); repeatable.
         #[arg(long = "without", value_parser = parse_stage)]
         without: Vec<jointcoder::pipeline::Stage>,

@@ -24,6 +24,9 @@ pub struct Config {
     pub canonical_base: String,
     /// Further lexicon files (`JOINTCODER_LEXICON`, `:`-separated).
     pub lexicons: Vec<PathBuf>,
+    /// The coding conventions (`[policy] profile`, `JOINTCODER_POLICY`, `--policy`): a shipped
+    /// policy's name or a policy file; the national default when unset.
+    pub policy: Option<String>,
     /// Further editions: an admin's own `code,name` tables.
     pub extra_editions: Vec<EditionSpec>,
     /// Largest request body accepted, bytes.
@@ -124,6 +127,7 @@ impl Default for Config {
             terminology_dir: default_terminology_dir(),
             canonical_base: DEFAULT_CANONICAL_BASE.to_owned(),
             lexicons: Vec::new(),
+            policy: None,
             extra_editions: Vec::new(),
             max_body_bytes: 8 * 1024 * 1024,
             default_page_size: 100,
@@ -255,6 +259,7 @@ impl Config {
             extra_lexicons: self.lexicons.clone(),
             learned_lexicon: learned.is_file().then_some(learned),
             only: Vec::new(),
+            policy: self.policy.clone(),
         }
     }
 }

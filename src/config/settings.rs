@@ -122,6 +122,8 @@ settings! {
         "Base of the canonical URIs published for the Chinese editions";
     "lexicons", lexicons: Vec<PathBuf>, file Some("lexicons"), env Some("JOINTCODER_LEXICON"), flag None, false,
         "Further lexicon files (environment: ':'-separated)";
+    "policy.profile", policy: Option<String>, file Some("policy.profile"), env Some("JOINTCODER_POLICY"), flag Some("policy"), false,
+        "Coding policy: a shipped one (national, paper-hospital) or the path of a policy file that extends one; unset: national";
     "max_body_bytes", max_body_bytes: usize, file Some("max_body_bytes"), env Some("JOINTCODER_MAX_BODY_BYTES"), flag None, false,
         "Largest request body accepted, bytes";
     "default_page_size", default_page_size: usize, file Some("default_page_size"), env None, flag None, false,

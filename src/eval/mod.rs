@@ -42,15 +42,31 @@ pub fn in_split(record_id: &str, split: Split) -> bool {
 }
 
 
+/// Gold-coded records of a file, or of every record file in a folder (sorted by name).
 pub fn load_records(path: &Path, split: Split) -> Result<Vec<EhrRecord>, String> {
-    let out = io::read_path(path).map_err(|e| e.to_string())?;
-    for e in &out.errors {
-        eprintln!("skipped: {}: {e}", path.display());
+    let files: Vec<std::path::PathBuf> = if path.is_dir() {
+        let mut f: Vec<_> = std::fs::read_dir(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "json" | "jsonl" | "ndjson" | "xlsx" | "csv")))
+            .collect();
+        f.sort();
+        f
+    } else {
+        vec![path.to_owned()]
+    };
+    let mut records = Vec::new();
+    for file in files {
+        let out = io::read_path(&file).map_err(|e| e.to_string())?;
+        for e in &out.errors {
+            eprintln!("skipped: {}: {e}", file.display());
+        }
+        for e in &out.warnings {
+            eprintln!("field skipped: {}: {e}", file.display());
+        }
+        records.extend(out.records.into_iter().filter(|r| in_split(&r.record_id, split) && r.gold.is_some()));
     }
-    for e in &out.warnings {
-        eprintln!("field skipped: {}: {e}", path.display());
-    }
-    Ok(out.records.into_iter().filter(|r| in_split(&r.record_id, split) && r.gold.is_some()).collect())
+    Ok(records)
 }
 
 /// The codes a task scores, as CCL2025's label_space.json defines them: a principal-diagnosis

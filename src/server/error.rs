@@ -141,7 +141,7 @@ impl From<TerminologyError> for ApiError {
             TerminologyError::UnknownEdition(_) | TerminologyError::UnknownVersion { .. } => ErrorCode::UnknownEdition,
             TerminologyError::UnknownCode { .. } => ErrorCode::UnknownCode,
             TerminologyError::NoCrosswalk(_) => ErrorCode::NoCrosswalk,
-            TerminologyError::Io(_) | TerminologyError::Parse(_) | TerminologyError::Index(_) => {
+            TerminologyError::Io(_) | TerminologyError::Parse(_) | TerminologyError::Index(_) | TerminologyError::Policy(_) => {
                 tracing::error!(error = %e, "terminology failure");
                 return ApiError::of(ErrorCode::TerminologyFailed, "terminology service failure");
             }

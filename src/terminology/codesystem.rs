@@ -274,6 +274,12 @@ impl CodeSystem {
 
     /// Every selectable code that starts with `prefix` (a US 4-digit code such as `36.07`
     /// covers `36.0700`, `36.0700x004`, …).
+    /// Whether any selectable code starts with `prefix` (one binary search).
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        let start = self.sorted_selectable.partition_point(|&i| self.concepts[i].code.as_str() < prefix);
+        self.sorted_selectable.get(start).is_some_and(|&i| self.concepts[i].code.starts_with(prefix))
+    }
+
     pub fn codes_with_prefix(&self, prefix: &str) -> Vec<&Concept> {
         let start = self.sorted_selectable.partition_point(|&i| self.concepts[i].code.as_str() < prefix);
         self.sorted_selectable[start..]

@@ -8,6 +8,7 @@ pub mod families;
 pub mod index;
 pub mod lexicon;
 pub mod normalize;
+pub mod policy;
 pub mod uploads;
 
 use std::collections::HashMap;
@@ -40,6 +41,8 @@ pub enum TerminologyError {
     Parse(String),
     #[error("index: {0}")]
     Index(String),
+    #[error("coding policy: {0}")]
+    Policy(#[from] policy::PolicyError),
 }
 
 pub const EMBEDDED_MANIFEST: &str = include_str!("../../terminology/editions.toml");
@@ -94,6 +97,8 @@ pub struct TerminologyOptions {
     pub learned_lexicon: Option<PathBuf>,
     /// Load only these edition ids from the manifest (all when empty).
     pub only: Vec<String>,
+    /// The coding policy: a shipped name or a file; `None` is the national default.
+    pub policy: Option<String>,
 }
 
 impl TerminologyOptions {
@@ -106,6 +111,7 @@ impl TerminologyOptions {
             extra_lexicons: Vec::new(),
             learned_lexicon: None,
             only: Vec::new(),
+            policy: None,
         }
     }
 }
@@ -128,6 +134,52 @@ pub struct Terminology {
     pub code_also: CodeAlsoRules,
     index: EmbeddedIndex,
     pub canonical_base: String,
+    /// The coding conventions in force, checked against these editions at load.
+    pub policy: Arc<policy::Policy>,
+}
+
+/// A policy's codes are checked against the national editions of the manifest (current
+/// versions), the ones coding uses; where none of a kind is loaded (a training run over other
+/// tables), codes of that kind cannot be checked.
+struct NationalCheck<'a> {
+    terminology: &'a Terminology,
+    ids: Vec<String>,
+}
+
+impl NationalCheck<'_> {
+    fn check(&self, code: &str, found: impl Fn(&CodeSystem) -> bool) -> bool {
+        let kind = CodeKind::guess(code);
+        let mut of_kind = self
+            .ids
+            .iter()
+            .filter_map(|id| self.terminology.editions.get(id).and_then(|v| v.last()))
+            .filter(|cs| cs.meta.kind == kind)
+            .peekable();
+        of_kind.peek().is_none() || of_kind.any(|cs| found(cs))
+    }
+}
+
+impl policy::CodeCheck for NationalCheck<'_> {
+    fn is_code(&self, code: &str) -> bool {
+        self.check(code, |cs| cs.get(code).is_some())
+    }
+    fn is_family(&self, prefix: &str) -> bool {
+        self.check(prefix, |cs| cs.has_prefix(prefix))
+    }
+}
+
+/// Stands in until the editions are loaded, so that the real policy is checked against them.
+fn placeholder_policy() -> policy::Policy {
+    struct Unchecked;
+    impl policy::CodeCheck for Unchecked {
+        fn is_code(&self, _: &str) -> bool {
+            true
+        }
+        fn is_family(&self, _: &str) -> bool {
+            true
+        }
+    }
+    policy::Policy::load(None, &Unchecked).expect("the shipped national policy parses")
 }
 
 /// Short names users type for the two clinical editions.
@@ -211,6 +263,7 @@ impl Terminology {
             code_also,
             index: EmbeddedIndex::new(lexicon),
             canonical_base: opts.canonical_base.clone(),
+            policy: Arc::new(placeholder_policy()),
         };
         let cache = opts.cache_dir.as_ref().map(|d| d.join("index"));
         if let Some(c) = &cache {
@@ -229,6 +282,9 @@ impl Terminology {
                 t.crosswalks.insert(spec.from.clone(), (spec, cw));
             }
         }
+        let check = NationalCheck { terminology: &t, ids: manifest.editions.iter().map(|e| e.id.clone()).collect() };
+        let loaded_policy = policy::Policy::load(opts.policy.as_deref(), &check)?;
+        t.policy = Arc::new(loaded_policy);
         Ok(t)
     }
 

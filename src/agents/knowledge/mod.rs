@@ -3,6 +3,8 @@
 pub mod facts;
 pub mod mine;
 pub mod prioritize;
+pub mod procedure_facts;
+pub mod procedure_rules;
 pub mod reranker;
 pub mod standardize;
 pub mod text;
@@ -79,10 +81,10 @@ pub fn agents(t: &Arc<Terminology>, models: &KnowledgeModels) -> Agents {
             role: Role::StandardizeProcedure,
             inner: standardizer(t, models, Track::Procedure.national_edition(), Track::Procedure.scope()),
         }),
-        mine_procedures: Arc::new(mine::MineAgent),
-        prioritize_diagnoses: Arc::new(prioritize::PrioritizeDiagnosesAgent { model: models.principal.clone() }),
-        prioritize_procedures: Arc::new(prioritize::PrioritizeProceduresAgent),
-        validate_diagnoses: Arc::new(validate::ValidateDiagnosesAgent),
-        validate_procedures: Arc::new(validate::ValidateProceduresAgent),
+        mine_procedures: Arc::new(mine::MineAgent { policy: t.policy.clone() }),
+        prioritize_diagnoses: Arc::new(prioritize::PrioritizeDiagnosesAgent { model: models.principal.clone(), policy: t.policy.clone() }),
+        prioritize_procedures: Arc::new(prioritize::PrioritizeProceduresAgent { policy: t.policy.clone() }),
+        validate_diagnoses: Arc::new(validate::ValidateDiagnosesAgent { policy: t.policy.clone() }),
+        validate_procedures: Arc::new(validate::ValidateProceduresAgent { policy: t.policy.clone() }),
     }
 }

@@ -8,7 +8,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use super::facts::Facts;
+use crate::terminology::policy::{Policy, PrincipalKind};
 use crate::agents::{Agent, AgentError, AgentInfo, AgentInput, AgentOutput, Item, Role};
 use crate::record::EhrRecord;
 
@@ -81,25 +84,13 @@ fn starts(c: &str, ps: &[&str]) -> bool {
     ps.iter().any(|p| c.starts_with(p))
 }
 
-/// Features of one candidate principal diagnosis.
-/// What the principal procedure treats: the diagnosis it was done for is the principal one.
-fn treated_by(procedure: &str) -> &'static [&'static str] {
-    match procedure {
-        p if starts(p, &["36.0", "00.66", "17.55"]) => &["I20", "I21", "I22", "I24", "I25.1"],
-        p if starts(p, &["37.8", "37.7"]) => &["I44", "I45", "I49.5"],
-        p if starts(p, &["37.34", "37.26"]) => &["I47", "I48"],
-        p if starts(p, &["37.94", "37.96"]) => &["I47.2", "I49.0"],
-        p if starts(p, &["00.50", "00.51"]) => &["I50", "I42"],
-        _ => &[],
-    }
-}
-
 /// The principal procedure's code, if any (procedures come prioritized).
 pub fn principal_procedure(procedures: &[Item]) -> Option<&str> {
     procedures.first().and_then(|p| p.code.as_deref())
 }
 
-pub fn principal_features(item: &Item, position: usize, n: usize, all: &[Item], facts: &Facts, procedure: Option<&str>) -> Vec<f64> {
+/// Features of one candidate principal diagnosis.
+pub fn principal_features(item: &Item, position: usize, n: usize, all: &[Item], facts: &Facts, procedure: Option<&str>, policy: &Policy) -> Vec<f64> {
     let c = item.code.as_deref().unwrap_or("");
     let b = |x: bool| f64::from(u8::from(x));
     let acute_mi = starts(c, &["I21", "I22"]);
@@ -146,7 +137,7 @@ pub fn principal_features(item: &Item, position: usize, n: usize, all: &[Item], 
         b(hf && facts.dyspnea),
         b(htn && !cardiac_event),
         b(coronary && facts.significant_stenosis),
-        b(procedure.is_some_and(|p| starts(c, treated_by(p)))),
+        b(procedure.is_some_and(|p| policy.treated_by(p).any(|d| c.starts_with(d)))),
         b(c == "I49.900" && all.iter().any(|i| i.code.as_deref().is_some_and(|x| x != c && starts(x, &["I44", "I45", "I47", "I48", "I49"])))),
     ]
 }
@@ -187,22 +178,86 @@ impl PrincipalModel {
 }
 
 pub struct PrioritizeDiagnosesAgent {
-    pub model: std::sync::Arc<PrincipalModel>,
+    pub model: Arc<PrincipalModel>,
+    pub policy: Arc<Policy>,
 }
 
-/// Orders diagnoses: the best-scoring principal first, the rest in their listed order.
-pub fn prioritize_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[Item], model: &PrincipalModel) -> (Vec<Item>, Option<String>) {
-    if items.len() < 2 {
-        return (items, None);
+fn starts_any(code: &str, prefixes: &[String]) -> bool {
+    prefixes.iter().any(|p| code.starts_with(p.as_str()))
+}
+
+/// What the policy's decision list made of the candidates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrincipalDecision {
+    /// Positions of the candidates still standing, in listed order.
+    pub standing: Vec<usize>,
+    /// The rule that left one candidate, if one did.
+    pub decided_by: Option<String>,
+    /// Each rule that narrowed the candidates: `id: before → after`.
+    pub steps: Vec<String>,
+}
+
+/// Runs the principal decision list (主要诊断选择原则) over the candidates. A rule no candidate
+/// meets, or one that would leave none, is passed over.
+pub fn decide_principal(items: &[Item], procedures: &[Item], policy: &Policy) -> PrincipalDecision {
+    let code = |i: usize| items[i].code.as_deref().unwrap_or("");
+    let mut standing: Vec<usize> = (0..items.len()).filter(|&i| items[i].code.is_some()).collect();
+    if standing.is_empty() {
+        standing = (0..items.len()).collect();
     }
-    let facts = Facts::read(rec);
-    let n = items.len();
-    let scores: Vec<f64> = items.iter().enumerate().map(|(i, it)| model.score(&principal_features(it, i, n, &items, &facts, principal_procedure(procedures)))).collect();
-    let best = scores.iter().enumerate().fold(0, |b, (i, s)| if *s > scores[b] { i } else { b });
+    let procedure = principal_procedure(procedures);
+    let mut steps = Vec::new();
+    let mut decided_by = None;
+    for rule in &policy.principal {
+        if standing.len() <= 1 {
+            break;
+        }
+        if !rule.when.is_empty() && !standing.iter().any(|&i| starts_any(code(i), &rule.when)) {
+            continue;
+        }
+        let meets = |i: usize| match rule.kind {
+            PrincipalKind::Drop | PrincipalKind::Keep => starts_any(code(i), &rule.codes),
+            PrincipalKind::Treated => procedure.is_some_and(|p| policy.treated_by(p).any(|d| code(i).starts_with(d))),
+        };
+        let next: Vec<usize> = match rule.kind {
+            PrincipalKind::Drop => standing.iter().copied().filter(|&i| !meets(i)).collect(),
+            PrincipalKind::Keep | PrincipalKind::Treated => standing.iter().copied().filter(|&i| meets(i)).collect(),
+        };
+        if next.is_empty() || next.len() == standing.len() {
+            continue;
+        }
+        steps.push(format!("{}: {} → {}", rule.id, standing.len(), next.len()));
+        standing = next;
+        if standing.len() == 1 {
+            decided_by = Some(rule.id.clone());
+        }
+    }
+    PrincipalDecision { standing, decided_by, steps }
+}
+
+/// Orders diagnoses: the principal first (by the decision list, then the learned tie-break
+/// among what it leaves), the rest in their listed order.
+pub fn prioritize_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[Item], model: &PrincipalModel, policy: &Policy) -> (Vec<Item>, Vec<String>) {
+    if items.len() < 2 {
+        return (items, Vec::new());
+    }
+    let decision = decide_principal(&items, procedures, policy);
+    let mut notes = decision.steps.iter().map(|s| format!("rule {s}")).collect::<Vec<_>>();
+    let (best, how) = if let (Some(rule), [only]) = (&decision.decided_by, decision.standing.as_slice()) {
+        let why = policy.principal.iter().find(|r| &r.id == rule).map(|r| r.why.as_str()).unwrap_or("");
+        (*only, format!("by rule {rule} ({why})"))
+    } else {
+        let facts = Facts::read(rec);
+        let n = items.len();
+        let procedure = principal_procedure(procedures);
+        let score = |i: usize| model.score(&principal_features(&items[i], i, n, &items, &facts, procedure, policy));
+        let best = decision.standing.iter().copied().fold(decision.standing[0], |b, i| if score(i) > score(b) { i } else { b });
+        (best, format!("by the learned tie-break among {} (score {:.2})", decision.standing.len(), score(best)))
+    };
     let principal = items.remove(best);
-    let note = format!("principal {} {} (score {:.2})", principal.code.as_deref().unwrap_or(""), principal.name, scores[best]);
+    notes.push(format!("principal {} {} {how}", principal.code.as_deref().unwrap_or(""), principal.name));
     items.insert(0, principal);
-    (items, Some(note))
+    (items, notes)
 }
 
 impl Agent for PrioritizeDiagnosesAgent {
@@ -210,39 +265,37 @@ impl Agent for PrioritizeDiagnosesAgent {
         AgentInfo {
             role: Role::PrioritizeDiagnoses,
             backend: "knowledge".into(),
-            model: format!("principal-logit({})", self.model.trained_on),
+            model: format!("decision-list({} {}) + principal-logit({})", self.policy.name, self.policy.version, self.model.trained_on),
             version: env!("CARGO_PKG_VERSION").into(),
         }
     }
     fn run(&self, input: AgentInput<'_>) -> Result<AgentOutput, AgentError> {
-        let (items, note) = prioritize_diagnoses(input.record, input.items, input.other_track, &self.model);
-        Ok(AgentOutput { items, notes: note.into_iter().collect(), ..Default::default() })
+        let (items, notes) = prioritize_diagnoses(input.record, input.items, input.other_track, &self.model, &self.policy);
+        Ok(AgentOutput { items, notes, ..Default::default() })
     }
 }
 
-/// Therapeutic before diagnostic before adjunct codes (vessel/stent counts, imaging).
-pub fn procedure_rank(code: &str) -> u8 {
-    match code {
-        c if starts(c, &["36.06", "36.07", "36.1", "37.3", "37.8", "37.94", "00.50", "00.51", "00.53", "00.54", "35."]) => 0,
-        c if starts(c, &["00.66", "17.55", "37.61", "39.95", "96.7", "99.6"]) => 1,
-        c if starts(c, &["37.7", "96.04", "38.9", "34."]) => 2,
-        c if starts(c, &["88.5", "37.2"]) => 3,
-        c if starts(c, &["00.2", "00.59", "38.24"]) => 4,
-        c if starts(c, &["00.4"]) => 5,
-        _ => 2,
-    }
+/// Principal procedure by the policy's tiers: therapeutic before diagnostic before adjunct.
+pub struct PrioritizeProceduresAgent {
+    pub policy: Arc<Policy>,
 }
-
-pub struct PrioritizeProceduresAgent;
 
 impl Agent for PrioritizeProceduresAgent {
     fn info(&self) -> AgentInfo {
-        AgentInfo { role: Role::PrioritizeProcedures, backend: "knowledge".into(), model: "therapeutic-order".into(), version: env!("CARGO_PKG_VERSION").into() }
+        AgentInfo {
+            role: Role::PrioritizeProcedures,
+            backend: "knowledge".into(),
+            model: format!("therapeutic-order({} {})", self.policy.name, self.policy.version),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
     }
     fn run(&self, input: AgentInput<'_>) -> Result<AgentOutput, AgentError> {
         let mut items = input.items;
-        items.sort_by_key(|i| procedure_rank(i.code.as_deref().unwrap_or("")));
-        let note = items.first().map(|p| format!("principal procedure {} {}", p.code.as_deref().unwrap_or(""), p.name));
+        items.sort_by_key(|i| self.policy.procedure_tier(i.code.as_deref().unwrap_or("")));
+        let note = items.first().map(|p| {
+            let tier = self.policy.procedure_tier(p.code.as_deref().unwrap_or(""));
+            format!("principal procedure {} {} (tier {tier} of policy {})", p.code.as_deref().unwrap_or(""), p.name, self.policy.name)
+        });
         Ok(AgentOutput { items, notes: note.into_iter().collect(), ..Default::default() })
     }
 }

@@ -1,58 +1,33 @@
 //! Validation: drop what the record does not support, recover what it shows but the lists
 //! omit (labs, imaging, notes), fix mis-coded items, keep counts and status codes consistent.
 
+use std::sync::Arc;
+
 use super::facts::{body_text, Facts};
+use crate::terminology::policy::Policy;
 use super::mine::mine_record;
 use crate::terminology::families::same_family;
 use super::text::{assertion, clause, find_all, Assertion};
 use crate::agents::{Agent, AgentError, AgentInfo, AgentInput, AgentOutput, Evidence, Item, Removal, Role};
 use crate::record::{EhrRecord, Section};
 
-/// Finding words → the diagnosis they establish when present (not negated) in the body text.
-/// `clause_needs`: the clause must also name one of these (颈动脉 + 斑块).
-struct Finding {
-    code: &'static str,
-    name: &'static str,
-    words: &'static [&'static str],
-    clause_needs: &'static [&'static str],
-    /// Codes (prefixes) whose presence makes this one redundant.
-    unless: &'static [&'static str],
+/// Validation of diagnoses under a coding policy (which findings, umbrella, companion and
+/// status codes are coded).
+pub struct ValidateDiagnosesAgent {
+    pub policy: Arc<Policy>,
 }
 
-const FINDINGS: &[Finding] = &[
-    Finding { code: "R91.x00x003", name: "肺诊断性影像异常", words: &["肺结节", "肺部结节", "肺内结节", "肺小结节", "肺占位", "磨玻璃"], clause_needs: &[], unless: &["R91"] },
-    Finding { code: "I70.806", name: "颈动脉硬化", words: &["斑块", "内中膜增厚", "硬化"], clause_needs: &["颈动脉"], unless: &["I70.8", "I65"] },
-    Finding { code: "I70.203", name: "下肢动脉粥样硬化", words: &["斑块", "内中膜增厚", "硬化"], clause_needs: &["下肢动脉", "下肢动静脉"], unless: &["I70.2"] },
-    Finding { code: "K76.000", name: "脂肪肝", words: &["脂肪肝"], clause_needs: &[], unless: &["K76.0", "K70", "K75.8"] },
-    Finding { code: "K76.807", name: "肝囊肿", words: &["肝囊肿", "肝内囊肿", "肝脏囊肿"], clause_needs: &[], unless: &["K76.8"] },
-    Finding { code: "K76.807", name: "肝囊肿", words: &["囊肿"], clause_needs: &["肝"], unless: &["K76.8"] },
-    Finding { code: "N28.101", name: "单纯性肾囊肿", words: &["肾囊肿"], clause_needs: &[], unless: &["N28.1", "Q61"] },
-    Finding { code: "E04.101", name: "甲状腺结节", words: &["甲状腺结节"], clause_needs: &[], unless: &["E04", "D34", "C73"] },
-    Finding { code: "E04.101", name: "甲状腺结节", words: &["结节"], clause_needs: &["甲状腺"], unless: &["E04", "D34", "C73"] },
-    Finding { code: "Q24.501", name: "冠状动脉肌桥", words: &["心肌桥", "肌桥"], clause_needs: &[], unless: &["Q24.5"] },
-    Finding { code: "I38.x01", name: "心脏瓣膜病", words: &["瓣膜退行性变", "瓣膜钙化", "瓣膜病"], clause_needs: &[], unless: &["I34", "I35", "I36", "I37", "I38", "I05", "I06", "I07", "I08"] },
-    Finding { code: "I69.300x002", name: "陈旧性脑梗死", words: &["陈旧性脑梗", "腔隙性脑梗", "软化灶"], clause_needs: &[], unless: &["I69.3", "I63"] },
-    Finding { code: "J98.414", name: "肺部感染", words: &["肺部感染"], clause_needs: &[], unless: &["J98.4", "J18", "J15"] },
-    Finding { code: "J18.900", name: "肺炎", words: &["肺炎"], clause_needs: &[], unless: &["J18", "J98.4", "J15", "J12"] },
-];
+pub struct ValidateProceduresAgent {
+    pub policy: Arc<Policy>,
+}
 
-/// Rhythm findings on ECG/Holter → codes; any of them also brings the 心律失常 umbrella code
-/// that this coding practice records beside the specific one.
-/// Occasional (偶发) premature beats are not coded one by one; see [`occasional_beats`].
-const RHYTHM: &[(&str, &str, &str)] = &[
-    ("频发室性早搏", "I49.300x001", "频发性室性期前收缩"),
-    ("频发室性期前收缩", "I49.300x001", "频发性室性期前收缩"),
-    ("频发多源室性早搏", "I49.300x001", "频发性室性期前收缩"),
-    ("频发房性早搏", "I49.100x002", "频发性房性期前收缩"),
-    ("频发室上性早搏", "I49.100x002", "频发性房性期前收缩"),
-    ("阵发性心房颤动", "I48.x02", "阵发性心房颤动"),
-    ("阵发性房颤", "I48.x02", "阵发性心房颤动"),
-    ("心房颤动", "I48.x01", "心房颤动"),
-    ("房颤", "I48.x01", "心房颤动"),
-];
+fn starts_any(code: &str, prefixes: &[String]) -> bool {
+    prefixes.iter().any(|p| code.starts_with(p.as_str()))
+}
 
-pub struct ValidateDiagnosesAgent;
-pub struct ValidateProceduresAgent;
+fn has_family(items: &[Item], prefixes: &[String]) -> bool {
+    items.iter().any(|i| i.code.as_deref().is_some_and(|c| starts_any(c, prefixes)))
+}
 
 fn has_prefix(items: &[Item], prefixes: &[&str]) -> bool {
     items.iter().any(|i| i.code.as_deref().is_some_and(|c| prefixes.iter().any(|p| c.starts_with(p))))
@@ -74,10 +49,11 @@ fn recovered(code: &str, name: &str, why: &str, ev: Option<Evidence>, confidence
 }
 
 /// First present (not negated, not planned) occurrence of any word in a section.
-fn present_in(rec: &EhrRecord, sections: &[Section], words: &[&str], clause_needs: &[&str]) -> Option<Evidence> {
+fn present_in<W: AsRef<str>>(rec: &EhrRecord, sections: &[Section], words: &[W], clause_needs: &[W]) -> Option<Evidence> {
     for &sec in sections {
         let text = rec.text(sec);
         for w in words {
+            let w = w.as_ref();
             for (s, e) in find_all(text, w) {
                 if !matches!(assertion(text, s, e), Assertion::Present) {
                     continue;
@@ -86,13 +62,13 @@ fn present_in(rec: &EhrRecord, sections: &[Section], words: &[&str], clause_need
                     // The organ must be named just before the finding (颈动脉内中膜增厚并斑块),
                     // not anywhere in a long sentence about other vessels.
                     let before: String = text.chars().take(s).collect::<Vec<_>>().into_iter().rev().take(16).collect::<Vec<_>>().into_iter().rev().collect();
-                    let Some(organ_at) = clause_needs.iter().filter_map(|n| before.rfind(n).map(|p| p + n.len())).max() else { continue };
+                    let Some(organ_at) = clause_needs.iter().filter_map(|n| before.rfind(n.as_ref()).map(|p| p + n.as_ref().len())).max() else { continue };
                     let between = &before[organ_at..];
                     if between.contains("未见") || between.contains('。') || between.contains('；') || between.contains("无明显") {
                         continue;
                     }
                 }
-                return Some(Evidence { section: sec, start: s, end: e, text: (*w).into() });
+                return Some(Evidence { section: sec, start: s, end: e, text: w.into() });
             }
         }
     }
@@ -110,7 +86,7 @@ const FINDING_SECTIONS: [Section; 7] = [
 ];
 const HISTORY: [Section; 3] = [Section::PastHistory, Section::PresentIllness, Section::AdmissionStatus];
 
-pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[Item]) -> AgentOutput {
+pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[Item], policy: &Policy) -> AgentOutput {
     let facts = Facts::read(rec);
     let mut out = AgentOutput::default();
 
@@ -210,12 +186,17 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
             add(&mut items, "E78.500", "高脂血症", "病史", Some(ev), 0.65);
         }
     }
-    for f in FINDINGS {
-        if has_prefix(&items, f.unless) {
+    let mut not_coded = Vec::new();
+    for f in &policy.findings {
+        if has_family(&items, &f.unless) {
             continue;
         }
-        if let Some(ev) = present_in(rec, &FINDING_SECTIONS, f.words, f.clause_needs) {
-            add(&mut items, f.code, f.name, "影像/检查所见", Some(ev), 0.6);
+        if let Some(ev) = present_in(rec, &FINDING_SECTIONS, &f.words, &f.near) {
+            if f.coded {
+                add(&mut items, &f.code, &f.id, "影像/检查所见", Some(ev), 0.6);
+            } else {
+                not_coded.push(format!("not coded (policy {}, finding {}): {} seen in {}", policy.name, f.id, f.code, ev.section.key()));
+            }
         }
     }
     if facts.potassium.is_some_and(|k| k < 3.5) && !has_prefix(&items, &["E87.6"]) {
@@ -231,26 +212,33 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     if facts.uric_acid.is_some_and(|u| u > 420.0) && !has_prefix(&items, &["E79", "M10"]) {
         add(&mut items, "E79.000", "高尿酸血症不伴有感染性关节炎体征和砂砾性病", "尿酸 > 420 μmol/L", None, 0.5);
     }
-    for (word, code, name) in RHYTHM {
-        // One kind of atrial fibrillation is enough.
-        if code.starts_with("I48") && has_prefix(&items, &["I48"]) {
-            continue;
-        }
-        if let Some(ev) = present_in(rec, &FINDING_SECTIONS, &[word], &[]) {
-            if !has_prefix(&items, &[&code[..6]]) {
-                add(&mut items, code, name, "心电图/Holter", Some(ev), 0.55);
-            }
-        }
-    }
     if !has_prefix(&items, &["I49.4"]) && occasional_beats(rec) {
         add(&mut items, "I49.400x002", "偶发房室性期前收缩", "偶发房性与室性早搏", None, 0.55);
     }
-    let arrhythmia = has_prefix(&items, &["I44", "I45", "I47", "I48", "I49"]);
-    if arrhythmia && !has_code(&items, "I49.900") {
-        add(&mut items, "I49.900", "心律失常", "具体心律失常之上位诊断", None, 0.6);
+    for u in &policy.umbrellas {
+        let specific = items.iter().any(|i| i.code.as_deref().is_some_and(|c| c != u.code && starts_any(c, &u.specific)));
+        if !specific {
+            continue;
+        }
+        if u.coded {
+            add(&mut items, &u.code, &u.id, "具体诊断之上位诊断（编码政策）", None, 0.6);
+        } else if has_code(&items, &u.code) {
+            let at = items.iter().position(|i| i.code.as_deref() == Some(u.code.as_str())).expect("present");
+            let old = items.remove(at);
+            out.removed.push(Removal { item: old, reason: format!("umbrella code beside a specific one (policy {}, {})", policy.name, u.id) });
+        }
     }
-    if (has_prefix(&items, &["I20", "I21"]) || facts.significant_stenosis || facts.pci_done) && !has_prefix(&items, &["I25.1"]) {
-        add(&mut items, "I25.103", "冠状动脉粥样硬化性心脏病", "冠脉病变/心绞痛/心梗", None, 0.65);
+    for c in &policy.companions {
+        let by_fact = c.facts.iter().any(|f| match f.as_str() {
+            "significant_stenosis" => facts.significant_stenosis,
+            "pci_done" => facts.pci_done,
+            "troponin_high" => facts.troponin_high,
+            "cag_done" => facts.cag_done,
+            _ => false,
+        });
+        if (has_family(&items, &c.with) || by_fact) && !has_family(&items, &c.unless) {
+            add(&mut items, &c.code, &c.id, "伴随编码（编码政策）", None, 0.65);
+        }
     }
     if !has_prefix(&items, &["I25.2"]) {
         if let Some(ev) = present_in(rec, &[Section::PastHistory, Section::AdmissionDiagnosis], &["陈旧性心肌梗死", "陈旧性心梗"], &[]) {
@@ -258,22 +246,27 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
         }
     }
 
-    // 4. Status codes only for earlier admissions: a stent placed now is a procedure.
-    let stent_now = procedures.iter().any(|p| p.code.as_deref().is_some_and(|c| c.starts_with("36.06") || c.starts_with("36.07")));
-    let stent_before = present_in(rec, &[Section::PastHistory, Section::AdmissionDiagnosis, Section::PresentIllness], &["支架植入术后", "支架置入术后", "PCI术后", "支架术后"], &[]);
-    if stent_before.is_some() && !has_prefix(&items, &["Z95.5"]) {
-        add(&mut items, "Z95.501", "冠状动脉支架植入后状态", "既往支架", stent_before.clone(), 0.6);
-    }
-    if stent_now && stent_before.is_none() {
-        items.retain(|i| {
-            let drop = i.code.as_deref().is_some_and(|c| c.starts_with("Z95.5"));
-            if drop {
-                out.removed.push(Removal { item: i.clone(), reason: "stent placed in this admission is a procedure, not a status".into() });
-            }
-            !drop
-        });
+    // 4. Status codes only for earlier admissions: a device placed now is a procedure.
+    for st in &policy.statuses {
+        let done_now = procedures.iter().any(|p| p.code.as_deref().is_some_and(|c| starts_any(c, &st.unless_done)));
+        let before = present_in(rec, &[Section::PastHistory, Section::AdmissionDiagnosis, Section::PresentIllness], &st.history, &[]);
+        let family = &st.code[..st.code.len().min(5)];
+        if st.coded && before.is_some() && !has_prefix(&items, &[family]) {
+            add(&mut items, &st.code, &st.id, "既往植入（状态编码）", before.clone(), 0.6);
+        }
+        if (done_now && before.is_none()) || !st.coded {
+            items.retain(|i| {
+                let drop = i.code.as_deref().is_some_and(|c| c.starts_with(family));
+                if drop {
+                    let why = if st.coded { "placed in this admission: a procedure, not a status" } else { "status code not coded under this policy" };
+                    out.removed.push(Removal { item: i.clone(), reason: why.into() });
+                }
+                !drop
+            });
+        }
     }
 
+    out.notes.extend(not_coded);
     out.items = drop_redundant_bases(items, &mut out.removed);
     out
 }
@@ -299,9 +292,51 @@ fn occasional_beats(rec: &EhrRecord) -> bool {
     atrial && ventricular
 }
 
-pub fn validate_procedures(rec: &EhrRecord, items: Vec<Item>) -> AgentOutput {
+/// The policy's procedure-fact groups: where the operative report tells of one (a PCI, a
+/// device, an ablation, an angiography), its facts decide the codes of that group.
+const FACT_GROUPS: &[&[&str]] = &[&["angiography-"], &["stent-", "balloon", "bifurcation"], &["pacemaker-", "crt-", "icd-", "replace-"], &["ablation-", "ep-study", "mapping-3d"]];
+
+/// The code families (`NN.NN`) of one fact group, the count codes with the PCI group.
+fn group_families(policy: &Policy, group: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = policy
+        .procedure_codes
+        .iter()
+        .filter(|(k, _)| group.iter().any(|g| k.starts_with(g)))
+        .flat_map(|(_, codes)| codes.iter().cloned())
+        .collect();
+    if group.contains(&"stent-") {
+        out.extend(policy.counts.vessels.iter().chain(&policy.counts.stents).cloned());
+    }
+    let mut families: Vec<String> = out.iter().map(|c| c.chars().take(5).collect()).collect();
+    families.sort();
+    families.dedup();
+    families
+}
+
+pub fn validate_procedures(rec: &EhrRecord, items: Vec<Item>, policy: &Policy) -> AgentOutput {
     let mut out = AgentOutput::default();
-    let mined = mine_record(rec);
+    let mined = mine_record(rec, policy).0;
+    // The groups the report tells of: their codes from the name stand only where the facts
+    // give them too (the name says a stent; the report, a balloon after a failed delivery).
+    let told_groups: Vec<Vec<String>> = FACT_GROUPS
+        .iter()
+        .map(|g| group_families(policy, g))
+        .filter(|fams| mined.iter().any(|m| m.code.as_deref().is_some_and(|c| starts_any(c, fams))))
+        .collect();
+    let mined_codes: Vec<&str> = mined.iter().filter_map(|m| m.code.as_deref()).collect();
+    let items: Vec<Item> = items
+        .into_iter()
+        .filter_map(|it| {
+            let c = it.code.as_deref().unwrap_or("");
+            let contradicted = it.origin != "mine" && !mined_codes.contains(&c) && told_groups.iter().any(|fams| starts_any(c, fams));
+            if contradicted {
+                out.removed.push(Removal { item: it, reason: "the operative report's facts give other codes for this procedure".into() });
+                None
+            } else {
+                Some(it)
+            }
+        })
+        .collect();
     let body = body_text(rec);
     let mut kept: Vec<Item> = Vec::new();
     for it in items {
@@ -338,10 +373,15 @@ pub fn validate_procedures(rec: &EhrRecord, items: Vec<Item>) -> AgentOutput {
 
 impl Agent for ValidateDiagnosesAgent {
     fn info(&self) -> AgentInfo {
-        AgentInfo { role: Role::ValidateDiagnoses, backend: "knowledge".into(), model: "rules+facts".into(), version: env!("CARGO_PKG_VERSION").into() }
+        AgentInfo {
+            role: Role::ValidateDiagnoses,
+            backend: "knowledge".into(),
+            model: format!("rules+facts, policy {} {}", self.policy.name, self.policy.version),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
     }
     fn run(&self, input: AgentInput<'_>) -> Result<AgentOutput, AgentError> {
-        Ok(validate_diagnoses(input.record, input.items, input.other_track))
+        Ok(validate_diagnoses(input.record, input.items, input.other_track, &self.policy))
     }
 }
 
@@ -350,6 +390,6 @@ impl Agent for ValidateProceduresAgent {
         AgentInfo { role: Role::ValidateProcedures, backend: "knowledge".into(), model: "rules".into(), version: env!("CARGO_PKG_VERSION").into() }
     }
     fn run(&self, input: AgentInput<'_>) -> Result<AgentOutput, AgentError> {
-        Ok(validate_procedures(input.record, input.items))
+        Ok(validate_procedures(input.record, input.items, &self.policy))
     }
 }

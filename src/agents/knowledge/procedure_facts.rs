@@ -1,0 +1,517 @@
+//! The operative report (and the course notes) read as structured procedure facts: the
+//! catheters and their roles, each vessel's balloons, stents and measurements, cardiac
+//! devices with their chambers and leads, ablation by energy and target, and whether each was
+//! done, failed or only planned, each with its text span. Coding rules
+//! ([`super::procedure_rules`]) turn the facts into codes, and every code cites its facts.
+//!
+//! Why facts first: the 手术名称 field is often vague (冠脉介入治疗), empty or wrong (a stent
+//! named that could not be delivered), while the report tells what was done.
+
+use crate::record::{EhrRecord, Section};
+
+/// Where procedures are told, in the order a coder reads them.
+pub const SOURCES: [Section; 3] = [Section::OperativeReport, Section::ProgressNotes, Section::ClinicalCourse];
+
+/// A char span of one section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub section: Section,
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Tried and not achieved (支架无法通过病变).
+    Failed,
+    /// Planned, recommended, staged for later, or refused.
+    NotNow,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CatheterRole {
+    /// Counts for the angiography code (88.55–88.57).
+    Diagnostic,
+    /// Carries the PCI; does not count.
+    Guiding,
+    /// A pigtail: ventriculography, not a coronary catheter.
+    Ventricular,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StentKind {
+    DrugEluting,
+    BareMetal,
+    Bioresorbable,
+    Covered,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measurement {
+    Ffr,
+    Ifr,
+    Ivus,
+    Oct,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceKind {
+    PacemakerSingle { atrial: bool },
+    PacemakerDual,
+    CrtP,
+    CrtD,
+    IcdSingle,
+    IcdDual,
+    /// 起搏器 with no kind stated.
+    Pacemaker,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Energy {
+    Radiofrequency,
+    Cryo,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AblationTarget {
+    PulmonaryVeins,
+    Other,
+}
+
+/// One thing the report says about a procedure.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fact {
+    Catheter { name: String, role: CatheterRole },
+    /// Invasive coronary angiography.
+    Angiography,
+    Ventriculography,
+    Stent { vessels: Vec<&'static str>, kind: StentKind, count: u32, size: Option<String> },
+    Balloon { vessels: Vec<&'static str>, drug_coated: bool },
+    Measure { kind: Measurement, vessels: Vec<&'static str> },
+    Bifurcation,
+    Device { kind: DeviceKind, replacement: bool },
+    Ablation { energy: Energy, target: AblationTarget },
+    EpStudy,
+    Mapping3d,
+}
+
+/// A fact with its outcome and where it is told.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Told {
+    pub fact: Fact,
+    pub outcome: Outcome,
+    pub span: Span,
+}
+
+impl Told {
+    /// One line for the stage trace and the Provenance.
+    pub fn describe(&self) -> String {
+        let what = match &self.fact {
+            Fact::Catheter { name, role } => format!("catheter {name} ({role:?})"),
+            Fact::Angiography => "coronary angiography".into(),
+            Fact::Ventriculography => "left ventriculography".into(),
+            Fact::Stent { vessels, kind, count, size } => {
+                format!("stent {kind:?} ×{count} in {}{}", vessels_text(vessels), size.as_deref().map(|s| format!(" {s}")).unwrap_or_default())
+            }
+            Fact::Balloon { vessels, drug_coated } => format!("{} in {}", if *drug_coated { "drug-coated balloon" } else { "balloon" }, vessels_text(vessels)),
+            Fact::Measure { kind, vessels } => format!("{kind:?} of {}", vessels_text(vessels)),
+            Fact::Bifurcation => "bifurcation technique".into(),
+            Fact::Device { kind, replacement } => format!("{kind:?}{}", if *replacement { " (replacement)" } else { "" }),
+            Fact::Ablation { energy, target } => format!("ablation {energy:?} of {target:?}"),
+            Fact::EpStudy => "electrophysiology study".into(),
+            Fact::Mapping3d => "3-D mapping".into(),
+        };
+        format!("{what}, {:?} [{} {}..{}]", self.outcome, self.span.section.key(), self.span.start, self.span.end)
+    }
+}
+
+fn vessels_text(v: &[&str]) -> String {
+    if v.is_empty() {
+        "(vessel not named)".into()
+    } else {
+        v.join("+")
+    }
+}
+
+/// Vessel names → the vessel, longest names first so that 右冠状动脉 is read once.
+const VESSELS: &[(&str, &str)] = &[
+    ("左前降支", "LAD"), ("前降支", "LAD"), ("LAD", "LAD"),
+    ("左回旋支", "LCX"), ("回旋支", "LCX"), ("LCX", "LCX"), ("LCx", "LCX"),
+    ("右冠状动脉", "RCA"), ("右冠脉", "RCA"), ("右冠", "RCA"), ("RCA", "RCA"),
+    ("左主干", "LM"), ("LM", "LM"),
+    ("第一对角支", "D1"), ("第二对角支", "D2"), ("D1", "D1"), ("D2", "D2"), ("对角支", "D"),
+    ("第一钝缘支", "OM1"), ("第二钝缘支", "OM2"), ("OM1", "OM1"), ("OM2", "OM2"), ("钝缘支", "OM"), ("OM", "OM"),
+    ("后降支", "PDA"), ("PDA", "PDA"), ("左室后支", "PL"), ("后侧支", "PL"), ("PLA", "PL"), ("中间支", "RI"),
+    ("静脉桥", "graft"), ("桥血管", "graft"), ("SVG", "graft"),
+];
+
+/// The vessels a clause names, in order, each once.
+fn vessels_in(cl: &str) -> Vec<&'static str> {
+    let mut found: Vec<(usize, &'static str)> = Vec::new();
+    let mut taken: Vec<(usize, usize)> = Vec::new();
+    for (name, v) in VESSELS {
+        let mut from = 0;
+        while let Some(i) = cl[from..].find(name) {
+            let at = from + i;
+            let end = at + name.len();
+            from = end;
+            // A shorter name inside a longer one already read (右冠 in 右冠状动脉).
+            if taken.iter().any(|(s, e)| at >= *s && end <= *e) {
+                continue;
+            }
+            // Latin abbreviations only as words (OM is not in "ROMA").
+            if name.is_ascii() {
+                let before = cl[..at].chars().next_back();
+                let after = cl[end..].chars().next();
+                if before.is_some_and(|c| c.is_ascii_alphabetic()) || after.is_some_and(|c| c.is_ascii_alphabetic()) {
+                    continue;
+                }
+            }
+            taken.push((at, end));
+            found.push((at, v));
+        }
+    }
+    found.sort();
+    let mut out: Vec<&'static str> = Vec::new();
+    for (_, v) in found {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+fn any(hay: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| hay.contains(w))
+}
+
+/// Sentences (。；; line breaks) split into comma clauses, as char ranges of the text.
+fn clauses(chars: &[char]) -> Vec<Vec<(usize, usize)>> {
+    let mut sentences = Vec::new();
+    let mut sentence = Vec::new();
+    let mut start = 0;
+    for (i, c) in chars.iter().enumerate() {
+        let stop = matches!(c, '。' | '；' | ';' | '\n');
+        if stop || matches!(c, '，' | ',') {
+            if i > start {
+                sentence.push((start, i));
+            }
+            start = i + 1;
+            if stop && !sentence.is_empty() {
+                sentences.push(std::mem::take(&mut sentence));
+            }
+        }
+    }
+    if chars.len() > start {
+        sentence.push((start, chars.len()));
+    }
+    if !sentence.is_empty() {
+        sentences.push(sentence);
+    }
+    sentences
+}
+
+const PLANNED: &[&str] = &["择期", "二期", "分期", "拟行", "拟于", "建议", "下次", "必要时", "计划", "待病情", "拒绝", "不同意", "暂不", "未行", "未予"];
+const NEGATED: &[&str] = &["未见", "无需", "未置入", "未植入", "无明显"];
+const STENT_FAILED: &[&str] = &[
+    "支架无法", "支架未能", "支架不能", "支架送入失败", "支架输送失败", "支架通过困难未成功", "未能置入支架", "无法置入支架", "放弃置入支架",
+    "放弃支架", "未置入支架", "未植入支架", "不能置入支架", "支架未通过",
+];
+const HISTORY: &[&str] = &["术后", "原支架", "支架内再狭窄", "支架内狭窄", "支架内血栓", "既往", "支架通畅", "支架内未见", "支架内轻度", "年前", "月前"];
+
+/// The outcome of what a clause tells, from its own cues.
+fn outcome_of(cl: &str) -> Outcome {
+    if any(cl, PLANNED) {
+        Outcome::NotNow
+    } else {
+        Outcome::Done
+    }
+}
+
+const GUIDING: &[&str] = &["指引导管", "指引", "引导导管", "Guide", "guide", "EBU", "XB", "BL3", "BL4", "SAL", "Ikari", "AL0.75"];
+/// Diagnostic coronary catheters by name; TIG-type catheters do both coronaries.
+const DIAGNOSTIC: &[(&str, &str)] = &[
+    ("TIG", "TIG"), ("Tiger", "TIG"), ("TIGER", "TIG"), ("共用导管", "TIG"), ("多功能导管", "MPA"), ("MPA", "MPA"),
+    ("JL3.5", "JL"), ("JL4", "JL"), ("JL5", "JL"), ("JL", "JL"), ("左冠造影导管", "JL"), ("Judkins左", "JL"),
+    ("JR3.5", "JR"), ("JR4", "JR"), ("JR5", "JR"), ("JR", "JR"), ("右冠造影导管", "JR"), ("Judkins右", "JR"),
+    ("AL1", "AL"), ("AL2", "AL"), ("AR1", "AR"), ("AR2", "AR"), ("Amplatz", "AL"),
+];
+
+/// Reads one section's text into facts.
+pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
+    let chars: Vec<char> = text.chars().collect();
+    let mut last_vessels: Vec<&'static str> = Vec::new();
+    let whole_device_kind = device_kind(text);
+    for sentence in clauses(&chars) {
+        let sent_text: String = sentence.iter().map(|&(s, e)| chars[s..e].iter().collect::<String>()).collect::<Vec<_>>().join("，");
+        let sentence_outcome = outcome_of(&sent_text);
+        for &(s, e) in &sentence {
+            let cl: String = chars[s..e].iter().collect();
+            let span = Span { section, start: s, end: e, text: cl.clone() };
+            let here = vessels_in(&cl);
+            let vessels = if here.is_empty() { last_vessels.clone() } else { here.clone() };
+            // A clause's own cue, or the sentence's when it is about the whole plan (择期处理前降支).
+            let outcome = match outcome_of(&cl) {
+                Outcome::Done if sentence_outcome == Outcome::NotNow && sent_text.starts_with(['拟', '建', '择']) => Outcome::NotNow,
+                o => o,
+            };
+            let mut tell = |fact: Fact, outcome: Outcome| out.push(Told { fact, outcome, span: span.clone() });
+
+            // Catheters and angiography.
+            let coronary_context = any(&cl, &["冠", "左主干", "前降支", "回旋支", "造影"]) || !here.is_empty();
+            if any(&cl, &["造影", "导管"]) && !any(&cl, &["CT", "CTA", "肺动脉", "肾动脉", "下肢", "颈动脉", "脑血管", "主动脉造影"]) {
+                let guiding = any(&cl, GUIDING);
+                let mut named: Vec<&str> = Vec::new();
+                for (w, name) in DIAGNOSTIC {
+                    if cl.contains(w) && !named.contains(name) && !named.iter().any(|n| w.starts_with(n)) {
+                        named.push(name);
+                    }
+                }
+                // "JL3.5指引导管" guides; "5F JL4、JR4造影导管" are diagnostic.
+                let role = if guiding && !cl.contains("造影导管") { CatheterRole::Guiding } else { CatheterRole::Diagnostic };
+                for name in named {
+                    tell(Fact::Catheter { name: name.into(), role }, outcome);
+                }
+                if any(&cl, &["猪尾", "pigtail", "Pigtail"]) {
+                    tell(Fact::Catheter { name: "pigtail".into(), role: CatheterRole::Ventricular }, outcome);
+                }
+                if any(&cl, &["冠脉造影", "冠状动脉造影", "CAG", "左右冠脉", "左、右冠", "冠状动脉选择性造影", "选择性冠脉", "冠脉显影"]) && !any(&cl, NEGATED) {
+                    tell(Fact::Angiography, outcome);
+                }
+                if any(&cl, &["左室造影", "左心室造影", "左心室显影"]) {
+                    tell(Fact::Ventriculography, outcome);
+                }
+            }
+
+            // Stents.
+            if cl.contains("支架") && !any(&cl, HISTORY) && (coronary_context || !last_vessels.is_empty()) {
+                let placed = any(&cl, &["置入", "植入", "释放", "串联", "DES", "送入", "定位"]);
+                let failed = any(&cl, STENT_FAILED) || (cl.contains("支架") && any(&cl, &["未能通过", "无法通过", "不能通过", "无法到位", "未能到位"]) && !any(&cl, &["球囊无法", "球囊未能", "球囊不能"]));
+                if placed || failed {
+                    let stent_outcome = if failed { Outcome::Failed } else { outcome };
+                    let kind = if any(&cl, &["裸金属", "裸支架", "BMS"]) {
+                        StentKind::BareMetal
+                    } else if any(&cl, &["生物可吸收", "可降解", "BRS", "生物可降解"]) {
+                        StentKind::Bioresorbable
+                    } else if cl.contains("覆膜") {
+                        StentKind::Covered
+                    } else {
+                        StentKind::DrugEluting
+                    };
+                    let size = sizes(&cl).into_iter().next();
+                    let count = stent_count(&cl, vessels.len());
+                    tell(Fact::Stent { vessels: vessels.clone(), kind, count, size }, stent_outcome);
+                }
+            }
+
+            // Balloons: dilation with a balloon; a drug-coated balloon is its own fact.
+            let dcb = any(&cl, &["药物球囊", "药物涂层球囊", "药涂球囊", "DCB"]);
+            let plain = any(&cl, &["预扩张", "后扩张", "预扩", "后扩", "球囊扩张", "PTCA", "扩张球囊", "切割球囊", "棘突球囊", "高压球囊", "非顺应性球囊", "NC球囊", "半顺应性球囊", "球囊对吻"])
+                && !any(&cl, &["药物球囊扩张", "药物涂层球囊扩张"]);
+            let balloon_failed = any(&cl, &["球囊无法通过", "球囊未能通过", "球囊不能通过"]);
+            if (dcb || plain) && (coronary_context || !last_vessels.is_empty()) && !any(&cl, HISTORY) && !any(&cl, NEGATED) {
+                let o = if balloon_failed { Outcome::Failed } else { outcome };
+                if dcb {
+                    tell(Fact::Balloon { vessels: vessels.clone(), drug_coated: true }, o);
+                }
+                if plain {
+                    tell(Fact::Balloon { vessels: vessels.clone(), drug_coated: false }, o);
+                }
+            }
+            if any(&cl, &["对吻", "Kissing", "kissing", "Crush", "crush", "Culotte", "culotte", "T支架", "TAP技术", "双支架术", "分叉病变处理", "DK-crush"]) {
+                tell(Fact::Bifurcation, outcome);
+            }
+
+            // Measurements of a vessel (not a treatment of it).
+            for (words, kind) in [
+                (&["FFR", "血流储备分数"][..], Measurement::Ffr),
+                (&["iFR", "瞬时无波形"][..], Measurement::Ifr),
+                (&["IVUS", "血管内超声"][..], Measurement::Ivus),
+                (&["OCT", "光学相干"][..], Measurement::Oct),
+            ] {
+                if any(&cl, words) && !any(&cl, NEGATED) && !cl.contains("建议") {
+                    tell(Fact::Measure { kind, vessels: vessels.clone() }, outcome);
+                }
+            }
+
+            // Devices.
+            let device_words = any(&cl, &["起搏器", "除颤器", "ICD", "CRT", "脉冲发生器", "起搏系统"]);
+            if device_words && any(&cl, &["置入", "植入", "更换", "置换", "埋置", "埋入"]) && !any(&cl, &["临时", "术后", "既往"]) {
+                let kind = device_kind(&cl).or(whole_device_kind).unwrap_or(DeviceKind::Pacemaker);
+                let replacement = any(&cl, &["更换", "置换", "电池耗竭", "电池耗尽"]) || any(text, &["电池耗竭", "电池耗尽", "择期更换指征", "ERI"]);
+                tell(Fact::Device { kind, replacement }, outcome);
+            }
+
+            // Ablation, EP study, mapping.
+            if any(&cl, &["消融", "隔离", "RFCA", "PVI"]) && !any(&cl, &["肾动脉", "甲状腺", "肝", "肺病损", "酒精"]) && !any(&cl, NEGATED) {
+                let energy = if any(&cl, &["冷冻", "冷冻球囊"]) || any(text, &["冷冻球囊"]) { Energy::Cryo } else { Energy::Radiofrequency };
+                let target = if any(&cl, &["肺静脉", "PVI", "环肺"]) { AblationTarget::PulmonaryVeins } else { AblationTarget::Other };
+                tell(Fact::Ablation { energy, target }, outcome);
+            }
+            if any(&cl, &["电生理检查", "心内电生理", "EPS", "程序刺激", "电生理检测"]) {
+                tell(Fact::EpStudy, outcome);
+            }
+            if any(&cl, &["CARTO", "Carto", "EnSite", "Ensite", "ENSITE", "三维标测", "三维电解剖", "三维建模", "Rhythmia"]) {
+                tell(Fact::Mapping3d, outcome);
+            }
+            if !here.is_empty() {
+                last_vessels = here;
+            }
+        }
+    }
+}
+
+fn device_kind(text: &str) -> Option<DeviceKind> {
+    if any(text, &["CRT-D", "CRTD", "三腔除颤", "三腔ICD", "心脏再同步治疗除颤器"]) {
+        Some(DeviceKind::CrtD)
+    } else if any(text, &["CRT-P", "CRTP", "三腔起搏", "三腔永久起搏", "CRT", "心脏再同步"]) {
+        Some(DeviceKind::CrtP)
+    } else if any(text, &["双腔ICD", "双腔除颤", "双腔植入型心律转复除颤器"]) {
+        Some(DeviceKind::IcdDual)
+    } else if any(text, &["单腔ICD", "单腔除颤", "ICD", "除颤器", "植入型心律转复除颤器"]) {
+        Some(DeviceKind::IcdSingle)
+    } else if any(text, &["双腔", "DDD"]) {
+        Some(DeviceKind::PacemakerDual)
+    } else if any(text, &["AAI"]) {
+        Some(DeviceKind::PacemakerSingle { atrial: true })
+    } else if any(text, &["单腔", "VVI"]) {
+        Some(DeviceKind::PacemakerSingle { atrial: false })
+    } else {
+        None
+    }
+}
+
+/// Sizes written as 3.0×29mm, 2.5*15, 3.5x18 mm.
+fn sizes(cl: &str) -> Vec<String> {
+    let chars: Vec<char> = cl.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() && (i == 0 || !(chars[i - 1].is_ascii_digit() || chars[i - 1] == '.')) {
+            let mut j = i;
+            while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == '.') {
+                j += 1;
+            }
+            let sep = chars.get(j).copied();
+            if matches!(sep, Some('×' | 'x' | 'X' | '*' | '✕' | '＊')) && chars.get(j + 1).is_some_and(|c| c.is_ascii_digit()) {
+                let mut k = j + 1;
+                while k < chars.len() && (chars[k].is_ascii_digit() || chars[k] == '.') {
+                    k += 1;
+                }
+                out.push(chars[i..k].iter().collect());
+                i = k;
+                continue;
+            }
+            i = j;
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Stents in one clause: "支架2枚", "2枚支架", "两枚", "各1枚" (times the vessels), or the
+/// stent sizes given; one when nothing says more.
+fn stent_count(cl: &str, vessels: usize) -> u32 {
+    let chars: Vec<char> = cl.chars().collect();
+    let mut explicit = 0;
+    let mut each = false;
+    for (i, c) in chars.iter().enumerate() {
+        if matches!(c, '枚' | '个' | '只' | '根') && i > 0 {
+            // The number may be two digits (10枚 is rare; 1枚 common).
+            let prev = chars[i - 1].to_string();
+            if let Some(n) = super::text::small_count(&prev) {
+                explicit += n;
+            }
+        }
+    }
+    // 各1枚: one for each vessel named.
+    each |= cl.contains('各');
+    if explicit > 0 {
+        return if each { explicit * vessels.max(1) as u32 } else { explicit };
+    }
+    // Sizes of stents only: a size belongs to the next device named after it (2.5×15mm球囊,
+    // 3.0×29mm、2.75×18mm药物洗脱支架).
+    let stent_sizes = {
+        let mut n = 0u32;
+        let mut rest = cl;
+        while let Some(at) = rest.find(|c: char| c.is_ascii_digit()) {
+            let tail = &rest[at..];
+            let len = tail.find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '×' | 'x' | 'X' | '*' | 'm' | 'M'))).unwrap_or(tail.len());
+            let token = &tail[..len];
+            let after = &tail[len..];
+            if token.contains(['×', 'x', 'X', '*']) {
+                let device = ["支架", "DES", "球囊"].iter().filter_map(|w| after.find(w).map(|p| (p, *w))).min();
+                if device.is_some_and(|(_, w)| w != "球囊") {
+                    n += 1;
+                }
+            }
+            rest = &tail[len.max(1)..];
+        }
+        n
+    };
+    stent_sizes.max(1)
+}
+
+/// Every fact of the record's procedure sections.
+pub fn read_record(rec: &EhrRecord) -> Vec<Told> {
+    let mut out = Vec::new();
+    for section in SOURCES {
+        let text = rec.text(section);
+        if !text.is_empty() {
+            read_section(section, text, &mut out);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(text: &str) -> Vec<Told> {
+        let mut out = Vec::new();
+        read_section(Section::OperativeReport, text, &mut out);
+        out
+    }
+
+    #[test]
+    fn vessels_are_read_once_by_their_longest_name() {
+        assert_eq!(vessels_in("右冠状动脉及前降支、D1"), vec!["RCA", "LAD", "D1"]);
+        assert_eq!(vessels_in("ROMA指数"), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn a_stent_that_could_not_be_delivered_failed_and_its_balloon_was_done() {
+        let f = facts("以2.0×15mm球囊预扩张回旋支病变，支架无法通过病变，遂放弃置入支架。");
+        assert!(f.iter().any(|t| matches!(t.fact, Fact::Balloon { drug_coated: false, .. }) && t.outcome == Outcome::Done), "{f:?}");
+        assert!(f.iter().any(|t| matches!(t.fact, Fact::Stent { .. }) && t.outcome == Outcome::Failed), "{f:?}");
+        assert!(!f.iter().any(|t| matches!(t.fact, Fact::Stent { .. }) && t.outcome == Outcome::Done), "{f:?}");
+    }
+
+    #[test]
+    fn stents_count_by_number_sizes_and_each() {
+        assert_eq!(stent_count("于前降支串联置入3.0×29mm、2.75×18mm药物洗脱支架", 1), 2);
+        assert_eq!(stent_count("于前降支及对角支各置入支架1枚", 2), 2);
+        assert_eq!(stent_count("以2.5×15mm球囊预扩张后置入3.0×29mm支架1枚", 1), 1);
+        assert_eq!(stent_count("置入支架", 1), 1);
+    }
+
+    #[test]
+    fn guiding_catheters_do_not_count_and_staged_vessels_are_not_now() {
+        let f = facts("经右桡动脉以TIG导管行冠脉造影，后更换JR4导管。送入EBU3.5指引导管至左冠，于前降支置入支架1枚。回旋支病变择期处理。");
+        let cats: Vec<_> = f.iter().filter_map(|t| match &t.fact { Fact::Catheter { name, role: CatheterRole::Diagnostic } => Some(name.clone()), _ => None }).collect();
+        assert_eq!(cats, vec!["TIG", "JR"], "{f:?}");
+        assert!(!f.iter().any(|t| matches!(&t.fact, Fact::Stent { vessels, .. } if vessels.contains(&"LCX")) && t.outcome == Outcome::Done));
+    }
+
+    #[test]
+    fn devices_ablation_and_mapping_are_told_with_their_kind() {
+        let f = facts("在CARTO三维标测指导下行环肺静脉电隔离术，冷冻球囊消融。行双腔永久起搏器植入术。");
+        assert!(f.iter().any(|t| t.fact == Fact::Mapping3d));
+        assert!(f.iter().any(|t| t.fact == Fact::Ablation { energy: Energy::Cryo, target: AblationTarget::PulmonaryVeins }));
+        assert!(f.iter().any(|t| t.fact == Fact::Device { kind: DeviceKind::PacemakerDual, replacement: false }));
+    }
+}
