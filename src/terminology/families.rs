@@ -11,6 +11,12 @@ pub fn same_family(a: &str, b: &str) -> bool {
             "vessels"
         } else if ["00.45", "00.46", "00.47", "00.48"].iter().any(|p| c.starts_with(p)) {
             "stents"
+        } else if ["96.70", "96.71", "96.72"].iter().any(|p| c.starts_with(p)) {
+            // One invasive ventilation by its duration.
+            "ventilation"
+        } else if ["99.61", "99.62"].iter().any(|p| c.starts_with(p)) {
+            // A shock is a cardioversion or a defibrillation, not both.
+            "shock"
         } else {
             ""
         }

@@ -87,7 +87,8 @@ pub enum Fact {
     /// Invasive coronary angiography.
     Angiography,
     Ventriculography,
-    Stent { vessels: Vec<&'static str>, kind: StentKind, count: u32, size: Option<String> },
+    /// `total`: a summary of the stents told one by one (共植入支架3枚).
+    Stent { vessels: Vec<&'static str>, kind: StentKind, count: u32, size: Option<String>, total: bool },
     Balloon { vessels: Vec<&'static str>, drug_coated: bool },
     Measure { kind: Measurement, vessels: Vec<&'static str> },
     Bifurcation,
@@ -112,8 +113,9 @@ impl Told {
             Fact::Catheter { name, role } => format!("catheter {name} ({role:?})"),
             Fact::Angiography => "coronary angiography".into(),
             Fact::Ventriculography => "left ventriculography".into(),
-            Fact::Stent { vessels, kind, count, size } => {
-                format!("stent {kind:?} ×{count} in {}{}", vessels_text(vessels), size.as_deref().map(|s| format!(" {s}")).unwrap_or_default())
+            Fact::Stent { vessels, kind, count, size, total } => {
+                let total = if *total { " (total)" } else { "" };
+                format!("stent {kind:?} ×{count}{total} in {}{}", vessels_text(vessels), size.as_deref().map(|s| format!(" {s}")).unwrap_or_default())
             }
             Fact::Balloon { vessels, drug_coated } => format!("{} in {}", if *drug_coated { "drug-coated balloon" } else { "balloon" }, vessels_text(vessels)),
             Fact::Measure { kind, vessels } => format!("{kind:?} of {}", vessels_text(vessels)),
@@ -194,7 +196,7 @@ fn clauses(chars: &[char]) -> Vec<Vec<(usize, usize)>> {
     let mut start = 0;
     for (i, c) in chars.iter().enumerate() {
         let stop = matches!(c, '。' | '；' | ';' | '\n');
-        if stop || matches!(c, '，' | ',') {
+        if stop || matches!(c, '，' | ',' | '：' | ':') {
             if i > start {
                 sentence.push((start, i));
             }
@@ -213,12 +215,16 @@ fn clauses(chars: &[char]) -> Vec<Vec<(usize, usize)>> {
     sentences
 }
 
-const PLANNED: &[&str] = &["择期", "二期", "分期", "拟行", "拟于", "建议", "下次", "必要时", "计划", "待病情", "拒绝", "不同意", "暂不", "未行", "未予"];
+const PLANNED: &[&str] = &["取消", "择期", "二期", "分期", "拟行", "拟于", "建议", "下次", "必要时", "计划", "待病情", "拒绝", "不同意", "暂不", "未行", "未予"];
 const NEGATED: &[&str] = &["未见", "无需", "未置入", "未植入", "无明显"];
 const STENT_FAILED: &[&str] = &[
     "支架无法", "支架未能", "支架不能", "支架送入失败", "支架输送失败", "支架通过困难未成功", "未能置入支架", "无法置入支架", "放弃置入支架",
     "放弃支架", "未置入支架", "未植入支架", "不能置入支架", "支架未通过",
 ];
+/// A stent told in other words than 支架.
+const STENT_WORDS: &[&str] = &["支架", "DES", "BMS", "药物洗脱", "BVS"];
+/// The stent was taken out again, or not placed.
+const STENT_NOT_PLACED: &[&str] = &["未植入", "未置入", "撤出支架", "退出支架", "支架撤出", "未释放"];
 const HISTORY: &[&str] = &["术后", "原支架", "支架内再狭窄", "支架内狭窄", "支架内血栓", "既往", "支架通畅", "支架内未见", "支架内轻度", "年前", "月前"];
 
 /// The outcome of what a clause tells, from its own cues.
@@ -230,7 +236,7 @@ fn outcome_of(cl: &str) -> Outcome {
     }
 }
 
-const GUIDING: &[&str] = &["指引导管", "指引", "引导导管", "Guide", "guide", "EBU", "XB", "BL3", "BL4", "SAL", "Ikari", "AL0.75"];
+const GUIDING: &[&str] = &["指引导管", "指引", "引导导管", "Guide", "guide", "GC", "EBU", "XB", "BL3", "BL4", "SAL", "Ikari", "AL0.75"];
 /// Diagnostic coronary catheters by name; TIG-type catheters do both coronaries.
 const DIAGNOSTIC: &[(&str, &str)] = &[
     ("TIG", "TIG"), ("Tiger", "TIG"), ("TIGER", "TIG"), ("共用导管", "TIG"), ("多功能导管", "MPA"), ("MPA", "MPA"),
@@ -242,22 +248,57 @@ const DIAGNOSTIC: &[(&str, &str)] = &[
 /// Reads one section's text into facts.
 pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
     let chars: Vec<char> = text.chars().collect();
+    // Vessels named anywhere (lesions described), and the vessel being treated (named with a
+    // guide, wire, balloon or stent). A clause that names none works on the vessel named last
+    // in its sentence, else on the one being treated, else on the next one an intervention
+    // names, else on the last one named.
     let mut last_vessels: Vec<&'static str> = Vec::new();
+    let mut target: Vec<&'static str> = Vec::new();
     let whole_device_kind = device_kind(text);
-    for sentence in clauses(&chars) {
+    let sentences = clauses(&chars);
+    let clause_text = |s: usize, e: usize| -> String { chars[s..e].iter().collect::<String>().replace("支架输送球囊", "输送球囊").replace("支架球囊", "输送球囊") };
+    let is_intervention = |cl: &str| any(cl, &["指引", "导丝", "球囊", "支架", "DES", "处理", "PCI", "PTCA", "介入", "开通", "扩张", "GC"]) && !any(cl, HISTORY);
+    // Every clause in order: (vessels named, an intervention told).
+    let flat: Vec<(Vec<&'static str>, bool)> = sentences
+        .iter()
+        .flatten()
+        .map(|&(s, e)| {
+            let cl = clause_text(s, e);
+            (vessels_in(&cl), is_intervention(&cl))
+        })
+        .collect();
+    let mut at = 0;
+    for sentence in &sentences {
         let sent_text: String = sentence.iter().map(|&(s, e)| chars[s..e].iter().collect::<String>()).collect::<Vec<_>>().join("，");
         let sentence_outcome = outcome_of(&sent_text);
-        for &(s, e) in &sentence {
-            let cl: String = chars[s..e].iter().collect();
-            let span = Span { section, start: s, end: e, text: cl.clone() };
-            let here = vessels_in(&cl);
-            let vessels = if here.is_empty() { last_vessels.clone() } else { here.clone() };
+        let first_fact = out.len();
+        let mut in_sentence: Vec<&'static str> = Vec::new();
+        for &(s, e) in sentence.iter() {
+            let me = at;
+            at += 1;
+            // The stent's delivery balloon is not a stent placed again.
+            let cl = clause_text(s, e);
+            let span = Span { section, start: s, end: e, text: chars[s..e].iter().collect() };
+            let here = flat[me].0.clone();
+            let intervention = flat[me].1;
+            let vessels = if !here.is_empty() {
+                here.clone()
+            } else if !in_sentence.is_empty() {
+                in_sentence.clone()
+            } else if !target.is_empty() {
+                target.clone()
+            } else if let Some((next, _)) = flat[me + 1..].iter().find(|(v, i)| !v.is_empty() && *i) {
+                next.clone()
+            } else {
+                last_vessels.clone()
+            };
             // A clause's own cue, or the sentence's when it is about the whole plan (择期处理前降支).
             let outcome = match outcome_of(&cl) {
                 Outcome::Done if sentence_outcome == Outcome::NotNow && sent_text.starts_with(['拟', '建', '择']) => Outcome::NotNow,
                 o => o,
             };
-            let mut tell = |fact: Fact, outcome: Outcome| out.push(Told { fact, outcome, span: span.clone() });
+            let mut found: Vec<Told> = Vec::new();
+            let mut tell = |fact: Fact, outcome: Outcome| found.push(Told { fact, outcome, span: span.clone() });
 
             // Catheters and angiography.
             let coronary_context = any(&cl, &["冠", "左主干", "前降支", "回旋支", "造影"]) || !here.is_empty();
@@ -277,7 +318,9 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
                 if any(&cl, &["猪尾", "pigtail", "Pigtail"]) {
                     tell(Fact::Catheter { name: "pigtail".into(), role: CatheterRole::Ventricular }, outcome);
                 }
-                if any(&cl, &["冠脉造影", "冠状动脉造影", "CAG", "左右冠脉", "左、右冠", "冠状动脉选择性造影", "选择性冠脉", "冠脉显影"]) && !any(&cl, NEGATED) {
+                let coronary_angio = any(&cl, &["冠脉造影", "冠状动脉造影", "CAG", "左右冠脉", "左、右冠", "冠状动脉选择性造影", "选择性冠脉", "冠脉显影", "左冠造影", "右冠造影", "冠造影", "左冠显影", "右冠显影"])
+                    || (cl.contains("造影") && any(&cl, &["TIG", "JL", "JR", "造影导管"]));
+                if coronary_angio {
                     tell(Fact::Angiography, outcome);
                 }
                 if any(&cl, &["左室造影", "左心室造影", "左心室显影"]) {
@@ -286,9 +329,11 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             }
 
             // Stents.
-            if cl.contains("支架") && !any(&cl, HISTORY) && (coronary_context || !last_vessels.is_empty()) {
-                let placed = any(&cl, &["置入", "植入", "释放", "串联", "DES", "送入", "定位"]);
-                let failed = any(&cl, STENT_FAILED) || (cl.contains("支架") && any(&cl, &["未能通过", "无法通过", "不能通过", "无法到位", "未能到位"]) && !any(&cl, &["球囊无法", "球囊未能", "球囊不能"]));
+            if any(&cl, STENT_WORDS) && !any(&cl, HISTORY) && (coronary_context || !last_vessels.is_empty()) {
+                let placed = any(&cl, &["置入", "植入", "释放", "串联", "送入", "定位"]) || (cl.contains("DES") && !cl.contains("支架"));
+                let failed = any(&cl, STENT_FAILED)
+                    || any(&cl, STENT_NOT_PLACED)
+                    || (any(&cl, STENT_WORDS) && any(&cl, &["未能通过", "无法通过", "不能通过", "无法到位", "未能到位"]) && !any(&cl, &["球囊无法", "球囊未能", "球囊不能"]));
                 if placed || failed {
                     let stent_outcome = if failed { Outcome::Failed } else { outcome };
                     let kind = if any(&cl, &["裸金属", "裸支架", "BMS"]) {
@@ -302,8 +347,15 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
                     };
                     let size = sizes(&cl).into_iter().next();
                     let count = stent_count(&cl, vessels.len());
-                    tell(Fact::Stent { vessels: vessels.clone(), kind, count, size }, stent_outcome);
+                    let total = any(&cl, &["共植入", "共置入", "共计", "合计", "总共", "共释放"]) || cl.contains('共') && cl.contains('枚');
+                    tell(Fact::Stent { vessels: vessels.clone(), kind, count, size, total }, stent_outcome);
                 }
+            }
+
+            // "反复尝试不能通过迂曲段": the stent tried in this sentence failed.
+            if !any(&cl, STENT_WORDS) && any(&cl, &["不能通过", "无法通过", "未能通过", "仍失败", "无法到位", "未能到位"]) && out[first_fact..].iter().any(|t| matches!(t.fact, Fact::Stent { .. })) {
+                let vessels = vessels.clone();
+                out.push(Told { fact: Fact::Stent { vessels, kind: StentKind::DrugEluting, count: 0, size: None, total: false }, outcome: Outcome::Failed, span: span.clone() });
             }
 
             // Balloons: dilation with a balloon; a drug-coated balloon is its own fact.
@@ -338,14 +390,15 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
 
             // Devices.
             let device_words = any(&cl, &["起搏器", "除颤器", "ICD", "CRT", "脉冲发生器", "起搏系统"]);
-            if device_words && any(&cl, &["置入", "植入", "更换", "置换", "埋置", "埋入"]) && !any(&cl, &["临时", "术后", "既往"]) {
+            if device_words && any(&cl, &["置入", "植入", "更换", "置换", "埋置", "埋入", "连接", "放入囊袋", "置于囊袋"]) && !any(&cl, &["临时", "术后", "既往", "程控"]) {
                 let kind = device_kind(&cl).or(whole_device_kind).unwrap_or(DeviceKind::Pacemaker);
-                let replacement = any(&cl, &["更换", "置换", "电池耗竭", "电池耗尽"]) || any(text, &["电池耗竭", "电池耗尽", "择期更换指征", "ERI"]);
+                let replacement = any(&cl, &["更换", "置换", "电池耗竭", "电池耗尽"]) || any(text, &["电池耗竭", "电池耗尽", "择期更换指征", "ERI", "取出原", "原脉冲发生器", "原起搏器"]);
                 tell(Fact::Device { kind, replacement }, outcome);
             }
 
             // Ablation, EP study, mapping.
-            if any(&cl, &["消融", "隔离", "RFCA", "PVI"]) && !any(&cl, &["肾动脉", "甲状腺", "肝", "肺病损", "酒精"]) && !any(&cl, NEGATED) {
+            let energy_delivered = cl.contains("放电") && any(&cl, &["W", "℃", "瓦"]);
+            if (any(&cl, &["消融", "隔离", "RFCA", "PVI"]) || energy_delivered) && !any(&cl, &["肾动脉", "甲状腺", "肝", "肺病损", "酒精"]) && !any(&cl, NEGATED) {
                 let energy = if any(&cl, &["冷冻", "冷冻球囊"]) || any(text, &["冷冻球囊"]) { Energy::Cryo } else { Energy::Radiofrequency };
                 let target = if any(&cl, &["肺静脉", "PVI", "环肺"]) { AblationTarget::PulmonaryVeins } else { AblationTarget::Other };
                 tell(Fact::Ablation { energy, target }, outcome);
@@ -356,8 +409,34 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             if any(&cl, &["CARTO", "Carto", "EnSite", "Ensite", "ENSITE", "三维标测", "三维电解剖", "三维建模", "Rhythmia"]) {
                 tell(Fact::Mapping3d, outcome);
             }
+            out.extend(found);
+            // A wire passed on to a distal branch does not move the lesion being treated.
+            let wire_only = cl.contains("导丝") && !any(&cl, &["球囊", "支架", "DES"]) && !target.is_empty();
+            if !here.is_empty() && intervention && !wire_only && outcome == Outcome::Done {
+                target = here.clone();
+            }
+            if !here.is_empty() && !wire_only {
+                in_sentence = here.clone();
+            }
             if !here.is_empty() {
                 last_vessels = here;
+            }
+        }
+        // A stent that could not be delivered, told in a later clause of its sentence (尝试送入
+        // DES，不能通过迂曲段，撤出支架), did not go in.
+        let stent_failed_here = out[first_fact..].iter().any(|t| matches!(t.fact, Fact::Stent { .. }) && t.outcome == Outcome::Failed);
+        if stent_failed_here {
+            let failed_vessels: Vec<Vec<&'static str>> = out[first_fact..]
+                .iter()
+                .filter(|t| t.outcome == Outcome::Failed)
+                .filter_map(|t| if let Fact::Stent { vessels, .. } = &t.fact { Some(vessels.clone()) } else { None })
+                .collect();
+            for t in &mut out[first_fact..] {
+                if let Fact::Stent { vessels, .. } = &t.fact {
+                    if t.outcome == Outcome::Done && failed_vessels.contains(vessels) {
+                        t.outcome = Outcome::Failed;
+                    }
+                }
             }
         }
     }
@@ -425,6 +504,20 @@ fn stent_count(cl: &str, vessels: usize) -> u32 {
             if let Some(n) = super::text::small_count(&prev) {
                 explicit += n;
             }
+        }
+    }
+    // DES 2.75×24mm×1: a count after the size.
+    for marker in ["mm×", "mm*", "mm x", "mmx", "mm X"] {
+        let mut rest = cl;
+        while let Some(at) = rest.find(marker) {
+            let after = &rest[at + marker.len()..];
+            let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
+            // "×1枚" is counted with the 枚 above.
+            let counted_above = after[digits.len()..].starts_with(['枚', '个', '只', '根']);
+            if let (Ok(n), false) = (digits.parse::<u32>(), counted_above) {
+                explicit += n;
+            }
+            rest = after;
         }
     }
     // 各1枚: one for each vessel named.

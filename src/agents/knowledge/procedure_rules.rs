@@ -104,11 +104,20 @@ pub fn code_facts(told: &[Told], policy: &Policy) -> FactCoding {
                 vessels.extend(v.iter().copied());
             }
         }
+        // A diagonal or marginal named without its number is the numbered one named beside it.
+        for (generic, numbered) in [("D", ["D1", "D2"]), ("OM", ["OM1", "OM2"])] {
+            if numbered.iter().any(|n| vessels.contains(n)) {
+                vessels.remove(generic);
+            }
+        }
         if let Some(code) = Policy::count_code(&policy.counts.vessels, vessels.len().max(1)) {
             out.coded.push(Coded { code: code.into(), facts: counted.clone(), rule: format!("vessels-{}", vessels.len().max(1)) });
         }
         let in_stents: Vec<usize> = stents.iter().copied().filter(in_section).collect();
-        let n: u32 = in_stents.iter().map(|&i| if let Fact::Stent { count, .. } = told[i].fact { count } else { 0 }).sum();
+        // Stents told one by one, or the report's own total where it gives one.
+        let one_by_one: u32 = in_stents.iter().map(|&i| if let Fact::Stent { count, total: false, .. } = told[i].fact { count } else { 0 }).sum();
+        let total = in_stents.iter().filter_map(|&i| if let Fact::Stent { count, total: true, .. } = told[i].fact { Some(count) } else { None }).max();
+        let n = total.unwrap_or(one_by_one);
         if let Some(code) = Policy::count_code(&policy.counts.stents, n as usize) {
             out.coded.push(Coded { code: code.into(), facts: in_stents, rule: format!("stents-{n}") });
         }

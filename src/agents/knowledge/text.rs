@@ -68,7 +68,7 @@ pub enum Assertion {
 
 const NEG_BEFORE: &[&str] = &["否认", "未见", "未发现", "未闻及", "未及", "无明显", "无", "排除", "除外", "不伴", "未诉", "没有"];
 const PLAN_BEFORE: &[&str] = &["建议", "拟行", "拟", "择期", "必要时", "计划", "待病情稳定后", "择日", "下次"];
-const NOT_DONE: &[&str] = &["未行", "拒绝", "放弃", "失败", "未能", "不同意", "未予", "拒行", "暂不"];
+const NOT_DONE: &[&str] = &["未行", "拒绝", "放弃", "失败", "未能", "不同意", "未予", "拒行", "暂不", "取消"];
 
 /// Reads negation, uncertainty and planning cues in the clause before (and just after) the
 /// mention at `start..end` of `text`.

@@ -329,11 +329,31 @@ pub fn validate_procedures(rec: &EhrRecord, items: Vec<Item>, policy: &Policy) -
         .filter_map(|it| {
             let c = it.code.as_deref().unwrap_or("");
             let contradicted = it.origin != "mine" && !mined_codes.contains(&c) && told_groups.iter().any(|fams| starts_any(c, fams));
-            if contradicted {
-                out.removed.push(Removal { item: it, reason: "the operative report's facts give other codes for this procedure".into() });
-                None
+            // Where the report and notes tell what was done, a name they do not corroborate
+            // (same NN.NN family) is not coded: the name is a hint, the report the record.
+            let uncorroborated = it.origin == "standardize" && !mined.is_empty() && !mined_codes.iter().any(|m| m.get(..5) == c.get(..5));
+            // A name that says the procedure was only planned (拟行…) or not done.
+            let planned = it.origin == "standardize"
+                && it.evidence.iter().any(|ev| {
+                    let text = rec.text(ev.section);
+                    matches!(assertion(text, ev.start, ev.end), Assertion::Planned | Assertion::NotDone | Assertion::Negated)
+                        || text.starts_with("拟") || text.starts_with("建议")
+                });
+            let reason = if contradicted {
+                Some("the operative report's facts give other codes for this procedure")
+            } else if uncorroborated {
+                Some("the operative report and notes do not tell of it")
+            } else if planned {
+                Some("the procedure name says it was planned, not done")
             } else {
-                Some(it)
+                None
+            };
+            match reason {
+                Some(r) => {
+                    out.removed.push(Removal { item: it, reason: r.into() });
+                    None
+                }
+                None => Some(it),
             }
         })
         .collect();
