@@ -14,6 +14,12 @@ pub fn same_family(a: &str, b: &str) -> bool {
         } else if ["96.70", "96.71", "96.72"].iter().any(|p| c.starts_with(p)) {
             // One invasive ventilation by its duration.
             "ventilation"
+        } else if c.starts_with("99.10") {
+            // One thrombolysis by its route.
+            "thrombolysis"
+        } else if c.starts_with("93.90") {
+            // One non-invasive ventilation by its mode.
+            "niv"
         } else if ["99.61", "99.62"].iter().any(|p| c.starts_with(p)) {
             // A shock is a cardioversion or a defibrillation, not both.
             "shock"

@@ -36,7 +36,8 @@ const RULES: &[Rule] = &[
     Rule { code: "37.9000x001", name: "经皮左心耳封堵术", triggers: &["左心耳封堵"], needs: &[], excludes: &[] },
     Rule { code: "37.7900x004", name: "循环记录器置入术", triggers: &["循环记录器", "ILR", "植入式心电事件记录", "心电记录系统"], needs: &["置入", "植入"], excludes: &[] },
     Rule { code: "35.9604", name: "经导管二尖瓣球囊扩张成形术", triggers: &["二尖瓣球囊扩张", "PBMV", "经皮球囊二尖瓣"], needs: &[], excludes: &[] },
-    Rule { code: "96.0400", name: "气管内插管", triggers: &["气管插管", "气管内插管"], needs: &[], excludes: &["拔除", "拔管"] },
+    // A tube taken out (拔除气管插管) was put in: the clause still tells of an intubation.
+    Rule { code: "96.0400", name: "气管内插管", triggers: &["气管插管", "气管内插管", "气管插官"], needs: &[], excludes: &[] },
     Rule { code: "93.9000x002", name: "无创呼吸机辅助通气(双水平气道正压[BiPAP])", triggers: &["BiPAP", "BIPAP", "双水平"], needs: &[], excludes: &[] },
     Rule { code: "93.9000", name: "无创机械性通气", triggers: &["无创呼吸机", "无创通气", "无创正压通气", "NIV", "无创机械通气", "无创辅助通气"], needs: &[], excludes: &["BiPAP", "BIPAP", "双水平"] },
     Rule { code: "39.9500x007", name: "连续性肾脏替代治疗[CRRT]", triggers: &["CRRT", "连续性肾脏替代", "床旁血滤", "连续性血液净化"], needs: &[], excludes: &[] },
@@ -44,13 +45,13 @@ const RULES: &[Rule] = &[
     Rule { code: "38.9502", name: "为肾透析的临时静脉插管术", triggers: &["透析导管", "临时透析管", "血透管", "透析用导管"], needs: &["置", "穿刺"], excludes: &[] },
     Rule { code: "39.6500", name: "体外膜肺氧合[ECMO]", triggers: &["ECMO", "体外膜肺"], needs: &[], excludes: &["撤离", "撤除", "撤机"] },
     Rule { code: "38.9100", name: "动脉导管插入术", triggers: &["动脉置管", "动脉穿刺置管", "有创动脉血压监测", "有创动脉压监测", "有创血压监测", "动脉测压"], needs: &[], excludes: &["拔除"] },
-    Rule { code: "38.7x04", name: "下腔静脉滤器置入术", triggers: &["下腔静脉滤器"], needs: &["置入", "植入"], excludes: &["取出"] },
-    Rule { code: "99.6000", name: "心肺复苏", triggers: &["心肺复苏", "胸外按压"], needs: &[], excludes: &[] },
+    Rule { code: "38.7x04", name: "下腔静脉滤器置入术", triggers: &["下腔静脉滤器", "滤器"], needs: &["下腔静脉"], excludes: &["取出"] },
+    Rule { code: "99.6000", name: "心肺复苏", triggers: &["心肺复苏", "胸外按压", "CPR"], needs: &[], excludes: &[] },
+    Rule { code: "99.1007", name: "肺动脉血栓溶解剂灌注", triggers: &["溶栓"], needs: &["肺动脉", "导管"], excludes: &["静脉溶栓"] },
+    Rule { code: "99.1000", name: "血栓溶解药的注射或输注", triggers: &["溶栓"], needs: &["阿替普酶", "尿激酶", "rt-PA", "rtPA", "替奈普酶", "瑞替普酶", "链激酶", "静脉"], excludes: &["导管溶栓", "溶栓治疗禁忌", "未溶栓"] },
+    Rule { code: "88.4300", name: "肺动脉造影术", triggers: &["肺动脉造影"], needs: &[], excludes: &["CT", "CTA", "CTPA"] },
     Rule { code: "99.6200", name: "心脏其他电抗休克", triggers: &["电除颤", "非同步电复律", "非同步直流电复律", "予除颤", "行除颤", "次除颤", "除颤1次", "除颤2次", "除颤3次", "除颤后"], needs: &[], excludes: &["除颤器", "ICD", "阻抗", "测试", "除颤阈值"] },
     Rule { code: "99.6100", name: "心房复律术", triggers: &["同步电复律", "直流电复律", "电复律"], needs: &[], excludes: &["非同步", "药物复律"] },
-    Rule { code: "45.1600x001", name: "胃十二指肠镜下活检", triggers: &["活检", "活组织检查"], needs: &["胃镜", "内镜"], excludes: &[] },
-    Rule { code: "44.4303", name: "内镜下十二指肠钛夹止血术", triggers: &["钛夹", "止血夹"], needs: &["十二指肠"], excludes: &[] },
-    Rule { code: "44.4302", name: "内镜下胃钛夹止血术", triggers: &["钛夹", "止血夹"], needs: &["胃"], excludes: &["十二指肠"] },
     Rule { code: "45.1300x004", name: "胃-十二指肠镜检查", triggers: &["胃镜"], needs: &[], excludes: &["活检", "钛夹", "止血"] },
     Rule { code: "34.0401", name: "胸腔闭式引流术", triggers: &["胸腔闭式引流", "胸腔引流"], needs: &[], excludes: &[] },
     Rule { code: "34.9101", name: "胸腔穿刺抽液术", triggers: &["胸腔穿刺"], needs: &[], excludes: &[] },
@@ -94,8 +95,11 @@ fn mine_rules(section: Section, text: &str, out: &mut Vec<Found>) {
     for rule in RULES {
         for trig in rule.triggers {
             for (s, e) in find_all(text, trig) {
-                let (cl, _) = clause(text, s, e);
-                if (!rule.needs.is_empty() && !contains_any(&cl, rule.needs)) || contains_any(&cl, rule.excludes) || !done(text, s, e) {
+                let (cl, rel) = clause(text, s, e);
+                // Told and then not done: 曾考虑临时起搏，…，未予置入.
+                let after: String = cl.chars().skip(rel).collect();
+                let undone_after = contains_any(&after, &["未予", "未行", "未置入", "未植入", "取消", "放弃"]);
+                if (!rule.needs.is_empty() && !contains_any(&cl, rule.needs)) || contains_any(&cl, rule.excludes) || undone_after || !done(text, s, e) {
                     continue;
                 }
                 out.push(Found { code: rule.code.into(), name: rule.name.into(), evidence: ev(section, text, s, e), more: Vec::new(), facts: Vec::new(), confidence: 0.85 });
@@ -104,12 +108,34 @@ fn mine_rules(section: Section, text: &str, out: &mut Vec<Found>) {
     }
 }
 
+/// Endoscopic haemostasis by clips, at the site the bleeding lesion is told (胃角溃疡 …
+/// 十二指肠未见异常 is the stomach).
+fn mine_endoscopic_haemostasis(section: Section, text: &str, out: &mut Vec<Found>) {
+    if !(text.contains("胃镜") || text.contains("内镜")) {
+        return;
+    }
+    // A biopsy told anywhere in the endoscopy's section.
+    if let Some((s, e)) = ["取活检", "活检", "活组织检查"].iter().flat_map(|w| find_all(text, w)).find(|&(s, e)| done(text, s, e) && !clause(text, s, e).0.contains("病理:") && !clause(text, s, e).0.contains("病理：")) {
+        out.push(Found { code: "45.1600x001".into(), name: "胃十二指肠镜下活检".into(), evidence: ev(section, text, s, e), more: Vec::new(), facts: Vec::new(), confidence: 0.8 });
+    }
+    let Some((s, e)) = ["钛夹", "止血夹"].iter().flat_map(|w| find_all(text, w)).find(|&(s, e)| done(text, s, e)) else { return };
+    let lesion = ["溃疡", "出血灶", "活动性出血", "渗血", "裸露血管"]
+        .iter()
+        .flat_map(|w| find_all(text, w))
+        .filter(|&(ls, le)| matches!(assertion(text, ls, le), Assertion::Present))
+        .map(|(ls, le)| clause(text, ls, le).0)
+        .next()
+        .unwrap_or_default();
+    let (code, name) = if lesion.contains("十二指肠") { ("44.4303", "内镜下十二指肠钛夹止血术") } else { ("44.4302", "内镜下胃钛夹止血术") };
+    out.push(Found { code: code.into(), name: name.into(), evidence: ev(section, text, s, e), more: Vec::new(), facts: Vec::new(), confidence: 0.8 });
+}
+
 /// Central venous catheters by site, and invasive ventilation by duration.
 fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
-    for trig in ["深静脉置管", "中心静脉置管", "中心静脉导管", "PICC"] {
+    for trig in ["深静脉置管", "中心静脉置管", "中心静脉导管", "PICC", "CVC", "中心静脉穿刺", "颈内静脉置管", "锁骨下静脉置管", "股静脉置管"] {
         for (s, e) in find_all(text, trig) {
             let (cl, _) = clause(text, s, e);
-            if cl.contains("拔除") || !done(text, s, e) {
+            if cl.contains("拔除") || cl.contains("透析") || !done(text, s, e) {
                 continue;
             }
             let (code, name) = if cl.contains("PICC") || cl.contains("外周") {
@@ -124,13 +150,17 @@ fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
             out.push(Found { code: code.into(), name: name.into(), evidence: ev(section, text, s, e), more: Vec::new(), facts: Vec::new(), confidence: 0.8 });
         }
     }
-    for trig in ["有创呼吸机", "呼吸机辅助通气", "机械通气", "有创通气", "呼吸机辅助呼吸"] {
+    for trig in ["有创呼吸机", "呼吸机辅助通气", "机械通气", "有创通气", "呼吸机辅助呼吸", "接呼吸机"] {
         for (s, e) in find_all(text, trig) {
-            let (cl, _) = clause(text, s, e);
-            if cl.contains("无创") || !done(text, s, e) {
+            let (cl, rel) = clause(text, s, e);
+            // The part of the clause that tells of this ventilation: from the trigger to the
+            // next comma or bracket (机械通气共约72小时).
+            let part: String = cl.chars().skip(rel).take_while(|c| !matches!(c, '，' | ',' | '）' | ')')).collect();
+            let part_hours = ventilation_hours(&part);
+            if cl.contains("无创") || (!done(text, s, e) && part_hours.is_none()) {
                 continue;
             }
-            let hours = ventilation_hours(&cl);
+            let hours = part_hours.or_else(|| ventilation_hours(&cl));
             let (code, name) = match hours {
                 Some(h) if h >= 96.0 => ("96.7200", "等于或大于96小时连续的持续性侵入性机械性通气"),
                 Some(_) => ("96.7100", "少于96小时连续的持续性侵入性机械性通气"),
@@ -186,6 +216,7 @@ pub fn mine_record(rec: &EhrRecord, policy: &Policy) -> (Vec<Item>, Vec<String>)
         if !text.is_empty() {
             mine_rules(section, text, &mut found);
             mine_critical_care(section, text, &mut found);
+            mine_endoscopic_haemostasis(section, text, &mut found);
         }
     }
     let mut items: Vec<Item> = Vec::new();
@@ -204,7 +235,10 @@ pub fn mine_record(rec: &EhrRecord, policy: &Policy) -> (Vec<Item>, Vec<String>)
     let codes: Vec<String> = items.iter().filter_map(|i| i.code.clone()).collect();
     items.retain(|i| {
         let c = i.code.as_deref().unwrap_or("");
-        !INCLUDES.iter().any(|(by, inc)| c.starts_with(inc) && codes.iter().any(|o| o.starts_with(by)))
+        let included = INCLUDES.iter().any(|(by, inc)| c.starts_with(inc) && codes.iter().any(|o| o.starts_with(by)));
+        // Ventilation of unstated duration beside the same ventilation with its hours told.
+        let unspecified = c == "96.7000" && codes.iter().any(|o| o.starts_with("96.71") || o.starts_with("96.72"));
+        !included && !unspecified
     });
     (items, facts.not_coded)
 }

@@ -215,8 +215,8 @@ fn clauses(chars: &[char]) -> Vec<Vec<(usize, usize)>> {
     sentences
 }
 
-const PLANNED: &[&str] = &["取消", "择期", "二期", "分期", "拟行", "拟于", "建议", "下次", "必要时", "计划", "待病情", "拒绝", "不同意", "暂不", "未行", "未予"];
-const NEGATED: &[&str] = &["未见", "无需", "未置入", "未植入", "无明显"];
+const PLANNED: &[&str] = &["未放电", "未消融", "不消融", "风险高", "取消", "择期", "二期", "分期", "拟行", "拟于", "建议", "下次", "必要时", "计划", "待病情", "拒绝", "不同意", "暂不", "未行", "未予"];
+const NEGATED: &[&str] = &["未见", "无需", "未置入", "未植入", "无明显", "未使用", "未用", "未行"];
 const STENT_FAILED: &[&str] = &[
     "支架无法", "支架未能", "支架不能", "支架送入失败", "支架输送失败", "支架通过困难未成功", "未能置入支架", "无法置入支架", "放弃置入支架",
     "放弃支架", "未置入支架", "未植入支架", "不能置入支架", "支架未通过",
@@ -406,7 +406,7 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             if any(&cl, &["电生理检查", "心内电生理", "EPS", "程序刺激", "电生理检测"]) {
                 tell(Fact::EpStudy, outcome);
             }
-            if any(&cl, &["CARTO", "Carto", "EnSite", "Ensite", "ENSITE", "三维标测", "三维电解剖", "三维建模", "Rhythmia"]) {
+            if any(&cl, &["CARTO", "Carto", "EnSite", "Ensite", "ENSITE", "三维标测", "三维电解剖", "三维建模", "Rhythmia"]) && !any(&cl, NEGATED) {
                 tell(Fact::Mapping3d, outcome);
             }
             out.extend(found);
@@ -522,9 +522,7 @@ fn stent_count(cl: &str, vessels: usize) -> u32 {
     }
     // 各1枚: one for each vessel named.
     each |= cl.contains('各');
-    if explicit > 0 {
-        return if each { explicit * vessels.max(1) as u32 } else { explicit };
-    }
+    let explicit = if each { explicit * vessels.max(1) as u32 } else { explicit };
     // Sizes of stents only: a size belongs to the next device named after it (2.5×15mm球囊,
     // 3.0×29mm、2.75×18mm药物洗脱支架).
     let stent_sizes = {
@@ -545,7 +543,7 @@ fn stent_count(cl: &str, vessels: usize) -> u32 {
         }
         n
     };
-    stent_sizes.max(1)
+    explicit.max(stent_sizes).max(1)
 }
 
 /// Every fact of the record's procedure sections.

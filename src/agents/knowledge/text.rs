@@ -68,7 +68,7 @@ pub enum Assertion {
 
 const NEG_BEFORE: &[&str] = &["否认", "未见", "未发现", "未闻及", "未及", "无明显", "无", "排除", "除外", "不伴", "未诉", "没有"];
 const PLAN_BEFORE: &[&str] = &["建议", "拟行", "拟", "择期", "必要时", "计划", "待病情稳定后", "择日", "下次"];
-const NOT_DONE: &[&str] = &["未行", "拒绝", "放弃", "失败", "未能", "不同意", "未予", "拒行", "暂不", "取消"];
+const NOT_DONE: &[&str] = &["未行", "拒绝", "放弃", "失败", "未能", "不同意", "未予", "拒行", "暂不", "取消", "未取", "未做"];
 
 /// Reads negation, uncertainty and planning cues in the clause before (and just after) the
 /// mention at `start..end` of `text`.
@@ -82,7 +82,8 @@ pub fn assertion(text: &str, start: usize, end: usize) -> Assertion {
     while s > 0 && !matches!(chars[s - 1], '，' | ',') {
         s -= 1;
     }
-    let before: String = chars[s..rel].iter().collect();
+    // 无肝素 names a technique (无肝素透析), not an absence.
+    let before: String = chars[s..rel].iter().collect::<String>().replace("无肝素", "肝素");
     let after_end = (rel + len + 6).min(chars.len());
     let after: String = chars[(rel + len).min(chars.len())..after_end].iter().collect();
     let whole_before: String = chars[..rel].iter().collect();
