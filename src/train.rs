@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::agents::knowledge::facts::Facts;
-use crate::agents::knowledge::prioritize::{decide_principal, principal_features, principal_procedure, PrincipalModel};
+use crate::agents::knowledge::prioritize::{principal_features, principal_procedure, PrincipalModel};
 use crate::agents::knowledge::reranker::{self, Reranker};
 use crate::agents::knowledge::{self as knowledge, standardizer, KnowledgeModels};
 use crate::catalog::LEARNED_LEXICON_FILE;
@@ -173,26 +173,20 @@ pub fn train_all(config: &Config, src: &TrainingSources) -> Result<KnowledgeMode
             if !items.iter().any(|i| i.code.as_deref() == Some(gold.as_str())) {
                 continue;
             }
-            // The tie-break learns only where the decision list leaves a choice.
-            let decision = decide_principal(items, &coding.procedures, &t.policy);
-            if decision.standing.len() < 2 || !decision.standing.iter().any(|&i| items[i].code.as_deref() == Some(gold.as_str())) {
-                continue;
-            }
+            // The tie-break learns over every candidate, not only over what one policy's
+            // decision list leaves: a terminology admin may change the policy without retraining.
             let facts = Facts::read(rec);
             let n = items.len();
             let procedure = principal_procedure(&coding.procedures);
             groups.push(
-                decision
-                    .standing
+                items
                     .iter()
-                    .map(|&i| {
-                        let it = &items[i];
-                        (principal_features(it, i, n, items, &facts, procedure, &t.policy), it.code.as_deref() == Some(gold.as_str()))
-                    })
+                    .enumerate()
+                    .map(|(i, it)| (principal_features(it, i, n, items, &facts, procedure, &t.policy), it.code.as_deref() == Some(gold.as_str())))
                     .collect::<Vec<_>>(),
             );
         }
-        eprintln!("principal model: {} development records where the decision list leaves a choice that holds the gold principal", groups.len());
+        eprintln!("principal model: {} development records with the gold principal among the candidates", groups.len());
         if !groups.is_empty() {
             models.principal = Arc::new(PrincipalModel::fit(&groups, "CCL2025 development half (even 病案标识)"));
         }

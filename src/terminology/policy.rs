@@ -70,6 +70,25 @@ pub struct Status {
     pub coded: bool,
 }
 
+/// Of two codes for the same concept, the one this policy codes (心功能Ⅲ级 I50.904 →
+/// the NYHA code I50.900x008).
+#[derive(Clone, Debug)]
+pub struct Prefer {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// A combination code: when codes of every family of `with_all` are present, `code` is coded
+/// and the codes of `drop` go (I11.9 + I50 → I11.000, no separate I10).
+#[derive(Clone, Debug)]
+pub struct Combine {
+    pub id: String,
+    pub with_all: Vec<String>,
+    pub code: String,
+    pub drop: Vec<String>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Treats {
     pub id: String,
@@ -131,6 +150,8 @@ pub struct Policy {
     pub umbrellas: Vec<Umbrella>,
     pub companions: Vec<Companion>,
     pub statuses: Vec<Status>,
+    pub prefers: Vec<Prefer>,
+    pub combines: Vec<Combine>,
     pub treats: Vec<Treats>,
     pub principal: Vec<PrincipalRule>,
     pub procedure_rank: ProcedureRank,
@@ -202,6 +223,27 @@ struct RawStatus {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawPrefer {
+    id: Spanned<String>,
+    from: Spanned<String>,
+    to: Spanned<String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCombine {
+    id: Spanned<String>,
+    with_all: Spanned<Vec<String>>,
+    code: Spanned<String>,
+    drop: Option<Spanned<Vec<String>>>,
+    #[serde(default = "yes")]
+    enabled: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawTreats {
     id: Spanned<String>,
     procedures: Spanned<Vec<String>>,
@@ -249,6 +291,10 @@ struct RawPolicy {
     companion: Vec<RawCompanion>,
     #[serde(default)]
     status: Vec<RawStatus>,
+    #[serde(default)]
+    prefer: Vec<RawPrefer>,
+    #[serde(default)]
+    combine: Vec<RawCombine>,
     #[serde(default)]
     treats: Vec<RawTreats>,
     principal: Option<Vec<RawPrincipal>>,
@@ -351,6 +397,8 @@ struct Builder {
     umbrellas: Vec<(String, Umbrella)>,
     companions: Vec<(String, Companion)>,
     statuses: Vec<(String, Status)>,
+    prefers: Vec<(String, Prefer)>,
+    combines: Vec<(String, Combine)>,
     treats: Vec<(String, Treats)>,
     principal: Option<Vec<PrincipalRule>>,
     procedure_rank: Option<ProcedureRank>,
@@ -381,6 +429,8 @@ impl Builder {
         unique_ids(src, raw.companion.iter().map(|f| &f.id), "companion")?;
         unique_ids(src, raw.status.iter().map(|f| &f.id), "status")?;
         unique_ids(src, raw.treats.iter().map(|f| &f.id), "treats")?;
+        unique_ids(src, raw.prefer.iter().map(|f| &f.id), "prefer")?;
+        unique_ids(src, raw.combine.iter().map(|f| &f.id), "combine")?;
         if let Some(p) = &raw.principal {
             unique_ids(src, p.iter().map(|f| &f.id), "principal")?;
         }
@@ -442,6 +492,25 @@ impl Builder {
             statuses.push((item.id.clone(), s.enabled, item));
         }
         merge(&mut self.statuses, statuses);
+
+        let mut prefers = Vec::new();
+        for p in raw.prefer {
+            let item = Prefer { id: p.id.get_ref().clone(), from: src.code(check, &p.from, "prefer from")?, to: src.code(check, &p.to, "prefer to")? };
+            prefers.push((item.id.clone(), p.enabled, item));
+        }
+        merge(&mut self.prefers, prefers);
+
+        let mut combines = Vec::new();
+        for c in raw.combine {
+            let item = Combine {
+                id: c.id.get_ref().clone(),
+                with_all: src.families(check, &c.with_all, "combine with_all")?,
+                code: src.code(check, &c.code, "combine")?,
+                drop: src.some_families(check, c.drop.as_ref(), "combine drop")?,
+            };
+            combines.push((item.id.clone(), c.enabled, item));
+        }
+        merge(&mut self.combines, combines);
 
         let mut treats = Vec::new();
         for t in raw.treats {
@@ -525,6 +594,8 @@ impl Builder {
             umbrellas: self.umbrellas.into_iter().map(|(_, f)| f).collect(),
             companions: self.companions.into_iter().map(|(_, f)| f).collect(),
             statuses: self.statuses.into_iter().map(|(_, f)| f).collect(),
+            prefers: self.prefers.into_iter().map(|(_, f)| f).collect(),
+            combines: self.combines.into_iter().map(|(_, f)| f).collect(),
             treats: self.treats.into_iter().map(|(_, f)| f).collect(),
             principal: self.principal.ok_or_else(|| missing("[[principal]] decision list"))?,
             procedure_rank: self.procedure_rank.ok_or_else(|| missing("[procedure_rank]"))?,

@@ -38,6 +38,13 @@ impl Standardizer {
     /// Names for one mention (one list item): possibly several, possibly none.
     pub fn resolve(&self, mention: &str) -> Result<Vec<Resolved>, String> {
         let cs = self.cs()?;
+        let stripped;
+        let mention = if self.scope == Scope::Dx {
+            stripped = strip_procedure_remarks(mention);
+            stripped.as_str()
+        } else {
+            mention
+        };
         let key = normalize(mention);
         if key.is_empty() || self.is_umbrella(&key) {
             return Ok(Vec::new());
@@ -212,6 +219,53 @@ impl Standardizer {
 
 /// Segments `key` into dictionary words and gaps, maximizing the sum of squared word lengths
 /// (long names beat their fragments). Returns (text, is_word) runs in order.
+/// Words that mark a remark about a procedure, not a diagnosis.
+const PROCEDURE_REMARK: &[&str] = &["术后", "治疗后", "植入", "置入", "PCI", "PTCA", "球囊", "支架", "消融", "搭桥"];
+
+/// A diagnosis mention without its remarks about procedures: "不稳定型心绞痛（LCX药物球囊治疗后）"
+/// and "冠心病 不稳定型心绞痛 LAD远段PTCA术后" name angina, and a separate status code is
+/// read from the history. A mention that is only such a remark (PCI术后) stays whole.
+pub fn strip_procedure_remarks(mention: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0usize;
+    let mut group = String::new();
+    for c in mention.chars() {
+        match c {
+            '(' | '（' => {
+                depth += 1;
+                if depth == 1 {
+                    group.clear();
+                    continue;
+                }
+            }
+            ')' | '）' if depth > 0 => {
+                depth -= 1;
+                if depth == 0 {
+                    if !PROCEDURE_REMARK.iter().any(|w| group.contains(w)) {
+                        out.push('（');
+                        out.push_str(&group);
+                        out.push('）');
+                    }
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        if depth > 0 {
+            group.push(c);
+        } else {
+            out.push(c);
+        }
+    }
+    if depth > 0 {
+        out.push_str(&group);
+    }
+    let parts: Vec<&str> = out.split([' ', '\u{3000}']).filter(|p| !p.is_empty()).collect();
+    let kept: Vec<&str> = parts.iter().copied().filter(|p| !PROCEDURE_REMARK.iter().any(|w| p.contains(w))).collect();
+    let result = if kept.is_empty() || kept.len() == parts.len() { out.trim().to_owned() } else { kept.join(" ") };
+    if result.trim().is_empty() { mention.to_owned() } else { result }
+}
+
 pub fn segment(key: &str, is_word: impl Fn(&str) -> bool) -> Vec<(String, bool)> {
     const MAX_WORD: usize = 32;
     let chars: Vec<char> = key.chars().collect();
@@ -299,6 +353,15 @@ impl Agent for StandardizeAgent {
 #[cfg(test)]
 mod tests {
     use super::segment;
+
+    #[test]
+    fn procedure_remarks_are_not_diagnoses() {
+        use super::strip_procedure_remarks as strip;
+        assert_eq!(strip("冠状动脉粥样硬化性心脏病 不稳定型心绞痛（LCX药物球囊治疗后）"), "冠状动脉粥样硬化性心脏病 不稳定型心绞痛");
+        assert_eq!(strip("冠心病 不稳定型心绞痛 LAD远段PTCA术后"), "冠心病 不稳定型心绞痛");
+        assert_eq!(strip("冠心病(陈旧心梗)"), "冠心病（陈旧心梗）");
+        assert_eq!(strip("PCI术后"), "PCI术后");
+    }
 
     #[test]
     fn segmentation_prefers_long_names() {

@@ -110,7 +110,12 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     // established replaces the symptom as principal.
     let symptom_first = items.first().and_then(|i| i.code.as_deref()).is_none_or(|c| c.starts_with('R'));
     let no_cardiac = !has_prefix(&items, &["I20", "I21", "I22", "I25.1", "I50", "I47", "I48"]);
-    if facts.chest_pain && (symptom_first || no_cardiac) {
+    // A diagnosis other than a symptom or a comorbidity explains the chest pain (反流性食管炎
+    // after a negative work-up): the work-up found that, not angina.
+    let explained = items.iter().any(|i| {
+        i.code.as_deref().is_some_and(|c| !c.starts_with('R') && !c.starts_with('Z') && !["I10", "I11", "I12", "I15", "E1", "E78", "E79", "E66", "E04", "I25.2", "I69", "K76", "N28", "I70"].iter().any(|p| c.starts_with(p)))
+    });
+    if facts.chest_pain && (symptom_first || no_cardiac && !explained) {
         let established = if facts.troponin_high && !facts.st_elevation {
             Some(("I21.401", "急性非ST段抬高型心肌梗死", "胸痛待查：肌钙蛋白升高"))
         } else if facts.significant_stenosis || facts.pci_done {
@@ -263,6 +268,38 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
                 }
                 !drop
             });
+        }
+    }
+
+    // 5. The policy's preferred code of synonymous pairs, and its combination codes.
+    for p in &policy.prefers {
+        if let Some(it) = items.iter_mut().find(|i| i.code.as_deref() == Some(p.from.as_str())) {
+            out.notes.push(format!("{} → {} (policy {}, {})", p.from, p.to, policy.name, p.id));
+            it.code = Some(p.to.clone());
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    items.retain(|i| i.code.as_ref().is_none_or(|c| seen.insert(c.clone())));
+    for c in &policy.combines {
+        let all_there = c.with_all.iter().all(|f| has_family(&items, std::slice::from_ref(f)));
+        if !all_there {
+            continue;
+        }
+        let at = items.iter().position(|i| i.code.as_deref().is_some_and(|x| starts_any(x, &c.drop) || x == c.code));
+        let mut evidence = Vec::new();
+        items.retain(|i| {
+            let drop = i.code.as_deref().is_some_and(|x| x != c.code && starts_any(x, &c.drop));
+            if drop {
+                evidence.extend(i.evidence.iter().cloned());
+                out.removed.push(Removal { item: i.clone(), reason: format!("combined into {} (policy {}, {})", c.code, policy.name, c.id) });
+            }
+            !drop
+        });
+        if !has_code(&items, &c.code) {
+            out.notes.push(format!("combination {} (policy {}, {})", c.code, policy.name, c.id));
+            let mut combined = recovered(&c.code, &c.id, "合并编码（编码政策）", None, 0.7);
+            combined.evidence = evidence;
+            items.insert(at.unwrap_or(items.len()).min(items.len()), combined);
         }
     }
 
