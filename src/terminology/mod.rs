@@ -136,14 +136,23 @@ pub struct Terminology {
     pub canonical_base: String,
     /// The coding conventions in force, checked against these editions at load.
     pub policy: Arc<policy::Policy>,
+    /// The manifest's editions, which a policy's codes are checked against.
+    national_ids: Vec<String>,
 }
 
-/// A policy's codes are checked against the national editions of the manifest (current
-/// versions), the ones coding uses; where none of a kind is loaded (a training run over other
+/// A policy's codes are checked against the national clinical editions of the manifest
+/// (current versions), the ones coding uses; where none of a kind is loaded (a training run over other
 /// tables), codes of that kind cannot be checked.
 struct NationalCheck<'a> {
     terminology: &'a Terminology,
     ids: Vec<String>,
+}
+
+impl Terminology {
+    /// Reads and checks a policy (a shipped name or a file) against these editions.
+    pub fn load_policy(&self, setting: Option<&str>) -> Result<policy::Policy, policy::PolicyError> {
+        policy::Policy::load(setting, &NationalCheck { terminology: self, ids: self.national_ids.clone() })
+    }
 }
 
 impl NationalCheck<'_> {
@@ -264,6 +273,8 @@ impl Terminology {
             index: EmbeddedIndex::new(lexicon),
             canonical_base: opts.canonical_base.clone(),
             policy: Arc::new(placeholder_policy()),
+            // Coding uses the clinical editions; the insurance editions have codes they lack.
+            national_ids: manifest.editions.iter().filter(|e| e.role.as_deref().is_none_or(|r| r == "clinical")).map(|e| e.id.clone()).collect(),
         };
         let cache = opts.cache_dir.as_ref().map(|d| d.join("index"));
         if let Some(c) = &cache {
@@ -282,9 +293,7 @@ impl Terminology {
                 t.crosswalks.insert(spec.from.clone(), (spec, cw));
             }
         }
-        let check = NationalCheck { terminology: &t, ids: manifest.editions.iter().map(|e| e.id.clone()).collect() };
-        let loaded_policy = policy::Policy::load(opts.policy.as_deref(), &check)?;
-        t.policy = Arc::new(loaded_policy);
+        t.policy = Arc::new(t.load_policy(opts.policy.as_deref())?);
         Ok(t)
     }
 

@@ -701,7 +701,9 @@ mod tests {
         assert!(hospital.umbrellas.iter().find(|u| u.id == "arrhythmia").unwrap().coded);
         assert_eq!(hospital.findings.len(), national.findings.len(), "same ids, replaced in place");
         assert!(hospital.findings.iter().find(|f| f.id == "lung-nodule").unwrap().coded);
-        assert_eq!(hospital.principal.len(), national.principal.len(), "the decision list is inherited");
+        assert_eq!(hospital.principal.len(), 1, "its own decision list replaces the national one whole");
+        assert_eq!(hospital.treats.len(), national.treats.len(), "what it does not name is inherited");
+        assert_eq!(hospital.procedure_codes, national.procedure_codes);
         assert!(hospital.source.contains("national") && hospital.source.contains("paper-hospital"));
 
         let text = "name = \"h\"\nversion = \"1\"\nextends = \"national\"\n[[finding]]\nid = \"fatty-liver\"\ncode = \"K76.000\"\nwords = [\"脂肪肝\"]\nenabled = false\n";

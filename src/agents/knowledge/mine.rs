@@ -193,9 +193,16 @@ fn ventilation_hours(cl: &str) -> Option<f64> {
     None
 }
 
-/// Everything the notes say was done, in record order, and the facts left uncoded (failed,
-/// planned) with why.
-pub fn mine_record(rec: &EhrRecord, policy: &Policy) -> (Vec<Item>, Vec<String>) {
+/// What mining found: the procedures done, in record order, each with the facts it came from
+/// (empty for the phrase rules), and the facts left uncoded (failed, planned) with why.
+pub struct Mined {
+    pub items: Vec<Item>,
+    /// Per item (same order): the facts cited, described for the trace and the Provenance.
+    pub cited: Vec<String>,
+    pub not_coded: Vec<String>,
+}
+
+pub fn mine_record(rec: &EhrRecord, policy: &Policy) -> Mined {
     let told = read_record(rec);
     let facts = code_facts(&told, policy);
     let mut found = Vec::new();
@@ -220,6 +227,7 @@ pub fn mine_record(rec: &EhrRecord, policy: &Policy) -> (Vec<Item>, Vec<String>)
         }
     }
     let mut items: Vec<Item> = Vec::new();
+    let mut cited: Vec<String> = Vec::new();
     for f in found {
         if let Some(existing) = items.iter_mut().find(|i| i.code.as_deref() == Some(&f.code)) {
             if existing.evidence.len() < 3 {
@@ -227,20 +235,28 @@ pub fn mine_record(rec: &EhrRecord, policy: &Policy) -> (Vec<Item>, Vec<String>)
             }
             continue;
         }
-        let mention = if f.facts.is_empty() { f.evidence.text.clone() } else { format!("facts: {}", f.facts.join("; ")) };
-        let mut evidence = vec![f.evidence];
+        cited.push(if f.facts.is_empty() { String::new() } else { format!("facts: {}", f.facts.join("; ")) });
+        let mut evidence = vec![f.evidence.clone()];
         evidence.extend(f.more);
-        items.push(Item { name: f.name.clone(), code: Some(f.code), mention, evidence, confidence: f.confidence, origin: "mine".into() });
+        // The mention is the clinician's words (the report's span), as Procedure.code.text.
+        items.push(Item { name: f.name.clone(), code: Some(f.code), mention: f.evidence.text, evidence, confidence: f.confidence, origin: "mine".into() });
     }
     let codes: Vec<String> = items.iter().filter_map(|i| i.code.clone()).collect();
-    items.retain(|i| {
-        let c = i.code.as_deref().unwrap_or("");
-        let included = INCLUDES.iter().any(|(by, inc)| c.starts_with(inc) && codes.iter().any(|o| o.starts_with(by)));
-        // Ventilation of unstated duration beside the same ventilation with its hours told.
-        let unspecified = c == "96.7000" && codes.iter().any(|o| o.starts_with("96.71") || o.starts_with("96.72"));
-        !included && !unspecified
-    });
-    (items, facts.not_coded)
+    let keep: Vec<bool> = items
+        .iter()
+        .map(|i| {
+            let c = i.code.as_deref().unwrap_or("");
+            let included = INCLUDES.iter().any(|(by, inc)| c.starts_with(inc) && codes.iter().any(|o| o.starts_with(by)));
+            // Ventilation of unstated duration beside the same ventilation with its hours told.
+            let unspecified = c == "96.7000" && codes.iter().any(|o| o.starts_with("96.71") || o.starts_with("96.72"));
+            !included && !unspecified
+        })
+        .collect();
+    let mut k = keep.iter();
+    items.retain(|_| *k.next().unwrap_or(&true));
+    let mut k = keep.iter();
+    cited.retain(|_| *k.next().unwrap_or(&true));
+    Mined { items, cited, not_coded: facts.not_coded }
 }
 
 impl Agent for MineAgent {
@@ -250,8 +266,9 @@ impl Agent for MineAgent {
 
     fn run(&self, input: AgentInput<'_>) -> Result<AgentOutput, AgentError> {
         let mut out = AgentOutput { items: input.items, ..Default::default() };
-        let (mined, not_coded) = mine_record(input.record, &self.policy);
-        for m in mined {
+        let Mined { items: mined, cited, not_coded } = mine_record(input.record, &self.policy);
+        for (m, facts) in mined.into_iter().zip(cited) {
+            let why = if facts.is_empty() { m.mention.clone() } else { facts };
             let code = m.code.clone().unwrap_or_default();
             if out.items.iter().any(|i| i.code.as_deref() == Some(code.as_str())) {
                 continue;
@@ -260,10 +277,10 @@ impl Agent for MineAgent {
             // from the name gives way to the one the facts give.
             if let Some(at) = out.items.iter().position(|i| i.code.as_deref().is_some_and(|c| same_family(c, &code))) {
                 let old = out.items.remove(at);
-                out.notes.push(format!("replaced {} from the name by {code}: {}", old.code.as_deref().unwrap_or(""), m.mention));
+                out.notes.push(format!("replaced {} from the name by {code}: {why}", old.code.as_deref().unwrap_or("")));
                 out.removed.push(crate::agents::Removal { item: old, reason: format!("the operative report gives {code}") });
             } else {
-                out.notes.push(format!("mined {code} from {}: {}", m.evidence[0].section.key(), m.mention));
+                out.notes.push(format!("mined {code} from {}: {why}", m.evidence[0].section.key()));
             }
             out.items.push(m);
         }
@@ -287,7 +304,7 @@ mod tests {
             }
         }
         let policy = Policy::load(None, &Any).unwrap();
-        mine_record(rec, &policy).0.into_iter().filter_map(|i| i.code).collect()
+        mine_record(rec, &policy).items.into_iter().filter_map(|i| i.code).collect()
     }
 
     #[test]

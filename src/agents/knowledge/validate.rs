@@ -352,7 +352,7 @@ fn group_families(policy: &Policy, group: &[&str]) -> Vec<String> {
 
 pub fn validate_procedures(rec: &EhrRecord, items: Vec<Item>, policy: &Policy) -> AgentOutput {
     let mut out = AgentOutput::default();
-    let mined = mine_record(rec, policy).0;
+    let mined = mine_record(rec, policy).items;
     // The groups the report tells of: their codes from the name stand only where the facts
     // give them too (the name says a stent; the report, a balloon after a failed delivery).
     let told_groups: Vec<Vec<String>> = FACT_GROUPS
