@@ -34,6 +34,7 @@ fn af_record() -> EhrRecord {
     EhrRecord::new("policy-af")
         .with(Section::DischargeDiagnosis, "1.Ⅲ度房室传导阻滞 2.阵发性心房颤动")
         .with(Section::ImagingFindings, "胸部CT：右肺上叶小结节，考虑良性。")
+        .with(Section::ClinicalCourse, "入院查血钾：3.1mmol/L，予口服补钾。")
 }
 
 #[test]
@@ -54,12 +55,13 @@ fn a_hospital_file_changes_conventions_without_a_rebuild() {
     let dx = c.disease_codes();
     assert!(!dx.contains(&"I49.900".to_string()), "national: no umbrella beside specific arrhythmias: {dx:?}");
     assert!(!dx.iter().any(|d| d.starts_with("R91")), "national: an imaging finding alone is not coded: {dx:?}");
+    assert!(dx.contains(&"E87.600".to_string()), "national: hypokalaemia from the lab: {dx:?}");
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("our-hospital.toml");
     std::fs::write(
         &file,
-        "name = \"our-hospital\"\nversion = \"1\"\nextends = \"national\"\n\n[[umbrella]]\nid = \"arrhythmia\"\ncode = \"I49.900\"\nspecific = [\"I44\", \"I45\", \"I47\", \"I48\", \"I49\"]\ncoded = true\n\n[[finding]]\nid = \"lung-nodule\"\ncode = \"R91.x00x003\"\nwords = [\"肺结节\", \"小结节\"]\nunless = [\"R91\"]\n",
+        "name = \"our-hospital\"\nversion = \"1\"\nextends = \"national\"\n\n[[umbrella]]\nid = \"arrhythmia\"\ncode = \"I49.900\"\nspecific = [\"I44\", \"I45\", \"I47\", \"I48\", \"I49\"]\ncoded = true\n\n[[finding]]\nid = \"lung-nodule\"\ncode = \"R91.x00x003\"\nwords = [\"肺结节\", \"小结节\"]\nunless = [\"R91\"]\n\n[[lab]]\nid = \"hypokalaemia\"\ncode = \"E87.600\"\ncoded = false\n",
     )
     .unwrap();
     let ours = with_policy(file.to_str().unwrap()).unwrap();
@@ -68,6 +70,7 @@ fn a_hospital_file_changes_conventions_without_a_rebuild() {
     let dx = c.disease_codes();
     assert!(dx.contains(&"I49.900".to_string()), "this hospital codes the umbrella: {dx:?}");
     assert!(dx.iter().any(|d| d.starts_with("R91")), "and the lung nodule: {dx:?}");
+    assert!(!dx.contains(&"E87.600".to_string()), "but not hypokalaemia from a lab alone: {dx:?}");
     // The agents say which policy they applied.
     let validate = c.trace.iter().find(|t| t.stage == jointcoder::pipeline::Stage::Validate).unwrap();
     assert!(validate.agent.as_ref().unwrap().model.contains("our-hospital"), "{:?}", validate.agent);

@@ -70,6 +70,19 @@ pub struct Status {
     pub coded: bool,
 }
 
+/// A diagnosis the knowledge backend establishes from labs, drugs or the history, by a rule
+/// of its own ([`LAB_RULES`]; the clinical cut-offs stay in the code): whether it is coded, and
+/// as what.
+#[derive(Clone, Debug)]
+pub struct Lab {
+    pub id: String,
+    pub code: String,
+    pub coded: bool,
+}
+
+/// The rules a `[[lab]]` entry may name.
+pub const LAB_RULES: &[&str] = &["diabetes", "hyperlipidaemia-history", "hypokalaemia", "hyperhomocysteinaemia", "anaemia", "hyperuricaemia", "occasional-beats"];
+
 /// Of two codes for the same concept, the one this policy codes (心功能Ⅲ级 I50.904 →
 /// the NYHA code I50.900x008).
 #[derive(Clone, Debug)]
@@ -150,6 +163,7 @@ pub struct Policy {
     pub umbrellas: Vec<Umbrella>,
     pub companions: Vec<Companion>,
     pub statuses: Vec<Status>,
+    pub labs: Vec<Lab>,
     pub prefers: Vec<Prefer>,
     pub combines: Vec<Combine>,
     pub treats: Vec<Treats>,
@@ -223,6 +237,15 @@ struct RawStatus {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawLab {
+    id: Spanned<String>,
+    code: Spanned<String>,
+    #[serde(default = "yes")]
+    coded: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawPrefer {
     id: Spanned<String>,
     from: Spanned<String>,
@@ -291,6 +314,8 @@ struct RawPolicy {
     companion: Vec<RawCompanion>,
     #[serde(default)]
     status: Vec<RawStatus>,
+    #[serde(default)]
+    lab: Vec<RawLab>,
     #[serde(default)]
     prefer: Vec<RawPrefer>,
     #[serde(default)]
@@ -397,6 +422,7 @@ struct Builder {
     umbrellas: Vec<(String, Umbrella)>,
     companions: Vec<(String, Companion)>,
     statuses: Vec<(String, Status)>,
+    labs: Vec<(String, Lab)>,
     prefers: Vec<(String, Prefer)>,
     combines: Vec<(String, Combine)>,
     treats: Vec<(String, Treats)>,
@@ -430,6 +456,7 @@ impl Builder {
         unique_ids(src, raw.status.iter().map(|f| &f.id), "status")?;
         unique_ids(src, raw.treats.iter().map(|f| &f.id), "treats")?;
         unique_ids(src, raw.prefer.iter().map(|f| &f.id), "prefer")?;
+        unique_ids(src, raw.lab.iter().map(|f| &f.id), "lab")?;
         unique_ids(src, raw.combine.iter().map(|f| &f.id), "combine")?;
         if let Some(p) = &raw.principal {
             unique_ids(src, p.iter().map(|f| &f.id), "principal")?;
@@ -492,6 +519,16 @@ impl Builder {
             statuses.push((item.id.clone(), s.enabled, item));
         }
         merge(&mut self.statuses, statuses);
+
+        let mut labs = Vec::new();
+        for l in raw.lab {
+            if !LAB_RULES.contains(&l.id.get_ref().as_str()) {
+                return src.error(l.id.span(), format!("lab: unknown rule {:?} (known: {})", l.id.get_ref(), LAB_RULES.join(", ")));
+            }
+            let item = Lab { id: l.id.get_ref().clone(), code: src.code(check, &l.code, "lab")?, coded: l.coded };
+            labs.push((item.id.clone(), true, item));
+        }
+        merge(&mut self.labs, labs);
 
         let mut prefers = Vec::new();
         for p in raw.prefer {
@@ -594,6 +631,7 @@ impl Builder {
             umbrellas: self.umbrellas.into_iter().map(|(_, f)| f).collect(),
             companions: self.companions.into_iter().map(|(_, f)| f).collect(),
             statuses: self.statuses.into_iter().map(|(_, f)| f).collect(),
+            labs: self.labs.into_iter().map(|(_, f)| f).collect(),
             prefers: self.prefers.into_iter().map(|(_, f)| f).collect(),
             combines: self.combines.into_iter().map(|(_, f)| f).collect(),
             treats: self.treats.into_iter().map(|(_, f)| f).collect(),
@@ -627,6 +665,11 @@ impl Policy {
             message: format!("cannot read the policy file: {e} (or name a shipped policy: {})", SHIPPED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")),
         })?;
         Policy::parse(&path.display().to_string(), &text, check)
+    }
+
+    /// The lab rule's entry where the policy codes it.
+    pub fn coded_lab(&self, id: &str) -> Option<&Lab> {
+        self.labs.iter().find(|l| l.id == id && l.coded)
     }
 
     /// The codes of an operative-report fact ([`PROCEDURE_FACTS`]; checked complete at load).
@@ -736,6 +779,11 @@ mod tests {
         let twice = "name = \"h\"\nversion = \"1\"\nextends = \"national\"\n[[principal]]\nid = \"x\"\nkind = \"treated\"\n[[principal]]\nid = \"x\"\nkind = \"treated\"\n";
         let e = Policy::parse("h.toml", twice, &Any).unwrap_err();
         assert_eq!(e.line, 8, "{e}");
+
+        let bad_lab = "name = \"h\"\nversion = \"1\"\nextends = \"national\"\n[[lab]]\nid = \"gout\"\ncode = \"M10.900\"\n";
+        let e = Policy::parse("h.toml", bad_lab, &Any).unwrap_err();
+        assert_eq!(e.line, 5, "{e}");
+        assert!(e.message.contains("hypokalaemia"), "names the known rules: {e}");
 
         let no_base = "name = \"h\"\nversion = \"1\"\nextends = \"elsewhere\"\n";
         let e = Policy::parse("h.toml", no_base, &Any).unwrap_err();

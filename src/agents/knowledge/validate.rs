@@ -131,7 +131,9 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
         }
     }
     let principal_is = |items: &[Item], ps: &[&str]| items.first().and_then(|i| i.code.as_deref()).is_some_and(|c| ps.iter().any(|p| c.starts_with(p)));
-    if facts.troponin_high && coronary && !has_prefix(&items, &["I21", "I22"]) && !facts.st_elevation {
+    // Troponin also rises with pulmonary embolism, myocarditis and sepsis: no infarction there.
+    let other_cause = has_prefix(&items, &["I26", "I40", "I41", "A41", "R57.2"]);
+    if facts.troponin_high && coronary && !other_cause && !has_prefix(&items, &["I21", "I22"]) && !facts.st_elevation {
         out.notes.push("troponin raised with coronary disease: NSTEMI".into());
         let nstemi = recovered("I21.401", "急性非ST段抬高型心肌梗死", "肌钙蛋白升高", None, 0.7);
         // An infarction supersedes the angina or coronary disease it was admitted as.
@@ -180,16 +182,16 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
             items.push(recovered(code, name, why, ev, conf));
         }
     };
+    // Diagnoses established by labs, drugs or the history, where the policy codes them.
+    let mut lab_rules: Vec<(&str, bool, &str, Option<Evidence>)> = Vec::new();
     if !has_prefix(&items, &["E10", "E11", "E12", "E13", "E14"]) {
         let hist = present_in(rec, &HISTORY, &["2型糖尿病", "糖尿病"], &[]);
-        if facts.hba1c.is_some_and(|v| v >= 6.5) || facts.ogtt_2h.is_some_and(|v| v >= 11.1) || facts.antidiabetic_drugs || hist.is_some() {
-            add(&mut items, "E11.900", "2型糖尿病", "HbA1c/OGTT/降糖药/病史", hist, 0.7);
-        }
+        let seen = facts.hba1c.is_some_and(|v| v >= 6.5) || facts.ogtt_2h.is_some_and(|v| v >= 11.1) || facts.antidiabetic_drugs || hist.is_some();
+        lab_rules.push(("diabetes", seen, "HbA1c/OGTT/降糖药/病史", hist));
     }
     if !has_prefix(&items, &["E78"]) {
-        if let Some(ev) = present_in(rec, &HISTORY, &["高脂血症", "血脂升高", "高血脂", "血脂异常"], &[]) {
-            add(&mut items, "E78.500", "高脂血症", "病史", Some(ev), 0.65);
-        }
+        let ev = present_in(rec, &HISTORY, &["高脂血症", "血脂升高", "高血脂", "血脂异常"], &[]);
+        lab_rules.push(("hyperlipidaemia-history", ev.is_some(), "病史", ev));
     }
     let mut not_coded = Vec::new();
     for f in &policy.findings {
@@ -204,21 +206,20 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
             }
         }
     }
-    if facts.potassium.is_some_and(|k| k < 3.5) && !has_prefix(&items, &["E87.6"]) {
-        add(&mut items, "E87.600", "低钾血症", "血钾 < 3.5 mmol/L", None, 0.6);
-    }
+    lab_rules.push(("hypokalaemia", facts.potassium.is_some_and(|k| k < 3.5) && !has_prefix(&items, &["E87.6"]), "血钾 < 3.5 mmol/L", None));
     // Mild elevation (15–30 μmol/L) is common and rarely treated; intermediate and above is.
-    if facts.homocysteine.is_some_and(|h| h > 30.0) && !has_prefix(&items, &["E72.1"]) {
-        add(&mut items, "E72.101", "高同型半胱氨酸血症", "同型半胱氨酸 > 30 μmol/L", None, 0.6);
-    }
-    if facts.hemoglobin.is_some_and(|h| h < 110.0) && !has_prefix(&items, &["D5", "D6", "D46", "N18"]) {
-        add(&mut items, "D64.900", "贫血", "血红蛋白 < 110 g/L", None, 0.5);
-    }
-    if facts.uric_acid.is_some_and(|u| u > 420.0) && !has_prefix(&items, &["E79", "M10"]) {
-        add(&mut items, "E79.000", "高尿酸血症不伴有感染性关节炎体征和砂砾性病", "尿酸 > 420 μmol/L", None, 0.5);
-    }
-    if !has_prefix(&items, &["I49.4"]) && occasional_beats(rec) {
-        add(&mut items, "I49.400x002", "偶发房室性期前收缩", "偶发房性与室性早搏", None, 0.55);
+    lab_rules.push(("hyperhomocysteinaemia", facts.homocysteine.is_some_and(|h| h > 30.0) && !has_prefix(&items, &["E72.1"]), "同型半胱氨酸 > 30 μmol/L", None));
+    lab_rules.push(("anaemia", facts.hemoglobin.is_some_and(|h| h < 110.0) && !has_prefix(&items, &["D5", "D6", "D46", "N18"]), "血红蛋白 < 110 g/L", None));
+    lab_rules.push(("hyperuricaemia", facts.uric_acid.is_some_and(|u| u > 420.0) && !has_prefix(&items, &["E79", "M10"]), "尿酸 > 420 μmol/L", None));
+    lab_rules.push(("occasional-beats", !has_prefix(&items, &["I49.4"]) && occasional_beats(rec), "偶发房性与室性早搏", None));
+    for (id, seen, why, ev) in lab_rules {
+        if !seen {
+            continue;
+        }
+        match policy.coded_lab(id) {
+            Some(lab) => add(&mut items, &lab.code, id, why, ev, 0.6),
+            None => not_coded.push(format!("not coded (policy {}, lab rule {id}): {why}", policy.name)),
+        }
     }
     for u in &policy.umbrellas {
         let specific = items.iter().any(|i| i.code.as_deref().is_some_and(|c| c != u.code && starts_any(c, &u.specific)));
