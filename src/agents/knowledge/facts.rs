@@ -131,9 +131,20 @@ impl Facts {
         f.pci_done = present_any(&course, &["支架置入", "支架植入", "置入支架", "植入支架", "球囊扩张", "PTCA", "PCI术"])
             && !course.contains("支架植入术后") || course.contains("行PCI") || course.contains("行PTCA");
         f.myocardial_bridge = body.contains("心肌桥") || body.contains("肌桥");
-        f.antidiabetic_drugs = ["二甲双胍", "阿卡波糖", "格列", "胰岛素", "西格列汀", "达格列净", "恩格列净", "利拉鲁肽", "伏格列波糖"]
+        // Drugs that treat diabetes only: SGLT2 inhibitors (达格列净, 恩格列净) are heart-failure
+        // and kidney drugs too, and insulin with glucose lowers potassium.
+        let without_sglt2 = |t: &str| t.replace("达格列净", "").replace("恩格列净", "").replace("卡格列净", "");
+        let (orders_text, course_text) = (without_sglt2(rec.text(Section::DischargeOrders)), without_sglt2(&course));
+        let orders = orders_text.as_str();
+        f.antidiabetic_drugs = ["二甲双胍", "阿卡波糖", "格列", "西格列汀", "利拉鲁肽", "伏格列波糖", "司美格鲁肽", "度拉糖肽"]
             .iter()
-            .any(|d| rec.text(Section::DischargeOrders).contains(d) || course.contains(d));
+            .any(|d| orders.contains(d) || course_text.contains(d))
+            || [orders, course_text.as_str()].iter().any(|t| {
+                find_all(t, "胰岛素").into_iter().any(|(s, e)| {
+                    let (cl, _) = super::text::clause(t, s, e);
+                    !cl.contains("降钾") && !cl.contains("葡萄糖") && !cl.contains("高钾")
+                })
+            });
         f.chest_pain = ["胸痛", "胸闷", "心前区", "胸部不适", "压榨"].iter().any(|w| cc.contains(w));
         f.dyspnea = ["气短", "喘", "呼吸困难", "憋气", "水肿", "不能平卧", "夜间阵发"].iter().any(|w| cc.contains(w));
         f.hf_exacerbation_words = ["心衰加重", "心力衰竭加重", "急性加重", "心功能不全加重", "不能平卧", "端坐呼吸"].iter().any(|w| cc.contains(w) || course.contains(w));
@@ -163,5 +174,13 @@ mod tests {
         assert_eq!(f.hba1c, Some(6.9));
         assert!(f.troponin_high && f.bnp_high && f.cag_done && f.significant_stenosis && f.pci_done && f.chest_pain);
         assert_eq!(f.homocysteine, Some(33.8));
+    }
+
+    #[test]
+    fn heart_failure_and_potassium_drugs_are_not_antidiabetic() {
+        let hf = EhrRecord::new("t").with(Section::ClinicalCourse, "予呋塞米利尿，加用达格列净、沙库巴曲缬沙坦。高钾血症予胰岛素+葡萄糖降钾。");
+        assert!(!Facts::read(&hf).antidiabetic_drugs);
+        let dm = EhrRecord::new("t").with(Section::DischargeOrders, "格列美脲2mg qd；门冬胰岛素三餐前皮下注射。");
+        assert!(Facts::read(&dm).antidiabetic_drugs);
     }
 }

@@ -186,7 +186,9 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     let mut lab_rules: Vec<(&str, bool, &str, Option<Evidence>)> = Vec::new();
     if !has_prefix(&items, &["E10", "E11", "E12", "E13", "E14"]) {
         let hist = present_in(rec, &HISTORY, &["2型糖尿病", "糖尿病"], &[]);
-        let seen = facts.hba1c.is_some_and(|v| v >= 6.5) || facts.ogtt_2h.is_some_and(|v| v >= 11.1) || facts.antidiabetic_drugs || hist.is_some();
+        // A history that denies diabetes leaves the labs to establish it, not the drugs.
+        let denied = rec.text(Section::PastHistory).split(['。', '；', ';']).any(|c| c.contains("否认") && c.contains("糖尿病"));
+        let seen = facts.hba1c.is_some_and(|v| v >= 6.5) || facts.ogtt_2h.is_some_and(|v| v >= 11.1) || (facts.antidiabetic_drugs && !denied) || hist.is_some();
         lab_rules.push(("diabetes", seen, "HbA1c/OGTT/降糖药/病史", hist));
     }
     if !has_prefix(&items, &["E78"]) {
@@ -257,14 +259,21 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
         let done_now = procedures.iter().any(|p| p.code.as_deref().is_some_and(|c| starts_any(c, &st.unless_done)));
         let before = present_in(rec, &[Section::PastHistory, Section::AdmissionDiagnosis, Section::PresentIllness], &st.history, &[]);
         let family = &st.code[..st.code.len().min(5)];
-        if st.coded && before.is_some() && !has_prefix(&items, &[family]) {
+        if st.coded && before.is_some() && !has_prefix(&items, &[family]) && !has_family(&items, &st.unless) {
             add(&mut items, &st.code, &st.id, "既往植入（状态编码）", before.clone(), 0.6);
         }
-        if (done_now && before.is_none()) || !st.coded {
+        let excluded = has_family(&items, &st.unless);
+        if (done_now && before.is_none()) || !st.coded || excluded {
             items.retain(|i| {
                 let drop = i.code.as_deref().is_some_and(|c| c.starts_with(family));
                 if drop {
-                    let why = if st.coded { "placed in this admission: a procedure, not a status" } else { "status code not coded under this policy" };
+                    let why = if !st.coded {
+                        "status code not coded under this policy"
+                    } else if excluded {
+                        "excluded by a diagnosis of this admission (the device adjusted now)"
+                    } else {
+                        "placed in this admission: a procedure, not a status"
+                    };
                     out.removed.push(Removal { item: i.clone(), reason: why.into() });
                 }
                 !drop
