@@ -185,3 +185,16 @@ fn the_principal_is_decided_by_a_named_rule() {
     let pr = c.trace.iter().find(|t| t.stage == Stage::Prioritize && t.track == Track::Disease).unwrap();
     assert!(pr.notes.iter().any(|n| n.contains("by rule") && n.contains("I21.401")), "{:?}", pr.notes);
 }
+
+/// A name the report does not corroborate is not coded, except the angiography a PCI implies.
+#[test]
+fn names_the_report_does_not_tell_of_are_not_coded() {
+    let rec = EhrRecord::new("names")
+        .with(Section::DischargeDiagnosis, "1.冠状动脉粥样硬化性心脏病 不稳定型心绞痛")
+        .with(Section::ProcedureName, "冠状动脉造影术+经皮冠状动脉药物洗脱支架置入术+主动脉球囊反搏置入术")
+        .with(Section::OperativeReport, "EBU3.5指引导管到位，前降支病变以2.5×15mm球囊预扩张后植入3.0×24mm药物洗脱支架1枚，TIMI 3级。");
+    let px = pipeline().code(&rec).unwrap().procedure_codes();
+    assert!(px.contains(&"36.0700".to_string()) && px.contains(&"00.6600x004".to_string()), "{px:?}");
+    assert!(px.iter().any(|p| p.starts_with("88.5")), "the angiography of the name stays beside the PCI: {px:?}");
+    assert!(!px.iter().any(|p| p.starts_with("37.61")), "an IABP the notes never tell of is not coded: {px:?}");
+}

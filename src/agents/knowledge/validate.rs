@@ -378,7 +378,13 @@ pub fn validate_procedures(rec: &EhrRecord, items: Vec<Item>, policy: &Policy) -
             let contradicted = it.origin != "mine" && !mined_codes.contains(&c) && told_groups.iter().any(|fams| starts_any(c, fams));
             // Where the report and notes tell what was done, a name they do not corroborate
             // (same NN.NN family) is not coded: the name is a hint, the report the record.
-            let uncorroborated = it.origin == "standardize" && !mined.is_empty() && !mined_codes.iter().any(|m| m.get(..5) == c.get(..5));
+            // A coronary intervention is always preceded by the angiography the name may list
+            // when the report does not tell it in those words.
+            let angiography_with_pci = same_family(c, "88.5500") && mined_codes.iter().any(|m| m.starts_with("36.0") || m.starts_with("00.66"));
+            let uncorroborated = it.origin == "standardize"
+                && !mined.is_empty()
+                && !angiography_with_pci
+                && !mined_codes.iter().any(|m| m.get(..5) == c.get(..5) || same_family(m, c));
             // A name that says the procedure was only planned (拟行…) or not done.
             let planned = it.origin == "standardize"
                 && it.evidence.iter().any(|ev| {
