@@ -83,6 +83,8 @@ fn document_bundle_is_coded_into_valid_r4_resources() {
     assert_eq!(claim["status"], "draft");
     assert_eq!(claim["diagnosis"][0]["sequence"], 1);
     assert_eq!(claim["diagnosis"][0]["type"][0]["coding"][0]["code"], "principal");
+    // The other diagnoses use a code of ex-diagnosistype (R4 has no "secondary" there).
+    assert_eq!(claim["diagnosis"][1]["type"][0]["coding"][0]["code"], "discharge");
     assert_eq!(claim["procedure"][0]["type"][0]["coding"][0]["code"], "primary");
     let systems: Vec<&str> = claim["diagnosis"][0]["diagnosisCodeableConcept"]["coding"].as_array().unwrap().iter().map(|c| c["system"].as_str().unwrap()).collect();
     assert!(systems.iter().any(|s| s.ends_with("icd-10-cn-insurance")), "insurance-edition coding added: {systems:?}");
@@ -274,7 +276,18 @@ fn coders_review_with_versions_and_the_feedback_is_exported() {
     bad["code"]["coding"][0]["code"] = json!("I25.999999");
     assert_eq!(put(&bad, "W/\"2\"").status, 422);
     assert_eq!(put(&cond, "W/\"2\"").status, 200);
-    assert_eq!(common::get(server(), &format!("{path}/_history")).json()["total"], 3);
+    let h = common::get(server(), &format!("{path}/_history")).json();
+    assert_eq!(h["total"], 3);
+    // Newest first; the create is a POST/201, each review a PUT/200 of the instance.
+    let entries = h["entry"].as_array().unwrap();
+    assert_eq!(entries[0]["resource"]["meta"]["versionId"], "3");
+    assert_eq!((entries[0]["request"]["method"].as_str(), entries[0]["response"]["status"].as_str()), (Some("PUT"), Some("200 OK")));
+    assert_eq!(entries[0]["request"]["url"], format!("Condition/{id}").as_str());
+    assert_eq!((entries[2]["request"]["method"].as_str(), entries[2]["response"]["status"].as_str()), (Some("POST"), Some("201 Created")));
+    // Last-Modified is an HTTP date (RFC 7231), the FHIR instant stays in meta.
+    let r = common::get(server(), &path);
+    let lm = r.header("last-modified").unwrap().to_owned();
+    assert!(lm.ends_with(" GMT") && lm.len() == 29 && lm.as_bytes()[3] == b',', "{lm}");
     let s = common::get(server(), &format!("/fhir/Condition?code=I25.102&verification-status=confirmed")).json();
     assert!(s["entry"].as_array().unwrap().iter().any(|e| e["resource"]["id"] == id.as_str()), "search sees the reviewed version");
 
@@ -316,6 +329,9 @@ fn bulk_export_writes_ndjson_for_billing() {
         assert_eq!(s.status, 202);
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
+    // The manifest names the kick-off request as sent, the base once.
+    let req_url = manifest["request"].as_str().unwrap();
+    assert!(req_url.ends_with("/fhir/$export?_type=Claim,Condition,Procedure") && !req_url.contains("/fhir/fhir/"), "{req_url}");
     let outputs = manifest["output"].as_array().unwrap();
     assert_eq!(outputs.iter().map(|o| o["type"].as_str().unwrap()).collect::<Vec<_>>(), vec!["Claim", "Condition", "Procedure"]);
     let claim_out = &outputs[0];

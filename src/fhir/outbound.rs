@@ -312,7 +312,7 @@ fn claim(coding: &Coding, inbound: &Inbound, t: &Terminology, now: &str) -> Valu
             json!({
                 "sequence": i + 1,
                 "diagnosisCodeableConcept": claim_concept(it, &coding.disease_edition, t),
-                "type": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/ex-diagnosistype", "code": if i == 0 { "principal" } else { "secondary" } }] }]
+                "type": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/ex-diagnosistype", "code": if i == 0 { "principal" } else { "discharge" } }] }]
             })
         })
         .collect();

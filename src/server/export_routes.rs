@@ -102,6 +102,12 @@ fn decide_job(req: &ServiceRequest, state: &AppState) -> Result<Access, ApiError
     Ok(read_all(&types).audited("E", "operation", routed_path(req)))
 }
 
+/// `scheme://host[:port]` of a base URL.
+fn origin(base: &str) -> &str {
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    base[after_scheme..].find('/').map_or(base, |i| &base[..after_scheme + i])
+}
+
 fn start(req: &HttpRequest, decision: &Decision, state: &web::Data<AppState>, allowed: &'static [&'static str]) -> Result<HttpResponse, ApiError> {
     check_accept(req)?;
     let prefer = req.headers().get("Prefer").and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -113,7 +119,9 @@ fn start(req: &HttpRequest, decision: &Decision, state: &web::Data<AppState>, al
     let job = Arc::new(Job {
         owner: decision.client().to_owned(),
         types: types.clone(),
-        request: format!("{}{}", state.base_url(), req.uri()),
+        // The base already ends in the server's path (…/fhir): the request is its origin and
+        // the URI as sent, not the base twice.
+        request: format!("{}{}", origin(&state.base_url()), req.uri()),
         transaction_time: crate::ids::now_rfc3339(),
         cancelled: AtomicBool::new(false),
         result: Mutex::new(None),

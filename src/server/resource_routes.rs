@@ -82,8 +82,9 @@ fn with_version_headers(resource: &Value) -> HttpResponse {
     if let Some(v) = resource["meta"]["versionId"].as_str() {
         resp.insert_header((header::ETAG, format!("W/\"{v}\"")));
     }
-    if let Some(lu) = resource["meta"]["lastUpdated"].as_str() {
-        resp.insert_header(("Last-Modified", lu.to_owned()));
+    // RFC 7231: an HTTP date, not the FHIR instant.
+    if let Some(date) = resource["meta"]["lastUpdated"].as_str().and_then(crate::ids::http_date) {
+        resp.insert_header(("Last-Modified", date));
     }
     resp.body(resource.to_string())
 }
@@ -123,9 +124,23 @@ async fn history(req: HttpRequest, decision: Decision, state: web::Data<AppState
         within_reach(&decision, v)?;
     }
     let base = state.base_url();
+    // Newest first (R4 http.html#history); the first version was a create, later ones updates.
+    let mut versions = versions;
+    versions.sort_by_key(|r| std::cmp::Reverse(r["meta"]["versionId"].as_str().and_then(|v| v.parse::<i64>().ok()).unwrap_or(0)));
     let entries: Vec<Value> = versions
         .iter()
-        .map(|r| json!({ "fullUrl": format!("{base}/{ty}/{id}"), "resource": r, "request": { "method": "POST", "url": ty }, "response": { "status": "201" } }))
+        .map(|r| {
+            let created = r["meta"]["versionId"].as_str() == Some("1");
+            let (method, url, status) = if created { ("POST", ty.clone(), "201 Created") } else { ("PUT", format!("{ty}/{id}"), "200 OK") };
+            let mut response = json!({ "status": status });
+            if let Some(v) = r["meta"]["versionId"].as_str() {
+                response["etag"] = json!(format!("W/\"{v}\""));
+            }
+            if let Some(lu) = r["meta"]["lastUpdated"].as_str() {
+                response["lastModified"] = json!(lu);
+            }
+            json!({ "fullUrl": format!("{base}/{ty}/{id}"), "resource": r, "request": { "method": method, "url": url }, "response": response })
+        })
         .collect();
     Ok(super::format::fhir_ok(&json!({ "resourceType": "Bundle", "type": "history", "total": entries.len(), "entry": entries })))
 }
