@@ -49,12 +49,14 @@ fn hs256_scopes_401_and_403() {
         hs256_secret: Some(SECRET.into()),
         issuer: Some(ISS.into()),
         audience: Some(AUD.into()),
+        token_endpoint: Some("https://auth.example.org/token".into()),
         ..Default::default()
     });
     let a = s.addr.as_str();
     assert_eq!(get(a, "/fhir/metadata").status, 200, "discovery stays public");
     let smart = get(a, "/fhir/.well-known/smart-configuration");
     assert_eq!(smart.status, 200);
+    assert_eq!(smart.json()["token_endpoint"], "https://auth.example.org/token");
     assert!(smart.json()["capabilities"].as_array().unwrap().iter().any(|c| c == "permission-v2"));
 
     let r = get(a, "/fhir/Claim");

@@ -30,13 +30,21 @@ fn start(auth: bool) -> Srv {
     let mut cfg = common::test_config(data.path().to_owned());
     cfg.limits.body_ms = 1500;
     if auth {
-        cfg.jwt = jointcoder::config::JwtConfig { hs256_secret: Some(SECRET.into()), issuer: Some(ISS.into()), audience: Some(AUD.into()), ..Default::default() };
+        cfg.jwt = jointcoder::config::JwtConfig {
+            hs256_secret: Some(SECRET.into()),
+            issuer: Some(ISS.into()),
+            audience: Some(AUD.into()),
+            token_endpoint: Some(TOKEN_ENDPOINT.into()),
+            ..Default::default()
+        };
     }
     let (addr, state) = common::serve_state(cfg, common::terminology().clone());
     Srv { addr, state, _data: data }
 }
 
 /// Bearer tokens required.
+const TOKEN_ENDPOINT: &str = "https://auth.hospital.example/oauth2/token";
+
 fn guarded() -> &'static Srv {
     static S: OnceLock<Srv> = OnceLock::new();
     S.get_or_init(|| start(true))
@@ -409,6 +417,14 @@ fn every_route_needs_a_token() {
     for p in public {
         assert_eq!(request(&guarded().addr, "GET", p, &[], b"").status, 200, "{p}");
     }
+    // SMART discovery names the configured token endpoint, absolute, and the issuer.
+    let smart = request(&guarded().addr, "GET", "/fhir/.well-known/smart-configuration", &[], b"").json();
+    assert_eq!(smart["token_endpoint"], TOKEN_ENDPOINT);
+    assert_eq!(smart["issuer"], ISS);
+    // Without an authorization server configured there is no SMART discovery, and no guess.
+    let r = request(&open().addr, "GET", "/fhir/.well-known/smart-configuration", &[], b"");
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.body.contains("JOINTCODER_SMART_TOKEN_ENDPOINT"), "{}", r.body);
     let routes = [
         ("GET", "/fhir/Condition"), ("POST", "/fhir/Composition"), ("GET", "/fhir/Condition/x"), ("PUT", "/fhir/Condition/x"),
         ("GET", "/fhir/Condition/x/_history"), ("GET", "/fhir/Condition/x/_history/1"), ("POST", "/fhir/Bundle/$code"),

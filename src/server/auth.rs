@@ -228,11 +228,20 @@ pub fn bearer_principal(verifier: &Verifier, headers: &header::HeaderMap) -> Res
 }
 
 /// `/.well-known/smart-configuration`: what a SMART backend-services client needs to know.
-pub async fn smart_configuration(state: web::Data<AppState>) -> HttpResponse {
+/// The token endpoint belongs to the authorization server, so it is served only as configured
+/// (`JOINTCODER_SMART_TOKEN_ENDPOINT`, an absolute URL), never guessed; without one there is
+/// no SMART discovery here (404), and `issuer` appears only when one is configured.
+pub async fn smart_configuration(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let cfg = &state.config.jwt;
-    let body = serde_json::json!({
-        "issuer": cfg.issuer,
-        "token_endpoint": cfg.token_endpoint.clone().unwrap_or_else(|| format!("{}/token", cfg.issuer.clone().unwrap_or_default())),
+    let endpoint = cfg.token_endpoint.as_deref().filter(|e| e.starts_with("https://") || e.starts_with("http://"));
+    let Some(token_endpoint) = endpoint else {
+        return Err(ApiError::of(
+            ErrorCode::NotFound,
+            "no SMART authorization server is configured: set JOINTCODER_SMART_TOKEN_ENDPOINT (jwt.token_endpoint) to its absolute token URL",
+        ));
+    };
+    let mut body = serde_json::json!({
+        "token_endpoint": token_endpoint,
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         "scopes_supported": [
@@ -242,7 +251,10 @@ pub async fn smart_configuration(state: web::Data<AppState>) -> HttpResponse {
         "capabilities": ["client-confidential-asymmetric", "permission-v2", "permission-v1", "permission-patient"],
         "code_challenge_methods_supported": ["S256"]
     });
-    HttpResponse::Ok().content_type("application/json").body(body.to_string())
+    if let Some(issuer) = &cfg.issuer {
+        body["issuer"] = serde_json::json!(issuer);
+    }
+    Ok(HttpResponse::Ok().content_type("application/json").body(body.to_string()))
 }
 
 #[cfg(test)]
