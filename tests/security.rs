@@ -150,6 +150,18 @@ fn export_checks_every_type_and_jobs_belong_to_their_client() {
         assert_eq!(r.status, 403, "{path}: {}", r.body);
         assert_eq!(issue(&r), "forbidden");
     }
+    // POST names its types in the body, read after routing: each is checked as a GET's would be.
+    let post = |params: &Value, who: &str| call("POST", "/fhir/$export", who, &[("Prefer", "respond-async")], params.to_string().as_bytes());
+    let wide = json!({ "resourceType": "Parameters", "parameter": [{ "name": "_type", "valueString": "Claim,Condition" }] });
+    let r = post(&wide, &billing);
+    assert_eq!(r.status, 403, "a body cannot widen what the token allows: {}", r.body);
+    assert_eq!(issue(&r), "forbidden");
+    let everything = json!({ "resourceType": "Parameters", "parameter": [] });
+    assert_eq!(post(&everything, &billing).status, 403, "no _type: every type of the level");
+    let narrow = json!({ "resourceType": "Parameters", "parameter": [{ "name": "_type", "valueString": "Claim" }] });
+    assert_eq!(post(&narrow, &billing).status, 202);
+    assert_eq!(call("POST", "/fhir/$export", "", &[("Prefer", "respond-async")], narrow.to_string().as_bytes()).status, 401, "a token is needed");
+
     let r = kick_off("/fhir/$export?_type=Claim", &billing);
     assert_eq!(r.status, 202, "{}", r.body);
     let status_url = r.header("content-location").unwrap().to_owned();
@@ -430,7 +442,7 @@ fn every_route_needs_a_token() {
         ("GET", "/fhir/Condition/x/_history"), ("GET", "/fhir/Condition/x/_history/1"), ("POST", "/fhir/Bundle/$code"),
         ("POST", "/fhir/$code"), ("POST", "/fhir/Composition/$code"), ("POST", "/fhir/DocumentReference/$code"),
         ("POST", "/fhir/Composition/x/$code"), ("POST", "/fhir/DocumentReference/x/$code"), ("GET", "/fhir/$export"),
-        ("GET", "/fhir/Patient/$export"), ("GET", "/fhir/$export-status/x"), ("DELETE", "/fhir/$export-status/x"),
+        ("GET", "/fhir/Patient/$export"), ("POST", "/fhir/$export"), ("POST", "/fhir/Patient/$export"), ("GET", "/fhir/$export-status/x"), ("DELETE", "/fhir/$export-status/x"),
         ("GET", "/fhir/$export-file/x/Claim.ndjson"), ("GET", "/fhir/CodeSystem"), ("GET", "/fhir/CodeSystem/icd-10-cn-clinical"),
         ("PUT", "/fhir/CodeSystem/x"), ("GET", "/fhir/CodeSystem/$lookup"), ("POST", "/fhir/CodeSystem/$lookup"),
         ("GET", "/fhir/CodeSystem/icd-10-cn-clinical/$lookup"), ("GET", "/fhir/CodeSystem/$validate-code"),

@@ -344,6 +344,23 @@ fn bulk_export_writes_ndjson_for_billing() {
     assert!(claims.iter().any(|c| c["id"] == claim_id.as_str()));
     common::assert_valid_r4_external(&claims[..claims.len().min(3)]);
 
+    // POST with a Parameters body (Bulk Data IG v2; @medplum/core's bulkExport sends it).
+    let params = json!({ "resourceType": "Parameters", "parameter": [{ "name": "_type", "valueString": "Claim" }, { "name": "_outputFormat", "valueString": "application/fhir+ndjson" }] });
+    let r = request(server(), "POST", "/fhir/$export", &[("Prefer", "respond-async"), ("Content-Type", "application/fhir+json")], params.to_string().as_bytes());
+    assert_eq!(r.status, 202, "{}", r.body);
+    let poll = format!("/fhir{}", r.header("content-location").unwrap().split_once("/fhir").unwrap().1);
+    let m = loop {
+        let s = common::get(server(), &poll);
+        if s.status == 200 {
+            break s.json();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(m["output"].as_array().unwrap().iter().map(|o| o["type"].as_str().unwrap()).collect::<Vec<_>>(), vec!["Claim"]);
+    let bad = json!({ "resourceType": "Parameters", "parameter": [{ "name": "_type", "valueString": "Patient" }] });
+    let r = request(server(), "POST", "/fhir/$export", &[("Prefer", "respond-async"), ("Content-Type", "application/fhir+json")], bad.to_string().as_bytes());
+    assert_eq!(r.status, 400, "{}", r.body);
+
     // _since after everything: nothing to export.
     let r = async_get("/fhir/Patient/$export?_type=Claim&_since=2999-01-01T00:00:00Z");
     let path = format!("/fhir{}", r.header("content-location").unwrap().split_once("/fhir").unwrap().1);

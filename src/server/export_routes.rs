@@ -39,8 +39,8 @@ pub struct Job {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(crate::guarded!("/$export", decide_export).route(web::get().to(export_system)))
-        .service(crate::guarded!("/Patient/$export", decide_export).route(web::get().to(export_patient)))
+    cfg.service(crate::guarded!("/$export", decide_export).route(web::get().to(export_system)).route(web::post().to(export_system_post)))
+        .service(crate::guarded!("/Patient/$export", decide_export).route(web::get().to(export_patient)).route(web::post().to(export_patient_post)))
         .service(crate::guarded!("/$export-status/{job}", decide_job).route(web::get().to(status)).route(web::delete().to(cancel)))
         .service(crate::guarded!("/$export-file/{job}/{file}", decide_job).route(web::get().to(file)));
 }
@@ -54,9 +54,13 @@ struct ExportRequest {
 
 impl ExportRequest {
     fn read(query: &str, allowed: &[&str]) -> Result<ExportRequest, ApiError> {
+        ExportRequest::from_pairs(url_pairs(query), allowed)
+    }
+
+    fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>, allowed: &[&str]) -> Result<ExportRequest, ApiError> {
         let mut types: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
         let mut since: Option<String> = None;
-        for (k, v) in url_pairs(query) {
+        for (k, v) in pairs {
             match k.as_str() {
                 "_type" => {
                     types = v.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
@@ -86,8 +90,53 @@ fn level(req: &ServiceRequest) -> &'static [&'static str] {
 
 /// An export writes every resource of each type it names: it needs `r` and `s` on each.
 fn decide_export(req: &ServiceRequest, _: &AppState) -> Result<Access, ApiError> {
+    // A POST names its types in a Parameters body, read after routing: it needs a token here,
+    // and the handler checks `r` and `s` on each type the body names before anything starts.
+    if req.method() == actix_web::http::Method::POST {
+        return Ok(Access::default().starts_work().audited("E", "operation", routed_path(req)));
+    }
     let export = ExportRequest::read(req.query_string(), level(req))?;
     Ok(read_all(&export.types).starts_work().audited("E", "operation", routed_path(req)))
+}
+
+/// The parameters of a POST's Parameters body (`_type`, `_since`, `_outputFormat`, each a
+/// `value[x]` of string, instant or code).
+fn body_parameters(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("$export body: not JSON: {e}")))?;
+    if v["resourceType"] != "Parameters" {
+        return Err(ApiError::bad_request("$export body: a Parameters resource is expected"));
+    }
+    let mut pairs = Vec::new();
+    for p in v["parameter"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+        let name = p["name"].as_str().ok_or_else(|| ApiError::bad_request("$export body: a parameter without a name"))?;
+        let value = ["valueString", "valueInstant", "valueCode", "valueDateTime"]
+            .iter()
+            .find_map(|k| p[*k].as_str())
+            .ok_or_else(|| ApiError::bad_request(format!("$export body: parameter {name} has no string, instant or code value")))?;
+        pairs.push((name.to_owned(), value.to_owned()));
+    }
+    Ok(pairs)
+}
+
+/// A POST kick-off: the body's parameters (or the query's, where there is no body), each type
+/// authorized as a GET's would be.
+fn start_post(req: &HttpRequest, decision: &Decision, state: &web::Data<AppState>, body: &[u8], allowed: &'static [&'static str]) -> Result<HttpResponse, ApiError> {
+    let export = if body.iter().all(u8::is_ascii_whitespace) {
+        ExportRequest::read(req.query_string(), allowed)?
+    } else {
+        ExportRequest::from_pairs(body_parameters(body)?, allowed)?
+    };
+    if let Some(p) = &decision.principal {
+        for ty in &export.types {
+            for letter in ['r', 's'] {
+                match p.reach(ty, letter) {
+                    Ok(crate::server::auth::Reach::All) => {}
+                    _ => return Err(ApiError::of(ErrorCode::Forbidden, format!("$export of {ty} needs the scope letter {letter} on {ty} (system or user)"))),
+                }
+            }
+        }
+    }
+    begin(req, decision, state, export)
 }
 
 fn read_all(types: &[String]) -> Access {
@@ -109,12 +158,18 @@ fn origin(base: &str) -> &str {
 }
 
 fn start(req: &HttpRequest, decision: &Decision, state: &web::Data<AppState>, allowed: &'static [&'static str]) -> Result<HttpResponse, ApiError> {
+    let export = ExportRequest::read(req.query_string(), allowed)?;
+    begin(req, decision, state, export)
+}
+
+/// Starts an authorized export job and answers 202 with where to poll.
+fn begin(req: &HttpRequest, decision: &Decision, state: &web::Data<AppState>, export: ExportRequest) -> Result<HttpResponse, ApiError> {
     check_accept(req)?;
     let prefer = req.headers().get("Prefer").and_then(|v| v.to_str().ok()).unwrap_or("");
     if !prefer.contains("respond-async") {
         return Err(ApiError::bad_request("$export runs asynchronously: send Prefer: respond-async"));
     }
-    let ExportRequest { types, since } = ExportRequest::read(req.query_string(), allowed)?;
+    let ExportRequest { types, since } = export;
     let id = crate::ids::new_uuid();
     let job = Arc::new(Job {
         owner: decision.client().to_owned(),
@@ -206,6 +261,14 @@ async fn export_system(req: HttpRequest, decision: Decision, state: web::Data<Ap
 
 async fn export_patient(req: HttpRequest, decision: Decision, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     start(&req, &decision, &state, PATIENT_COMPARTMENT)
+}
+
+async fn export_system_post(req: HttpRequest, decision: Decision, state: web::Data<AppState>, body: super::format::Body) -> Result<HttpResponse, ApiError> {
+    start_post(&req, &decision, &state, &body.0, EXPORTABLE)
+}
+
+async fn export_patient_post(req: HttpRequest, decision: Decision, state: web::Data<AppState>, body: super::format::Body) -> Result<HttpResponse, ApiError> {
+    start_post(&req, &decision, &state, &body.0, PATIENT_COMPARTMENT)
 }
 
 /// The job, if it is the asking client's; another client's job is answered as unknown.
