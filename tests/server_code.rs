@@ -309,6 +309,18 @@ fn coders_review_with_versions_and_the_feedback_is_exported() {
     assert_eq!(mine[1]["after"]["code"], "I25.102");
 }
 
+/// Polls an export job's status until its manifest is there.
+fn finished_export(status_path: &str) -> Value {
+    loop {
+        let s = common::get(server(), status_path);
+        if s.status == 200 {
+            return s.json();
+        }
+        assert_eq!(s.status, 202, "{}", s.body);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn bulk_export_writes_ndjson_for_billing() {
     let coded = post_json(server(), "/fhir/Bundle/$code", &example_bundle()).json();
@@ -349,13 +361,7 @@ fn bulk_export_writes_ndjson_for_billing() {
     let r = request(server(), "POST", "/fhir/$export", &[("Prefer", "respond-async"), ("Content-Type", "application/fhir+json")], params.to_string().as_bytes());
     assert_eq!(r.status, 202, "{}", r.body);
     let poll = format!("/fhir{}", r.header("content-location").unwrap().split_once("/fhir").unwrap().1);
-    let m = loop {
-        let s = common::get(server(), &poll);
-        if s.status == 200 {
-            break s.json();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let m = finished_export(&poll);
     assert_eq!(m["output"].as_array().unwrap().iter().map(|o| o["type"].as_str().unwrap()).collect::<Vec<_>>(), vec!["Claim"]);
     let bad = json!({ "resourceType": "Parameters", "parameter": [{ "name": "_type", "valueString": "Patient" }] });
     let r = request(server(), "POST", "/fhir/$export", &[("Prefer", "respond-async"), ("Content-Type", "application/fhir+json")], bad.to_string().as_bytes());
@@ -364,13 +370,7 @@ fn bulk_export_writes_ndjson_for_billing() {
     // _since after everything: nothing to export.
     let r = async_get("/fhir/Patient/$export?_type=Claim&_since=2999-01-01T00:00:00Z");
     let path = format!("/fhir{}", r.header("content-location").unwrap().split_once("/fhir").unwrap().1);
-    let m = loop {
-        let s = common::get(server(), &path);
-        if s.status == 200 {
-            break s.json();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let m = finished_export(&path);
     assert_eq!(m["output"][0]["count"], 0);
     // Cancel: the job and its files are gone.
     assert_eq!(request(server(), "DELETE", &path, &[], b"").status, 202);
