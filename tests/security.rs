@@ -283,6 +283,27 @@ fn conditional_answers_are_not_shared_across_bodies_or_clients() {
     assert!(conditions(&b.json()).iter().all(|id| !conditions(&first.json()).contains(id)));
 }
 
+/// 6b. A stored document's conditional create answers only the same client's same document.
+#[test]
+fn conditional_document_creates_are_not_shared_across_bodies_or_clients() {
+    let criteria = [("If-None-Exist", "identifier=urn:example:hospital:discharge|SEC-COMP-1")];
+    let doc = |patient: &str| json!({ "resourceType": "Composition", "status": "final", "type": { "text": "出院记录" }, "title": "出院记录",
+        "date": "2026-12-01", "author": [{ "display": "ehr" }], "subject": { "reference": format!("Patient/{patient}") },
+        "identifier": { "system": "urn:example:hospital:discharge", "value": "SEC-COMP-1" } }).to_string();
+    let a = token("ehr-a", "system/Composition.cr");
+    let first = call("POST", "/fhir/Composition", &a, &criteria, doc("pa").as_bytes());
+    assert_eq!(first.status, 201, "{}", first.body);
+    let again = call("POST", "/fhir/Composition", &a, &criteria, doc("pa").as_bytes());
+    assert_eq!(again.status, 200, "the same document again: the first, not a second");
+    assert_eq!(again.json()["id"], first.json()["id"]);
+    let other = call("POST", "/fhir/Composition", &a, &criteria, doc("pb").as_bytes());
+    assert_eq!(other.status, 412, "{}", other.body);
+    assert!(!other.body.contains("Patient/pa"));
+    let b = call("POST", "/fhir/Composition", &token("ehr-b", "system/Composition.cr"), &criteria, doc("pa").as_bytes());
+    assert_eq!(b.status, 201, "another client creates its own: {}", b.body);
+    assert_ne!(b.json()["id"], first.json()["id"]);
+}
+
 fn upload_body(system: &str, version: &str, csv: &str) -> String {
     json!({ "resourceType": "Parameters", "parameter": [
         { "name": "system", "valueUri": system },

@@ -400,7 +400,22 @@ fn stored_documents_and_binaries_are_coded_at_instance_level() {
     assert_eq!(resources(&b, "Provenance")[0]["entity"][0]["what"]["reference"], format!("DocumentReference/{doc_id}"));
 
     let bundle: Value = serde_json::from_str(&example_bundle()).unwrap();
-    let r = post_json(server(), "/fhir/Composition", &bundle["entry"][0]["resource"].to_string());
+    let composition = bundle["entry"][0]["resource"].to_string();
+    // Without If-None-Exist each POST creates; with it, the same document again is the first.
+    let once = |h: &[(&str, &str)]| request(server(), "POST", "/fhir/Composition", &[&[("Content-Type", "application/fhir+json")], h].concat(), composition.as_bytes());
+    let (x, y) = (once(&[]), once(&[]));
+    assert_eq!((x.status, y.status), (201, 201));
+    assert_ne!(x.json()["id"], y.json()["id"]);
+    let cond = [("If-None-Exist", "identifier=urn:example:hospital:discharge|JC-PCI-0001-stored")];
+    let (x, y) = (once(&cond), once(&cond));
+    assert_eq!((x.status, y.status), (201, 200), "{}", y.body);
+    assert_eq!(x.json()["id"], y.json()["id"]);
+    let cap = common::get(server(), "/fhir/metadata").json();
+    let comp = cap["rest"][0]["resource"].as_array().unwrap().iter().find(|r| r["type"] == "Composition").unwrap().clone();
+    assert_eq!(comp["conditionalCreate"], true);
+    assert!(comp["interaction"].as_array().unwrap().iter().any(|i| i["code"] == "create"));
+    assert!(cap["rest"][0]["resource"].as_array().unwrap().iter().any(|r| r["type"] == "Binary"));
+    let r = post_json(server(), "/fhir/Composition", &composition);
     assert_eq!(r.status, 201);
     let comp_id = r.json()["id"].as_str().unwrap().to_owned();
     let r = post_json(server(), &format!("/fhir/Composition/{comp_id}/$code?persist=false"), "");

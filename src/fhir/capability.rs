@@ -21,6 +21,19 @@ pub const CODE_OPERATION: &str = include_str!("../../fhir-profiles/OperationDefi
 
 /// `agents`: who serves each role (backend and model), shown on the `$code` operation so that
 /// an integrator sees what will code their records.
+/// A document stored to be coded later: created (conditionally with `If-None-Exist`), read,
+/// versioned, searched by `_lastUpdated`, and coded at instance level.
+fn stored_document(ty: &str) -> Value {
+    json!({
+        "type": ty,
+        "versioning": "versioned",
+        "interaction": [{ "code": "create" }, { "code": "read" }, { "code": "vread" }, { "code": "history-instance" }, { "code": "search-type" }],
+        "conditionalCreate": true,
+        "searchParam": [{ "name": "_lastUpdated", "type": "date" }],
+        "operation": [{ "name": "code", "definition": "https://jointcoder.org/fhir/OperationDefinition/code" }]
+    })
+}
+
 pub fn capability_statement(t: &Terminology, base_url: &str, agents: &[crate::agents::AgentInfo]) -> Value {
     let roles: Vec<String> = agents.iter().map(|a| format!("{}: {} ({}, {})", a.role.as_str(), a.backend, a.model, a.version)).collect();
     let editions: Vec<String> =
@@ -50,13 +63,13 @@ pub fn capability_statement(t: &Terminology, base_url: &str, agents: &[crate::ag
                     "type": "Bundle",
                     "operation": [{ "name": "code", "definition": "https://jointcoder.org/fhir/OperationDefinition/code" }]
                 },
+                stored_document("Composition"),
+                stored_document("DocumentReference"),
                 {
-                    "type": "Composition",
-                    "operation": [{ "name": "code", "definition": "https://jointcoder.org/fhir/OperationDefinition/code" }]
-                },
-                {
-                    "type": "DocumentReference",
-                    "operation": [{ "name": "code", "definition": "https://jointcoder.org/fhir/OperationDefinition/code" }]
+                    "type": "Binary",
+                    "versioning": "versioned",
+                    "interaction": [{ "code": "create" }, { "code": "read" }, { "code": "vread" }, { "code": "history-instance" }, { "code": "search-type" }],
+                    "conditionalCreate": true
                 },
                 {
                     "type": "OperationDefinition",

@@ -94,19 +94,21 @@ impl RunRequest {
     /// that the same criteria with another document is told apart (a 412), never answered
     /// with the first document's codes.
     fn of(req: &HttpRequest, decision: &Decision, resource: &Value) -> Result<RunRequest, ApiError> {
-        let conditional = match req.headers().get("If-None-Exist") {
-            None => None,
-            Some(v) => {
-                let criteria = v.to_str().map_err(|_| ApiError::bad_request("If-None-Exist is not text"))?;
-                if criteria.trim().is_empty() {
-                    return Err(ApiError::bad_request("If-None-Exist names no search criteria"));
-                }
-                let key = format!("{}\u{1f}{}?{}", decision.client(), super::access::below_base(req.match_info()), criteria.trim());
-                Some((key, request_digest(req.query_string(), resource)))
-            }
-        };
-        Ok(RunRequest { query: req.query_string().to_owned(), conditional })
+        Ok(RunRequest { query: req.query_string().to_owned(), conditional: conditional_key(req, decision, resource)? })
     }
+}
+
+/// The remembered-answer key of a conditional create (`If-None-Exist`) and the digest of
+/// what it asks, or `None` without the header. The key belongs to the client and the routed
+/// path, so another client or route never gets this answer.
+pub(super) fn conditional_key(req: &HttpRequest, decision: &Decision, resource: &Value) -> Result<Option<(String, String)>, ApiError> {
+    let Some(v) = req.headers().get("If-None-Exist") else { return Ok(None) };
+    let criteria = v.to_str().map_err(|_| ApiError::bad_request("If-None-Exist is not text"))?;
+    if criteria.trim().is_empty() {
+        return Err(ApiError::bad_request("If-None-Exist names no search criteria"));
+    }
+    let key = format!("{}\u{1f}{}?{}", decision.client(), super::access::below_base(req.match_info()), criteria.trim());
+    Ok(Some((key, request_digest(req.query_string(), resource))))
 }
 
 /// SHA-256 of the query and the document, hex.

@@ -261,7 +261,7 @@ fn reviewer(req: &HttpRequest, decision: &Decision) -> String {
 }
 
 /// Stores a document (Composition, DocumentReference) or a Binary for coding later.
-async fn create(req: HttpRequest, state: web::Data<AppState>, ty: web::Path<String>, body: super::format::Body) -> Result<HttpResponse, ApiError> {
+async fn create(req: HttpRequest, decision: Decision, state: web::Data<AppState>, ty: web::Path<String>, body: super::format::Body) -> Result<HttpResponse, ApiError> {
     use actix_web::http::StatusCode;
     check_accept(&req)?;
     if !CREATABLE.contains(&ty.as_str()) {
@@ -279,11 +279,25 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, ty: web::Path<Stri
             return Err(ApiError::bad_request("Binary.contentType is required"));
         }
     }
+    // Conditional create: the same document sent again with the same If-None-Exist is the
+    // first one (200, nothing stored twice); the same criteria with another document is a 412.
+    let conditional = super::code_routes::conditional_key(&req, &decision, &resource)?;
     resource["id"] = json!(crate::ids::new_uuid());
-    let r = &state.store.create_one(resource)?;
-    let location = format!("{}/{ty}/{}/_history/1", state.base_url(), r["id"].as_str().unwrap_or(""));
+    let (r, status) = match conditional {
+        None => (state.store.create_one(resource)?, StatusCode::CREATED),
+        Some((key, digest)) => {
+            let build = Box::new(|stored: &[Value]| stored.first().cloned().unwrap_or(Value::Null));
+            match state.store.create_all(vec![resource], Some(crate::store::Conditional { key, digest, build }))? {
+                crate::store::Created::Existing(first) => (first, StatusCode::OK),
+                crate::store::Created::New { mut stored, .. } if !stored.is_empty() => (stored.swap_remove(0), StatusCode::CREATED),
+                crate::store::Created::New { .. } => return Err(ApiError::internal("nothing was stored")),
+            }
+        }
+    };
+    let r = &r;
+    let location = format!("{}/{ty}/{}/_history/{}", state.base_url(), r["id"].as_str().unwrap_or(""), r["meta"]["versionId"].as_str().unwrap_or("1"));
     let mut resp = with_version_headers(r);
-    *resp.status_mut() = StatusCode::CREATED;
+    *resp.status_mut() = status;
     resp.headers_mut().insert(header::LOCATION, header::HeaderValue::from_str(&location).map_err(|e| ApiError::internal(e.to_string()))?);
     Ok(resp)
 }
