@@ -159,6 +159,20 @@ fn translate_maps_clinical_to_insurance() {
     let maps = get(server(), "/fhir/ConceptMap").json();
     assert_valid_r4(&maps);
     assert_eq!(maps["total"], 2);
+    // Search parameters are honoured: by url only the map asked for (the procedure one is
+    // listed second), and every searchset says what it searched.
+    let second = maps["entry"][1]["resource"]["url"].as_str().unwrap().to_owned();
+    let one = get(server(), &format!("/fhir/ConceptMap?url={second}")).json();
+    assert_valid_r4(&one);
+    assert_eq!(one["total"], 1);
+    assert_eq!(one["entry"][0]["resource"]["url"], second.as_str());
+    assert_eq!(one["link"][0]["relation"], "self");
+    assert!(one["link"][0]["url"].as_str().unwrap().contains("url="));
+    assert_eq!(get(server(), "/fhir/ConceptMap?url=http://nowhere.example/cm").json()["total"], 0);
+    let systems = get(server(), "/fhir/CodeSystem?_count=2").json();
+    assert_valid_r4(&systems);
+    assert_eq!(systems["entry"].as_array().unwrap().len(), 2, "_count pages the search");
+    assert!(systems["total"].as_u64().unwrap() >= 4, "the total counts every match");
     let r = get(server(), "/fhir/ConceptMap/$translate?system=icd-10-cn-clinical&code=NOPE");
     assert_eq!(r.status, 404);
 }

@@ -174,7 +174,9 @@ pub fn concept_map_summary(id: &str, url: &str, source: &CodeSystem, target: &Co
     })
 }
 
-pub fn searchset(base: &str, resources: Vec<Value>, total: usize) -> Value {
+/// A searchset of `resources` (already the page asked for) out of `total` matches, with its
+/// `self` link: the search as the server read it.
+pub fn searchset(base: &str, resources: Vec<Value>, total: usize, self_link: &str) -> Value {
     let entries: Vec<Value> = resources
         .into_iter()
         .map(|r| {
@@ -182,5 +184,5 @@ pub fn searchset(base: &str, resources: Vec<Value>, total: usize) -> Value {
             json!({ "fullUrl": full, "resource": r, "search": { "mode": "match" } })
         })
         .collect();
-    json!({ "resourceType": "Bundle", "type": "searchset", "total": total, "entry": entries })
+    json!({ "resourceType": "Bundle", "type": "searchset", "total": total, "link": [{ "relation": "self", "url": self_link }], "entry": entries })
 }

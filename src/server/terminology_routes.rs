@@ -89,8 +89,17 @@ async fn search_code_systems(req: HttpRequest, state: web::Data<AppState>) -> Re
         .filter(|cs| p.get("_id").is_none_or(|v| v == cs.meta.id))
         .map(|cs| fx::code_system(cs, None))
         .collect();
-    let n = list.len();
-    Ok(fhir_ok(&fx::searchset(&state.base_url(), list, n)))
+    page_of_search(&req, &state, "CodeSystem", list, p.usize("_count").map_err(ApiError::bad_request)?)
+}
+
+/// A searchset page (`_count` of them, all without it; `_count=0` the total alone) with its
+/// `self` link.
+fn page_of_search(req: &HttpRequest, state: &AppState, ty: &str, list: Vec<Value>, count: Option<usize>) -> Result<HttpResponse> {
+    let total = list.len();
+    let page: Vec<Value> = list.into_iter().take(count.unwrap_or(usize::MAX)).collect();
+    let query = req.query_string();
+    let self_link = if query.is_empty() { format!("{}/{ty}", state.base_url()) } else { format!("{}/{ty}?{query}", state.base_url()) };
+    Ok(fhir_ok(&fx::searchset(&state.base_url(), page, total, &self_link)))
 }
 
 async fn read_code_system(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse> {
@@ -217,9 +226,17 @@ fn concept_maps(state: &AppState) -> Vec<Value> {
 
 async fn search_concept_maps(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     check_accept(&req)?;
-    let list = concept_maps(&state);
-    let n = list.len();
-    Ok(fhir_ok(&fx::searchset(&state.base_url(), list, n)))
+    let p = op_params(&req, &web::Bytes::new())?;
+    // url, _id, and the source or target code system a map reads from or writes to.
+    let system_of = |cm: &Value, side: &str| cm[format!("{side}Uri")].as_str().or(cm[format!("{side}Canonical")].as_str()).unwrap_or("").to_owned();
+    let list: Vec<Value> = concept_maps(&state)
+        .into_iter()
+        .filter(|cm| p.get("url").is_none_or(|u| cm["url"] == u))
+        .filter(|cm| p.get("_id").is_none_or(|v| cm["id"] == v))
+        .filter(|cm| p.get("source-system").is_none_or(|s| cm["group"][0]["source"] == s || system_of(cm, "source") == s))
+        .filter(|cm| p.get("target-system").is_none_or(|s| cm["group"][0]["target"] == s || system_of(cm, "target") == s))
+        .collect();
+    page_of_search(&req, &state, "ConceptMap", list, p.usize("_count").map_err(ApiError::bad_request)?)
 }
 
 async fn read_concept_map(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse> {
