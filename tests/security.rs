@@ -454,6 +454,16 @@ fn every_route_needs_a_token() {
     let smart = request(&guarded().addr, "GET", "/fhir/.well-known/smart-configuration", &[], b"").json();
     assert_eq!(smart["token_endpoint"], TOKEN_ENDPOINT);
     assert_eq!(smart["issuer"], ISS);
+    // The CapabilityStatement says so too (clients such as fhirclient set up OAuth from it),
+    // and that a review must name its version.
+    let cap = request(&guarded().addr, "GET", "/fhir/metadata", &[], b"").json();
+    let sec = &cap["rest"][0]["security"];
+    assert_eq!(sec["service"][0]["coding"][0]["code"], "SMART-on-FHIR");
+    assert_eq!(sec["extension"][0]["extension"][0]["valueUri"], TOKEN_ENDPOINT);
+    let condition = cap["rest"][0]["resource"].as_array().unwrap().iter().find(|r| r["type"] == "Condition").unwrap().clone();
+    assert_eq!(condition["versioning"], "versioned-update");
+    let open_cap = request(&open().addr, "GET", "/fhir/metadata", &[], b"").json();
+    assert!(open_cap["rest"][0]["security"].is_null(), "no security declared with authentication off");
     // Without an authorization server configured there is no SMART discovery, and no guess.
     let r = request(&open().addr, "GET", "/fhir/.well-known/smart-configuration", &[], b"");
     assert_eq!(r.status, 404, "{}", r.body);

@@ -13,14 +13,14 @@ fn stored(ty: &str, params: &[(&str, &str)]) -> Value {
     if ty == "Condition" || ty == "Procedure" {
         interaction.push(json!({ "code": "update" }));
     }
-    json!({ "type": ty, "versioning": "versioned", "interaction": interaction, "searchParam": sp })
+    // A review must name the version it read (If-Match, 412 when stale).
+    let versioning = if ty == "Condition" || ty == "Procedure" { "versioned-update" } else { "versioned" };
+    json!({ "type": ty, "versioning": versioning, "interaction": interaction, "searchParam": sp })
 }
 
 /// The `$code` OperationDefinition, as published in `fhir-profiles/`.
 pub const CODE_OPERATION: &str = include_str!("../../fhir-profiles/OperationDefinition-code.json");
 
-/// `agents`: who serves each role (backend and model), shown on the `$code` operation so that
-/// an integrator sees what will code their records.
 /// A document stored to be coded later: created (conditionally with `If-None-Exist`), read,
 /// versioned, searched by `_lastUpdated`, and coded at instance level.
 fn stored_document(ty: &str) -> Value {
@@ -34,11 +34,19 @@ fn stored_document(ty: &str) -> Value {
     })
 }
 
-pub fn capability_statement(t: &Terminology, base_url: &str, agents: &[crate::agents::AgentInfo]) -> Value {
+/// How clients authorize here, when bearer tokens are required: SMART on FHIR, with the token
+/// endpoint where one is configured (the oauth-uris extension clients such as fhirclient read).
+pub struct Security<'a> {
+    pub token_endpoint: Option<&'a str>,
+}
+
+/// `agents`: who serves each role (backend and model), shown on the `$code` operation so that
+/// an integrator sees what will code their records. `security`: `None` with authentication off.
+pub fn capability_statement(t: &Terminology, base_url: &str, agents: &[crate::agents::AgentInfo], security: Option<Security<'_>>) -> Value {
     let roles: Vec<String> = agents.iter().map(|a| format!("{}: {} ({}, {})", a.role.as_str(), a.backend, a.model, a.version)).collect();
     let editions: Vec<String> =
         t.all_versions().iter().map(|cs| format!("{}|{}", cs.meta.url, cs.meta.version)).collect();
-    json!({
+    let mut statement = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": crate::ids::now_rfc3339(),
@@ -110,5 +118,19 @@ pub fn capability_statement(t: &Terminology, base_url: &str, agents: &[crate::ag
                 }
             ]
         }]
-    })
+    });
+    if let Some(sec) = security {
+        let mut security = json!({
+            "service": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR" }] }],
+            "description": "Bearer tokens (SMART v2 scopes); discovery at .well-known/smart-configuration"
+        });
+        if let Some(token) = sec.token_endpoint {
+            security["extension"] = json!([{
+                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                "extension": [{ "url": "token", "valueUri": token }]
+            }]);
+        }
+        statement["rest"][0]["security"] = security;
+    }
+    statement
 }

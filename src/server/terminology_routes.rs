@@ -75,7 +75,10 @@ async fn metadata(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     check_accept(&req)?;
     let served = state.served();
     let agents: Vec<_> = crate::agents::Role::ALL.iter().map(|r| served.pipeline.agents.get(*r).info()).collect();
-    Ok(fhir_ok(&capability::capability_statement(&served.terminology, &state.base_url(), &agents)))
+    let security = state.verifier.is_some().then(|| capability::Security {
+        token_endpoint: state.config.jwt.token_endpoint.as_deref().filter(|e| e.starts_with("https://") || e.starts_with("http://")),
+    });
+    Ok(fhir_ok(&capability::capability_statement(&served.terminology, &state.base_url(), &agents, security)))
 }
 
 async fn search_code_systems(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
