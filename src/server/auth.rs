@@ -227,14 +227,19 @@ pub fn bearer_principal(verifier: &Verifier, headers: &header::HeaderMap) -> Res
     verifier.verify(token).map(Some)
 }
 
+/// The authorization server's token endpoint as discovery and the CapabilityStatement
+/// advertise it: only as configured, and only an absolute URL.
+pub fn advertised_token_endpoint(cfg: &JwtConfig) -> Option<&str> {
+    cfg.token_endpoint.as_deref().filter(|e| e.starts_with("https://") || e.starts_with("http://"))
+}
+
 /// `/.well-known/smart-configuration`: what a SMART backend-services client needs to know.
 /// The token endpoint belongs to the authorization server, so it is served only as configured
 /// (`JOINTCODER_SMART_TOKEN_ENDPOINT`, an absolute URL), never guessed; without one there is
 /// no SMART discovery here (404), and `issuer` appears only when one is configured.
 pub async fn smart_configuration(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let cfg = &state.config.jwt;
-    let endpoint = cfg.token_endpoint.as_deref().filter(|e| e.starts_with("https://") || e.starts_with("http://"));
-    let Some(token_endpoint) = endpoint else {
+    let Some(token_endpoint) = advertised_token_endpoint(cfg) else {
         return Err(ApiError::of(
             ErrorCode::NotFound,
             "no SMART authorization server is configured: set JOINTCODER_SMART_TOKEN_ENDPOINT (jwt.token_endpoint) to its absolute token URL",

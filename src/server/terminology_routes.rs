@@ -76,7 +76,7 @@ async fn metadata(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let served = state.served();
     let agents: Vec<_> = crate::agents::Role::ALL.iter().map(|r| served.pipeline.agents.get(*r).info()).collect();
     let security = state.verifier.is_some().then(|| capability::Security {
-        token_endpoint: state.config.jwt.token_endpoint.as_deref().filter(|e| e.starts_with("https://") || e.starts_with("http://")),
+        token_endpoint: super::auth::advertised_token_endpoint(&state.config.jwt),
     });
     Ok(fhir_ok(&capability::capability_statement(&served.terminology, &state.base_url(), &agents, security)))
 }

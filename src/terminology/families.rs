@@ -2,6 +2,13 @@
 //! technique (88.55–88.57), one count of vessels treated (00.40–00.43), one count of stents
 //! inserted (00.45–00.48). Shared by mining, validation and Code Also.
 
+/// Whether `code` is of any of the families (code prefixes) given: a policy's lists
+/// (`String`) and the code's own constants (`&str`) alike.
+#[inline]
+pub fn in_families<S: AsRef<str>>(code: &str, families: &[S]) -> bool {
+    families.iter().any(|f| code.starts_with(f.as_ref()))
+}
+
 /// Same procedure family: angiography by any catheter count, or counts of vessels/stents.
 pub fn same_family(a: &str, b: &str) -> bool {
     let fam = |c: &str| -> &str {

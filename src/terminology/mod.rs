@@ -177,10 +177,6 @@ impl policy::CodeCheck for NationalCheck<'_> {
     }
 }
 
-/// Stands in until the editions are loaded, so that the real policy is checked against them.
-fn placeholder_policy() -> policy::Policy {
-    policy::Policy::load(None, &policy::Unchecked).expect("the shipped national policy parses")
-}
 
 /// Short names users type for the two clinical editions.
 fn alias_system(system: &str) -> &str {
@@ -263,7 +259,8 @@ impl Terminology {
             code_also,
             index: EmbeddedIndex::new(lexicon),
             canonical_base: opts.canonical_base.clone(),
-            policy: Arc::new(placeholder_policy()),
+            // Loaded below, once the editions it is checked against are here.
+            policy: Arc::default(),
             // Coding uses the clinical editions; the insurance editions have codes they lack.
             national_ids: manifest.editions.iter().filter(|e| e.role.as_deref().is_none_or(|r| r == "clinical")).map(|e| e.id.clone()).collect(),
         };

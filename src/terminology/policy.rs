@@ -13,6 +13,8 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::families::in_families;
+
 /// The policies shipped with jointcoder, by name.
 pub const SHIPPED: &[(&str, &str)] = &[
     ("national", include_str!("../../terminology/policy/national.toml")),
@@ -154,8 +156,9 @@ pub const PROCEDURE_FACTS: &[&str] = &[
 /// The facts a companion rule may name (they are read by the knowledge backend).
 pub const FACTS: &[&str] = &["significant_stenosis", "pci_done", "troponin_high", "cag_done"];
 
-/// The conventions in force.
-#[derive(Clone, Debug)]
+/// The conventions in force. `Default` is an empty policy (no rules), which stands only while
+/// the terminology loads the editions it is checked against.
+#[derive(Clone, Debug, Default)]
 pub struct Policy {
     pub name: String,
     pub version: String,
@@ -340,8 +343,8 @@ pub trait CodeCheck {
     fn is_family(&self, prefix: &str) -> bool;
 }
 
-/// Accepts every code: the policy in force before the editions are loaded, and tests of the
-/// rules alone (the shipped files are checked against the real tables in `tests/policy.rs`).
+/// Accepts every code: for tests of the rules alone (the shipped files are checked against
+/// the real tables in `tests/policy.rs`).
 pub struct Unchecked;
 
 impl CodeCheck for Unchecked {
@@ -699,7 +702,7 @@ impl Policy {
         self.procedure_rank
             .tiers
             .iter()
-            .position(|tier| tier.iter().any(|p| code.starts_with(p.as_str())))
+            .position(|tier| in_families(code, tier))
             .map(|t| t as u8)
             .unwrap_or(self.procedure_rank.default_tier)
     }
@@ -708,7 +711,7 @@ impl Policy {
     pub fn treated_by<'a>(&'a self, procedure: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.treats
             .iter()
-            .filter(move |t| t.procedures.iter().any(|p| procedure.starts_with(p.as_str())))
+            .filter(move |t| in_families(procedure, &t.procedures))
             .flat_map(|t| t.diagnoses.iter().map(String::as_str))
     }
 

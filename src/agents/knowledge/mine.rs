@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::procedure_facts::{read_record, SOURCES};
 use super::procedure_rules::code_facts;
-use super::text::{assertion, clause, find_all, Assertion};
+use super::text::{assertion, clause, contains_any, find_all, Assertion};
 use crate::agents::{Agent, AgentError, AgentInfo, AgentInput, AgentOutput, Evidence, Item, Role};
 use crate::record::{EhrRecord, Section};
 use crate::terminology::families::same_family;
@@ -80,10 +80,6 @@ struct Found {
 
 fn done(text: &str, s: usize, e: usize) -> bool {
     matches!(assertion(text, s, e), Assertion::Present | Assertion::Uncertain)
-}
-
-fn contains_any(hay: &str, words: &[&str]) -> bool {
-    words.iter().any(|w| hay.contains(w))
 }
 
 fn ev(section: Section, text: &str, s: usize, e: usize) -> Evidence {
@@ -226,36 +222,30 @@ pub fn mine_record(rec: &EhrRecord, policy: &Policy) -> Mined {
             mine_endoscopic_haemostasis(section, text, &mut found);
         }
     }
-    let mut items: Vec<Item> = Vec::new();
-    let mut cited: Vec<String> = Vec::new();
+    // Each item with the facts it cites, until the last filter.
+    let mut mined: Vec<(Item, String)> = Vec::new();
     for f in found {
-        if let Some(existing) = items.iter_mut().find(|i| i.code.as_deref() == Some(&f.code)) {
+        if let Some((existing, _)) = mined.iter_mut().find(|(i, _)| i.code.as_deref() == Some(&f.code)) {
             if existing.evidence.len() < 3 {
                 existing.evidence.push(f.evidence);
             }
             continue;
         }
-        cited.push(if f.facts.is_empty() { String::new() } else { format!("facts: {}", f.facts.join("; ")) });
+        let cited = if f.facts.is_empty() { String::new() } else { format!("facts: {}", f.facts.join("; ")) };
         let mut evidence = vec![f.evidence.clone()];
         evidence.extend(f.more);
         // The mention is the clinician's words (the report's span), as Procedure.code.text.
-        items.push(Item { name: f.name.clone(), code: Some(f.code), mention: f.evidence.text, evidence, confidence: f.confidence, origin: "mine".into() });
+        mined.push((Item { name: f.name.clone(), code: Some(f.code), mention: f.evidence.text, evidence, confidence: f.confidence, origin: "mine".into() }, cited));
     }
-    let codes: Vec<String> = items.iter().filter_map(|i| i.code.clone()).collect();
-    let keep: Vec<bool> = items
-        .iter()
-        .map(|i| {
-            let c = i.code.as_deref().unwrap_or("");
-            let included = INCLUDES.iter().any(|(by, inc)| c.starts_with(inc) && codes.iter().any(|o| o.starts_with(by)));
-            // Ventilation of unstated duration beside the same ventilation with its hours told.
-            let unspecified = c == "96.7000" && codes.iter().any(|o| o.starts_with("96.71") || o.starts_with("96.72"));
-            !included && !unspecified
-        })
-        .collect();
-    let mut k = keep.iter();
-    items.retain(|_| *k.next().unwrap_or(&true));
-    let mut k = keep.iter();
-    cited.retain(|_| *k.next().unwrap_or(&true));
+    let codes: Vec<String> = mined.iter().filter_map(|(i, _)| i.code.clone()).collect();
+    mined.retain(|(i, _)| {
+        let c = i.code.as_deref().unwrap_or("");
+        let included = INCLUDES.iter().any(|(by, inc)| c.starts_with(inc) && codes.iter().any(|o| o.starts_with(by)));
+        // Ventilation of unstated duration beside the same ventilation with its hours told.
+        let unspecified = c == "96.7000" && codes.iter().any(|o| o.starts_with("96.71") || o.starts_with("96.72"));
+        !included && !unspecified
+    });
+    let (items, cited) = mined.into_iter().unzip();
     Mined { items, cited, not_coded: facts.not_coded }
 }
 

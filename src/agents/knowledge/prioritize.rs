@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::facts::Facts;
+use crate::terminology::families::in_families;
 use crate::terminology::policy::{Policy, PrincipalKind};
 use crate::agents::{Agent, AgentError, AgentInfo, AgentInput, AgentOutput, Item, Role};
 use crate::record::EhrRecord;
@@ -80,10 +81,6 @@ impl Default for PrincipalModel {
     }
 }
 
-fn starts(c: &str, ps: &[&str]) -> bool {
-    ps.iter().any(|p| c.starts_with(p))
-}
-
 /// The principal procedure's code, if any (procedures come prioritized).
 pub fn principal_procedure(procedures: &[Item]) -> Option<&str> {
     procedures.first().and_then(|p| p.code.as_deref())
@@ -93,21 +90,21 @@ pub fn principal_procedure(procedures: &[Item]) -> Option<&str> {
 pub fn principal_features(item: &Item, position: usize, n: usize, all: &[Item], facts: &Facts, procedure: Option<&str>, policy: &Policy) -> Vec<f64> {
     let c = item.code.as_deref().unwrap_or("");
     let b = |x: bool| f64::from(u8::from(x));
-    let acute_mi = starts(c, &["I21", "I22"]);
+    let acute_mi = in_families(c, &["I21", "I22"]);
     let ua = c.starts_with("I20.0");
-    let other_angina = starts(c, &["I20.1", "I20.8", "I20.9"]);
+    let other_angina = in_families(c, &["I20.1", "I20.8", "I20.9"]);
     let hf = c.starts_with("I50");
     let hfx = c == "I50.900x018";
-    let htn = starts(c, &["I10", "I11", "I12", "I13", "I15"]);
-    let arr = starts(c, &["I44", "I45", "I47", "I48", "I49"]);
+    let htn = in_families(c, &["I10", "I11", "I12", "I13", "I15"]);
+    let arr = in_families(c, &["I44", "I45", "I47", "I48", "I49"]);
     let chd = c.starts_with("I25.1");
-    let cereb = starts(c, &["I6"]);
-    let status = c.starts_with('Z') || starts(c, &["I25.2", "I69"]);
+    let cereb = in_families(c, &["I6"]);
+    let status = c.starts_with('Z') || in_families(c, &["I25.2", "I69"]);
     let circ = c.starts_with('I');
     let other_circ = circ && !(acute_mi || ua || other_angina || hf || htn || arr || chd || cereb || status);
     let coronary = acute_mi || ua || other_angina || chd;
     let cardiac_event = all.iter().any(|i| {
-        i.code.as_deref().is_some_and(|x| starts(x, &["I20", "I21", "I22", "I50", "I48", "I47", "I44", "I45"]))
+        i.code.as_deref().is_some_and(|x| in_families(x, &["I20", "I21", "I22", "I50", "I48", "I47", "I44", "I45"]))
     });
     // Every name found in the first listed entry counts as listed first (冠心病 不稳定型心绞痛
     // is one entry with two codes; the rules then pick the acute one).
@@ -138,7 +135,7 @@ pub fn principal_features(item: &Item, position: usize, n: usize, all: &[Item], 
         b(htn && !cardiac_event),
         b(coronary && facts.significant_stenosis),
         b(procedure.is_some_and(|p| policy.treated_by(p).any(|d| c.starts_with(d)))),
-        b(c == "I49.900" && all.iter().any(|i| i.code.as_deref().is_some_and(|x| x != c && starts(x, &["I44", "I45", "I47", "I48", "I49"])))),
+        b(c == "I49.900" && all.iter().any(|i| i.code.as_deref().is_some_and(|x| x != c && in_families(x, &["I44", "I45", "I47", "I48", "I49"])))),
     ]
 }
 
@@ -182,10 +179,6 @@ pub struct PrioritizeDiagnosesAgent {
     pub policy: Arc<Policy>,
 }
 
-fn starts_any(code: &str, prefixes: &[String]) -> bool {
-    prefixes.iter().any(|p| code.starts_with(p.as_str()))
-}
-
 /// What the policy's decision list made of the candidates.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PrincipalDecision {
@@ -212,11 +205,11 @@ pub fn decide_principal(items: &[Item], procedures: &[Item], policy: &Policy) ->
         if standing.len() <= 1 {
             break;
         }
-        if !rule.when.is_empty() && !standing.iter().any(|&i| starts_any(code(i), &rule.when)) {
+        if !rule.when.is_empty() && !standing.iter().any(|&i| in_families(code(i), &rule.when)) {
             continue;
         }
         let meets = |i: usize| match rule.kind {
-            PrincipalKind::Drop | PrincipalKind::Keep => starts_any(code(i), &rule.codes),
+            PrincipalKind::Drop | PrincipalKind::Keep => in_families(code(i), &rule.codes),
             PrincipalKind::Treated => procedure.is_some_and(|p| policy.treated_by(p).any(|d| code(i).starts_with(d))),
         };
         let next: Vec<usize> = match rule.kind {

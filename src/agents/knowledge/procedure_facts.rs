@@ -7,6 +7,7 @@
 //! Why facts first: the 手术名称 field is often vague (冠脉介入治疗), empty or wrong (a stent
 //! named that could not be delivered), while the report tells what was done.
 
+use super::text::contains_any as any;
 use crate::record::{EhrRecord, Section};
 
 /// Where procedures are told, in the order a coder reads them.
@@ -185,9 +186,6 @@ fn vessels_in(cl: &str) -> Vec<&'static str> {
     out
 }
 
-fn any(hay: &str, words: &[&str]) -> bool {
-    words.iter().any(|w| hay.contains(w))
-}
 
 /// Sentences (。；; line breaks) split into comma clauses, as char ranges of the text.
 fn clauses(chars: &[char]) -> Vec<Vec<(usize, usize)>> {
@@ -256,15 +254,17 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
     let mut target: Vec<&'static str> = Vec::new();
     let whole_device_kind = device_kind(text);
     let sentences = clauses(&chars);
+    // The stent's delivery balloon is not a stent placed again.
     let clause_text = |s: usize, e: usize| -> String { chars[s..e].iter().collect::<String>().replace("支架输送球囊", "输送球囊").replace("支架球囊", "输送球囊") };
     let is_intervention = |cl: &str| any(cl, &["指引", "导丝", "球囊", "支架", "DES", "处理", "PCI", "PTCA", "介入", "开通", "扩张", "GC"]) && !any(cl, HISTORY);
-    // Every clause in order: (vessels named, an intervention told).
-    let flat: Vec<(Vec<&'static str>, bool)> = sentences
+    // Every clause in order: (its text, vessels named, an intervention told).
+    let flat: Vec<(String, Vec<&'static str>, bool)> = sentences
         .iter()
         .flatten()
         .map(|&(s, e)| {
             let cl = clause_text(s, e);
-            (vessels_in(&cl), is_intervention(&cl))
+            let (vessels, intervention) = (vessels_in(&cl), is_intervention(&cl));
+            (cl, vessels, intervention)
         })
         .collect();
     let mut at = 0;
@@ -276,18 +276,17 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
         for &(s, e) in sentence.iter() {
             let me = at;
             at += 1;
-            // The stent's delivery balloon is not a stent placed again.
-            let cl = clause_text(s, e);
+            let cl = flat[me].0.as_str();
             let span = Span { section, start: s, end: e, text: chars[s..e].iter().collect() };
-            let here = flat[me].0.clone();
-            let intervention = flat[me].1;
+            let here = flat[me].1.clone();
+            let intervention = flat[me].2;
             let vessels = if !here.is_empty() {
                 here.clone()
             } else if !in_sentence.is_empty() {
                 in_sentence.clone()
             } else if !target.is_empty() {
                 target.clone()
-            } else if let Some((next, _)) = flat[me + 1..].iter().find(|(v, i)| !v.is_empty() && *i) {
+            } else if let Some((_, next, _)) = flat[me + 1..].iter().find(|(_, v, i)| !v.is_empty() && *i) {
                 next.clone()
             } else {
                 last_vessels.clone()

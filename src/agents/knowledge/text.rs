@@ -9,6 +9,12 @@ pub use crate::record::lists::{split_items, Piece};
 /// ones, so that the rules' work per mention cannot add up to seconds.
 pub const MAX_MATCHES: usize = 256;
 
+/// Whether `hay` contains any of `words`.
+#[inline]
+pub fn contains_any(hay: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| hay.contains(w))
+}
+
 /// Char offsets of the occurrences of `needle` in `hay`, the first [`MAX_MATCHES`].
 pub fn find_all(hay: &str, needle: &str) -> Vec<(usize, usize)> {
     if needle.is_empty() {

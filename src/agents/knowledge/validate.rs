@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::facts::{body_text, Facts};
 use crate::terminology::policy::Policy;
 use super::mine::mine_record;
-use crate::terminology::families::same_family;
+use crate::terminology::families::{in_families, same_family};
 use super::text::{assertion, clause, find_all, Assertion};
 use crate::agents::{Agent, AgentError, AgentInfo, AgentInput, AgentOutput, Evidence, Item, Removal, Role};
 use crate::record::{EhrRecord, Section};
@@ -21,16 +21,9 @@ pub struct ValidateProceduresAgent {
     pub policy: Arc<Policy>,
 }
 
-fn starts_any(code: &str, prefixes: &[String]) -> bool {
-    prefixes.iter().any(|p| code.starts_with(p.as_str()))
-}
-
-fn has_family(items: &[Item], prefixes: &[String]) -> bool {
-    items.iter().any(|i| i.code.as_deref().is_some_and(|c| starts_any(c, prefixes)))
-}
-
-fn has_prefix(items: &[Item], prefixes: &[&str]) -> bool {
-    items.iter().any(|i| i.code.as_deref().is_some_and(|c| prefixes.iter().any(|p| c.starts_with(p))))
+/// Whether any item's code is of the families given.
+fn has_prefix<S: AsRef<str>>(items: &[Item], families: &[S]) -> bool {
+    items.iter().any(|i| i.code.as_deref().is_some_and(|c| in_families(c, families)))
 }
 
 fn has_code(items: &[Item], code: &str) -> bool {
@@ -197,7 +190,7 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     }
     let mut not_coded = Vec::new();
     for f in &policy.findings {
-        if has_family(&items, &f.unless) {
+        if has_prefix(&items, &f.unless) {
             continue;
         }
         if let Some(ev) = present_in(rec, &FINDING_SECTIONS, &f.words, &f.near) {
@@ -224,7 +217,7 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
         }
     }
     for u in &policy.umbrellas {
-        let specific = items.iter().any(|i| i.code.as_deref().is_some_and(|c| c != u.code && starts_any(c, &u.specific)));
+        let specific = items.iter().any(|i| i.code.as_deref().is_some_and(|c| c != u.code && in_families(c, &u.specific)));
         if !specific {
             continue;
         }
@@ -244,7 +237,7 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
             "cag_done" => facts.cag_done,
             _ => false,
         });
-        if (has_family(&items, &c.with) || by_fact) && !has_family(&items, &c.unless) {
+        if (has_prefix(&items, &c.with) || by_fact) && !has_prefix(&items, &c.unless) {
             add(&mut items, &c.code, &c.id, "伴随编码（编码政策）", None, 0.65);
         }
     }
@@ -256,13 +249,13 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
 
     // 4. Status codes only for earlier admissions: a device placed now is a procedure.
     for st in &policy.statuses {
-        let done_now = procedures.iter().any(|p| p.code.as_deref().is_some_and(|c| starts_any(c, &st.unless_done)));
+        let done_now = procedures.iter().any(|p| p.code.as_deref().is_some_and(|c| in_families(c, &st.unless_done)));
         let before = present_in(rec, &[Section::PastHistory, Section::AdmissionDiagnosis, Section::PresentIllness], &st.history, &[]);
         let family = &st.code[..st.code.len().min(5)];
-        if st.coded && before.is_some() && !has_prefix(&items, &[family]) && !has_family(&items, &st.unless) {
+        if st.coded && before.is_some() && !has_prefix(&items, &[family]) && !has_prefix(&items, &st.unless) {
             add(&mut items, &st.code, &st.id, "既往植入（状态编码）", before.clone(), 0.6);
         }
-        let excluded = has_family(&items, &st.unless);
+        let excluded = has_prefix(&items, &st.unless);
         if (done_now && before.is_none()) || !st.coded || excluded {
             items.retain(|i| {
                 let drop = i.code.as_deref().is_some_and(|c| c.starts_with(family));
@@ -291,14 +284,14 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     let mut seen = std::collections::HashSet::new();
     items.retain(|i| i.code.as_ref().is_none_or(|c| seen.insert(c.clone())));
     for c in &policy.combines {
-        let all_there = c.with_all.iter().all(|f| has_family(&items, std::slice::from_ref(f)));
+        let all_there = c.with_all.iter().all(|f| has_prefix(&items, std::slice::from_ref(f)));
         if !all_there {
             continue;
         }
-        let at = items.iter().position(|i| i.code.as_deref().is_some_and(|x| starts_any(x, &c.drop) || x == c.code));
+        let at = items.iter().position(|i| i.code.as_deref().is_some_and(|x| in_families(x, &c.drop) || x == c.code));
         let mut evidence = Vec::new();
         items.retain(|i| {
-            let drop = i.code.as_deref().is_some_and(|x| x != c.code && starts_any(x, &c.drop));
+            let drop = i.code.as_deref().is_some_and(|x| x != c.code && in_families(x, &c.drop));
             if drop {
                 evidence.extend(i.evidence.iter().cloned());
                 out.removed.push(Removal { item: i.clone(), reason: format!("combined into {} (policy {}, {})", c.code, policy.name, c.id) });
@@ -368,14 +361,14 @@ pub fn validate_procedures(rec: &EhrRecord, items: Vec<Item>, policy: &Policy) -
     let told_groups: Vec<Vec<String>> = FACT_GROUPS
         .iter()
         .map(|g| group_families(policy, g))
-        .filter(|fams| mined.iter().any(|m| m.code.as_deref().is_some_and(|c| starts_any(c, fams))))
+        .filter(|fams| mined.iter().any(|m| m.code.as_deref().is_some_and(|c| in_families(c, fams))))
         .collect();
     let mined_codes: Vec<&str> = mined.iter().filter_map(|m| m.code.as_deref()).collect();
     let items: Vec<Item> = items
         .into_iter()
         .filter_map(|it| {
             let c = it.code.as_deref().unwrap_or("");
-            let contradicted = it.origin != "mine" && !mined_codes.contains(&c) && told_groups.iter().any(|fams| starts_any(c, fams));
+            let contradicted = it.origin != "mine" && !mined_codes.contains(&c) && told_groups.iter().any(|fams| in_families(c, fams));
             // Where the report and notes tell what was done, a name they do not corroborate
             // (same NN.NN family) is not coded: the name is a hint, the report the record.
             // A coronary intervention is always preceded by the angiography the name may list
