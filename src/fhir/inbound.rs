@@ -249,17 +249,10 @@ pub fn from_document_reference(doc: &Value, binary: &dyn Fn(&str) -> Option<(Str
         } else {
             continue;
         };
-        let text = String::from_utf8(bytes).map_err(|_| InboundError::Invalid("the attachment is not UTF-8 text".into()))?;
-        let record = match ctype.as_str() {
-            "text/plain" | "text/markdown" => record_from_plain_text(id, &text),
-            "application/json" | "application/fhir+json" => {
-                let v: Value = serde_json::from_str(&text).map_err(|e| InboundError::Invalid(format!("the JSON attachment is malformed: {e}")))?;
-                let mut r = io::record_from_json(&v, 1).map_err(|e| InboundError::Invalid(format!("the JSON attachment: {e}")))?;
-                if r.record_id.starts_with("row-") {
-                    r.record_id = id.to_owned();
-                }
-                r
-            }
+        // The type decides first: a PDF is not "invalid text", it is a format not read here.
+        let json = match ctype.split(';').next().unwrap_or("").trim().to_ascii_lowercase().as_str() {
+            "text/plain" | "text/markdown" => false,
+            "application/json" | "application/fhir+json" => true,
             "application/pdf" => {
                 last_err = InboundError::NotSupported("application/pdf attachments are not read yet; send text/plain or a flat JSON record".into());
                 continue;
@@ -268,6 +261,17 @@ pub fn from_document_reference(doc: &Value, binary: &dyn Fn(&str) -> Option<(Str
                 last_err = InboundError::NotSupported(format!("attachment content type {other} is not supported"));
                 continue;
             }
+        };
+        let text = String::from_utf8(bytes).map_err(|_| InboundError::Invalid("the attachment is not UTF-8 text".into()))?;
+        let record = if json {
+            let v: Value = serde_json::from_str(&text).map_err(|e| InboundError::Invalid(format!("the JSON attachment is malformed: {e}")))?;
+            let mut r = io::record_from_json(&v, 1).map_err(|e| InboundError::Invalid(format!("the JSON attachment: {e}")))?;
+            if r.record_id.starts_with("row-") {
+                r.record_id = id.to_owned();
+            }
+            r
+        } else {
+            record_from_plain_text(id, &text)
         };
         require_codable(&record)?;
         return Ok(Inbound {

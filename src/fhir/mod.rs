@@ -6,5 +6,6 @@ pub mod outbound;
 pub mod outcome;
 pub mod params;
 pub mod terminology;
+pub mod validate;
 
 pub const FHIR_VERSION: &str = "4.0.1";

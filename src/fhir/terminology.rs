@@ -174,15 +174,3 @@ pub fn concept_map_summary(id: &str, url: &str, source: &CodeSystem, target: &Co
     })
 }
 
-/// A searchset of `resources` (already the page asked for) out of `total` matches, with its
-/// `self` link: the search as the server read it.
-pub fn searchset(base: &str, resources: Vec<Value>, total: usize, self_link: &str) -> Value {
-    let entries: Vec<Value> = resources
-        .into_iter()
-        .map(|r| {
-            let full = format!("{}/{}/{}", base, r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
-            json!({ "fullUrl": full, "resource": r, "search": { "mode": "match" } })
-        })
-        .collect();
-    json!({ "resourceType": "Bundle", "type": "searchset", "total": total, "link": [{ "relation": "self", "url": self_link }], "entry": entries })
-}

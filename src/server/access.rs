@@ -30,6 +30,8 @@ pub struct Access {
     patient_reach: bool,
     /// A GET that starts work (`$export`): refused cross-site like a write.
     starts_work: bool,
+    /// The body may be of any content type (`POST /Binary` takes raw content).
+    any_body: bool,
     audit: Option<audit::Entry>,
 }
 
@@ -55,6 +57,13 @@ impl Access {
 
     pub fn starts_work(mut self) -> Access {
         self.starts_work = true;
+        self
+    }
+
+    /// A body of any content type is read by the handler. Cross-site requests stay refused by
+    /// the same-site check (auth off) and the bearer token (auth on).
+    pub fn any_body(mut self) -> Access {
+        self.any_body = true;
         self
     }
 
@@ -161,7 +170,9 @@ fn refuse(req: ServiceRequest, e: ApiError) -> ServiceResponse<BoxBody> {
 /// The decision, or who was refused (for the audit) and why.
 fn decide_request(state: &AppState, req: &ServiceRequest, access: &Access) -> Result<Decision, (String, ApiError)> {
     let anonymous = |e: ApiError| ("anonymous".to_owned(), e);
-    check_content_type(req).map_err(anonymous)?;
+    if !access.any_body {
+        check_content_type(req).map_err(anonymous)?;
+    }
     let Some(verifier) = &state.verifier else {
         check_same_site(req, access).map_err(anonymous)?;
         return Ok(Decision { principal: None, patient: None });

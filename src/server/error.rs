@@ -82,6 +82,13 @@ error_table! {
     NothingToCode = ("nothing_to_code", UNPROCESSABLE_ENTITY, Required);
     /// A code system version with no concepts.
     EmptyCodeSystem = ("empty_code_system", UNPROCESSABLE_ENTITY, Required);
+    /// A written resource that is not valid R4: structure, datatypes, formats, required
+    /// bindings (each issue names its path).
+    InvalidResource = ("invalid_resource", BAD_REQUEST, Structure);
+    /// A written resource that breaks an R4 invariant (con-5, cmp-1, …).
+    InvariantViolated = ("invariant_violated", UNPROCESSABLE_ENTITY, Invariant);
+    /// A review that the rules of review forbid (moving a diagnosis to another patient).
+    ReviewRule = ("review_rule", UNPROCESSABLE_ENTITY, BusinessRule);
     /// A value outside its value set (a verification status).
     InvalidValue = ("invalid_value", UNPROCESSABLE_ENTITY, Value);
     /// A code that is not a codable concept of the edition.
@@ -109,11 +116,34 @@ error_table! {
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// Where in the body, one issue each: (FHIRPath expression, what is wrong there).
+    pub located: Vec<(String, String)>,
 }
 
 impl ApiError {
     pub fn of(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into() }
+        ApiError { code, message: message.into(), located: Vec::new() }
+    }
+
+    /// The same error at `expression` in the body.
+    pub fn at(mut self, expression: impl Into<String>) -> ApiError {
+        let message = self.message.clone();
+        self.located.push((expression.into(), message));
+        self
+    }
+
+    /// A written resource's validation errors: invariants alone are a 422, anything about
+    /// structure or values a 400; every issue keeps its path.
+    pub fn invalid_resource(ty: &str, issues: Vec<crate::fhir::validate::Issue>) -> ApiError {
+        use crate::fhir::validate::Problem;
+        let code = if issues.iter().all(|i| i.problem == Problem::Invariant) { ErrorCode::InvariantViolated } else { ErrorCode::InvalidResource };
+        let first = issues.first().map(|i| format!("{}: {}", i.expression, i.message)).unwrap_or_default();
+        let more = if issues.len() > 1 { format!(" (and {} more)", issues.len() - 1) } else { String::new() };
+        ApiError {
+            code,
+            message: format!("the {ty} is not valid FHIR R4: {first}{more}; nothing was stored"),
+            located: issues.into_iter().map(|i| (i.expression, i.message)).collect(),
+        }
     }
     pub fn status(&self) -> StatusCode {
         self.code.status()
@@ -210,16 +240,33 @@ impl From<crate::pipeline::PipelineError> for ApiError {
 /// The OperationOutcome of an error: its issue type, its stable code in `details`, and the
 /// message.
 pub fn outcome(code: ErrorCode, message: &str) -> serde_json::Value {
+    located_outcome(code, message, &[])
+}
+
+/// One issue per located problem (with its `expression`), or one with the message.
+fn located_outcome(code: ErrorCode, message: &str, located: &[(String, String)]) -> serde_json::Value {
     let severity = if code.status().is_server_error() { "fatal" } else { "error" };
-    json!({
-        "resourceType": "OperationOutcome",
-        "issue": [{
+    let issue = |diagnostics: &str| {
+        json!({
             "severity": severity,
             "code": code.issue().as_str(),
             "details": { "coding": [{ "system": ERROR_CODE_SYSTEM, "code": code.code() }] },
-            "diagnostics": message
-        }]
-    })
+            "diagnostics": diagnostics
+        })
+    };
+    let issues: Vec<serde_json::Value> = if located.is_empty() {
+        vec![issue(message)]
+    } else {
+        located
+            .iter()
+            .map(|(expression, text)| {
+                let mut i = issue(text);
+                i["expression"] = json!([expression]);
+                i
+            })
+            .collect()
+    };
+    json!({ "resourceType": "OperationOutcome", "issue": issues })
 }
 
 impl ResponseError for ApiError {
@@ -228,7 +275,9 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.code.status()).content_type(super::format::FHIR_JSON).body(outcome(self.code, &self.message).to_string())
+        HttpResponse::build(self.code.status())
+            .content_type(super::format::FHIR_JSON)
+            .body(located_outcome(self.code, &self.message, &self.located).to_string())
     }
 }
 

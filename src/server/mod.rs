@@ -2,6 +2,7 @@
 
 pub mod access;
 mod audit;
+mod binary;
 pub mod auth;
 mod code_routes;
 pub mod error;
@@ -9,6 +10,7 @@ mod export_routes;
 pub mod format;
 pub mod model_api;
 mod resource_routes;
+mod search;
 mod terminology_routes;
 
 use std::net::TcpListener;

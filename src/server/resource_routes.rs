@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use super::access::{belongs_to, patient_field, Access, Decision};
 
 use super::error::{ApiError, ErrorCode};
-use super::format::{check_accept, url_pairs, FHIR_JSON};
+use super::format::{check_accept, FHIR_JSON};
+use super::search::{Order, Search};
 use super::AppState;
 
 /// Types the store holds, and the search parameters each supports.
@@ -24,9 +25,6 @@ const SEARCHABLE: &[(&str, &[&str])] = &[
     ("Binary", &["_lastUpdated"]),
 ];
 
-/// Paging deeper than this is refused rather than computed (and can never overflow).
-const MAX_OFFSET: usize = 1_000_000_000;
-
 /// Inputs an EHR may store first and code later (`/Composition/{id}/$code`).
 const CREATABLE: &[&str] = &["Composition", "DocumentReference", "Binary"];
 
@@ -41,6 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 fn decide_type(req: &ServiceRequest, _: &AppState) -> Result<Access, ApiError> {
     let ty = req.match_info().get("type").unwrap_or("");
     Ok(match *req.method() {
+        // A Binary may be posted as its own content (R4 binary.html#rest).
+        Method::POST if ty == "Binary" => Access::needs(ty, 'c').any_body().audited_for(ty, "C", "create", ty),
         Method::POST => Access::needs(ty, 'c').audited_for(ty, "C", "create", ty),
         // AuditEvent search is the admins' own reading of the trail, not an access to records.
         _ => Access::needs(ty, 's').patient_reach().audited_for(ty, "E", "search-type", ty),
@@ -76,30 +76,50 @@ fn known_type(ty: &str) -> Result<&'static [&'static str], ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("resource type {ty} is not served here")))
 }
 
-fn with_version_headers(resource: &Value) -> HttpResponse {
-    let mut resp = HttpResponse::Ok();
-    resp.content_type(FHIR_JSON);
+/// ETag and Last-Modified of a stored version.
+fn version_headers(resource: &Value) -> Vec<(header::HeaderName, String)> {
+    let mut headers = Vec::new();
     if let Some(v) = resource["meta"]["versionId"].as_str() {
-        resp.insert_header((header::ETAG, format!("W/\"{v}\"")));
+        headers.push((header::ETAG, format!("W/\"{v}\"")));
     }
     // RFC 7231: an HTTP date, not the FHIR instant.
     if let Some(date) = resource["meta"]["lastUpdated"].as_str().and_then(crate::ids::http_date) {
-        resp.insert_header(("Last-Modified", date));
+        headers.push((header::LAST_MODIFIED, date));
+    }
+    headers
+}
+
+fn with_version_headers(resource: &Value) -> HttpResponse {
+    let mut resp = HttpResponse::Ok();
+    resp.content_type(FHIR_JSON);
+    for h in version_headers(resource) {
+        resp.insert_header(h);
     }
     resp.body(resource.to_string())
 }
 
 async fn read(req: HttpRequest, decision: Decision, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
-    check_accept(&req)?;
     let (ty, id) = path.into_inner();
     known_type(&ty)?;
     let r = state.store.read(&ty, &id)?.ok_or_else(|| ApiError::not_found(format!("{ty}/{id} is not known")))?;
     within_reach(&decision, &r)?;
-    Ok(with_version_headers(&r))
+    answer(&req, &r)
+}
+
+/// A read's answer: the resource as FHIR JSON, or a Binary's own content when the client asks
+/// for its content type rather than a FHIR one (R4 binary.html#rest).
+fn answer(req: &HttpRequest, r: &Value) -> Result<HttpResponse, ApiError> {
+    if r["resourceType"] == "Binary" {
+        let content_type = r["contentType"].as_str().unwrap_or("application/octet-stream");
+        if super::binary::wants_raw(req, content_type)? {
+            return super::binary::raw(r, version_headers(r));
+        }
+    }
+    check_accept(req)?;
+    Ok(with_version_headers(r))
 }
 
 async fn vread(req: HttpRequest, decision: Decision, state: web::Data<AppState>, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
-    check_accept(&req)?;
     let (ty, id, vid) = path.into_inner();
     known_type(&ty)?;
     let v: i64 = vid.parse().map_err(|_| ApiError::bad_request(format!("version {vid:?} is not a number")))?;
@@ -109,7 +129,7 @@ async fn vread(req: HttpRequest, decision: Decision, state: web::Data<AppState>,
         ?
         .ok_or_else(|| ApiError::not_found(format!("{ty}/{id} has no version {vid}")))?;
     within_reach(&decision, &r)?;
-    Ok(with_version_headers(&r))
+    answer(&req, &r)
 }
 
 async fn history(req: HttpRequest, decision: Decision, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
@@ -148,46 +168,17 @@ async fn history(req: HttpRequest, decision: Decision, state: web::Data<AppState
 async fn search(req: HttpRequest, decision: Decision, state: web::Data<AppState>, ty: web::Path<String>) -> Result<HttpResponse, ApiError> {
     check_accept(&req)?;
     let allowed = known_type(&ty)?;
-    let mut filters = Vec::new();
-    let mut count = 50usize;
-    let mut offset = 0usize;
-    for (k, v) in url_pairs(req.query_string()) {
-        match k.as_str() {
-            "_count" => count = v.parse().map_err(|_| ApiError::bad_request(format!("_count must be a number, not {v:?}")))?,
-            "_offset" => {
-                offset = v.parse().ok().filter(|o| *o <= MAX_OFFSET).ok_or_else(|| ApiError::bad_request(format!("_offset must be a number from 0 to {MAX_OFFSET}, not {v:?}")))?
-            }
-            "_format" => {}
-            p if allowed.contains(&p) => filters.push((k.clone(), v)),
-            p => return Err(ApiError::bad_request(format!("search parameter {p} is not supported for {ty}; supported: {}", allowed.join(", ")))),
-        }
-    }
-    let count = count.clamp(1, 500);
+    let search = Search::read(&req, allowed)?;
     // A `patient/` scope searches that patient's resources only; a type outside the patient
     // compartment is not reachable with one.
-    let mut scoped = filters.clone();
+    let mut scoped = search.filters.clone();
     if let Some(p) = &decision.patient {
         let param = patient_field(&ty).ok_or_else(|| ApiError::of(ErrorCode::Forbidden, format!("{ty} is not in a patient's compartment: a patient/ scope does not reach it")))?;
         scoped.push((param.to_owned(), format!("Patient/{p}")));
     }
-    let (page, total) = state.store.search(&ty, &scoped, count, offset)?;
-    let base = state.base_url();
-    let query: String = filters.iter().map(|(k, v)| format!("{k}={}&", enc(v))).collect();
-    let mut links = vec![json!({ "relation": "self", "url": format!("{base}/{ty}?{query}_count={count}&_offset={offset}") })];
-    if offset.saturating_add(count) < total {
-        links.push(json!({ "relation": "next", "url": format!("{base}/{ty}?{query}_count={count}&_offset={}", offset + count) }));
-    }
-    let entries: Vec<Value> = page
-        .iter()
-        .map(|r| json!({ "fullUrl": format!("{base}/{ty}/{}", r["id"].as_str().unwrap_or("")), "resource": r, "search": { "mode": "match" } }))
-        .collect();
-    Ok(super::format::fhir_ok(&json!({ "resourceType": "Bundle", "type": "searchset", "total": total, "link": links, "entry": entries })))
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
+    let count = if search.count_only { 0 } else { search.count };
+    let (page, total) = state.store.search_in_order(&ty, &scoped, count, search.offset, search.order == Order::NewestFirst)?;
+    Ok(super::format::fhir_ok(&search.bundle(&state.base_url(), &ty, page, total)))
 }
 
 /// What a review changes, as kept in the feedback: code, display, verification status.
@@ -212,16 +203,17 @@ pub async fn update(req: HttpRequest, decision: Decision, state: web::Data<AppSt
     }
     let resource = super::format::json_body(&body)?;
     if resource["resourceType"] != ty.as_str() {
-        return Err(ApiError::bad_request(format!("the body is not a {ty}")));
+        return Err(ApiError::bad_request(format!("the body is not a {ty}")).at("resourceType"));
     }
-    if resource["id"].as_str().is_some_and(|b| b != id) {
-        return Err(ApiError::bad_request("the body's id differs from the URL's"));
+    // R4 http.html#update: the body carries the id, and it is the URL's.
+    match resource["id"].as_str() {
+        None => return Err(ApiError::bad_request(format!("an update's body carries the {ty}'s id")).at(format!("{ty}.id"))),
+        Some(b) if b != id => return Err(ApiError::bad_request("the body's id differs from the URL's").at(format!("{ty}.id"))),
+        Some(_) => {}
     }
-    if ty == "Condition" {
-        let vs = resource["verificationStatus"]["coding"][0]["code"].as_str().unwrap_or("");
-        if !["provisional", "confirmed", "refuted", "entered-in-error", "unconfirmed", "differential"].contains(&vs) {
-            return Err(ApiError::of(ErrorCode::InvalidValue, format!("verificationStatus {vs:?} is not a condition-ver-status code")));
-        }
+    let invalid = crate::fhir::validate::errors(&resource);
+    if !invalid.is_empty() {
+        return Err(ApiError::invalid_resource(&ty, invalid));
     }
     let coding = &resource["code"]["coding"][0];
     let (system, code) = (coding["system"].as_str().unwrap_or(""), coding["code"].as_str().unwrap_or(""));
@@ -237,11 +229,12 @@ pub async fn update(req: HttpRequest, decision: Decision, state: web::Data<AppSt
         ),
     };
     let who = reviewer(&req, &decision);
-    if let Some(p) = &decision.patient {
-        let current = state.store.read(&ty, &id)?.ok_or_else(|| ApiError::not_found(format!("{ty}/{id} is not known")))?;
-        if !belongs_to(&current, p) || !belongs_to(&resource, p) {
-            return Err(ApiError::of(ErrorCode::Forbidden, "this resource is outside the token's patient"));
-        }
+    let current = state.store.read(&ty, &id)?.ok_or_else(|| ApiError::not_found(format!("{ty}/{id} is not known")))?;
+    within_reach(&decision, &current)?;
+    // A review judges the coding of this patient's record; it never moves it to another one
+    // (every update passes here, so the subject a resource was coded for is the one it keeps).
+    if current["subject"]["reference"] != resource["subject"]["reference"] {
+        return Err(ApiError::of(ErrorCode::ReviewRule, format!("a review keeps the subject the {ty} was coded for")).at(format!("{ty}.subject")));
     }
     let stored = state.store.update(&ty, &id, resource, if_match, &who, review_summary)?;
     Ok(with_version_headers(&stored))
@@ -267,7 +260,9 @@ async fn create(req: HttpRequest, decision: Decision, state: web::Data<AppState>
     if !CREATABLE.contains(&ty.as_str()) {
         return Err(ApiError::of(ErrorCode::NotAllowedHere, format!("{ty} is not created here; {} are", CREATABLE.join(", "))));
     }
-    let mut resource = super::format::json_body(&body)?;
+    // A Binary may arrive as its own content (R4 binary.html#rest): any body that is not FHIR.
+    let raw_binary = ty.as_str() == "Binary" && !super::binary::is_fhir_body(&req);
+    let mut resource = if raw_binary { super::binary::from_raw(&req, &body)? } else { super::format::json_body(&body)? };
     if resource["resourceType"] != ty.as_str() {
         return Err(ApiError::bad_request(format!("the body is not a {ty}")));
     }
@@ -282,7 +277,12 @@ async fn create(req: HttpRequest, decision: Decision, state: web::Data<AppState>
     // Conditional create: the same document sent again with the same If-None-Exist is the
     // first one (200, nothing stored twice); the same criteria with another document is a 412.
     let conditional = super::code_routes::conditional_key(&req, &decision, &resource)?;
+    // The server names what it creates (R4 http.html#create): a client's id is not judged.
     resource["id"] = json!(crate::ids::new_uuid());
+    let invalid = crate::fhir::validate::errors(&resource);
+    if !invalid.is_empty() {
+        return Err(ApiError::invalid_resource(&ty, invalid));
+    }
     let (r, status) = match conditional {
         None => (state.store.create_one(resource)?, StatusCode::CREATED),
         Some((key, digest)) => {

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::access::Access;
 use super::error::{ApiError, ErrorCode};
 use super::format::{check_accept, fhir_ok, url_pairs};
+use super::search::Search;
 use super::AppState;
 use crate::fhir::params::OpParams;
 use crate::fhir::{capability, terminology as fx};
@@ -82,27 +83,23 @@ async fn metadata(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 }
 
 async fn search_code_systems(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
-    let p = op_params(&req, &web::Bytes::new())?;
+    check_accept(&req)?;
+    let search = Search::read(&req, &["url", "version"])?;
     let t = state.terminology();
     let list: Vec<Value> = t
         .all_versions()
         .into_iter()
-        .filter(|cs| p.get("url").is_none_or(|u| u == cs.meta.url))
-        .filter(|cs| p.get("version").is_none_or(|v| v == cs.meta.version))
-        .filter(|cs| p.get("_id").is_none_or(|v| v == cs.meta.id))
+        .filter(|cs| search.id_matches(&cs.meta.id))
+        .filter(|cs| {
+            search.type_filters().all(|(k, v)| match k {
+                "url" => v == cs.meta.url,
+                _ => v == cs.meta.version,
+            })
+        })
         .map(|cs| fx::code_system(cs, None))
         .collect();
-    page_of_search(&req, &state, "CodeSystem", list, p.usize("_count").map_err(ApiError::bad_request)?)
-}
-
-/// A searchset page (`_count` of them, all without it; `_count=0` the total alone) with its
-/// `self` link.
-fn page_of_search(req: &HttpRequest, state: &AppState, ty: &str, list: Vec<Value>, count: Option<usize>) -> Result<HttpResponse> {
-    let total = list.len();
-    let page: Vec<Value> = list.into_iter().take(count.unwrap_or(usize::MAX)).collect();
-    let query = req.query_string();
-    let self_link = if query.is_empty() { format!("{}/{ty}", state.base_url()) } else { format!("{}/{ty}?{query}", state.base_url()) };
-    Ok(fhir_ok(&fx::searchset(&state.base_url(), page, total, &self_link)))
+    let (page, total) = search.page_of(list);
+    Ok(fhir_ok(&search.bundle(&state.base_url(), "CodeSystem", page, total)))
 }
 
 async fn read_code_system(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse> {
@@ -229,17 +226,22 @@ fn concept_maps(state: &AppState) -> Vec<Value> {
 
 async fn search_concept_maps(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     check_accept(&req)?;
-    let p = op_params(&req, &web::Bytes::new())?;
-    // url, _id, and the source or target code system a map reads from or writes to.
+    let search = Search::read(&req, &["url", "source-system", "target-system"])?;
+    // url, and the source or target code system a map reads from or writes to.
     let system_of = |cm: &Value, side: &str| cm[format!("{side}Uri")].as_str().or(cm[format!("{side}Canonical")].as_str()).unwrap_or("").to_owned();
     let list: Vec<Value> = concept_maps(&state)
         .into_iter()
-        .filter(|cm| p.get("url").is_none_or(|u| cm["url"] == u))
-        .filter(|cm| p.get("_id").is_none_or(|v| cm["id"] == v))
-        .filter(|cm| p.get("source-system").is_none_or(|s| cm["group"][0]["source"] == s || system_of(cm, "source") == s))
-        .filter(|cm| p.get("target-system").is_none_or(|s| cm["group"][0]["target"] == s || system_of(cm, "target") == s))
+        .filter(|cm| search.id_matches(cm["id"].as_str().unwrap_or("")))
+        .filter(|cm| {
+            search.type_filters().all(|(k, v)| match k {
+                "url" => cm["url"] == v,
+                "source-system" => cm["group"][0]["source"] == v || system_of(cm, "source") == v,
+                _ => cm["group"][0]["target"] == v || system_of(cm, "target") == v,
+            })
+        })
         .collect();
-    page_of_search(&req, &state, "ConceptMap", list, p.usize("_count").map_err(ApiError::bad_request)?)
+    let (page, total) = search.page_of(list);
+    Ok(fhir_ok(&search.bundle(&state.base_url(), "ConceptMap", page, total)))
 }
 
 async fn read_concept_map(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse> {
@@ -338,8 +340,13 @@ async fn put_code_system(req: HttpRequest, state: web::Data<AppState>, id: web::
     if v["resourceType"] != "CodeSystem" {
         return Err(ApiError::bad_request("the body is not a CodeSystem"));
     }
-    if v["id"].as_str().is_some_and(|b| b != id.as_str()) {
-        return Err(ApiError::bad_request("the body's id differs from the URL's"));
+    // R4 http.html#update: the body carries the id, and it is the URL's.
+    if v["id"].as_str() != Some(id.as_str()) {
+        return Err(ApiError::bad_request("the body's id is missing or differs from the URL's").at("CodeSystem.id"));
+    }
+    let invalid = crate::fhir::validate::errors(&v);
+    if !invalid.is_empty() {
+        return Err(ApiError::invalid_resource("CodeSystem", invalid));
     }
     let version = v["version"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("CodeSystem.version is required: versions are served side by side"))?;
     valid_version(version)?;

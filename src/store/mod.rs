@@ -310,14 +310,20 @@ impl Store {
     /// prefixes `ge`/`gt`/`le`/`lt` on the stored instant; ordered by last update, paged in
     /// the database (only the page's bodies are read). Answers the page and the total.
     pub fn search(&self, ty: &str, filters: &[(String, String)], count: usize, offset: usize) -> Result<(Vec<Value>, usize), StoreError> {
-        on_engine!(self, s => s.search(ty, filters, count, offset))
+        self.search_in_order(ty, filters, count, offset, false)
+    }
+
+    /// [`Store::search`], newest update first when `newest_first` (`_sort=-_lastUpdated`).
+    /// `_id` among the filters matches any of its comma-separated ids.
+    pub fn search_in_order(&self, ty: &str, filters: &[(String, String)], count: usize, offset: usize, newest_first: bool) -> Result<(Vec<Value>, usize), StoreError> {
+        on_engine!(self, s => s.search(ty, filters, count, offset, newest_first))
     }
 }
 
 /// The search as SQL both engines run: the page of bodies of the current versions of `ty`
 /// that match every filter (oldest update first), the statement counting all of them, and
 /// their arguments in order. `placeholder(n)` writes argument n in the engine's syntax.
-pub(crate) fn search_sql(ty: &str, filters: &[(String, String)], count: usize, offset: usize, placeholder: fn(usize) -> String) -> SearchSql {
+pub(crate) fn search_sql(ty: &str, filters: &[(String, String)], count: usize, offset: usize, newest_first: bool, placeholder: fn(usize) -> String) -> SearchSql {
     let mut args: Vec<String> = vec![ty.to_owned()];
     let mut conditions = format!("r.type = {} AND r.current = 1", placeholder(1));
     let next = |args: &mut Vec<String>, v: String| {
@@ -335,6 +341,9 @@ pub(crate) fn search_sql(ty: &str, filters: &[(String, String)], count: usize, o
             };
             let p = next(&mut args, v.to_owned());
             conditions.push_str(&format!(" AND r.last_updated {op} {p}"));
+        } else if param == "_id" {
+            let ids: Vec<String> = value.split(',').map(|id| next(&mut args, id.to_owned())).collect();
+            conditions.push_str(&format!(" AND r.id IN ({})", ids.join(", ")));
         } else {
             let p = next(&mut args, param.clone());
             let matching = match (is_token_param(param), token_match(value)) {
@@ -354,7 +363,10 @@ pub(crate) fn search_sql(ty: &str, filters: &[(String, String)], count: usize, o
     // Both numbers are the server's own integers (bounded by the routes), never client text.
     let (count, offset) = (count.min(i64::MAX as usize), offset.min(i64::MAX as usize));
     SearchSql {
-        page: format!("SELECT r.body FROM resource r WHERE {conditions} ORDER BY r.last_updated, r.id LIMIT {count} OFFSET {offset}"),
+        page: format!(
+            "SELECT r.body FROM resource r WHERE {conditions} ORDER BY r.last_updated {order}, r.id {order} LIMIT {count} OFFSET {offset}",
+            order = if newest_first { "DESC" } else { "ASC" }
+        ),
         count: format!("SELECT COUNT(*) FROM resource r WHERE {conditions}"),
         args,
     }

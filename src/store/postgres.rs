@@ -300,8 +300,8 @@ impl PostgresStore {
         bodies.iter().map(|b| parse(b)).collect()
     }
 
-    pub fn search(&self, ty: &str, filters: &[(String, String)], count: usize, offset: usize) -> Result<(Vec<Value>, usize), StoreError> {
-        let sql = super::search_sql(ty, filters, count, offset, |n| format!("${n}"));
+    pub fn search(&self, ty: &str, filters: &[(String, String)], count: usize, offset: usize, newest_first: bool) -> Result<(Vec<Value>, usize), StoreError> {
+        let sql = super::search_sql(ty, filters, count, offset, newest_first, |n| format!("${n}"));
         let pool = self.pool.clone();
         let (total, bodies): (i64, Vec<String>) = self.run(async move {
             let mut count = sqlx::query_scalar(&sql.count);

@@ -520,8 +520,8 @@ impl SqliteStore {
         })
     }
 
-    pub fn search(&self, ty: &str, filters: &[(String, String)], count: usize, offset: usize) -> Result<(Vec<Value>, usize), StoreError> {
-        let sql = super::search_sql(ty, filters, count, offset, |n| format!("?{n}"));
+    pub fn search(&self, ty: &str, filters: &[(String, String)], count: usize, offset: usize, newest_first: bool) -> Result<(Vec<Value>, usize), StoreError> {
+        let sql = super::search_sql(ty, filters, count, offset, newest_first, |n| format!("?{n}"));
         self.reading(|conn| {
             let total: i64 = conn.prepare_cached(&sql.count)?.query_row(rusqlite::params_from_iter(sql.args.iter()), |r| r.get(0))?;
             let mut stmt = conn.prepare_cached(&sql.page)?;

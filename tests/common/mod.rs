@@ -76,6 +76,8 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body as sent (a raw Binary need not be text).
+    pub bytes: Vec<u8>,
 }
 
 impl Response {
@@ -122,7 +124,7 @@ fn parse_response(raw: &[u8]) -> Response {
     if chunked {
         body = dechunk(&body);
     }
-    Response { status, headers, body: String::from_utf8(body).expect("UTF-8 body") }
+    Response { status, headers, body: String::from_utf8_lossy(&body).into_owned(), bytes: body }
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
