@@ -619,3 +619,98 @@ fn binaries_take_and_give_their_own_content_type() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(codes(&resources(&r.json(), "Procedure")).contains(&"36.0700".to_owned()), "{}", r.body);
 }
+
+/// Issue 14, item 6: the CapabilityStatement is what the routes serve. Every route registered
+/// is declared; every interaction and operation declared answers (never 404/405); what a
+/// stored type does not declare is a 405.
+#[test]
+fn capability_statement_matches_the_routes_served() {
+    // Something of every stored type exists to read.
+    let coded = post_json(server(), "/fhir/Bundle/$code", &example_bundle()).json();
+    assert!(!resources(&coded, "Claim").is_empty());
+    let bundle: Value = serde_json::from_str(&example_bundle()).unwrap();
+    assert_eq!(post_json(server(), "/fhir/Composition", &bundle["entry"][0]["resource"].to_string()).status, 201);
+    let doc = json!({ "resourceType": "DocumentReference", "status": "current", "content": [{ "attachment": { "contentType": "text/plain", "data": "aGk=" } }] });
+    assert_eq!(post_json(server(), "/fhir/DocumentReference", &doc.to_string()).status, 201);
+    assert_eq!(request(server(), "POST", "/fhir/Binary", &[("Content-Type", "text/plain")], "出院诊断：高血压".as_bytes()).status, 201);
+    let cap = common::get(server(), "/fhir/metadata").json();
+    common::assert_valid_r4_external(std::slice::from_ref(&cap));
+    let rest = &cap["rest"][0];
+    let declared = |ty: &str| rest["resource"].as_array().unwrap().iter().find(|r| r["type"] == ty).cloned();
+    let has = |list: &Value, key: &str, value: &str| list.as_array().into_iter().flatten().any(|x| x[key] == value);
+
+    // 1. Every registered route is declared.
+    let routes = jointcoder::server::access::routes_registered();
+    assert!(routes.len() > 20, "{routes:?}");
+    for route in &routes {
+        let parts: Vec<&str> = route.trim_start_matches('/').split('/').collect();
+        let ok = match parts.as_slice() {
+            // The statement itself, SMART discovery (declared in rest.security with auth on),
+            // and the bulk-data job URLs the kick-off answers with.
+            ["metadata"] | [".well-known", "smart-configuration"] => true,
+            [op, ..] if op.starts_with("$export-") => has(&rest["operation"], "name", "export"),
+            [op] if op.starts_with('$') => has(&rest["operation"], "name", &op[1..]),
+            // The generic routes of the stored types: probed below, type by type.
+            ["{type}", ..] => true,
+            [ty, op] | [ty, "{id}", op] if op.starts_with('$') => declared(ty).is_some_and(|r| has(&r["operation"], "name", &op[1..])),
+            [ty] => declared(ty).is_some_and(|r| has(&r["interaction"], "code", "search-type")),
+            [ty, _] => declared(ty).is_some_and(|r| has(&r["interaction"], "code", "read")),
+            _ => false,
+        };
+        assert!(ok, "route {route} is served but not declared");
+    }
+
+    // 2. Every declared interaction answers; an undeclared one of a stored type is a 405.
+    let search = |ty: &str| common::get(server(), &format!("/fhir/{ty}?_count=1")).json();
+    for r in rest["resource"].as_array().unwrap() {
+        let ty = r["type"].as_str().unwrap();
+        let does = |code: &str| has(&r["interaction"], "code", code);
+        let id = if does("search-type") {
+            let s = search(ty);
+            assert_eq!(s["resourceType"], "Bundle", "{ty}: {s}");
+            s["entry"][0]["resource"]["id"].as_str().map(str::to_owned)
+        } else {
+            None
+        };
+        let id = id.unwrap_or_else(|| if ty == "OperationDefinition" { "code".into() } else { "none".into() });
+        let probes = [
+            ("read", "GET", format!("/fhir/{ty}/{id}")),
+            ("vread", "GET", format!("/fhir/{ty}/{id}/_history/1")),
+            ("history-instance", "GET", format!("/fhir/{ty}/{id}/_history")),
+            ("update", "PUT", format!("/fhir/{ty}/{id}")),
+            ("create", "POST", format!("/fhir/{ty}")),
+            ("delete", "DELETE", format!("/fhir/{ty}/{id}")),
+        ];
+        for (code, method, path) in probes {
+            // A body that is not the resource: an update or create route answers 400 to it.
+            let body: &[u8] = if method == "GET" || method == "DELETE" { b"" } else { br#"{"resourceType":"Basic"}"# };
+            let got = request(server(), method, &path, &[("Content-Type", "application/fhir+json")], body).status;
+            if does(code) {
+                let want_ok = if method == "GET" { got == 200 } else { got == 400 };
+                assert!(want_ok, "{ty} declares {code}: {method} {path} is {got}");
+            } else if r["interaction"].is_array() && ty != "CodeSystem" && ty != "ConceptMap" && ty != "OperationDefinition" {
+                assert!(matches!(got, 404 | 405), "{ty} does not declare {code}: {method} {path} is {got}");
+            }
+        }
+        for op in r["operation"].as_array().into_iter().flatten() {
+            let path = format!("/fhir/{ty}/${}", op["name"].as_str().unwrap());
+            let got = request(server(), "POST", &path, &[("Content-Type", "application/fhir+json")], b"{}").status;
+            let got = if got == 405 { common::get(server(), &path).status } else { got };
+            assert!(!matches!(got, 404 | 405), "{ty} declares ${}: {path} is {got}", op["name"]);
+        }
+        for (name, kind) in r["searchParam"].as_array().into_iter().flatten().map(|p| (p["name"].as_str().unwrap(), p["type"].as_str().unwrap())) {
+            let value = match kind { "date" => "ge2000-01-01", "reference" => "Patient/x", _ => "x" };
+            let s = request(server(), "GET", &format!("/fhir/{ty}?{name}={value}"), &[("Prefer", "handling=strict")], b"");
+            assert_eq!(s.status, 200, "{ty} declares search by {name}: {}", s.body);
+        }
+    }
+    for op in rest["operation"].as_array().unwrap() {
+        let path = format!("/fhir/${}", op["name"].as_str().unwrap());
+        let got = request(server(), "POST", &path, &[("Content-Type", "application/fhir+json")], b"{}").status;
+        assert!(!matches!(got, 404 | 405), "the server declares {path}: {got}");
+    }
+    // Types the statement does not list are not served.
+    assert!(declared("Patient").is_some_and(|p| p.get("interaction").is_none()));
+    assert_eq!(common::get(server(), "/fhir/Patient/x").status, 404);
+    assert_eq!(common::get(server(), "/fhir/Observation?_count=1").status, 404);
+}

@@ -1,38 +1,162 @@
-//! The CapabilityStatement: lists only what this server really does.
+//! What this server serves, as one table: the routes read it (which types are stored, what
+//! each may do, which search parameters it takes) and the CapabilityStatement is written from
+//! it, so the two cannot say different things. A test in `tests/server_code.rs` compares the
+//! statement with the routes actually registered and probes every interaction it declares.
 
 use serde_json::{json, Value};
 
 use crate::terminology::Terminology;
 
-/// A type `$code` stores: read, vread, history and search with its parameters.
-fn stored(ty: &str, params: &[(&str, &str)]) -> Value {
-    let mut sp: Vec<Value> = params.iter().map(|(n, t)| json!({ "name": n, "type": t })).collect();
-    sp.push(json!({ "name": "_lastUpdated", "type": "date" }));
-    let mut interaction = vec![json!({ "code": "read" }), json!({ "code": "vread" }), json!({ "code": "history-instance" }), json!({ "code": "search-type" })];
-    // Coders review diagnoses and procedures.
-    if ty == "Condition" || ty == "Procedure" {
-        interaction.push(json!({ "code": "update" }));
+const CODE_DEF: &str = "https://jointcoder.org/fhir/OperationDefinition/code";
+
+/// One resource type as served here.
+#[derive(Debug)]
+pub struct ServedType {
+    pub ty: &'static str,
+    /// R4 TypeRestfulInteraction codes.
+    pub interactions: &'static [&'static str],
+    /// The type's own search parameters (name, type); `_id` and `_lastUpdated` come with
+    /// every stored type.
+    pub search: &'static [(&'static str, &'static str)],
+    pub versioning: Option<&'static str>,
+    pub conditional_create: bool,
+    /// (name, canonical definition)
+    pub operations: &'static [(&'static str, &'static str)],
+    /// Kept in the resource store and served by the generic read/search/history routes.
+    pub stored: bool,
+}
+
+impl ServedType {
+    pub fn allows(&self, interaction: &str) -> bool {
+        self.interactions.contains(&interaction)
     }
-    // A review must name the version it read (If-Match, 412 when stale).
-    let versioning = if ty == "Condition" || ty == "Procedure" { "versioned-update" } else { "versioned" };
-    json!({ "type": ty, "versioning": versioning, "interaction": interaction, "searchParam": sp })
+
+    /// Every search parameter this type takes.
+    pub fn search_params(&self) -> Vec<(&'static str, &'static str)> {
+        let mut all = self.search.to_vec();
+        if self.stored {
+            all.extend([("_id", "token"), ("_lastUpdated", "date")]);
+        }
+        all
+    }
+}
+
+const STORED_READS: &[&str] = &["read", "vread", "history-instance", "search-type"];
+/// Coders review diagnoses and procedures.
+const REVIEWED: &[&str] = &["read", "vread", "update", "history-instance", "search-type"];
+/// EHRs store documents to be coded later.
+const STORED_INPUTS: &[&str] = &["create", "read", "vread", "history-instance", "search-type"];
+
+/// Everything served, by type.
+pub const SERVED: &[ServedType] = &[
+    ServedType { ty: "Bundle", interactions: &[], search: &[], versioning: None, conditional_create: false, operations: &[("code", CODE_DEF)], stored: false },
+    ServedType {
+        ty: "Composition",
+        interactions: STORED_INPUTS,
+        search: &[],
+        versioning: Some("versioned"),
+        conditional_create: true,
+        operations: &[("code", CODE_DEF)],
+        stored: true,
+    },
+    ServedType {
+        ty: "DocumentReference",
+        interactions: STORED_INPUTS,
+        search: &[],
+        versioning: Some("versioned"),
+        conditional_create: true,
+        operations: &[("code", CODE_DEF)],
+        stored: true,
+    },
+    ServedType { ty: "Binary", interactions: STORED_INPUTS, search: &[], versioning: Some("versioned"), conditional_create: true, operations: &[], stored: true },
+    ServedType {
+        ty: "Condition",
+        interactions: REVIEWED,
+        search: &[("subject", "reference"), ("encounter", "reference"), ("code", "token"), ("verification-status", "token")],
+        // A review names the version it read (If-Match; 412 when stale).
+        versioning: Some("versioned-update"),
+        conditional_create: false,
+        operations: &[],
+        stored: true,
+    },
+    ServedType {
+        ty: "Procedure",
+        interactions: REVIEWED,
+        search: &[("subject", "reference"), ("encounter", "reference"), ("code", "token")],
+        versioning: Some("versioned-update"),
+        conditional_create: false,
+        operations: &[],
+        stored: true,
+    },
+    ServedType { ty: "Claim", interactions: STORED_READS, search: &[("patient", "reference")], versioning: Some("versioned"), conditional_create: false, operations: &[], stored: true },
+    ServedType { ty: "Provenance", interactions: STORED_READS, search: &[("target", "reference")], versioning: Some("versioned"), conditional_create: false, operations: &[], stored: true },
+    ServedType { ty: "Device", interactions: STORED_READS, search: &[], versioning: Some("versioned"), conditional_create: false, operations: &[], stored: true },
+    ServedType {
+        ty: "AuditEvent",
+        interactions: STORED_READS,
+        search: &[("agent", "token"), ("entity", "reference"), ("action", "token")],
+        versioning: Some("versioned"),
+        conditional_create: false,
+        operations: &[],
+        stored: true,
+    },
+    ServedType {
+        ty: "Patient",
+        interactions: &[],
+        search: &[],
+        versioning: None,
+        conditional_create: false,
+        operations: &[("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export")],
+        stored: false,
+    },
+    ServedType { ty: "OperationDefinition", interactions: &["read"], search: &[], versioning: None, conditional_create: false, operations: &[], stored: false },
+    ServedType {
+        ty: "CodeSystem",
+        interactions: &["read", "search-type", "update"],
+        search: &[("_id", "token"), ("url", "uri"), ("version", "token")],
+        versioning: Some("versioned"),
+        conditional_create: false,
+        operations: &[
+            ("lookup", "http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup"),
+            ("validate-code", "http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code"),
+            ("upload-external-code-system", "https://jointcoder.org/fhir/OperationDefinition/upload-external-code-system"),
+        ],
+        stored: false,
+    },
+    ServedType {
+        ty: "ValueSet",
+        interactions: &[],
+        search: &[],
+        versioning: None,
+        conditional_create: false,
+        operations: &[("expand", "http://hl7.org/fhir/OperationDefinition/ValueSet-expand")],
+        stored: false,
+    },
+    ServedType {
+        ty: "ConceptMap",
+        interactions: &["read", "search-type"],
+        search: &[("_id", "token"), ("url", "uri"), ("source-system", "uri"), ("target-system", "uri")],
+        versioning: None,
+        conditional_create: false,
+        operations: &[("translate", "http://hl7.org/fhir/OperationDefinition/ConceptMap-translate")],
+        stored: false,
+    },
+];
+
+/// Operations on the whole server (name, definition).
+pub const SYSTEM_OPERATIONS: &[(&str, &str)] = &[("code", CODE_DEF), ("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export")];
+
+pub fn served(ty: &str) -> Option<&'static ServedType> {
+    SERVED.iter().find(|s| s.ty == ty)
+}
+
+/// A type the resource store keeps.
+pub fn stored(ty: &str) -> Option<&'static ServedType> {
+    served(ty).filter(|s| s.stored)
 }
 
 /// The `$code` OperationDefinition, as published in `fhir-profiles/`.
 pub const CODE_OPERATION: &str = include_str!("../../fhir-profiles/OperationDefinition-code.json");
-
-/// A document stored to be coded later: created (conditionally with `If-None-Exist`), read,
-/// versioned, searched by `_lastUpdated`, and coded at instance level.
-fn stored_document(ty: &str) -> Value {
-    json!({
-        "type": ty,
-        "versioning": "versioned",
-        "interaction": [{ "code": "create" }, { "code": "read" }, { "code": "vread" }, { "code": "history-instance" }, { "code": "search-type" }],
-        "conditionalCreate": true,
-        "searchParam": [{ "name": "_lastUpdated", "type": "date" }],
-        "operation": [{ "name": "code", "definition": "https://jointcoder.org/fhir/OperationDefinition/code" }]
-    })
-}
 
 /// How clients authorize here, when bearer tokens are required: SMART on FHIR, with the token
 /// endpoint where one is configured (the oauth-uris extension clients such as fhirclient read).
@@ -40,12 +164,42 @@ pub struct Security<'a> {
     pub token_endpoint: Option<&'a str>,
 }
 
+fn resource_entry(s: &ServedType) -> Value {
+    let mut r = json!({ "type": s.ty });
+    if let Some(v) = s.versioning {
+        r["versioning"] = json!(v);
+    }
+    if !s.interactions.is_empty() {
+        r["interaction"] = s.interactions.iter().map(|c| json!({ "code": c })).collect();
+    }
+    if s.conditional_create {
+        r["conditionalCreate"] = json!(true);
+    }
+    let params = s.search_params();
+    if !params.is_empty() {
+        r["searchParam"] = params.iter().map(|(n, t)| json!({ "name": n, "type": t })).collect();
+    }
+    if !s.operations.is_empty() {
+        r["operation"] = s.operations.iter().map(|(n, d)| json!({ "name": n, "definition": d })).collect();
+    }
+    r
+}
+
 /// `agents`: who serves each role (backend and model), shown on the `$code` operation so that
 /// an integrator sees what will code their records. `security`: `None` with authentication off.
 pub fn capability_statement(t: &Terminology, base_url: &str, agents: &[crate::agents::AgentInfo], security: Option<Security<'_>>) -> Value {
     let roles: Vec<String> = agents.iter().map(|a| format!("{}: {} ({}, {})", a.role.as_str(), a.backend, a.model, a.version)).collect();
-    let editions: Vec<String> =
-        t.all_versions().iter().map(|cs| format!("{}|{}", cs.meta.url, cs.meta.version)).collect();
+    let editions: Vec<String> = t.all_versions().iter().map(|cs| format!("{}|{}", cs.meta.url, cs.meta.version)).collect();
+    let operations: Vec<Value> = SYSTEM_OPERATIONS
+        .iter()
+        .map(|(name, def)| {
+            let mut op = json!({ "name": name, "definition": def });
+            if *name == "code" {
+                op["documentation"] = json!(format!("Agents per role: {}", roles.join("; ")));
+            }
+            op
+        })
+        .collect();
     let mut statement = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -61,62 +215,8 @@ pub fn capability_statement(t: &Terminology, base_url: &str, agents: &[crate::ag
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
-            "operation": [
-                { "name": "code", "definition": "https://jointcoder.org/fhir/OperationDefinition/code",
-                  "documentation": format!("Agents per role: {}", roles.join("; ")) },
-                { "name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export" }
-            ],
-            "resource": [
-                {
-                    "type": "Bundle",
-                    "operation": [{ "name": "code", "definition": "https://jointcoder.org/fhir/OperationDefinition/code" }]
-                },
-                stored_document("Composition"),
-                stored_document("DocumentReference"),
-                {
-                    "type": "Binary",
-                    "versioning": "versioned",
-                    "interaction": [{ "code": "create" }, { "code": "read" }, { "code": "vread" }, { "code": "history-instance" }, { "code": "search-type" }],
-                    "conditionalCreate": true
-                },
-                {
-                    "type": "OperationDefinition",
-                    "interaction": [{ "code": "read" }]
-                },
-                stored("Condition", &[("subject", "reference"), ("encounter", "reference"), ("code", "token"), ("verification-status", "token")]),
-                stored("Procedure", &[("subject", "reference"), ("encounter", "reference"), ("code", "token")]),
-                stored("Claim", &[("patient", "reference")]),
-                stored("Provenance", &[("target", "reference")]),
-                stored("Device", &[]),
-                stored("AuditEvent", &[("agent", "token"), ("entity", "reference"), ("action", "token")]),
-                {
-                    "type": "CodeSystem",
-                    "versioning": "versioned",
-                    "interaction": [{ "code": "read" }, { "code": "search-type" }, { "code": "update" }],
-                    "searchParam": [
-                        { "name": "url", "type": "uri" },
-                        { "name": "version", "type": "token" }
-                    ],
-                    "operation": [
-                        { "name": "lookup", "definition": "http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup" },
-                        { "name": "validate-code", "definition": "http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code" },
-                        { "name": "upload-external-code-system", "definition": "https://jointcoder.org/fhir/OperationDefinition/upload-external-code-system" }
-                    ]
-                },
-                {
-                    "type": "ValueSet",
-                    "operation": [
-                        { "name": "expand", "definition": "http://hl7.org/fhir/OperationDefinition/ValueSet-expand" }
-                    ]
-                },
-                {
-                    "type": "ConceptMap",
-                    "interaction": [{ "code": "read" }, { "code": "search-type" }],
-                    "operation": [
-                        { "name": "translate", "definition": "http://hl7.org/fhir/OperationDefinition/ConceptMap-translate" }
-                    ]
-                }
-            ]
+            "operation": operations,
+            "resource": SERVED.iter().map(resource_entry).collect::<Vec<_>>()
         }]
     });
     if let Some(sec) = security {

@@ -115,10 +115,24 @@ impl FromRequest for Decision {
 /// says, from the routed request and the state, what the request needs and records.
 #[macro_export]
 macro_rules! guarded {
-    ($path:expr, $decide:expr) => {
-        actix_web::web::resource($path)
-            .wrap(actix_web::middleware::from_fn(move |req, next| $crate::server::access::guard(req, next, $decide)))
-    };
+    ($path:expr, $decide:expr) => {{
+        let path = $path;
+        $crate::server::access::record_route(::std::convert::AsRef::<str>::as_ref(&path));
+        actix_web::web::resource(path).wrap(actix_web::middleware::from_fn(move |req, next| $crate::server::access::guard(req, next, $decide)))
+    }};
+}
+
+/// Every path pattern registered with [`guarded!`] (under `/fhir`): what a test compares with
+/// the CapabilityStatement, so that neither can serve or declare what the other does not.
+static ROUTES: std::sync::Mutex<std::collections::BTreeSet<String>> = std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+pub fn record_route(path: &str) {
+    ROUTES.lock().unwrap_or_else(|e| e.into_inner()).insert(path.to_owned());
+}
+
+/// The patterns registered so far (every worker registers the same ones).
+pub fn routes_registered() -> Vec<String> {
+    ROUTES.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
 }
 
 /// The middleware behind [`guarded!`].

@@ -10,23 +10,8 @@ use super::access::{belongs_to, patient_field, Access, Decision};
 use super::error::{ApiError, ErrorCode};
 use super::format::{check_accept, FHIR_JSON};
 use super::search::{Order, Search};
+use crate::fhir::capability::{self, ServedType};
 use super::AppState;
-
-/// Types the store holds, and the search parameters each supports.
-const SEARCHABLE: &[(&str, &[&str])] = &[
-    ("Condition", &["subject", "encounter", "code", "verification-status", "_lastUpdated"]),
-    ("Procedure", &["subject", "encounter", "code", "_lastUpdated"]),
-    ("Claim", &["patient", "_lastUpdated"]),
-    ("Provenance", &["target", "_lastUpdated"]),
-    ("Device", &["_lastUpdated"]),
-    ("AuditEvent", &["agent", "entity", "action", "_lastUpdated"]),
-    ("Composition", &["_lastUpdated"]),
-    ("DocumentReference", &["_lastUpdated"]),
-    ("Binary", &["_lastUpdated"]),
-];
-
-/// Inputs an EHR may store first and code later (`/Composition/{id}/$code`).
-const CREATABLE: &[&str] = &["Composition", "DocumentReference", "Binary"];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(crate::guarded!("/{type}", decide_type).route(web::get().to(search)).route(web::post().to(create)))
@@ -68,12 +53,9 @@ fn within_reach(decision: &Decision, resource: &Value) -> Result<(), ApiError> {
     }
 }
 
-fn known_type(ty: &str) -> Result<&'static [&'static str], ApiError> {
-    SEARCHABLE
-        .iter()
-        .find(|(t, _)| *t == ty)
-        .map(|(_, p)| *p)
-        .ok_or_else(|| ApiError::not_found(format!("resource type {ty} is not served here")))
+/// A type the store holds, as the CapabilityStatement declares it.
+fn known_type(ty: &str) -> Result<&'static ServedType, ApiError> {
+    capability::stored(ty).ok_or_else(|| ApiError::not_found(format!("resource type {ty} is not served here")))
 }
 
 /// ETag and Last-Modified of a stored version.
@@ -167,8 +149,9 @@ async fn history(req: HttpRequest, decision: Decision, state: web::Data<AppState
 
 async fn search(req: HttpRequest, decision: Decision, state: web::Data<AppState>, ty: web::Path<String>) -> Result<HttpResponse, ApiError> {
     check_accept(&req)?;
-    let allowed = known_type(&ty)?;
-    let search = Search::read(&req, allowed)?;
+    let served = known_type(&ty)?;
+    let allowed: Vec<&str> = served.search_params().into_iter().map(|(name, _)| name).filter(|n| *n != "_id").collect();
+    let search = Search::read(&req, &allowed)?;
     // A `patient/` scope searches that patient's resources only; a type outside the patient
     // compartment is not reachable with one.
     let mut scoped = search.filters.clone();
@@ -198,7 +181,7 @@ fn review_summary(r: &Value) -> Value {
 pub async fn update(req: HttpRequest, decision: Decision, state: web::Data<AppState>, path: web::Path<(String, String)>, body: super::format::Body) -> Result<HttpResponse, ApiError> {
     check_accept(&req)?;
     let (ty, id) = path.into_inner();
-    if ty != "Condition" && ty != "Procedure" {
+    if !known_type(&ty)?.allows("update") {
         return Err(ApiError::of(ErrorCode::NotAllowedHere, format!("{ty} is not updated here: coders review Conditions and Procedures")));
     }
     let resource = super::format::json_body(&body)?;
@@ -257,8 +240,9 @@ fn reviewer(req: &HttpRequest, decision: &Decision) -> String {
 async fn create(req: HttpRequest, decision: Decision, state: web::Data<AppState>, ty: web::Path<String>, body: super::format::Body) -> Result<HttpResponse, ApiError> {
     use actix_web::http::StatusCode;
     check_accept(&req)?;
-    if !CREATABLE.contains(&ty.as_str()) {
-        return Err(ApiError::of(ErrorCode::NotAllowedHere, format!("{ty} is not created here; {} are", CREATABLE.join(", "))));
+    if !known_type(&ty)?.allows("create") {
+        let creatable: Vec<&str> = capability::SERVED.iter().filter(|s| s.allows("create")).map(|s| s.ty).collect();
+        return Err(ApiError::of(ErrorCode::NotAllowedHere, format!("{ty} is not created here; {} are", creatable.join(", "))));
     }
     // A Binary may arrive as its own content (R4 binary.html#rest): any body that is not FHIR.
     let raw_binary = ty.as_str() == "Binary" && !super::binary::is_fhir_body(&req);
