@@ -410,6 +410,9 @@ fn stored_documents_and_binaries_are_coded_at_instance_level() {
     let (x, y) = (once(&cond), once(&cond));
     assert_eq!((x.status, y.status), (201, 200), "{}", y.body);
     assert_eq!(x.json()["id"], y.json()["id"]);
+    // The same criteria in the query of the POST (fhirpy's get_or_create) are the same key.
+    let by_query = request(server(), "POST", "/fhir/Composition?identifier=urn%3Aexample%3Ahospital%3Adischarge%7CJC-PCI-0001-stored", &[("Content-Type", "application/fhir+json")], composition.as_bytes());
+    assert_eq!((by_query.status, &by_query.json()["id"]), (200, &x.json()["id"]), "{}", by_query.body);
     let cap = common::get(server(), "/fhir/metadata").json();
     let comp = cap["rest"][0]["resource"].as_array().unwrap().iter().find(|r| r["type"] == "Composition").unwrap().clone();
     assert_eq!(comp["conditionalCreate"], true);

@@ -104,11 +104,34 @@ impl RunRequest {
 pub(super) fn conditional_key(req: &HttpRequest, decision: &Decision, resource: &Value) -> Result<Option<(String, String)>, ApiError> {
     let Some(v) = req.headers().get("If-None-Exist") else { return Ok(None) };
     let criteria = v.to_str().map_err(|_| ApiError::bad_request("If-None-Exist is not text"))?;
+    keyed(req, decision, criteria, request_digest(req.query_string(), resource))
+}
+
+/// [`conditional_key`] for a plain create, which also takes the criteria as the query of the
+/// POST when there is no header (`POST /Composition?identifier=…`, as fhirpy's
+/// `get_or_create` sends them); a create's query has no other meaning.
+pub(super) fn conditional_create_key(req: &HttpRequest, decision: &Decision, resource: &Value) -> Result<Option<(String, String)>, ApiError> {
+    // Nothing in a create's query changes what is stored: the document alone is the digest.
+    let digest = request_digest("", resource);
+    if let Some(v) = req.headers().get("If-None-Exist") {
+        let criteria = v.to_str().map_err(|_| ApiError::bad_request("If-None-Exist is not text"))?;
+        return keyed(req, decision, criteria, digest);
+    }
+    // Decoded, so that the same criteria by header or by query are one key.
+    let criteria: Vec<String> =
+        super::format::url_pairs(req.query_string()).into_iter().filter(|(k, _)| k != "_format" && k != "_pretty").map(|(k, v)| format!("{k}={v}")).collect();
+    if criteria.is_empty() {
+        return Ok(None);
+    }
+    keyed(req, decision, &criteria.join("&"), digest)
+}
+
+fn keyed(req: &HttpRequest, decision: &Decision, criteria: &str, digest: String) -> Result<Option<(String, String)>, ApiError> {
     if criteria.trim().is_empty() {
         return Err(ApiError::bad_request("If-None-Exist names no search criteria"));
     }
     let key = format!("{}\u{1f}{}?{}", decision.client(), super::access::below_base(req.match_info()), criteria.trim());
-    Ok(Some((key, request_digest(req.query_string(), resource))))
+    Ok(Some((key, digest)))
 }
 
 /// SHA-256 of the query and the document, hex.

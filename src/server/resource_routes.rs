@@ -260,7 +260,7 @@ async fn create(req: HttpRequest, decision: Decision, state: web::Data<AppState>
     }
     // Conditional create: the same document sent again with the same If-None-Exist is the
     // first one (200, nothing stored twice); the same criteria with another document is a 412.
-    let conditional = super::code_routes::conditional_key(&req, &decision, &resource)?;
+    let conditional = super::code_routes::conditional_create_key(&req, &decision, &resource)?;
     // The server names what it creates (R4 http.html#create): a client's id is not judged.
     resource["id"] = json!(crate::ids::new_uuid());
     let invalid = crate::fhir::validate::errors(&resource);
