@@ -47,27 +47,16 @@ const REVIEWED: &[&str] = &["read", "vread", "update", "history-instance", "sear
 /// EHRs store documents to be coded later.
 const STORED_INPUTS: &[&str] = &["create", "read", "vread", "history-instance", "search-type"];
 
+/// A document an EHR stores (conditionally) and codes later at instance level.
+const fn stored_document(ty: &'static str) -> ServedType {
+    ServedType { ty, interactions: STORED_INPUTS, search: &[], versioning: Some("versioned"), conditional_create: true, operations: &[("code", CODE_DEF)], stored: true }
+}
+
 /// Everything served, by type.
 pub const SERVED: &[ServedType] = &[
     ServedType { ty: "Bundle", interactions: &[], search: &[], versioning: None, conditional_create: false, operations: &[("code", CODE_DEF)], stored: false },
-    ServedType {
-        ty: "Composition",
-        interactions: STORED_INPUTS,
-        search: &[],
-        versioning: Some("versioned"),
-        conditional_create: true,
-        operations: &[("code", CODE_DEF)],
-        stored: true,
-    },
-    ServedType {
-        ty: "DocumentReference",
-        interactions: STORED_INPUTS,
-        search: &[],
-        versioning: Some("versioned"),
-        conditional_create: true,
-        operations: &[("code", CODE_DEF)],
-        stored: true,
-    },
+    stored_document("Composition"),
+    stored_document("DocumentReference"),
     ServedType { ty: "Binary", interactions: STORED_INPUTS, search: &[], versioning: Some("versioned"), conditional_create: true, operations: &[], stored: true },
     ServedType {
         ty: "Condition",

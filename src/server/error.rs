@@ -89,8 +89,6 @@ error_table! {
     InvariantViolated = ("invariant_violated", UNPROCESSABLE_ENTITY, Invariant);
     /// A review that the rules of review forbid (moving a diagnosis to another patient).
     ReviewRule = ("review_rule", UNPROCESSABLE_ENTITY, BusinessRule);
-    /// A value outside its value set (a verification status).
-    InvalidValue = ("invalid_value", UNPROCESSABLE_ENTITY, Value);
     /// A code that is not a codable concept of the edition.
     NotCodable = ("not_codable", UNPROCESSABLE_ENTITY, CodeInvalid);
     /// A record past the list limits (items per list, characters per item).
