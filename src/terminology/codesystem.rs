@@ -217,6 +217,13 @@ impl CodeSystem {
                 self.by_key.entry(c.key.clone()).or_default().push(i);
             }
         }
+        // One name, two codes (I21.103 and I21.100x002 are both 急性下壁心肌梗死): the code of the
+        // national classification comes before the clinical edition's extension ("x") code,
+        // which repeats it for compatibility; the order of the tables decides among the rest.
+        let concepts = &self.concepts;
+        for same_name in self.by_key.values_mut().filter(|v| v.len() > 1) {
+            same_name.sort_by_key(|&i| concepts[i].code.contains('x'));
+        }
         for (i, c) in self.concepts.iter().enumerate() {
             if let Some(parent) = self.parent_index_of(&c.code) {
                 self.children.entry(self.concepts[parent].code.clone()).or_default().push(i);

@@ -212,6 +212,15 @@ impl Lexicon {
         if changed && !variants.contains(&out) {
             variants.push(out);
         }
+        // The side is written, the classification seldom names it: 左下肢深静脉血栓形成 is
+        // 下肢深静脉血栓形成, 右股静脉血栓形成 is 股静脉血栓形成.
+        for v in std::iter::once(key.to_owned()).chain(variants.clone()) {
+            if let Some(bare) = without_side(&v) {
+                if !variants.contains(&bare) {
+                    variants.push(bare);
+                }
+            }
+        }
         variants.retain(|v| v != key);
         variants
     }
@@ -220,6 +229,15 @@ impl Lexicon {
     pub fn aliases_of(&self, canonical_key: &str) -> &[String] {
         self.reverse.get(canonical_key).map(Vec::as_slice).unwrap_or(&[])
     }
+}
+
+/// A mention without its leading side (左/右/双, 左侧/右侧/双侧), when what follows is a paired
+/// part of the body rather than a side of the heart (左心衰竭, 右心室, 左束支, 左主干 and
+/// 右冠状动脉 name the heart's own parts and keep their side).
+fn without_side(key: &str) -> Option<String> {
+    let rest = ["左侧", "右侧", "双侧", "左", "右", "双"].iter().find_map(|p| key.strip_prefix(p))?;
+    let heart = ["心", "室", "房", "束支", "冠", "主干", "主"].iter().any(|h| rest.starts_with(h));
+    (rest.chars().count() >= 4 && !heart).then(|| rest.to_owned())
 }
 
 /// An ASCII alias must not start or end inside a Latin word or number (AF in "IGAF", UA in "QUAD").
@@ -234,6 +252,15 @@ fn ascii_boundary_ok(chars: &[char], start: usize, end: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_side_of_a_limb_goes_but_the_side_of_the_heart_stays() {
+        let lex = Lexicon::embedded();
+        assert!(lex.rewrite_key("左下肢深静脉血栓形成", Scope::Dx).contains(&"下肢深静脉血栓形成".to_owned()));
+        assert!(lex.rewrite_key("双侧股静脉血栓形成", Scope::Dx).contains(&"股静脉血栓形成".to_owned()));
+        assert!(!lex.rewrite_key("左心衰竭", Scope::Dx).contains(&"心衰竭".to_owned()));
+        assert!(!lex.rewrite_key("右冠状动脉狭窄", Scope::Dx).iter().any(|v| v.starts_with("冠状")));
+    }
 
     #[test]
     fn rewrites_aliases_inside_mentions() {
