@@ -212,15 +212,6 @@ impl Lexicon {
         if changed && !variants.contains(&out) {
             variants.push(out);
         }
-        // The side is written, the classification seldom names it: 左下肢深静脉血栓形成 is
-        // 下肢深静脉血栓形成, 右股静脉血栓形成 is 股静脉血栓形成.
-        for v in std::iter::once(key.to_owned()).chain(variants.clone()) {
-            if let Some(bare) = without_side(&v) {
-                if !variants.contains(&bare) {
-                    variants.push(bare);
-                }
-            }
-        }
         variants.retain(|v| v != key);
         variants
     }
@@ -229,6 +220,30 @@ impl Lexicon {
     pub fn aliases_of(&self, canonical_key: &str) -> &[String] {
         self.reverse.get(canonical_key).map(Vec::as_slice).unwrap_or(&[])
     }
+}
+
+/// The mention without what clinicians add and the classification seldom names: the side of a
+/// limb (左下肢深静脉血栓形成 is 下肢深静脉血栓形成) and a grade of severity (主动脉瓣重度狭窄
+/// is 主动脉瓣狭窄). For exact lookup only when the mention itself has no exact name, so
+/// 重度贫血 and 左心衰竭 stay what the table calls them.
+pub fn bare_forms(key: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let unsided = without_side(key);
+    for k in unsided.iter().map(String::as_str).chain(std::iter::once(key)) {
+        if let Some(plain) = without_severity(k) {
+            out.push(plain);
+        }
+    }
+    out.extend(unsided);
+    out
+}
+
+const SEVERITY: &[&str] = &["极重度", "中重度", "轻中度", "重度", "中度", "轻度"];
+
+fn without_severity(key: &str) -> Option<String> {
+    let w = SEVERITY.iter().find(|w| key.contains(*w))?;
+    let plain = key.replacen(w, "", 1);
+    (plain.chars().count() >= 3).then_some(plain)
 }
 
 /// A mention without its leading side (左/右/双, 左侧/右侧/双侧), when what follows is a paired
@@ -254,12 +269,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_side_of_a_limb_goes_but_the_side_of_the_heart_stays() {
-        let lex = Lexicon::embedded();
-        assert!(lex.rewrite_key("左下肢深静脉血栓形成", Scope::Dx).contains(&"下肢深静脉血栓形成".to_owned()));
-        assert!(lex.rewrite_key("双侧股静脉血栓形成", Scope::Dx).contains(&"股静脉血栓形成".to_owned()));
-        assert!(!lex.rewrite_key("左心衰竭", Scope::Dx).contains(&"心衰竭".to_owned()));
-        assert!(!lex.rewrite_key("右冠状动脉狭窄", Scope::Dx).iter().any(|v| v.starts_with("冠状")));
+    fn bare_forms_drop_a_limb_side_and_a_severity_but_not_the_heart_side() {
+        assert!(bare_forms("左下肢深静脉血栓形成").contains(&"下肢深静脉血栓形成".to_owned()));
+        assert!(bare_forms("双侧股静脉血栓形成").contains(&"股静脉血栓形成".to_owned()));
+        assert!(bare_forms("左心衰竭").is_empty());
+        assert!(bare_forms("右冠状动脉狭窄").is_empty());
+        assert_eq!(bare_forms("主动脉瓣重度狭窄"), ["主动脉瓣狭窄"]);
+        assert_eq!(bare_forms("左下肢重度水肿"), ["下肢水肿", "左下肢水肿", "下肢重度水肿"]);
     }
 
     #[test]

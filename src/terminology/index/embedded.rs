@@ -156,6 +156,18 @@ impl EmbeddedIndex {
                 }
             }
         }
+        // Nothing of that name: the name without a limb's side or a grade of severity.
+        if out.is_empty() {
+            let bare = variants.iter().flat_map(|v| super::super::lexicon::bare_forms(v));
+            for (rank, v) in bare.enumerate() {
+                for c in ed.cs.by_key_exact(&v) {
+                    let ord = ed.cs.ordinal(&c.code).expect("concept of this edition");
+                    if have.insert(ord) {
+                        out.push(Candidate { code: c.code.clone(), name: c.name.clone(), score: EXACT_BONUS - (variants.len() + rank) as f32, exact: true });
+                    }
+                }
+            }
+        }
         for (score, addr) in top {
             let Some(&ord) = ed.ords.get(addr.segment_ord as usize).and_then(|s| s.get(addr.doc_id as usize)) else { continue };
             if ord == u32::MAX {
