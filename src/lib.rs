@@ -6,6 +6,7 @@ pub mod config;
 pub mod stats;
 pub mod fhir;
 pub mod ids;
+pub mod ingest;
 pub mod record;
 pub mod server;
 pub mod telemetry;

@@ -1,0 +1,58 @@
+//! The text layer of each page, by PDFium (`libpdfium.so` from the pinned pypdfium2 wheel that
+//! `scripts/fetch-pdf.sh` installs; loaded at run time, never at build time). PDFium read every
+//! font setup Chinese HIS exports use when this was chosen (LibreOffice, iText's non-embedded
+//! STSong-Light `UniGB-UCS2-H`, embedded TrueType, Chromium's Type3), where pure-Rust
+//! extractors failed or panicked.
+
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+use pdfium_render::prelude::*;
+
+use super::IngestError;
+
+/// PDFium, bound once per process (the library keeps global state).
+pub struct PdfReader {
+    pdfium: Pdfium,
+}
+
+static READER: OnceLock<PdfReader> = OnceLock::new();
+/// Binding is tried by one thread at a time; a failed try is not remembered, so a library
+/// installed later is found without a restart.
+static BINDING: Mutex<()> = Mutex::new(());
+
+impl PdfReader {
+    /// PDFium from `dir` (the `pdf_dir` setting), or why not.
+    pub fn open(dir: &Path) -> Result<&'static PdfReader, IngestError> {
+        if let Some(r) = READER.get() {
+            return Ok(r);
+        }
+        let _one = BINDING.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = READER.get() {
+            return Ok(r);
+        }
+        let unavailable = |why: String| IngestError::Unavailable { dir: dir.display().to_string(), why };
+        let lib = Pdfium::pdfium_platform_library_name_at_path(dir);
+        if !lib.is_file() {
+            return Err(unavailable(format!("{} is missing", lib.display())));
+        }
+        let bindings = Pdfium::bind_to_library(&lib).map_err(|e| unavailable(e.to_string()))?;
+        Ok(READER.get_or_init(|| PdfReader { pdfium: Pdfium::new(bindings) }))
+    }
+
+    /// Whether PDFium is there to be opened, without opening it.
+    pub fn installed(dir: &Path) -> bool {
+        READER.get().is_some() || Pdfium::pdfium_platform_library_name_at_path(dir).is_file()
+    }
+
+    /// The text of every page, in order (an empty string for a page without a text layer).
+    pub fn page_texts(&self, bytes: &[u8]) -> Result<Vec<String>, IngestError> {
+        let doc = self.pdfium.load_pdf_from_byte_slice(bytes, None).map_err(|e| IngestError::Unreadable(e.to_string()))?;
+        let mut pages = Vec::new();
+        for page in doc.pages().iter() {
+            let text = page.text().map_err(|e| IngestError::Unreadable(e.to_string()))?;
+            pages.push(text.all().replace("\r\n", "\n").replace('\r', "\n"));
+        }
+        Ok(pages)
+    }
+}
