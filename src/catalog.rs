@@ -49,6 +49,11 @@ impl DataDir {
         self.root.join("code-system-versions")
     }
 
+    /// PDFium, unless the `pdf_dir` setting names another place (`scripts/fetch-pdf.sh`).
+    pub fn pdf(&self) -> PathBuf {
+        self.root.join("pdf")
+    }
+
     /// Where the terminology caches its built indexes (below it, `index/`).
     pub fn index_cache(&self) -> PathBuf {
         self.root.clone()

@@ -20,8 +20,63 @@ fn pipeline(config: &Config, without: &[Stage]) -> Result<Pipeline, String> {
     Ok(App::open(config)?.pipeline.without(without.iter().copied()))
 }
 
+/// PDFs: one file, or every `.pdf` of a folder (in name order), each a record named by its
+/// file; a PDF that cannot be read is reported by name and the rest are coded.
+fn read_pdfs(config: &Config, path: &Path) -> Result<(Vec<crate::record::EhrRecord>, usize), String> {
+    let files: Vec<std::path::PathBuf> = if path.is_dir() {
+        let mut f: Vec<_> = std::fs::read_dir(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("pdf")))
+            .collect();
+        f.sort();
+        f
+    } else {
+        vec![path.to_owned()]
+    };
+    if files.is_empty() {
+        return Err(format!("{}: no .pdf file in this folder", path.display()));
+    }
+    let reader = crate::ingest::pdf::PdfReader::open(&config.pdf_dir()).map_err(|e| e.to_string())?;
+    let bar = (files.len() > 1).then(|| {
+        let b = indicatif::ProgressBar::new(files.len() as u64);
+        b.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} PDFs {elapsed}").expect("template"));
+        b
+    });
+    let (mut records, mut failed) = (Vec::new(), 0);
+    for f in &files {
+        let id = f.file_stem().and_then(|s| s.to_str()).unwrap_or("pdf").to_owned();
+        let read = std::fs::read(f).map_err(|e| e.to_string()).and_then(|bytes| crate::ingest::extract(reader, &bytes, &id).map_err(|e| e.to_string()));
+        match read {
+            Ok(x) => {
+                if !x.pages_without_text.is_empty() {
+                    eprintln!("{}: pages {:?} have no text layer and were not read (OCR is not available yet)", f.display(), x.pages_without_text);
+                }
+                records.push(x.record);
+            }
+            Err(e) => {
+                eprintln!("{}: {e} (skipped)", f.display());
+                failed += 1;
+            }
+        }
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok((records, failed))
+}
+
 pub fn code_file(config: &Config, file: &Path, out: Option<&Path>, trace: bool) -> Result<(), String> {
-    let read = io::read_path(file).map_err(|e| e.to_string())?;
+    let is_pdf = file.is_dir() || file.extension().is_some_and(|e| e.eq_ignore_ascii_case("pdf"));
+    let read = if is_pdf {
+        let (records, failed) = read_pdfs(config, file)?;
+        io::ReadOutcome { records, errors: Vec::new(), warnings: Vec::new(), unreadable: failed }
+    } else {
+        io::read_path(file).map_err(|e| e.to_string())?
+    };
     for e in &read.errors {
         eprintln!("{}: {e} (skipped)", file.display());
     }
@@ -70,7 +125,7 @@ pub fn code_file(config: &Config, file: &Path, out: Option<&Path>, trace: bool) 
         b.finish_and_clear();
     }
     sink.flush().map_err(|e| e.to_string())?;
-    eprintln!("coded {coded} of {} record(s)", read.records.len() + read.errors.len());
+    eprintln!("coded {coded} of {} record(s)", read.records.len() + read.errors.len() + read.unreadable);
     if coded == 0 {
         return Err("no record could be coded".into());
     }

@@ -606,11 +606,16 @@ fn binaries_take_and_give_their_own_content_type() {
         "content": [{ "attachment": { "contentType": "application/pdf", "url": format!("Binary/{id}") } }] });
     let inline = json!({ "resourceType": "DocumentReference", "status": "current",
         "content": [{ "attachment": { "contentType": "application/pdf", "data": base64::engine::general_purpose::STANDARD.encode(pdf) } }] });
+    // (This server has no PDFium: its pdf_dir is its own empty data directory. tests/pdf.rs
+    // reads PDFs with one.)
     for doc in [by_ref, inline] {
         let r = post_json(server(), "/fhir/DocumentReference/$code?persist=false", &doc.to_string());
         assert_eq!(r.status, 415, "{}", r.body);
         assert_eq!(r.json()["issue"][0]["code"], "not-supported");
+        assert!(r.body.contains("scripts/fetch-pdf.sh"), "the answer names what installs PDFium: {}", r.body);
     }
+    let cap = common::get(server(), "/fhir/metadata").json();
+    assert!(cap["rest"][0]["operation"][0]["documentation"].as_str().unwrap().contains("not read here"), "{}", cap["rest"][0]["operation"][0]);
 
     // Raw text is coded like any Binary.
     let text = "出院诊断：1.冠状动脉粥样硬化性心脏病 不稳定型心绞痛\n手术名称：经皮冠状动脉支架植入术\n手术经过：于前降支植入药物洗脱支架1枚。";

@@ -2,12 +2,14 @@
 # What the tests need beyond cargo, installed when missing (idempotent):
 # - the external FHIR R4 validator and the Python FHIR clients (tests/setup_validator.sh, PyPI);
 # - the JavaScript FHIR clients (tests/setup_clients.sh, npm);
+# - PDFium for the PDF tests (scripts/fetch-pdf.sh into target/pdf, a pinned PyPI wheel);
 # - PostgreSQL's server programs (Debian's package), whose throwaway cluster the PostgreSQL
 #   store's tests start themselves (or set JOINTCODER_TEST_POSTGRES_URL to use a server of yours).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/setup_validator.sh
 tests/setup_clients.sh
+scripts/fetch-pdf.sh target/pdf
 if [ -z "${JOINTCODER_TEST_POSTGRES_URL:-}" ] && { ! command -v psql >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

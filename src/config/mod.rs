@@ -29,6 +29,9 @@ pub struct Config {
     pub policy: Option<String>,
     /// Further editions: an admin's own `code,name` tables.
     pub extra_editions: Vec<EditionSpec>,
+    /// Where PDFium is (`pdf_dir`, `JOINTCODER_PDF_DIR`; `scripts/fetch-pdf.sh` installs it);
+    /// the data directory's `pdf/` when unset.
+    pub pdf_dir: Option<PathBuf>,
     /// Largest request body accepted, bytes.
     pub max_body_bytes: usize,
     /// Page size for CodeSystem concept listings and ValueSet expansions.
@@ -129,6 +132,7 @@ impl Default for Config {
             lexicons: Vec::new(),
             policy: None,
             extra_editions: Vec::new(),
+            pdf_dir: None,
             max_body_bytes: 8 * 1024 * 1024,
             default_page_size: 100,
             auto_train: true,
@@ -245,6 +249,11 @@ impl Config {
     }
 
     /// The data directory's layout.
+    /// Where PDFium is looked for.
+    pub fn pdf_dir(&self) -> PathBuf {
+        self.pdf_dir.clone().unwrap_or_else(|| self.data().pdf())
+    }
+
     pub fn data(&self) -> crate::catalog::DataDir {
         crate::catalog::DataDir::new(&self.data_dir)
     }

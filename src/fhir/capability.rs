@@ -153,6 +153,12 @@ pub struct Security<'a> {
     pub token_endpoint: Option<&'a str>,
 }
 
+/// Whether `$code` reads PDF attachments on this server, and if not, why.
+pub enum PdfSupport {
+    Read,
+    NotInstalled,
+}
+
 fn resource_entry(s: &ServedType) -> Value {
     let mut r = json!({ "type": s.ty });
     if let Some(v) = s.versioning {
@@ -176,7 +182,7 @@ fn resource_entry(s: &ServedType) -> Value {
 
 /// `agents`: who serves each role (backend and model), shown on the `$code` operation so that
 /// an integrator sees what will code their records. `security`: `None` with authentication off.
-pub fn capability_statement(t: &Terminology, base_url: &str, agents: &[crate::agents::AgentInfo], security: Option<Security<'_>>) -> Value {
+pub fn capability_statement(t: &Terminology, base_url: &str, agents: &[crate::agents::AgentInfo], security: Option<Security<'_>>, pdf: PdfSupport) -> Value {
     let roles: Vec<String> = agents.iter().map(|a| format!("{}: {} ({}, {})", a.role.as_str(), a.backend, a.model, a.version)).collect();
     let editions: Vec<String> = t.all_versions().iter().map(|cs| format!("{}|{}", cs.meta.url, cs.meta.version)).collect();
     let operations: Vec<Value> = SYSTEM_OPERATIONS
@@ -184,7 +190,11 @@ pub fn capability_statement(t: &Terminology, base_url: &str, agents: &[crate::ag
         .map(|(name, def)| {
             let mut op = json!({ "name": name, "definition": def });
             if *name == "code" {
-                op["documentation"] = json!(format!("Agents per role: {}", roles.join("; ")));
+                let pdf = match pdf {
+                    PdfSupport::Read => "PDF attachments are read (their text layer, de-identified; scanned pages need OCR, not available yet)",
+                    PdfSupport::NotInstalled => "PDF attachments are not read here: PDFium is not installed (scripts/fetch-pdf.sh)",
+                };
+                op["documentation"] = json!(format!("Agents per role: {}. {pdf}.", roles.join("; ")));
             }
             op
         })

@@ -21,6 +21,34 @@ pub enum InboundError {
     NotSupported(String),
 }
 
+/// What an attachment may need from outside the FHIR layer: a Binary stored on this server,
+/// and a reader for PDFs. A plain closure over URLs serves where PDFs are not read.
+pub trait Attachments {
+    fn binary(&self, url: &str) -> Option<(String, Vec<u8>)>;
+
+    /// The record a PDF holds (de-identified), or why it cannot be read.
+    fn pdf(&self, _bytes: &[u8], _record_id: &str) -> Result<EhrRecord, InboundError> {
+        Err(InboundError::NotSupported("application/pdf attachments are not read here; send text/plain or a flat JSON record".into()))
+    }
+}
+
+impl<F: Fn(&str) -> Option<(String, Vec<u8>)>> Attachments for F {
+    fn binary(&self, url: &str) -> Option<(String, Vec<u8>)> {
+        self(url)
+    }
+}
+
+impl From<crate::ingest::IngestError> for InboundError {
+    fn from(e: crate::ingest::IngestError) -> InboundError {
+        use crate::ingest::IngestError;
+        match e {
+            IngestError::Unavailable { .. } | IngestError::NeedsOcr { .. } => InboundError::NotSupported(e.to_string()),
+            IngestError::Unreadable(_) => InboundError::Invalid(e.to_string()),
+            IngestError::NoSections => InboundError::Unprocessable(e.to_string()),
+        }
+    }
+}
+
 /// The record and what the output must point back to.
 #[derive(Debug, Clone)]
 pub struct Inbound {
@@ -226,7 +254,7 @@ pub fn record_from_plain_text(id: &str, text: &str) -> EhrRecord {
     rec
 }
 
-pub fn from_document_reference(doc: &Value, binary: &dyn Fn(&str) -> Option<(String, Vec<u8>)>) -> Result<Inbound, InboundError> {
+pub fn from_document_reference(doc: &Value, attachments: &dyn Attachments) -> Result<Inbound, InboundError> {
     let id = doc["id"].as_str().unwrap_or("document");
     let contents = doc["content"].as_array().ok_or_else(|| InboundError::Invalid("DocumentReference.content is required".into()))?;
     let mut last_err = InboundError::Unprocessable("DocumentReference has no attachment to code".into());
@@ -239,7 +267,7 @@ pub fn from_document_reference(doc: &Value, binary: &dyn Fn(&str) -> Option<(Str
                 .map_err(|e| InboundError::Invalid(format!("DocumentReference.content.attachment.data is not valid base64: {e}")))?;
             (content_type, bytes)
         } else if let Some(url) = att["url"].as_str() {
-            match binary(url) {
+            match attachments.binary(url) {
                 Some((ct, bytes)) => (if ct.is_empty() { content_type } else { ct }, bytes),
                 None => {
                     last_err = InboundError::Unprocessable(format!("attachment url {url} is not a Binary on this server"));
@@ -249,29 +277,31 @@ pub fn from_document_reference(doc: &Value, binary: &dyn Fn(&str) -> Option<(Str
         } else {
             continue;
         };
-        // The type decides first: a PDF is not "invalid text", it is a format not read here.
-        let json = match ctype.split(';').next().unwrap_or("").trim().to_ascii_lowercase().as_str() {
-            "text/plain" | "text/markdown" => false,
-            "application/json" | "application/fhir+json" => true,
-            "application/pdf" => {
-                last_err = InboundError::NotSupported("application/pdf attachments are not read yet; send text/plain or a flat JSON record".into());
-                continue;
-            }
+        // The type decides first: a PDF is not "invalid text".
+        let kind = match ctype.split(';').next().unwrap_or("").trim().to_ascii_lowercase().as_str() {
+            "text/plain" | "text/markdown" => AttachmentKind::Text,
+            "application/json" | "application/fhir+json" => AttachmentKind::Json,
+            "application/pdf" => AttachmentKind::Pdf,
             other => {
                 last_err = InboundError::NotSupported(format!("attachment content type {other} is not supported"));
                 continue;
             }
         };
-        let text = String::from_utf8(bytes).map_err(|_| InboundError::Invalid("the attachment is not UTF-8 text".into()))?;
-        let record = if json {
-            let v: Value = serde_json::from_str(&text).map_err(|e| InboundError::Invalid(format!("the JSON attachment is malformed: {e}")))?;
-            let mut r = io::record_from_json(&v, 1).map_err(|e| InboundError::Invalid(format!("the JSON attachment: {e}")))?;
-            if r.record_id.starts_with("row-") {
-                r.record_id = id.to_owned();
+        let record = match kind {
+            AttachmentKind::Pdf => attachments.pdf(&bytes, id)?,
+            AttachmentKind::Json | AttachmentKind::Text => {
+                let text = String::from_utf8(bytes).map_err(|_| InboundError::Invalid("the attachment is not UTF-8 text".into()))?;
+                if kind == AttachmentKind::Json {
+                    let v: Value = serde_json::from_str(&text).map_err(|e| InboundError::Invalid(format!("the JSON attachment is malformed: {e}")))?;
+                    let mut r = io::record_from_json(&v, 1).map_err(|e| InboundError::Invalid(format!("the JSON attachment: {e}")))?;
+                    if r.record_id.starts_with("row-") {
+                        r.record_id = id.to_owned();
+                    }
+                    r
+                } else {
+                    record_from_plain_text(id, &text)
+                }
             }
-            r
-        } else {
-            record_from_plain_text(id, &text)
         };
         require_codable(&record)?;
         return Ok(Inbound {
@@ -285,11 +315,18 @@ pub fn from_document_reference(doc: &Value, binary: &dyn Fn(&str) -> Option<(Str
     Err(last_err)
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AttachmentKind {
+    Text,
+    Json,
+    Pdf,
+}
+
 /// Any accepted input resource.
-pub fn from_resource(v: &Value, binary: &dyn Fn(&str) -> Option<(String, Vec<u8>)>) -> Result<Inbound, InboundError> {
+pub fn from_resource(v: &Value, attachments: &dyn Attachments) -> Result<Inbound, InboundError> {
     match v["resourceType"].as_str() {
         Some("Composition") => from_composition(v),
-        Some("DocumentReference") => from_document_reference(v, binary),
+        Some("DocumentReference") => from_document_reference(v, attachments),
         Some("Bundle") => {
             if v["type"].as_str() != Some("document") {
                 return Err(InboundError::Invalid("a Bundle to code must be of type document".into()));
@@ -316,7 +353,7 @@ pub fn from_resource(v: &Value, binary: &dyn Fn(&str) -> Option<(String, Vec<u8>
                 .find(|p| p["name"] == "resource")
                 .map(|p| &p["resource"])
                 .ok_or_else(|| InboundError::Invalid("Parameters needs a parameter named resource".into()))?;
-            from_resource(res, binary)
+            from_resource(res, attachments)
         }
         Some(other) => Err(InboundError::Invalid(format!(
             "{other} cannot be coded: send a document Bundle, a Composition, a DocumentReference or Parameters"

@@ -35,6 +35,8 @@ pub struct ReadOutcome {
     /// Fields skipped in rows that were read: a known field with a value of the wrong kind
     /// (an object where text belongs, a gold code that is not a code).
     pub warnings: Vec<RowError>,
+    /// Whole files of a batch that could not be read (each reported as it was met).
+    pub unreadable: usize,
 }
 
 const ID_KEYS: &[&str] = &["record_id", "病案标识", "ID", "id", "病案号", "住院号"];

@@ -134,6 +134,31 @@ fn keyed(req: &HttpRequest, decision: &Decision, criteria: &str, digest: String)
     Ok(Some((key, digest)))
 }
 
+/// Attachments as this server resolves them: `Binary/{id}` from the store, PDFs by PDFium from
+/// the `pdf_dir` setting.
+struct ServerAttachments<'a> {
+    state: &'a AppState,
+}
+
+impl inbound::Attachments for ServerAttachments<'_> {
+    fn binary(&self, url: &str) -> Option<(String, Vec<u8>)> {
+        use base64::Engine;
+        let id = url.rsplit_once("Binary/").map(|(_, id)| id.split('/').next().unwrap_or(id))?;
+        let b = self.state.store.read("Binary", id).ok()??;
+        let data = base64::engine::general_purpose::STANDARD.decode(b["data"].as_str()?.trim()).ok()?;
+        Some((b["contentType"].as_str().unwrap_or("").to_owned(), data))
+    }
+
+    fn pdf(&self, bytes: &[u8], record_id: &str) -> Result<crate::record::EhrRecord, inbound::InboundError> {
+        let reader = crate::ingest::pdf::PdfReader::open(&self.state.config.pdf_dir())?;
+        let x = crate::ingest::extract(reader, bytes, record_id)?;
+        // What was masked, by kind and count: never the values.
+        let masked: Vec<String> = x.masked.kinds().map(|(k, n)| format!("{k}={n}")).collect();
+        tracing::info!(record = %crate::telemetry::record_tag(record_id), pages = x.pages, without_text = x.pages_without_text.len(), masked = %masked.join(","), "PDF read");
+        Ok(x.record)
+    }
+}
+
 /// SHA-256 of the query and the document, hex.
 fn request_digest(query: &str, resource: &Value) -> String {
     use sha2::Digest;
@@ -244,16 +269,7 @@ fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<String, A
             return Ok(previous.to_string());
         }
     }
-    // Binary references need the store too; until then only inline attachments resolve.
-    // DocumentReference attachments may point at a Binary stored on this server.
-    let binary = |url: &str| -> Option<(String, Vec<u8>)> {
-        use base64::Engine;
-        let id = url.rsplit_once("Binary/").map(|(_, id)| id.split('/').next().unwrap_or(id))?;
-        let b = state.store.read("Binary", id).ok()??;
-        let data = base64::engine::general_purpose::STANDARD.decode(b["data"].as_str()?.trim()).ok()?;
-        Some((b["contentType"].as_str().unwrap_or("").to_owned(), data))
-    };
-    let inbound = inbound::from_resource(resource, &binary)?;
+    let inbound = inbound::from_resource(resource, &ServerAttachments { state })?;
     state.config.limits.record.check(&inbound.record, inbound.sections_read)?;
     let served = state.served();
     let pipeline = options.pipeline(&served.pipeline)?;

@@ -1,0 +1,151 @@
+//! PDF discharge records (issue 15), with the real PDFium that `scripts/fetch-pdf.sh` installs
+//! into `target/pdf` (tests/setup.sh) and PDFs the test writes with reportlab in the font setup
+//! of iText-based HIS exports: read, de-identified, split into sections with their pages,
+//! coded by `jointcoder code` and by `DocumentReference/$code`; a scan (no text layer) and a
+//! server without PDFium are answered with what is missing.
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use base64::Engine;
+use jointcoder::record::Section;
+use serde_json::{json, Value};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn pdfium_dir() -> PathBuf {
+    let dir = root().join("target/pdf");
+    assert!(dir.join("libpdfium.so").is_file(), "PDFium is missing: run scripts/fetch-pdf.sh target/pdf (tests/setup.sh does)");
+    dir
+}
+
+/// The test PDFs, written once per run.
+fn pdfs() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let python = root().join("target/fhir-validator/bin/python");
+        assert!(python.is_file(), "run tests/setup_validator.sh (the README's test command does)");
+        let out = std::process::Command::new(python).arg(root().join("tests/pdf/make_pdfs.py")).arg(dir.path()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        dir
+    })
+    .path()
+}
+
+fn pdf(name: &str) -> Vec<u8> {
+    std::fs::read(pdfs().join(name)).unwrap()
+}
+
+const SECRETS: &[&str] = &["王建国", "ZY20261188", "330102195903071234", "13812345678", "解放路88号"];
+
+#[test]
+fn a_pdf_becomes_a_de_identified_record_with_its_pages() {
+    let reader = jointcoder::ingest::pdf::PdfReader::open(&pdfium_dir()).unwrap();
+    let x = jointcoder::ingest::extract(reader, &pdf("discharge.pdf"), "pdf-1").unwrap();
+    assert_eq!(x.pages, 3);
+    assert_eq!(x.pages_without_text, [2]);
+    let s = &x.record.sections;
+    assert_eq!(s[&Section::ChiefComplaint], "反复胸闷胸痛3年，加重1周。");
+    assert!(s[&Section::PresentIllness].starts_with("患者3年前活动后出现胸闷"), "{:?}", s[&Section::PresentIllness]);
+    assert!(s[&Section::AdmissionDiagnosis].starts_with("1.冠状动脉粥样硬化性心脏病"));
+    assert!(s[&Section::OperativeReport].contains("植入药物洗脱支架1枚"), "the report runs onto its next line");
+    assert_eq!(s[&Section::ProcedureName], "经皮冠状动脉支架植入术");
+    let dx = x.spans.iter().find(|sp| sp.section == Section::DischargeDiagnosis).unwrap();
+    assert_eq!(dx.page, 3, "evidence points into the page it is on");
+    let all = format!("{:?}", x.record);
+    for secret in SECRETS {
+        assert!(!all.contains(secret), "{secret} was not masked: {all}");
+    }
+    for kind in ["name", "record-number", "id-card", "phone", "address"] {
+        assert_eq!(x.masked.count(kind), 1, "{kind}");
+    }
+
+    let scan = jointcoder::ingest::extract(reader, &pdf("scan.pdf"), "scan");
+    assert!(matches!(scan, Err(jointcoder::ingest::IngestError::NeedsOcr { ref pages }) if pages == &[1]), "{scan:?}");
+    let junk = jointcoder::ingest::extract(reader, b"%PDF-1.4 not really", "junk");
+    assert!(matches!(junk, Err(jointcoder::ingest::IngestError::Unreadable(_))), "{junk:?}");
+}
+
+#[test]
+fn jointcoder_code_reads_a_pdf_and_a_folder_of_them() {
+    let data = tempfile::tempdir().unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(folder.path().join("a-discharge.pdf"), pdf("discharge.pdf")).unwrap();
+    std::fs::write(folder.path().join("b-scan.pdf"), pdf("scan.pdf")).unwrap();
+    std::fs::write(folder.path().join("c-broken.pdf"), b"not a pdf").unwrap();
+    let run = |target: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_jointcoder"))
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("code")
+            .arg(target)
+            .env("JOINTCODER_TERMINOLOGY_DIR", common::terminology_dir())
+            .env("JOINTCODER_PDF_DIR", pdfium_dir())
+            .env("JOINTCODER_AUTO_TRAIN", "false")
+            .output()
+            .unwrap()
+    };
+    let one = run(&folder.path().join("a-discharge.pdf"));
+    assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
+    let line: Value = serde_json::from_str(String::from_utf8_lossy(&one.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(line["record_id"], "a-discharge");
+    assert_eq!(line["diseases"][0], "I20.000", "{line}");
+    assert!(line["procedures"].as_array().unwrap().iter().any(|p| p == "36.0700"), "{line}");
+
+    let all = run(folder.path());
+    let stderr = String::from_utf8_lossy(&all.stderr);
+    assert!(all.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&all.stdout).lines().count(), 1, "the one readable PDF is coded");
+    assert!(stderr.contains("b-scan.pdf") && stderr.contains("OCR"), "{stderr}");
+    assert!(stderr.contains("c-broken.pdf") && stderr.contains("cannot be read"), "{stderr}");
+    assert!(stderr.contains("coded 1 of 3"), "{stderr}");
+}
+
+#[test]
+fn document_reference_code_reads_pdfs_inline_and_from_a_binary() {
+    let mut config = common::test_config(std::env::temp_dir());
+    config.pdf_dir = Some(pdfium_dir());
+    let server = common::start_server(config, common::terminology().clone());
+    let addr = &server.addr;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let doc = |attachment: Value| json!({ "resourceType": "DocumentReference", "id": "dr-pdf-1", "status": "current", "subject": { "reference": "Patient/p-pdf" }, "content": [{ "attachment": attachment }] });
+
+    let r = common::post_json(addr, "/fhir/DocumentReference/$code", &doc(json!({ "contentType": "application/pdf", "data": b64(&pdf("discharge.pdf")) })).to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let bundle = r.json();
+    let codes = |ty: &str| -> Vec<String> {
+        bundle["entry"].as_array().unwrap().iter().map(|e| &e["resource"]).filter(|x| x["resourceType"] == ty).map(|x| x["code"]["coding"][0]["code"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(codes("Condition")[0], "I20.000");
+    assert!(codes("Procedure").contains(&"36.0700".to_owned()));
+    // Nothing identifying reached what was answered and stored.
+    for secret in SECRETS {
+        assert!(!r.body.contains(secret), "{secret} in the answer");
+    }
+    let stored = common::get(addr, "/fhir/Condition?subject=Patient/p-pdf&_count=50");
+    for secret in SECRETS {
+        assert!(!stored.body.contains(secret), "{secret} stored");
+    }
+
+    // A PDF posted raw as a Binary, coded by reference.
+    let posted = common::request(addr, "POST", "/fhir/Binary", &[("Content-Type", "application/pdf")], &pdf("discharge.pdf"));
+    assert_eq!(posted.status, 201, "{}", posted.body);
+    let id = posted.json()["id"].as_str().unwrap().to_owned();
+    let r = common::post_json(addr, "/fhir/DocumentReference/$code?persist=false", &doc(json!({ "contentType": "application/pdf", "url": format!("Binary/{id}") })).to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // A scan: 415, saying OCR is what is missing.
+    let r = common::post_json(addr, "/fhir/DocumentReference/$code?persist=false", &doc(json!({ "contentType": "application/pdf", "data": b64(&pdf("scan.pdf")) })).to_string());
+    assert_eq!((r.status, r.json()["issue"][0]["code"].as_str()), (415, Some("not-supported")), "{}", r.body);
+    assert!(r.body.contains("OCR"), "{}", r.body);
+    // Not a PDF at all: 400.
+    let r = common::post_json(addr, "/fhir/DocumentReference/$code?persist=false", &doc(json!({ "contentType": "application/pdf", "data": b64(b"%PDF-1.7 garbage") })).to_string());
+    assert_eq!(r.status, 400, "{}", r.body);
+    // The CapabilityStatement says PDFs are read here.
+    let cap = common::get(addr, "/fhir/metadata").json();
+    assert!(cap["rest"][0]["operation"][0]["documentation"].as_str().unwrap().contains("PDF attachments are read"), "{}", cap["rest"][0]["operation"][0]);
+}

@@ -1,0 +1,58 @@
+"""Writes the test PDFs (tests/pdf.rs builds its inputs; none is committed).
+
+Usage: make_pdfs.py OUT_DIR
+
+- discharge.pdf: a three-page discharge record in the font setup of iText-based HIS exports
+  (reportlab's non-embedded STSong-Light, UniGB-UCS2-H): identifiers, sections with the usual
+  heading styles (colon, 【】, numbered, a heading alone on its line), a blank second page, and
+  the operative report running onto the third page.
+- scan.pdf: a page with no text layer (only drawn shapes), as a scanned page reads.
+"""
+import os
+import sys
+
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfgen import canvas
+
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+
+
+def page(c, lines):
+    c.setFont("STSong-Light", 11)
+    y = 800
+    for line in lines:
+        c.drawString(40, y, line)
+        y -= 18
+    c.showPage()
+
+
+c = canvas.Canvas(os.path.join(out, "discharge.pdf"))
+page(c, [
+    "XX市第一人民医院  出院记录",
+    "姓名：王建国  性别：男  年龄：67岁  住院号：ZY20261188",
+    "身份证号：330102195903071234  联系电话：13812345678",
+    "现住址：浙江省杭州市上城区解放路88号",
+    "主诉：反复胸闷胸痛3年，加重1周。",
+    "【现病史】患者3年前活动后出现胸闷，休息可缓解，1周前发作频繁。",
+    "既往史：高血压病10年，最高180/100mmHg。",
+    "一、入院诊断",
+    "1.冠状动脉粥样硬化性心脏病 不稳定型心绞痛 2.高血压病3级（极高危）",
+])
+page(c, [])
+page(c, [
+    "手术名称：经皮冠状动脉支架植入术",
+    "手术经过：右桡动脉入路，TIG造影示前降支近段狭窄90%，",
+    "送入指引导管及导丝，于前降支近段植入药物洗脱支架1枚，术后TIMI 3级。",
+    "出院诊断：1.冠状动脉粥样硬化性心脏病 不稳定型心绞痛 2.高血压病3级（极高危）",
+    "出院医嘱：阿司匹林、替格瑞洛双联抗血小板12个月。",
+])
+c.save()
+
+c = canvas.Canvas(os.path.join(out, "scan.pdf"))
+c.rect(40, 400, 500, 300, fill=1)
+c.showPage()
+c.save()
+print("test PDFs written to", out)
