@@ -145,6 +145,33 @@ fn document_reference_code_reads_pdfs_inline_and_from_a_binary() {
     // Not a PDF at all: 400.
     let r = common::post_json(addr, "/fhir/DocumentReference/$code?persist=false", &doc(json!({ "contentType": "application/pdf", "data": b64(b"%PDF-1.7 garbage") })).to_string());
     assert_eq!(r.status, 400, "{}", r.body);
+    // $extract: the sections before coding, with pages and offsets, what was masked, and a
+    // Composition to edit and code.
+    let r = common::post_json(addr, "/fhir/DocumentReference/$extract", &doc(json!({ "contentType": "application/pdf", "data": b64(&pdf("discharge.pdf")) })).to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let x = r.json();
+    common::assert_valid_r4_external(std::slice::from_ref(&x));
+    for secret in SECRETS {
+        assert!(!r.body.contains(secret), "{secret} shown by $extract");
+    }
+    let params = x["parameter"].as_array().unwrap();
+    let one = |name: &str| params.iter().find(|p| p["name"] == name).unwrap().clone();
+    assert_eq!(one("pages")["valueInteger"], 3);
+    assert_eq!(one("pageWithoutText")["valueInteger"], 2);
+    let part = |p: &Value, name: &str| p["part"].as_array().unwrap().iter().find(|x| x["name"] == name).unwrap().clone();
+    let dx = params.iter().find(|p| p["name"] == "section" && part(p, "key")["valueCode"] == "discharge_diagnosis").unwrap();
+    assert_eq!(part(dx, "page")["valueInteger"], 3);
+    assert!(part(dx, "text")["valueString"].as_str().unwrap().starts_with("1.冠状动脉粥样硬化性心脏病"));
+    assert!(params.iter().any(|p| p["name"] == "masked" && part(p, "kind")["valueCode"] == "phone"));
+    let mut comp = one("composition")["resource"].clone();
+    // The coder corrects a section, then codes the Composition.
+    let sections = comp["section"].as_array_mut().unwrap();
+    let dx_section = sections.iter_mut().find(|s| s["title"] == "出院诊断").unwrap();
+    dx_section["text"]["div"] = json!("<div xmlns=\"http://www.w3.org/1999/xhtml\">1.冠状动脉粥样硬化性心脏病 急性非ST段抬高型心肌梗死</div>");
+    let r = common::post_json(addr, "/fhir/Composition/$code?persist=false", &comp.to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("I21.401"), "the coder's correction is what is coded");
+
     // The CapabilityStatement says PDFs are read here.
     let cap = common::get(addr, "/fhir/metadata").json();
     assert!(cap["rest"][0]["operation"][0]["documentation"].as_str().unwrap().contains("PDF attachments are read"), "{}", cap["rest"][0]["operation"][0]);

@@ -472,7 +472,7 @@ fn every_route_needs_a_token() {
         ("GET", "/fhir/Condition"), ("POST", "/fhir/Composition"), ("GET", "/fhir/Condition/x"), ("PUT", "/fhir/Condition/x"),
         ("GET", "/fhir/Condition/x/_history"), ("GET", "/fhir/Condition/x/_history/1"), ("POST", "/fhir/Bundle/$code"),
         ("POST", "/fhir/$code"), ("POST", "/fhir/Composition/$code"), ("POST", "/fhir/DocumentReference/$code"),
-        ("POST", "/fhir/Composition/x/$code"), ("POST", "/fhir/DocumentReference/x/$code"), ("GET", "/fhir/$export"),
+        ("POST", "/fhir/Composition/x/$code"), ("POST", "/fhir/DocumentReference/x/$code"), ("POST", "/fhir/DocumentReference/$extract"), ("GET", "/fhir/$export"),
         ("GET", "/fhir/Patient/$export"), ("POST", "/fhir/$export"), ("POST", "/fhir/Patient/$export"), ("GET", "/fhir/$export-status/x"), ("DELETE", "/fhir/$export-status/x"),
         ("GET", "/fhir/$export-file/x/Claim.ndjson"), ("GET", "/fhir/CodeSystem"), ("GET", "/fhir/CodeSystem/icd-10-cn-clinical"),
         ("PUT", "/fhir/CodeSystem/x"), ("GET", "/fhir/CodeSystem/$lookup"), ("POST", "/fhir/CodeSystem/$lookup"),
@@ -523,4 +523,29 @@ fn raw_binaries_are_not_a_way_around_the_guards() {
     let id = r.json()["id"].as_str().unwrap().to_owned();
     let r = request(&g.addr, "GET", &format!("/fhir/Binary/{id}"), &[("Accept", "application/pdf")], b"");
     assert_eq!(r.status, 401, "raw reads need a token too");
+}
+
+/// 11. `DocumentReference/$extract` (issue 15) shows a document's text: it needs a token that
+/// reads DocumentReferences, is refused cross-site with auth off, and is audited; what it
+/// shows is de-identified.
+#[test]
+fn extract_needs_its_scope_and_shows_no_identifiers() {
+    let text = "姓名：赵六  住院号：ZY77770001  联系电话：13900001111\n主诉：胸痛2天。\n出院诊断：不稳定型心绞痛";
+    let doc = json!({ "resourceType": "DocumentReference", "status": "current",
+        "content": [{ "attachment": { "contentType": "text/plain", "data": base64::engine::general_purpose::STANDARD.encode(text) } }] }).to_string();
+    let path = "/fhir/DocumentReference/$extract";
+    assert_eq!(request(&guarded().addr, "POST", path, &[("Content-Type", "application/fhir+json")], doc.as_bytes()).status, 401);
+    let r = call("POST", path, &token("coder-x", "system/Condition.cruds"), &[], doc.as_bytes());
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = call("POST", path, &token("coder-x", "system/DocumentReference.r"), &[], doc.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    for secret in ["赵六", "ZY77770001", "13900001111"] {
+        assert!(!r.body.contains(secret), "{secret} shown: {}", r.body);
+    }
+    assert!(r.body.contains("胸痛2天"));
+    let trail = call("GET", "/fhir/AuditEvent?agent=coder-x&_count=100", &token("admin", "system/AuditEvent.rs"), &[], b"").json();
+    assert!(trail["entry"].as_array().unwrap().iter().any(|e| e["resource"]["entity"][0]["what"]["display"].as_str().is_some_and(|d| d.contains("$extract"))
+        || e["resource"].to_string().contains("$extract")), "audited: {trail}");
+    let r = request(&open().addr, "POST", path, &[("Content-Type", "application/fhir+json"), ("Sec-Fetch-Site", "cross-site")], doc.as_bytes());
+    assert_eq!(r.status, 403, "{}", r.body);
 }

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use crate::terminology::Terminology;
 
 const CODE_DEF: &str = "https://jointcoder.org/fhir/OperationDefinition/code";
+const EXTRACT_DEF: &str = "https://jointcoder.org/fhir/OperationDefinition/extract";
 
 /// One resource type as served here.
 #[derive(Debug)]
@@ -48,15 +49,16 @@ const REVIEWED: &[&str] = &["read", "vread", "update", "history-instance", "sear
 const STORED_INPUTS: &[&str] = &["create", "read", "vread", "history-instance", "search-type"];
 
 /// A document an EHR stores (conditionally) and codes later at instance level.
-const fn stored_document(ty: &'static str) -> ServedType {
-    ServedType { ty, interactions: STORED_INPUTS, search: &[], versioning: Some("versioned"), conditional_create: true, operations: &[("code", CODE_DEF)], stored: true }
+const fn stored_document(ty: &'static str, operations: &'static [(&'static str, &'static str)]) -> ServedType {
+    ServedType { ty, interactions: STORED_INPUTS, search: &[], versioning: Some("versioned"), conditional_create: true, operations, stored: true }
 }
 
 /// Everything served, by type.
 pub const SERVED: &[ServedType] = &[
     ServedType { ty: "Bundle", interactions: &[], search: &[], versioning: None, conditional_create: false, operations: &[("code", CODE_DEF)], stored: false },
-    stored_document("Composition"),
-    stored_document("DocumentReference"),
+    stored_document("Composition", &[("code", CODE_DEF)]),
+    // `$extract`: what the attachment reads as (sections, pages, masking) before coding.
+    stored_document("DocumentReference", &[("code", CODE_DEF), ("extract", EXTRACT_DEF)]),
     ServedType { ty: "Binary", interactions: STORED_INPUTS, search: &[], versioning: Some("versioned"), conditional_create: true, operations: &[], stored: true },
     ServedType {
         ty: "Condition",

@@ -34,6 +34,8 @@ pub struct Extracted {
     pub pages: usize,
     /// Pages without a text layer (1-based), not read.
     pub pages_without_text: Vec<usize>,
+    /// Each page's text as read, de-identified: what the spans' offsets are into.
+    pub page_texts: Vec<String>,
 }
 
 /// Reads a PDF into a de-identified record.
@@ -62,7 +64,7 @@ pub fn extract_pages(pages: &[String], record_id: &str) -> Result<Extracted, Ing
         return Err(IngestError::NoSections);
     }
     let record = sections::record(record_id, &clean, &spans);
-    Ok(Extracted { record, spans, masked, pages: pages.len(), pages_without_text: without_text })
+    Ok(Extracted { record, spans, masked, pages: pages.len(), pages_without_text: without_text, page_texts: clean })
 }
 
 /// Text extractors give some CJK ideographs as their look-alikes from the CJK Radicals

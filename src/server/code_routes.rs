@@ -136,8 +136,8 @@ fn keyed(req: &HttpRequest, decision: &Decision, criteria: &str, digest: String)
 
 /// Attachments as this server resolves them: `Binary/{id}` from the store, PDFs by PDFium from
 /// the `pdf_dir` setting.
-struct ServerAttachments<'a> {
-    state: &'a AppState,
+pub(super) struct ServerAttachments<'a> {
+    pub(super) state: &'a AppState,
 }
 
 impl inbound::Attachments for ServerAttachments<'_> {

@@ -7,6 +7,7 @@ pub mod auth;
 mod code_routes;
 pub mod error;
 mod export_routes;
+mod extract_routes;
 pub mod format;
 pub mod model_api;
 mod resource_routes;
@@ -212,6 +213,7 @@ pub fn start(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
                 web::scope("/fhir")
                     .service(crate::guarded!("/.well-known/smart-configuration", |_, _| Ok(access::Access::public())).route(web::get().to(auth::smart_configuration)))
                     .configure(code_routes::configure)
+                    .configure(extract_routes::configure)
                     .configure(export_routes::configure)
                     .configure(terminology_routes::configure)
                     .configure(resource_routes::configure),
