@@ -176,3 +176,21 @@ fn document_reference_code_reads_pdfs_inline_and_from_a_binary() {
     let cap = common::get(addr, "/fhir/metadata").json();
     assert!(cap["rest"][0]["operation"][0]["documentation"].as_str().unwrap().contains("PDF attachments are read"), "{}", cap["rest"][0]["operation"][0]);
 }
+
+#[test]
+fn a_server_set_not_to_keep_original_pdfs_refuses_them_and_still_codes_them_inline() {
+    let mut config = common::test_config(std::env::temp_dir());
+    config.pdf_dir = Some(pdfium_dir());
+    config.pdf_store_originals = false;
+    let server = common::start_server(config, common::terminology().clone());
+    let r = common::request(&server.addr, "POST", "/fhir/Binary", &[("Content-Type", "application/pdf")], &pdf("discharge.pdf"));
+    assert_eq!((r.status, r.json()["issue"][0]["details"]["coding"][0]["code"].as_str()), (422, Some("originals_not_kept")), "{}", r.body);
+    let wrapped = json!({ "resourceType": "Binary", "contentType": "application/pdf", "data": base64::engine::general_purpose::STANDARD.encode(pdf("discharge.pdf")) });
+    assert_eq!(common::post_json(&server.addr, "/fhir/Binary", &wrapped.to_string()).status, 422, "as a Binary resource neither");
+    assert_eq!(common::get(&server.addr, "/fhir/Binary?_summary=count").json()["total"], 0, "nothing stored");
+    let text = common::request(&server.addr, "POST", "/fhir/Binary", &[("Content-Type", "text/plain")], "出院诊断：高血压".as_bytes());
+    assert_eq!(text.status, 201, "other content is kept as before");
+    let doc = json!({ "resourceType": "DocumentReference", "status": "current",
+        "content": [{ "attachment": { "contentType": "application/pdf", "data": base64::engine::general_purpose::STANDARD.encode(pdf("discharge.pdf")) } }] });
+    assert_eq!(common::post_json(&server.addr, "/fhir/DocumentReference/$code?persist=false", &doc.to_string()).status, 200);
+}

@@ -32,6 +32,10 @@ pub struct Config {
     /// Where PDFium is (`pdf_dir`, `JOINTCODER_PDF_DIR`; `scripts/fetch-pdf.sh` installs it);
     /// the data directory's `pdf/` when unset.
     pub pdf_dir: Option<PathBuf>,
+    /// Whether a PDF posted as a Binary is kept as it came, identifiers and all
+    /// (`pdf.store_originals`, `JOINTCODER_PDF_STORE_ORIGINALS`). Off: such a POST is refused,
+    /// and PDFs are coded inline, where only the de-identified text is ever kept.
+    pub pdf_store_originals: bool,
     /// Largest request body accepted, bytes.
     pub max_body_bytes: usize,
     /// Page size for CodeSystem concept listings and ValueSet expansions.
@@ -133,6 +137,7 @@ impl Default for Config {
             policy: None,
             extra_editions: Vec::new(),
             pdf_dir: None,
+            pdf_store_originals: true,
             max_body_bytes: 8 * 1024 * 1024,
             default_page_size: 100,
             auto_train: true,

@@ -126,6 +126,8 @@ settings! {
         "Coding policy: a shipped one (national, paper-hospital) or the path of a policy file that extends one; unset: national";
     "pdf_dir", pdf_dir: Option<PathBuf>, file Some("pdf_dir"), env Some("JOINTCODER_PDF_DIR"), flag None, false,
         "Where PDFium is (scripts/fetch-pdf.sh installs it); unset: the data directory's pdf/";
+    "pdf.store_originals", pdf_store_originals: bool, file Some("pdf.store_originals"), env Some("JOINTCODER_PDF_STORE_ORIGINALS"), flag None, false,
+        "Keep a PDF posted as a Binary as it came (identifiers and all); false: refuse such a POST and code PDFs inline, keeping only de-identified text";
     "max_body_bytes", max_body_bytes: usize, file Some("max_body_bytes"), env Some("JOINTCODER_MAX_BODY_BYTES"), flag None, false,
         "Largest request body accepted, bytes";
     "default_page_size", default_page_size: usize, file Some("default_page_size"), env None, flag None, false,

@@ -87,6 +87,8 @@ error_table! {
     InvalidResource = ("invalid_resource", BAD_REQUEST, Structure);
     /// A written resource that breaks an R4 invariant (con-5, cmp-1, …).
     InvariantViolated = ("invariant_violated", UNPROCESSABLE_ENTITY, Invariant);
+    /// An original PDF the server is set not to keep (`pdf.store_originals = false`).
+    OriginalsNotKept = ("originals_not_kept", UNPROCESSABLE_ENTITY, BusinessRule);
     /// A review that the rules of review forbid (moving a diagnosis to another patient).
     ReviewRule = ("review_rule", UNPROCESSABLE_ENTITY, BusinessRule);
     /// A code that is not a codable concept of the edition.

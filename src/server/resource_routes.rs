@@ -250,6 +250,13 @@ async fn create(req: HttpRequest, decision: Decision, state: web::Data<AppState>
     if resource["resourceType"] != ty.as_str() {
         return Err(ApiError::bad_request(format!("the body is not a {ty}")));
     }
+    let is_pdf = resource["contentType"].as_str().is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/pdf"));
+    if ty.as_str() == "Binary" && is_pdf && !state.config.pdf_store_originals {
+        return Err(ApiError::of(
+            ErrorCode::OriginalsNotKept,
+            "this server does not keep original PDFs (pdf.store_originals = false): send the PDF inline to DocumentReference/$code or $extract, which keep only its de-identified text",
+        ));
+    }
     if ty.as_str() == "Binary" {
         use base64::Engine;
         let data = resource["data"].as_str().unwrap_or("");
