@@ -264,7 +264,7 @@ fn mutated_resources_map_or_are_refused() {
         for _ in 0..=rng.below(4) {
             mutate_json(&mut v, &mut rng, 0);
         }
-        match jointcoder::fhir::inbound::from_resource(&v, &|_| None) {
+        match jointcoder::fhir::inbound::from_resource(&v, &|_: &str| None) {
             Ok(inbound) => {
                 let _ = limits.check(&inbound.record, inbound.sections_read);
                 mapped += 1;
