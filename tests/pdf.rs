@@ -45,7 +45,7 @@ const SECRETS: &[&str] = &["王建国", "ZY20261188", "330102195903071234", "138
 #[test]
 fn a_pdf_becomes_a_de_identified_record_with_its_pages() {
     let reader = jointcoder::ingest::pdf::PdfReader::open(&pdfium_dir()).unwrap();
-    let x = jointcoder::ingest::extract(reader, &pdf("discharge.pdf"), "pdf-1").unwrap();
+    let x = jointcoder::ingest::extract(reader, None, &pdf("discharge.pdf"), "pdf-1").unwrap();
     assert_eq!(x.pages, 3);
     assert_eq!(x.pages_without_text, [2]);
     let s = &x.record.sections;
@@ -64,10 +64,81 @@ fn a_pdf_becomes_a_de_identified_record_with_its_pages() {
         assert_eq!(x.masked.count(kind), 1, "{kind}");
     }
 
-    let scan = jointcoder::ingest::extract(reader, &pdf("scan.pdf"), "scan");
+    let scan = jointcoder::ingest::extract(reader, None, &pdf("scan.pdf"), "scan");
     assert!(matches!(scan, Err(jointcoder::ingest::IngestError::NeedsOcr { ref pages }) if pages == &[1]), "{scan:?}");
-    let junk = jointcoder::ingest::extract(reader, b"%PDF-1.4 not really", "junk");
+    let junk = jointcoder::ingest::extract(reader, None, b"%PDF-1.4 not really", "junk");
     assert!(matches!(junk, Err(jointcoder::ingest::IngestError::Unreadable(_))), "{junk:?}");
+}
+
+/// The discharge record as a scan: its pages rendered at 200 dpi by PDFium (with the CJK font
+/// tests/setup.sh installs) and put back into a PDF as images only.
+fn scanned_discharge() -> Vec<u8> {
+    static SCAN: OnceLock<Vec<u8>> = OnceLock::new();
+    SCAN.get_or_init(|| {
+        let reader = jointcoder::ingest::pdf::PdfReader::open(&pdfium_dir()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut images = Vec::new();
+        for page in [0, 2] {
+            let g = reader.render_gray(&pdf("discharge.pdf"), page, 200.0).unwrap();
+            let path = dir.path().join(format!("p{page}.pgm"));
+            let mut pgm = format!("P5\n{} {}\n255\n", g.width, g.height).into_bytes();
+            pgm.extend_from_slice(&g.pixels);
+            std::fs::write(&path, pgm).unwrap();
+            images.push(path);
+        }
+        let out = dir.path().join("scanned.pdf");
+        let status = std::process::Command::new(root().join("target/fhir-validator/bin/python"))
+            .arg(root().join("tests/pdf/make_pdfs.py"))
+            .arg("--scan")
+            .arg(&out)
+            .args(&images)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::read(out).unwrap()
+    })
+    .clone()
+}
+
+/// Edit distance over characters, whitespace ignored.
+fn char_errors(got: &str, want: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (got.chars().filter(|c| !c.is_whitespace()).collect(), want.chars().filter(|c| !c.is_whitespace()).collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[test]
+fn scanned_pages_are_read_by_ocr() {
+    let dir = pdfium_dir();
+    let reader = jointcoder::ingest::pdf::PdfReader::open(&dir).unwrap();
+    let ocr = jointcoder::ingest::ocr::Ocr::open(&dir).unwrap();
+    // One clean page: the OCR against the text layer of the same page.
+    let layer = &reader.page_texts(&pdf("discharge.pdf")).unwrap()[0];
+    let read = ocr.read(&reader.render_gray(&pdf("discharge.pdf"), 0, 200.0).unwrap()).unwrap();
+    let errors = char_errors(&read, layer);
+    let total = layer.chars().filter(|c| !c.is_whitespace()).count();
+    assert!(errors * 100 <= total, "{errors} character errors in {total}:\n{read}");
+    assert_eq!(read.lines().count(), layer.lines().count(), "one line per printed line, in order:\n{read}");
+
+    // The scan as a record: sections from the OCR text, identifiers masked, pages marked.
+    let x = jointcoder::ingest::extract(reader, Some(ocr), &scanned_discharge(), "scan-1").unwrap();
+    assert_eq!(x.pages_ocr, [1, 2]);
+    assert!(x.record.sections[&Section::ChiefComplaint].contains("反复胸闷胸痛3年"), "{:?}", x.record.sections);
+    assert!(x.record.sections[&Section::OperativeReport].contains("药物洗脱支架1枚"), "{:?}", x.record.sections);
+    let all = format!("{:?}", x.record);
+    for secret in SECRETS {
+        assert!(!all.contains(secret), "{secret} was not masked in the OCR text: {all}");
+    }
+    let blank = jointcoder::ingest::extract(reader, Some(ocr), &pdf("scan.pdf"), "blank");
+    // A page that is only a black box reads as no record (OCR may see marks in it, not headings).
+    assert!(matches!(blank, Err(jointcoder::ingest::IngestError::NoText { .. } | jointcoder::ingest::IngestError::NoSections)), "{blank:?}");
 }
 
 #[test]
@@ -100,7 +171,7 @@ fn jointcoder_code_reads_a_pdf_and_a_folder_of_them() {
     let stderr = String::from_utf8_lossy(&all.stderr);
     assert!(all.status.success(), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&all.stdout).lines().count(), 1, "the one readable PDF is coded");
-    assert!(stderr.contains("b-scan.pdf") && stderr.contains("OCR"), "{stderr}");
+    assert!(stderr.contains("b-scan.pdf") && stderr.contains("OCR"), "a page with nothing on it, said so: {stderr}");
     assert!(stderr.contains("c-broken.pdf") && stderr.contains("cannot be read"), "{stderr}");
     assert!(stderr.contains("coded 1 of 3"), "{stderr}");
 }
@@ -138,10 +209,15 @@ fn document_reference_code_reads_pdfs_inline_and_from_a_binary() {
     let r = common::post_json(addr, "/fhir/DocumentReference/$code?persist=false", &doc(json!({ "contentType": "application/pdf", "url": format!("Binary/{id}") })).to_string());
     assert_eq!(r.status, 200, "{}", r.body);
 
-    // A scan: 415, saying OCR is what is missing.
+    // A scanned record is read by OCR and coded; a page with nothing written on it is a 422.
+    let r = common::post_json(addr, "/fhir/DocumentReference/$code?persist=false", &doc(json!({ "contentType": "application/pdf", "data": b64(&scanned_discharge()) })).to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("I20.000") && r.body.contains("36.0700"), "{}", r.body);
+    for secret in SECRETS {
+        assert!(!r.body.contains(secret), "{secret} in the answer to a scan");
+    }
     let r = common::post_json(addr, "/fhir/DocumentReference/$code?persist=false", &doc(json!({ "contentType": "application/pdf", "data": b64(&pdf("scan.pdf")) })).to_string());
-    assert_eq!((r.status, r.json()["issue"][0]["code"].as_str()), (415, Some("not-supported")), "{}", r.body);
-    assert!(r.body.contains("OCR"), "{}", r.body);
+    assert_eq!(r.status, 422, "{}", r.body);
     // Not a PDF at all: 400.
     let r = common::post_json(addr, "/fhir/DocumentReference/$code?persist=false", &doc(json!({ "contentType": "application/pdf", "data": b64(b"%PDF-1.7 garbage") })).to_string());
     assert_eq!(r.status, 400, "{}", r.body);

@@ -157,7 +157,8 @@ pub struct Security<'a> {
 
 /// Whether `$code` reads PDF attachments on this server, and if not, why.
 pub enum PdfSupport {
-    Read,
+    /// `ocr`: scanned pages too.
+    Read { ocr: bool },
     NotInstalled,
 }
 
@@ -193,7 +194,8 @@ pub fn capability_statement(t: &Terminology, base_url: &str, agents: &[crate::ag
             let mut op = json!({ "name": name, "definition": def });
             if *name == "code" {
                 let pdf = match pdf {
-                    PdfSupport::Read => "PDF attachments are read (their text layer, de-identified; scanned pages need OCR, not available yet)",
+                    PdfSupport::Read { ocr: true } => "PDF attachments are read (the text layer, scanned pages by OCR; de-identified before anything is stored)",
+                    PdfSupport::Read { ocr: false } => "PDF attachments are read (the text layer, de-identified; scanned pages need the OCR models of scripts/fetch-pdf.sh)",
                     PdfSupport::NotInstalled => "PDF attachments are not read here: PDFium is not installed (scripts/fetch-pdf.sh)",
                 };
                 op["documentation"] = json!(format!("Agents per role: {}. {pdf}.", roles.join("; ")));

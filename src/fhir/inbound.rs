@@ -44,7 +44,7 @@ impl From<crate::ingest::IngestError> for InboundError {
         match e {
             IngestError::Unavailable { .. } | IngestError::NeedsOcr { .. } => InboundError::NotSupported(e.to_string()),
             IngestError::Unreadable(_) => InboundError::Invalid(e.to_string()),
-            IngestError::NoSections => InboundError::Unprocessable(e.to_string()),
+            IngestError::NoSections | IngestError::NoText { .. } => InboundError::Unprocessable(e.to_string()),
         }
     }
 }

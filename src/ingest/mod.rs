@@ -3,10 +3,12 @@
 //! by the headings hospitals use, each keeping its page and character offsets so that evidence
 //! points into the PDF. Pure domain: no HTTP, no FHIR.
 //!
-//! Scanned pages (no text layer) need OCR, which is not built yet: such a page is reported,
-//! and a PDF with no text at all is refused with [`IngestError::NeedsOcr`].
+//! A page without a text layer (a scan) is read by OCR ([`ocr`]) where its models are
+//! installed; without them such a page is reported, and a PDF with no text at all is refused
+//! with [`IngestError::NeedsOcr`].
 
 pub mod deid;
+pub mod ocr;
 pub mod pdf;
 pub mod sections;
 
@@ -19,8 +21,11 @@ pub enum IngestError {
     Unavailable { dir: String, why: String },
     #[error("the PDF cannot be read: {0}")]
     Unreadable(String),
-    #[error("the PDF has no text layer (a scan: pages {pages:?}); OCR is not available on this server yet")]
+    #[error("the PDF has no text layer (a scan: pages {pages:?}), and OCR is not installed on this server (scripts/fetch-pdf.sh)")]
     NeedsOcr { pages: Vec<usize> },
+    /// OCR ran and found no text either.
+    #[error("no text on pages {pages:?}, not even by OCR")]
+    NoText { pages: Vec<usize> },
     #[error("no page of the PDF has a section heading of a discharge record (主诉, 出院诊断, 手术经过, …)")]
     NoSections,
 }
@@ -32,17 +37,54 @@ pub struct Extracted {
     pub spans: Vec<sections::SectionSpan>,
     pub masked: deid::Masked,
     pub pages: usize,
-    /// Pages without a text layer (1-based), not read.
+    /// Pages without a text layer (1-based) that were not read (no OCR here, or OCR found
+    /// nothing on them).
     pub pages_without_text: Vec<usize>,
+    /// Pages read by OCR (1-based).
+    pub pages_ocr: Vec<usize>,
     /// Each page's text as read, de-identified: what the spans' offsets are into.
     pub page_texts: Vec<String>,
 }
 
-/// Reads a PDF into a de-identified record.
-pub fn extract(reader: &pdf::PdfReader, bytes: &[u8], record_id: &str) -> Result<Extracted, IngestError> {
-    let pages = reader.page_texts(bytes)?;
-    extract_pages(&pages, record_id)
+/// Reads a PDF into a de-identified record; pages without a text layer by `ocr` when given.
+pub fn extract(reader: &pdf::PdfReader, ocr: Option<&ocr::Ocr>, bytes: &[u8], record_id: &str) -> Result<Extracted, IngestError> {
+    let mut pages = reader.page_texts(bytes)?;
+    let mut by_ocr = Vec::new();
+    if let Some(ocr) = ocr {
+        // One document's OCR at a time: each already uses every core, and PDFium's rendering
+        // and the sessions are shared by the whole process.
+        static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, text) in pages.iter_mut().enumerate() {
+            if text.trim().is_empty() {
+                let image = reader.render_gray(bytes, i, OCR_DPI)?;
+                *text = ocr.read(&image)?;
+                if !text.trim().is_empty() {
+                    by_ocr.push(i + 1);
+                }
+            }
+        }
+    }
+    let mut x = match extract_pages(&pages, record_id) {
+        Err(IngestError::NeedsOcr { pages }) if ocr.is_some() => return Err(IngestError::NoText { pages }),
+        other => other?,
+    };
+    x.pages_ocr = by_ocr;
+    Ok(x)
 }
+
+/// The OCR of `dir` where it is installed (a failure to open it is logged, and PDFs are read
+/// without it).
+pub fn ocr_of(dir: &std::path::Path) -> Option<&'static ocr::Ocr> {
+    if !ocr::Ocr::installed(dir) {
+        return None;
+    }
+    ocr::Ocr::open(dir).map_err(|e| tracing::warn!(error = %e, "OCR not available")).ok()
+}
+
+/// Pages are rendered for OCR at 200 dpi, where the models read clinical print without error
+/// and a page takes about half a second to render.
+const OCR_DPI: f32 = 200.0;
 
 /// [`extract`] from the text of each page (also what OCR will hand over).
 pub fn extract_pages(pages: &[String], record_id: &str) -> Result<Extracted, IngestError> {
@@ -64,7 +106,7 @@ pub fn extract_pages(pages: &[String], record_id: &str) -> Result<Extracted, Ing
         return Err(IngestError::NoSections);
     }
     let record = sections::record(record_id, &clean, &spans);
-    Ok(Extracted { record, spans, masked, pages: pages.len(), pages_without_text: without_text, page_texts: clean })
+    Ok(Extracted { record, spans, masked, pages: pages.len(), pages_without_text: without_text, pages_ocr: Vec::new(), page_texts: clean })
 }
 
 /// Text extractors give some CJK ideographs as their look-alikes from the CJK Radicals

@@ -45,6 +45,25 @@ impl PdfReader {
         READER.get().is_some() || Pdfium::pdfium_platform_library_name_at_path(dir).is_file()
     }
 
+    /// Page `index` (0-based) as a grayscale image at `dpi`, for OCR.
+    pub fn render_gray(&self, bytes: &[u8], index: usize, dpi: f32) -> Result<super::ocr::Gray, IngestError> {
+        let unreadable = |e: PdfiumError| IngestError::Unreadable(e.to_string());
+        let doc = self.pdfium.load_pdf_from_byte_slice(bytes, None).map_err(unreadable)?;
+        let page = doc.pages().get(i32::try_from(index).unwrap_or(i32::MAX)).map_err(unreadable)?;
+        let config = PdfRenderConfig::new().scale_page_by_factor(dpi / 72.0).set_format(PdfBitmapFormat::BGRA);
+        let bitmap = page.render_with_config(&config).map_err(unreadable)?;
+        let (width, height) = (bitmap.width() as usize, bitmap.height() as usize);
+        let raw = bitmap.as_raw_bytes();
+        let stride = raw.len() / height.max(1);
+        let mut pixels = Vec::with_capacity(width * height);
+        for y in 0..height {
+            let row = &raw[y * stride..y * stride + width * 4];
+            // BGRA to luma (ITU-R BT.601).
+            pixels.extend(row.chunks_exact(4).map(|p| ((p[0] as u32 * 29 + p[1] as u32 * 150 + p[2] as u32 * 77) >> 8) as u8));
+        }
+        Ok(super::ocr::Gray { width, height, pixels })
+    }
+
     /// The text of every page, in order (an empty string for a page without a text layer).
     pub fn page_texts(&self, bytes: &[u8]) -> Result<Vec<String>, IngestError> {
         let doc = self.pdfium.load_pdf_from_byte_slice(bytes, None).map_err(|e| IngestError::Unreadable(e.to_string()))?;

@@ -79,7 +79,12 @@ async fn metadata(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let security = state.verifier.is_some().then(|| capability::Security {
         token_endpoint: super::auth::advertised_token_endpoint(&state.config.jwt),
     });
-    let pdf = if crate::ingest::pdf::PdfReader::installed(&state.config.pdf_dir()) { capability::PdfSupport::Read } else { capability::PdfSupport::NotInstalled };
+    let dir = state.config.pdf_dir();
+    let pdf = if crate::ingest::pdf::PdfReader::installed(&dir) {
+        capability::PdfSupport::Read { ocr: crate::ingest::ocr::Ocr::installed(&dir) }
+    } else {
+        capability::PdfSupport::NotInstalled
+    };
     Ok(fhir_ok(&capability::capability_statement(&served.terminology, &state.base_url(), &agents, security, pdf)))
 }
 

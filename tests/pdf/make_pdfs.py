@@ -1,6 +1,7 @@
 """Writes the test PDFs (tests/pdf.rs builds its inputs; none is committed).
 
 Usage: make_pdfs.py OUT_DIR
+       make_pdfs.py --scan OUT.pdf PAGE.pgm...   (a scanned PDF: one image per page)
 
 - discharge.pdf: a three-page discharge record in the font setup of iText-based HIS exports
   (reportlab's non-embedded STSong-Light, UniGB-UCS2-H): identifiers, sections with the usual
@@ -14,6 +15,19 @@ import sys
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
+
+if sys.argv[1] == "--scan":
+    from reportlab.lib.utils import ImageReader
+    from PIL import Image
+    c = canvas.Canvas(sys.argv[2])
+    for path in sys.argv[3:]:
+        img = Image.open(path)
+        w, h = img.size
+        c.setPageSize((w * 72 / 200, h * 72 / 200))
+        c.drawImage(ImageReader(img), 0, 0, width=w * 72 / 200, height=h * 72 / 200)
+        c.showPage()
+    c.save()
+    sys.exit(0)
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
