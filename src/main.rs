@@ -317,6 +317,14 @@ enum BenchCmd {
         #[arg(long, default_value_t = 20)]
         rounds: usize,
     },
+    /// PDF reading per page: the text layer, rendering at 200 dpi, OCR, and the whole record
+    /// (de-identified and split), over the PDFs given (PDFium and the OCR models from pdf_dir).
+    Pdf {
+        /// PDF files; each is read as it is and, for OCR, as if every page were a scan.
+        files: Vec<PathBuf>,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Every role on a local Qwen3 through candle: tokens/s, per-record latency, and the time
     /// outside candle's forward passes. Without --model, on a tiny random model it writes.
     Llm {
@@ -339,5 +347,6 @@ fn run_bench(config: &Config, cmd: BenchCmd) -> Result<(), String> {
         BenchCmd::Terminology { mentions, vocab } => bench::terminology(config, &mentions, &vocab),
         BenchCmd::Pipeline { records, rounds } => bench::pipeline(config, &records, rounds),
         BenchCmd::Search { resources, rounds } => bench::search(resources, rounds),
+        BenchCmd::Pdf { files, rounds } => bench::pdf(config, &files, rounds),
     }
 }

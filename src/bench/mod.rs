@@ -171,3 +171,47 @@ pub fn pipeline(config: &Config, records: &std::path::Path, rounds: usize) -> Re
     println!("| coding policy {} loaded and checked | {mean:.2} ms mean, {slowest:.2} ms slowest |", pipeline.terminology.policy.source);
     Ok(())
 }
+
+/// PDF reading per page (`jointcoder bench pdf FILE...`): the text layer, rendering at 200 dpi,
+/// OCR of the rendered page, and whole records through `ingest::extract`.
+pub fn pdf(config: &Config, files: &[std::path::PathBuf], rounds: usize) -> Result<(), String> {
+    use crate::ingest::{ocr::Ocr, pdf::PdfReader};
+    if files.is_empty() {
+        return Err("name one or more PDF files".into());
+    }
+    let dir = config.pdf_dir();
+    let reader = PdfReader::open(&dir).map_err(|e| e.to_string())?;
+    let ocr = Ocr::open(&dir).map_err(|e| e.to_string())?;
+    let docs: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))).collect::<Result<_, _>>()?;
+    let (mut layer, mut render, mut read, mut whole) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut pages = 0usize;
+    for _ in 0..rounds.max(1) {
+        for bytes in &docs {
+            let t = Instant::now();
+            let texts = reader.page_texts(bytes).map_err(|e| e.to_string())?;
+            layer.push(t.elapsed().as_secs_f64() * 1000.0 / texts.len().max(1) as f64);
+            pages += texts.len();
+            for i in 0..texts.len() {
+                let t = Instant::now();
+                let image = reader.render_gray(bytes, i, 200.0).map_err(|e| e.to_string())?;
+                render.push(t.elapsed().as_secs_f64() * 1000.0);
+                let t = Instant::now();
+                ocr.read(&image).map_err(|e| e.to_string())?;
+                read.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            let t = Instant::now();
+            let _ = crate::ingest::extract(reader, Some(ocr), bytes, "bench");
+            whole.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    for v in [&mut layer, &mut render, &mut read, &mut whole] {
+        v.sort_by(|a, b| a.total_cmp(b));
+    }
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!("| measure ({pages} pages, {} files × {rounds} rounds, {threads} threads) | p50 | max |", docs.len());
+    println!("| --- | --- | --- |");
+    for (name, v) in [("text layer, per page", &layer), ("render at 200 dpi, per page", &render), ("OCR, per page", &read), ("whole record (text layer, OCR where none, de-identified, split)", &whole)] {
+        println!("| {name} | {:.1} ms | {:.1} ms |", percentile(v, 0.5), v.last().copied().unwrap_or(0.0));
+    }
+    Ok(())
+}
