@@ -46,6 +46,25 @@ pub struct Extracted {
     pub page_texts: Vec<String>,
 }
 
+/// A library bound once per process (PDFium, ONNX Runtime keep global state): the first
+/// successful `open` is kept; a failure is not, so what is installed later is found without a
+/// restart. One thread opens at a time.
+fn bound_once<T: Sync>(
+    cell: &'static std::sync::OnceLock<T>,
+    opening: &std::sync::Mutex<()>,
+    open: impl FnOnce() -> Result<T, IngestError>,
+) -> Result<&'static T, IngestError> {
+    if let Some(v) = cell.get() {
+        return Ok(v);
+    }
+    let _one = opening.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(v) = cell.get() {
+        return Ok(v);
+    }
+    let v = open()?;
+    Ok(cell.get_or_init(|| v))
+}
+
 /// Reads a PDF into a de-identified record; pages without a text layer by `ocr` when given.
 pub fn extract(reader: &pdf::PdfReader, ocr: Option<&ocr::Ocr>, bytes: &[u8], record_id: &str) -> Result<Extracted, IngestError> {
     let mut pages = reader.page_texts(bytes)?;

@@ -53,37 +53,32 @@ impl Ocr {
 
     /// The OCR of this process (ONNX Runtime is loaded once), or why there is none.
     pub fn open(dir: &Path) -> Result<&'static Ocr, IngestError> {
-        if let Some(o) = OCR.get() {
-            return Ok(o);
-        }
-        let _one = OPENING.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(o) = OCR.get() {
-            return Ok(o);
-        }
-        let unavailable = |why: String| IngestError::Unavailable { dir: dir.display().to_string(), why };
-        for f in [RUNTIME, DET_MODEL, REC_MODEL] {
-            if !dir.join(f).is_file() {
-                return Err(unavailable(format!("{f} is missing (OCR)")));
+        super::bound_once(&OCR, &OPENING, || {
+            let unavailable = |why: String| IngestError::Unavailable { dir: dir.display().to_string(), why };
+            for f in [RUNTIME, DET_MODEL, REC_MODEL] {
+                if !dir.join(f).is_file() {
+                    return Err(unavailable(format!("{f} is missing (OCR)")));
+                }
             }
-        }
-        ort::init_from(dir.join(RUNTIME).display().to_string()).commit().map_err(|e| unavailable(format!("ONNX Runtime: {e}")))?;
-        let session = |model: &str| -> Result<Session, IngestError> {
-            let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-            Session::builder()
-                .and_then(|b| b.with_intra_threads(threads))
-                .and_then(|b| b.commit_from_file(dir.join(model)))
-                .map_err(|e| unavailable(format!("{model}: {e}")))
-        };
-        let (det, rec) = (session(DET_MODEL)?, session(REC_MODEL)?);
-        let characters: Vec<String> = rec
-            .metadata()
-            .and_then(|m| m.custom("character"))
-            .map_err(|e| unavailable(e.to_string()))?
-            .ok_or_else(|| unavailable(format!("{REC_MODEL} carries no character list")))?
-            .split('\n')
-            .map(str::to_owned)
-            .collect();
-        Ok(OCR.get_or_init(|| Ocr { det: Mutex::new(det), rec: Mutex::new(rec), characters }))
+            ort::init_from(dir.join(RUNTIME).display().to_string()).commit().map_err(|e| unavailable(format!("ONNX Runtime: {e}")))?;
+            let session = |model: &str| -> Result<Session, IngestError> {
+                let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+                Session::builder()
+                    .and_then(|b| b.with_intra_threads(threads))
+                    .and_then(|b| b.commit_from_file(dir.join(model)))
+                    .map_err(|e| unavailable(format!("{model}: {e}")))
+            };
+            let (det, rec) = (session(DET_MODEL)?, session(REC_MODEL)?);
+            let characters: Vec<String> = rec
+                .metadata()
+                .and_then(|m| m.custom("character"))
+                .map_err(|e| unavailable(e.to_string()))?
+                .ok_or_else(|| unavailable(format!("{REC_MODEL} carries no character list")))?
+                .split('\n')
+                .map(str::to_owned)
+                .collect();
+            Ok(Ocr { det: Mutex::new(det), rec: Mutex::new(rec), characters })
+        })
     }
 
     /// The page's text, one detected line per line, in reading order.

@@ -17,27 +17,20 @@ pub struct PdfReader {
 }
 
 static READER: OnceLock<PdfReader> = OnceLock::new();
-/// Binding is tried by one thread at a time; a failed try is not remembered, so a library
-/// installed later is found without a restart.
 static BINDING: Mutex<()> = Mutex::new(());
 
 impl PdfReader {
     /// PDFium from `dir` (the `pdf_dir` setting), or why not.
     pub fn open(dir: &Path) -> Result<&'static PdfReader, IngestError> {
-        if let Some(r) = READER.get() {
-            return Ok(r);
-        }
-        let _one = BINDING.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(r) = READER.get() {
-            return Ok(r);
-        }
-        let unavailable = |why: String| IngestError::Unavailable { dir: dir.display().to_string(), why };
-        let lib = Pdfium::pdfium_platform_library_name_at_path(dir);
-        if !lib.is_file() {
-            return Err(unavailable(format!("{} is missing", lib.display())));
-        }
-        let bindings = Pdfium::bind_to_library(&lib).map_err(|e| unavailable(e.to_string()))?;
-        Ok(READER.get_or_init(|| PdfReader { pdfium: Pdfium::new(bindings) }))
+        super::bound_once(&READER, &BINDING, || {
+            let unavailable = |why: String| IngestError::Unavailable { dir: dir.display().to_string(), why };
+            let lib = Pdfium::pdfium_platform_library_name_at_path(dir);
+            if !lib.is_file() {
+                return Err(unavailable(format!("{} is missing", lib.display())));
+            }
+            let bindings = Pdfium::bind_to_library(&lib).map_err(|e| unavailable(e.to_string()))?;
+            Ok(PdfReader { pdfium: Pdfium::new(bindings) })
+        })
     }
 
     /// Whether PDFium is there to be opened, without opening it.
