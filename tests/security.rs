@@ -538,6 +538,8 @@ fn extract_needs_its_scope_and_shows_no_identifiers() {
     let r = call("POST", path, &token("coder-x", "system/Condition.cruds"), &[], doc.as_bytes());
     assert_eq!(r.status, 403, "{}", r.body);
     let r = call("POST", path, &token("coder-x", "system/DocumentReference.r"), &[], doc.as_bytes());
+    assert_eq!(r.status, 403, "an attachment may name a stored Binary: {}", r.body);
+    let r = call("POST", path, &token("coder-x", "system/DocumentReference.r system/Binary.r"), &[], doc.as_bytes());
     assert_eq!(r.status, 200, "{}", r.body);
     for secret in ["赵六", "ZY77770001", "13900001111"] {
         assert!(!r.body.contains(secret), "{secret} shown: {}", r.body);

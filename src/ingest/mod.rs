@@ -74,7 +74,9 @@ pub fn extract(reader: &pdf::PdfReader, ocr: Option<&ocr::Ocr>, bytes: &[u8], re
         // and the sessions are shared by the whole process.
         static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-        for (i, text) in pages.iter_mut().enumerate() {
+        // A scan of many pages is read up to a bound (each page is about a second of every
+        // core); the pages past it are reported as not read.
+        for (i, text) in pages.iter_mut().enumerate().take(MAX_OCR_PAGES) {
             if text.trim().is_empty() {
                 let image = reader.render_gray(bytes, i, OCR_DPI)?;
                 *text = ocr.read(&image)?;
@@ -100,6 +102,9 @@ pub fn ocr_of(dir: &std::path::Path) -> Option<&'static ocr::Ocr> {
     }
     ocr::Ocr::open(dir).map_err(|e| tracing::warn!(error = %e, "OCR not available")).ok()
 }
+
+/// Pages of one document read by OCR at most.
+pub const MAX_OCR_PAGES: usize = 40;
 
 /// Pages are rendered for OCR at 200 dpi, where the models read clinical print without error
 /// and a page takes about half a second to render.

@@ -20,9 +20,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(crate::guarded!("/DocumentReference/$extract", decide_extract).route(web::post().to(extract)));
 }
 
-/// Reading a document the client sends: no resource is written, so `r` on DocumentReference.
+/// Reading a document the client sends: no resource is written, so `r` on DocumentReference,
+/// and on Binary, since an attachment may name a Binary stored here (the body is read after
+/// the guard, so both are asked of every request).
 fn decide_extract(req: &ServiceRequest, _: &AppState) -> Result<Access, ApiError> {
-    Ok(Access::needs("DocumentReference", 'r').audited("E", "operation", routed_path(req)))
+    Ok(Access::needs("DocumentReference", 'r').and("Binary", 'r').audited("E", "operation", routed_path(req)))
 }
 
 async fn extract(req: HttpRequest, _decision: Decision, state: web::Data<AppState>, body: Body) -> Result<HttpResponse, ApiError> {
