@@ -193,6 +193,19 @@ fn document_reference_code_reads_pdfs_inline_and_from_a_binary() {
     };
     assert_eq!(codes("Condition")[0], "I20.000");
     assert!(codes("Procedure").contains(&"36.0700".to_owned()));
+    // Evidence names the page it is on, and its offsets are into that page's text.
+    let reader = jointcoder::ingest::pdf::PdfReader::open(&pdfium_dir()).unwrap();
+    let layers = reader.page_texts(&pdf("discharge.pdf")).unwrap();
+    let principal = bundle["entry"].as_array().unwrap().iter().map(|e| &e["resource"]).find(|x| x["resourceType"] == "Condition").unwrap();
+    let evidence: Vec<&Value> = principal["extension"].as_array().unwrap().iter().filter(|e| e["url"].as_str().unwrap().ends_with("/evidence")).collect();
+    assert!(!evidence.is_empty());
+    for ev in evidence {
+        let part = |name: &str| ev["extension"].as_array().unwrap().iter().find(|p| p["url"] == name).cloned();
+        let (page, start, end) = (part("page").expect("a page").clone(), part("pageStart").unwrap(), part("pageEnd").unwrap());
+        let page_text: Vec<char> = layers[page["valueInteger"].as_u64().unwrap() as usize - 1].chars().collect();
+        let (start, end) = (start["valueInteger"].as_u64().unwrap() as usize, end["valueInteger"].as_u64().unwrap() as usize);
+        assert_eq!(page_text[start..end].iter().collect::<String>(), part("text").unwrap()["valueString"].as_str().unwrap(), "{ev}");
+    }
     // Nothing identifying reached what was answered and stored.
     for secret in SECRETS {
         assert!(!r.body.contains(secret), "{secret} in the answer");

@@ -26,8 +26,9 @@ pub enum InboundError {
 pub trait Attachments {
     fn binary(&self, url: &str) -> Option<(String, Vec<u8>)>;
 
-    /// The record a PDF holds (de-identified), or why it cannot be read.
-    fn pdf(&self, _bytes: &[u8], _record_id: &str) -> Result<EhrRecord, InboundError> {
+    /// What a PDF holds (the de-identified record and where its sections are), or why it
+    /// cannot be read.
+    fn pdf(&self, _bytes: &[u8], _record_id: &str) -> Result<crate::ingest::Extracted, InboundError> {
         Err(InboundError::NotSupported("application/pdf attachments are not read here; send text/plain or a flat JSON record".into()))
     }
 }
@@ -61,6 +62,9 @@ pub struct Inbound {
     /// Sections the document carried, nested ones counted (several may fill one record
     /// section), for the server's limits.
     pub sections_read: usize,
+    /// Where each section is in a PDF the record was read from (empty otherwise), so that
+    /// evidence names its page.
+    pub pdf_spans: Vec<crate::ingest::sections::SectionSpan>,
 }
 
 const LOINC: &[(&str, Section)] = &[
@@ -213,6 +217,7 @@ pub fn from_composition(comp: &Value) -> Result<Inbound, InboundError> {
         encounter: comp.get("encounter").cloned(),
         source: comp["id"].as_str().map(|id| format!("Composition/{id}")),
         record: rec,
+        pdf_spans: Vec::new(),
     })
 }
 
@@ -287,8 +292,13 @@ pub fn from_document_reference(doc: &Value, attachments: &dyn Attachments) -> Re
                 continue;
             }
         };
+        let mut pdf_spans = Vec::new();
         let record = match kind {
-            AttachmentKind::Pdf => attachments.pdf(&bytes, id)?,
+            AttachmentKind::Pdf => {
+                let x = attachments.pdf(&bytes, id)?;
+                pdf_spans = x.spans;
+                x.record
+            }
             AttachmentKind::Json | AttachmentKind::Text => {
                 let text = String::from_utf8(bytes).map_err(|_| InboundError::Invalid("the attachment is not UTF-8 text".into()))?;
                 if kind == AttachmentKind::Json {
@@ -310,6 +320,7 @@ pub fn from_document_reference(doc: &Value, attachments: &dyn Attachments) -> Re
             subject: doc.get("subject").cloned(),
             encounter: doc["context"]["encounter"].as_array().and_then(|a| a.first()).cloned(),
             source: Some(format!("DocumentReference/{id}")),
+            pdf_spans,
         });
     }
     Err(last_err)

@@ -34,18 +34,25 @@ fn coding_of(item: &Item, edition: &EditionRef) -> Value {
 }
 
 /// Rank and evidence as extensions, so that both survive a round trip through any server.
-fn item_extensions(base: &str, rank_name: &str, rank: usize, item: &Item) -> Vec<Value> {
+/// Evidence from a PDF also names its page and where on that page's text it starts and ends.
+fn item_extensions(base: &str, rank_name: &str, rank: usize, item: &Item, pdf_spans: &[crate::ingest::sections::SectionSpan]) -> Vec<Value> {
     let mut ext = vec![json!({ "url": format!("{base}/StructureDefinition/{rank_name}"), "valueInteger": rank })];
     for ev in &item.evidence {
-        ext.push(json!({
-            "url": format!("{base}/StructureDefinition/evidence"),
-            "extension": [
-                { "url": "section", "valueCode": ev.section.key() },
-                { "url": "start", "valueInteger": ev.start },
-                { "url": "end", "valueInteger": ev.end },
-                { "url": "text", "valueString": ev.text }
-            ]
-        }));
+        let mut parts = vec![
+            json!({ "url": "section", "valueCode": ev.section.key() }),
+            json!({ "url": "start", "valueInteger": ev.start }),
+            json!({ "url": "end", "valueInteger": ev.end }),
+            json!({ "url": "text", "valueString": ev.text }),
+        ];
+        let at = |offset| crate::ingest::sections::locate(pdf_spans, ev.section, offset);
+        if let (Some((page, start)), Some((end_page, end))) = (at(ev.start), at(ev.end)) {
+            parts.push(json!({ "url": "page", "valueInteger": page }));
+            parts.push(json!({ "url": "pageStart", "valueInteger": start }));
+            if end_page == page {
+                parts.push(json!({ "url": "pageEnd", "valueInteger": end }));
+            }
+        }
+        ext.push(json!({ "url": format!("{base}/StructureDefinition/evidence"), "extension": parts }));
     }
     ext.push(json!({ "url": format!("{base}/StructureDefinition/origin"), "valueCode": item.origin }));
     ext
@@ -80,7 +87,7 @@ pub fn coding_resources(coding: &Coding, inbound: &Inbound, t: &Terminology) -> 
         let mut r = json!({
             "resourceType": "Condition",
             "meta": ai_asserted(),
-            "extension": item_extensions(base, "diagnosis-rank", i + 1, item),
+            "extension": item_extensions(base, "diagnosis-rank", i + 1, item, &inbound.pdf_spans),
             "clinicalStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active" }] },
             "verificationStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "provisional" }] },
             "category": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "encounter-diagnosis", "display": "Encounter Diagnosis" }] }],
@@ -98,7 +105,7 @@ pub fn coding_resources(coding: &Coding, inbound: &Inbound, t: &Terminology) -> 
         let mut r = json!({
             "resourceType": "Procedure",
             "meta": ai_asserted(),
-            "extension": item_extensions(base, "procedure-rank", i + 1, item),
+            "extension": item_extensions(base, "procedure-rank", i + 1, item, &inbound.pdf_spans),
             "status": "completed",
             "code": { "coding": [coding_of(item, &coding.procedure_edition)], "text": item.mention },
             "subject": subj

@@ -66,6 +66,20 @@ pub fn record(record_id: &str, pages: &[String], spans: &[SectionSpan]) -> EhrRe
     rec
 }
 
+/// Where character `offset` of `section`'s text (as [`record`] joins it) is in the PDF: its
+/// page and its offset in that page's text.
+pub fn locate(spans: &[SectionSpan], section: Section, offset: usize) -> Option<(usize, usize)> {
+    let mut at = 0usize;
+    for s in spans.iter().filter(|s| s.section == section) {
+        let len = s.end - s.start;
+        if offset <= at + len {
+            return Some((s.page, s.start + offset - at));
+        }
+        at += len + 1; // the line break that joined the pages
+    }
+    None
+}
+
 /// Characters that may open a heading: numbering and brackets.
 fn skip_numbering(chars: &[char], mut i: usize, end: usize) -> usize {
     let numbering = |c: char| c.is_ascii_digit() || "一二三四五六七八九十、.．()（）【[]】 \t　".contains(c);
@@ -170,5 +184,10 @@ mod tests {
         assert_eq!(s[&Section::ClinicalCourse], "入院后完善检查，\n行冠脉造影\n提示前降支狭窄。出院诊断写在后面");
         let spans = find(&pages.map(String::from));
         assert_eq!(spans.iter().filter(|s| s.section == Section::ClinicalCourse).map(|s| s.page).collect::<Vec<_>>(), [1, 2]);
+        // "提示" starts the second page's part: offset 19 of the section ("入院后完善检查，\n行冠脉造影\n" is 19).
+        let course = &s[&Section::ClinicalCourse];
+        let at = course.chars().position(|c| c == '提').unwrap();
+        assert_eq!(locate(&spans, Section::ClinicalCourse, at), Some((2, 0)));
+        assert_eq!(locate(&spans, Section::ClinicalCourse, 1), Some((1, 6)), "诊疗经过： is 5 characters");
     }
 }

@@ -149,13 +149,13 @@ impl inbound::Attachments for ServerAttachments<'_> {
         Some((b["contentType"].as_str().unwrap_or("").to_owned(), data))
     }
 
-    fn pdf(&self, bytes: &[u8], record_id: &str) -> Result<crate::record::EhrRecord, inbound::InboundError> {
+    fn pdf(&self, bytes: &[u8], record_id: &str) -> Result<crate::ingest::Extracted, inbound::InboundError> {
         let reader = crate::ingest::pdf::PdfReader::open(&self.state.config.pdf_dir())?;
         let x = crate::ingest::extract(reader, crate::ingest::ocr_of(&self.state.config.pdf_dir()), bytes, record_id)?;
         // What was masked, by kind and count: never the values.
         let masked: Vec<String> = x.masked.kinds().map(|(k, n)| format!("{k}={n}")).collect();
-        tracing::info!(record = %crate::telemetry::record_tag(record_id), pages = x.pages, without_text = x.pages_without_text.len(), masked = %masked.join(","), "PDF read");
-        Ok(x.record)
+        tracing::info!(record = %crate::telemetry::record_tag(record_id), pages = x.pages, ocr = x.pages_ocr.len(), without_text = x.pages_without_text.len(), masked = %masked.join(","), "PDF read");
+        Ok(x)
     }
 }
 
