@@ -46,7 +46,7 @@ fn read_pdfs(config: &Config, path: &Path) -> Result<(Vec<crate::record::EhrReco
     let (mut records, mut failed) = (Vec::new(), 0);
     for f in &files {
         let id = f.file_stem().and_then(|s| s.to_str()).unwrap_or("pdf").to_owned();
-        let read = std::fs::read(f).map_err(|e| e.to_string()).and_then(|bytes| crate::ingest::extract(reader, crate::ingest::ocr_of(&config.pdf_dir()), &bytes, &id).map_err(|e| e.to_string()));
+        let read = std::fs::read(f).map_err(|e| e.to_string()).and_then(|bytes| crate::ingest::extract(reader, crate::ingest::ocr_of(&config.pdf_dir()), &bytes, &id, config.pdf_dates()).map_err(|e| e.to_string()));
         match read {
             Ok(x) => {
                 if !x.pages_without_text.is_empty() {

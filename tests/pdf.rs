@@ -45,7 +45,7 @@ const SECRETS: &[&str] = &["王建国", "ZY20261188", "330102195903071234", "138
 #[test]
 fn a_pdf_becomes_a_de_identified_record_with_its_pages() {
     let reader = jointcoder::ingest::pdf::PdfReader::open(&pdfium_dir()).unwrap();
-    let x = jointcoder::ingest::extract(reader, None, &pdf("discharge.pdf"), "pdf-1").unwrap();
+    let x = jointcoder::ingest::extract(reader, None, &pdf("discharge.pdf"), "pdf-1", jointcoder::ingest::deid::Dates::Keep).unwrap();
     assert_eq!(x.pages, 3);
     assert_eq!(x.pages_without_text, [2]);
     let s = &x.record.sections;
@@ -64,9 +64,9 @@ fn a_pdf_becomes_a_de_identified_record_with_its_pages() {
         assert_eq!(x.masked.count(kind), 1, "{kind}");
     }
 
-    let scan = jointcoder::ingest::extract(reader, None, &pdf("scan.pdf"), "scan");
+    let scan = jointcoder::ingest::extract(reader, None, &pdf("scan.pdf"), "scan", jointcoder::ingest::deid::Dates::Keep);
     assert!(matches!(scan, Err(jointcoder::ingest::IngestError::NeedsOcr { ref pages }) if pages == &[1]), "{scan:?}");
-    let junk = jointcoder::ingest::extract(reader, None, b"%PDF-1.4 not really", "junk");
+    let junk = jointcoder::ingest::extract(reader, None, b"%PDF-1.4 not really", "junk", jointcoder::ingest::deid::Dates::Keep);
     assert!(matches!(junk, Err(jointcoder::ingest::IngestError::Unreadable(_))), "{junk:?}");
 }
 
@@ -128,7 +128,7 @@ fn scanned_pages_are_read_by_ocr() {
     assert_eq!(read.lines().count(), layer.lines().count(), "one line per printed line, in order:\n{read}");
 
     // The scan as a record: sections from the OCR text, identifiers masked, pages marked.
-    let x = jointcoder::ingest::extract(reader, Some(ocr), &scanned_discharge(), "scan-1").unwrap();
+    let x = jointcoder::ingest::extract(reader, Some(ocr), &scanned_discharge(), "scan-1", jointcoder::ingest::deid::Dates::Keep).unwrap();
     assert_eq!(x.pages_ocr, [1, 2]);
     assert!(x.record.sections[&Section::ChiefComplaint].contains("反复胸闷胸痛3年"), "{:?}", x.record.sections);
     assert!(x.record.sections[&Section::OperativeReport].contains("药物洗脱支架1枚"), "{:?}", x.record.sections);
@@ -136,7 +136,7 @@ fn scanned_pages_are_read_by_ocr() {
     for secret in SECRETS {
         assert!(!all.contains(secret), "{secret} was not masked in the OCR text: {all}");
     }
-    let blank = jointcoder::ingest::extract(reader, Some(ocr), &pdf("scan.pdf"), "blank");
+    let blank = jointcoder::ingest::extract(reader, Some(ocr), &pdf("scan.pdf"), "blank", jointcoder::ingest::deid::Dates::Keep);
     // A page that is only a black box reads as no record (OCR may see marks in it, not headings).
     assert!(matches!(blank, Err(jointcoder::ingest::IngestError::NoText { .. } | jointcoder::ingest::IngestError::NoSections)), "{blank:?}");
 }
@@ -271,6 +271,7 @@ fn a_server_set_not_to_keep_original_pdfs_refuses_them_and_still_codes_them_inli
     let mut config = common::test_config(std::env::temp_dir());
     config.pdf_dir = Some(pdfium_dir());
     config.pdf_store_originals = false;
+    config.pdf_date_shift_days = Some(-9);
     let server = common::start_server(config, common::terminology().clone());
     let r = common::request(&server.addr, "POST", "/fhir/Binary", &[("Content-Type", "application/pdf")], &pdf("discharge.pdf"));
     assert_eq!((r.status, r.json()["issue"][0]["details"]["coding"][0]["code"].as_str()), (422, Some("originals_not_kept")), "{}", r.body);
@@ -282,4 +283,9 @@ fn a_server_set_not_to_keep_original_pdfs_refuses_them_and_still_codes_them_inli
     let doc = json!({ "resourceType": "DocumentReference", "status": "current",
         "content": [{ "attachment": { "contentType": "application/pdf", "data": base64::engine::general_purpose::STANDARD.encode(pdf("discharge.pdf")) } }] });
     assert_eq!(common::post_json(&server.addr, "/fhir/DocumentReference/$code?persist=false", &doc.to_string()).status, 200);
+    // This deployment shifts dates: what $extract shows has the course's intervals, not its days.
+    let x = common::post_json(&server.addr, "/fhir/DocumentReference/$extract", &doc.to_string());
+    assert_eq!(x.status, 200, "{}", x.body);
+    assert!(!x.body.contains("2026-11-20") && !x.body.contains("2026-11-28"), "{}", x.body);
+    assert!(x.body.contains("date-shifted"), "{}", x.body);
 }

@@ -200,7 +200,7 @@ pub fn pdf(config: &Config, files: &[std::path::PathBuf], rounds: usize) -> Resu
                 read.push(t.elapsed().as_secs_f64() * 1000.0);
             }
             let t = Instant::now();
-            let _ = crate::ingest::extract(reader, Some(ocr), bytes, "bench");
+            let _ = crate::ingest::extract(reader, Some(ocr), bytes, "bench", crate::ingest::deid::Dates::Keep);
             whole.push(t.elapsed().as_secs_f64() * 1000.0);
         }
     }

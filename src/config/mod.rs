@@ -36,6 +36,11 @@ pub struct Config {
     /// (`pdf.store_originals`, `JOINTCODER_PDF_STORE_ORIGINALS`). Off: such a POST is refused,
     /// and PDFs are coded inline, where only the de-identified text is ever kept.
     pub pdf_store_originals: bool,
+    /// Days every date of a PDF is moved by when it is de-identified (`pdf.date_shift_days`,
+    /// `JOINTCODER_PDF_DATE_SHIFT_DAYS`, environment only: knowing it undoes it); unset: dates
+    /// are kept.
+    #[serde(skip)]
+    pub pdf_date_shift_days: Option<i64>,
     /// Largest request body accepted, bytes.
     pub max_body_bytes: usize,
     /// Page size for CodeSystem concept listings and ValueSet expansions.
@@ -138,6 +143,7 @@ impl Default for Config {
             extra_editions: Vec::new(),
             pdf_dir: None,
             pdf_store_originals: true,
+            pdf_date_shift_days: None,
             max_body_bytes: 8 * 1024 * 1024,
             default_page_size: 100,
             auto_train: true,
@@ -254,6 +260,11 @@ impl Config {
     }
 
     /// The data directory's layout.
+    /// How PDFs' dates are de-identified.
+    pub fn pdf_dates(&self) -> crate::ingest::deid::Dates {
+        self.pdf_date_shift_days.map_or(crate::ingest::deid::Dates::Keep, crate::ingest::deid::Dates::Shift)
+    }
+
     /// Where PDFium is looked for.
     pub fn pdf_dir(&self) -> PathBuf {
         self.pdf_dir.clone().unwrap_or_else(|| self.data().pdf())

@@ -56,6 +56,12 @@ impl FromText for u64 {
     }
 }
 
+impl FromText for i64 {
+    fn from_text(s: &str) -> Result<i64, String> {
+        s.trim().parse().map_err(|_| format!("not a whole number: {s}"))
+    }
+}
+
 impl FromText for bool {
     fn from_text(s: &str) -> Result<bool, String> {
         match s.trim() {
@@ -128,6 +134,8 @@ settings! {
         "Where PDFium is (scripts/fetch-pdf.sh installs it); unset: the data directory's pdf/";
     "pdf.store_originals", pdf_store_originals: bool, file Some("pdf.store_originals"), env Some("JOINTCODER_PDF_STORE_ORIGINALS"), flag None, false,
         "Keep a PDF posted as a Binary as it came (identifiers and all); false: refuse such a POST and code PDFs inline, keeping only de-identified text";
+    "pdf.date_shift_days", pdf_date_shift_days: Option<i64>, file None, env Some("JOINTCODER_PDF_DATE_SHIFT_DAYS"), flag None, true,
+        "Days every date of a PDF is moved by when it is de-identified (environment only); unset: dates are kept";
     "max_body_bytes", max_body_bytes: usize, file Some("max_body_bytes"), env Some("JOINTCODER_MAX_BODY_BYTES"), flag None, false,
         "Largest request body accepted, bytes";
     "default_page_size", default_page_size: usize, file Some("default_page_size"), env None, flag None, false,

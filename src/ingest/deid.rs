@@ -1,7 +1,8 @@
 //! De-identification before anything is stored or shown: the patient's name, record numbers,
 //! ID-card numbers, phone numbers and addresses are masked, one `＊` for each character, so
 //! that every offset into the page stays true. What was masked is counted by kind, never kept.
-//! Dates are kept: the course needs them, and they identify nobody without the rest.
+//! Dates are kept, or shifted by a deployment's own number of days (`pdf.date_shift_days`):
+//! the intervals of the course stay, the calendar days do not.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -47,8 +48,76 @@ fn rules() -> &'static [(&'static str, Regex)] {
     })
 }
 
-/// The text with every identifier masked, and the counts.
+/// What happens to dates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Dates {
+    #[default]
+    Keep,
+    /// Every date moved by this many days (written in the same width; a date whose shifted
+    /// form would be wider is masked instead, so that offsets stay true).
+    Shift(i64),
+}
+
+/// The text with every identifier masked (dates kept), and the counts.
 pub fn mask(text: &str) -> (String, Masked) {
+    mask_with(text, Dates::Keep)
+}
+
+/// [`mask`], with dates as `dates` says.
+pub fn mask_with(text: &str, dates: Dates) -> (String, Masked) {
+    let (text, mut masked) = mask_identifiers(text);
+    let Dates::Shift(days) = dates else { return (text, masked) };
+    static DATE: OnceLock<Regex> = OnceLock::new();
+    let re = DATE.get_or_init(|| Regex::new(r"((?:19|20)[0-9]{2})([-/.年])([0-9]{1,2})([-/.月])([0-9]{1,2})").expect("date pattern"));
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for c in re.captures_iter(&text) {
+        let whole = c.get(0).expect("match");
+        let field = |i: usize| c.get(i).map_or("", |m| m.as_str());
+        let (y, m, d) = (field(1).parse::<i64>().unwrap_or(0), field(3).parse::<i64>().unwrap_or(0), field(5).parse::<i64>().unwrap_or(0));
+        if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+            continue;
+        }
+        let (ny, nm, nd) = civil_from_days(days_from_civil(y, m, d) + days);
+        let width = |v: i64, w: usize| if w == 2 { format!("{v:02}") } else { v.to_string() };
+        let shifted = format!("{ny:04}{}{}{}{}", field(2), width(nm, field(3).len()), field(4), width(nd, field(5).len()));
+        out.push_str(&text[at..whole.start()]);
+        if shifted.chars().count() == whole.as_str().chars().count() {
+            out.push_str(&shifted);
+            *masked.counts.entry("date-shifted").or_default() += 1;
+        } else {
+            out.extend(std::iter::repeat_n('＊', whole.as_str().chars().count()));
+            *masked.counts.entry("date-masked").or_default() += 1;
+        }
+        at = whole.end();
+    }
+    out.push_str(&text[at..]);
+    (out, masked)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn mask_identifiers(text: &str) -> (String, Masked) {
     let mut ranges: Vec<(usize, usize, &'static str)> = Vec::new();
     for (kind, re) in rules() {
         for caps in re.captures_iter(text) {
@@ -88,6 +157,20 @@ mod tests {
         }
         assert!(m.contains("主诉：胸痛"));
         assert_eq!((counts.count("name"), counts.count("record-number"), counts.count("id-card"), counts.count("phone"), counts.count("address")), (1, 1, 1, 2, 1));
+    }
+
+    #[test]
+    fn dates_are_kept_or_shifted_in_their_own_width() {
+        let t = "2026-11-30入院，2026年1月5日出院，2026/12/25复诊，2026年1月25日";
+        assert_eq!(mask_with(t, Dates::Keep).0, t);
+        let (s, m) = mask_with(t, Dates::Shift(3));
+        assert_eq!(s, "2026-12-03入院，2026年1月8日出院，2026/12/28复诊，2026年1月28日");
+        assert_eq!(m.count("date-shifted"), 4);
+        let (s, m) = mask_with("2026年1月5日", Dates::Shift(10));
+        assert_eq!((s.as_str(), m.count("date-masked")), ("＊＊＊＊＊＊＊＊日", 1), "1月15日 is wider than 1月5日");
+        assert_eq!(mask_with("2024-02-28", Dates::Shift(1)).0, "2024-02-29");
+        assert_eq!(mask_with("2026-12-31", Dates::Shift(1)).0, "2027-01-01");
+        assert_eq!(mask_with("2026-03-01", Dates::Shift(-1)).0, "2026-02-28");
     }
 
     #[test]

@@ -66,7 +66,7 @@ fn bound_once<T: Sync>(
 }
 
 /// Reads a PDF into a de-identified record; pages without a text layer by `ocr` when given.
-pub fn extract(reader: &pdf::PdfReader, ocr: Option<&ocr::Ocr>, bytes: &[u8], record_id: &str) -> Result<Extracted, IngestError> {
+pub fn extract(reader: &pdf::PdfReader, ocr: Option<&ocr::Ocr>, bytes: &[u8], record_id: &str, dates: deid::Dates) -> Result<Extracted, IngestError> {
     let mut pages = reader.page_texts(bytes)?;
     let mut by_ocr = Vec::new();
     if let Some(ocr) = ocr {
@@ -86,7 +86,7 @@ pub fn extract(reader: &pdf::PdfReader, ocr: Option<&ocr::Ocr>, bytes: &[u8], re
             }
         }
     }
-    let mut x = match extract_pages(&pages, record_id) {
+    let mut x = match extract_pages(&pages, record_id, dates) {
         Err(IngestError::NeedsOcr { pages }) if ocr.is_some() => return Err(IngestError::NoText { pages }),
         other => other?,
     };
@@ -111,7 +111,7 @@ pub const MAX_OCR_PAGES: usize = 40;
 const OCR_DPI: f32 = 200.0;
 
 /// [`extract`] from the text of each page (also what OCR will hand over).
-pub fn extract_pages(pages: &[String], record_id: &str) -> Result<Extracted, IngestError> {
+pub fn extract_pages(pages: &[String], record_id: &str, dates: deid::Dates) -> Result<Extracted, IngestError> {
     let without_text: Vec<usize> = pages.iter().enumerate().filter(|(_, t)| t.trim().is_empty()).map(|(i, _)| i + 1).collect();
     if !pages.is_empty() && without_text.len() == pages.len() {
         return Err(IngestError::NeedsOcr { pages: without_text });
@@ -120,7 +120,7 @@ pub fn extract_pages(pages: &[String], record_id: &str) -> Result<Extracted, Ing
     let clean: Vec<String> = pages
         .iter()
         .map(|t| {
-            let (text, m) = deid::mask(&normalize_glyphs(t));
+            let (text, m) = deid::mask_with(&normalize_glyphs(t), dates);
             masked.add(&m);
             text
         })
@@ -237,8 +237,8 @@ mod tests {
 
     #[test]
     fn a_scan_without_text_needs_ocr_and_a_page_without_headings_is_not_a_record() {
-        assert!(matches!(extract_pages(&["".into(), "  ".into()], "r"), Err(IngestError::NeedsOcr { pages }) if pages == [1, 2]));
-        assert!(matches!(extract_pages(&["化验单 血常规 正常".into()], "r"), Err(IngestError::NoSections)));
+        assert!(matches!(extract_pages(&["".into(), "  ".into()], "r", deid::Dates::Keep), Err(IngestError::NeedsOcr { pages }) if pages == [1, 2]));
+        assert!(matches!(extract_pages(&["化验单 血常规 正常".into()], "r", deid::Dates::Keep), Err(IngestError::NoSections)));
     }
 
     #[test]
@@ -248,7 +248,7 @@ mod tests {
             "".to_owned(),
             "【出院诊断】1.冠状动脉粥样硬化性心脏病\n联系电话：13812345678".to_owned(),
         ];
-        let x = extract_pages(&pages, "pdf-1").unwrap();
+        let x = extract_pages(&pages, "pdf-1", deid::Dates::Keep).unwrap();
         assert_eq!(x.pages_without_text, [2]);
         assert_eq!(x.record.sections[&crate::record::Section::ChiefComplaint], "反复胸痛3年。");
         assert!(x.record.sections[&crate::record::Section::DischargeDiagnosis].starts_with("1.冠状动脉粥样硬化性心脏病"));

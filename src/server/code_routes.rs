@@ -151,7 +151,7 @@ impl inbound::Attachments for ServerAttachments<'_> {
 
     fn pdf(&self, bytes: &[u8], record_id: &str) -> Result<crate::ingest::Extracted, inbound::InboundError> {
         let reader = crate::ingest::pdf::PdfReader::open(&self.state.config.pdf_dir())?;
-        let x = crate::ingest::extract(reader, crate::ingest::ocr_of(&self.state.config.pdf_dir()), bytes, record_id)?;
+        let x = crate::ingest::extract(reader, crate::ingest::ocr_of(&self.state.config.pdf_dir()), bytes, record_id, self.state.config.pdf_dates())?;
         // What was masked, by kind and count: never the values.
         let masked: Vec<String> = x.masked.kinds().map(|(k, n)| format!("{k}={n}")).collect();
         tracing::info!(record = %crate::telemetry::record_tag(record_id), pages = x.pages, ocr = x.pages_ocr.len(), without_text = x.pages_without_text.len(), masked = %masked.join(","), "PDF read");

@@ -57,10 +57,10 @@ fn read(state: &AppState, doc: &Value) -> Result<Value, ApiError> {
         };
         let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         let extracted: Result<Extracted, IngestError> = match essence.as_str() {
-            "application/pdf" => crate::ingest::pdf::PdfReader::open(&state.config.pdf_dir()).and_then(|r| crate::ingest::extract(r, crate::ingest::ocr_of(&state.config.pdf_dir()), &bytes, id)),
+            "application/pdf" => crate::ingest::pdf::PdfReader::open(&state.config.pdf_dir()).and_then(|r| crate::ingest::extract(r, crate::ingest::ocr_of(&state.config.pdf_dir()), &bytes, id, state.config.pdf_dates())),
             "text/plain" | "text/markdown" => {
                 let text = String::from_utf8(bytes).map_err(|_| ApiError::bad_request("the attachment is not UTF-8 text"))?;
-                crate::ingest::extract_pages(&[text], id)
+                crate::ingest::extract_pages(&[text], id, state.config.pdf_dates())
             }
             other => {
                 last = ApiError::from(InboundError::NotSupported(format!("$extract reads PDF and text attachments, not {other}")));
