@@ -39,6 +39,8 @@ fn rules() -> &'static [(&'static str, Regex)] {
         vec![
             // A label, then the value (to the next space, punctuation or end of line).
             r("name", r"(?:姓\s*名|患者姓名|病人姓名|联系人|家属)\s*[:：]\s*([\p{Han}·]{2,5})"),
+            // Unlabelled, where the course opens: 患者张三，男，67岁 (a name, then the sex).
+            r("name", r"(?:患者|病人)([\p{Han}]{2,3})[，,、\s]\s*(?:男|女)[，,、\s]"),
             r("record-number", r"(?:住院号|病案号|病历号|门诊号|登记号|ID号|ID|就诊卡号|医保卡号)\s*[:：]?\s*([A-Za-z0-9][A-Za-z0-9\-]{3,})"),
             r("id-card", r"(?:^|[^0-9])([1-9][0-9]{16}[0-9Xx])(?:[^0-9]|$)"),
             r("phone", r"(?:^|[^0-9])(1[3-9][0-9]{9})(?:[^0-9]|$)"),
@@ -171,6 +173,14 @@ mod tests {
         assert_eq!(mask_with("2024-02-28", Dates::Shift(1)).0, "2024-02-29");
         assert_eq!(mask_with("2026-12-31", Dates::Shift(1)).0, "2027-01-01");
         assert_eq!(mask_with("2026-03-01", Dates::Shift(-1)).0, "2026-02-28");
+    }
+
+    #[test]
+    fn an_unlabelled_name_before_the_sex_is_masked_and_clinical_words_are_not() {
+        let (m, c) = mask("患者王小明，男，67岁，因胸痛入院。");
+        assert_eq!((m.as_str(), c.count("name")), ("患者＊＊＊，男，67岁，因胸痛入院。", 1));
+        let t = "患者活动后胸闷，休息可缓解。患者男性，67岁。";
+        assert_eq!(mask(t).0, t);
     }
 
     #[test]
