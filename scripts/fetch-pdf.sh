@@ -8,14 +8,15 @@
 #   libpdfium.so      PDFium (BSD-3-Clause; third-party licences beside it), from pypdfium2's
 #                     manylinux x86_64 wheel: build 6462, bound with pdfium-render's 6406 API.
 #   libonnxruntime.so ONNX Runtime 1.22.1 (MIT), from the onnxruntime wheel, for OCR.
-#   PP-OCRv6_det_small.onnx, PP-OCRv6_rec_small.onnx
-#                     PaddleOCR's PP-OCRv6 text detection and recognition (Apache-2.0), from
-#                     the rapidocr wheel; the recognizer carries its character list.
+#   PP-OCRv6_det_small.onnx, PP-OCRv6_rec_small.onnx, ch_ppocr_mobile_v2.0_cls_mobile.onnx
+#                     PaddleOCR's PP-OCRv6 text detection and recognition and its text-line
+#                     orientation classifier (Apache-2.0), from the rapidocr wheel; the
+#                     recognizer carries its character list.
 #
 # Usage: scripts/fetch-pdf.sh [DIR]
 set -euo pipefail
 dir="${1:-${JOINTCODER_PDF_DIR:-${JOINTCODER_DATA_DIR:-data}/pdf}}"
-stamp="pypdfium2==4.30.0 onnxruntime==1.22.1 rapidocr==3.10.0"
+stamp="pypdfium2==4.30.0 onnxruntime==1.22.1 rapidocr==3.10.0 (det, rec, cls)"
 mkdir -p "$dir"
 if [ -f "$dir/.installed" ] && [ "$(cat "$dir/.installed")" = "$stamp" ]; then
   echo "PDF libraries already in $dir"
@@ -54,6 +55,7 @@ wanted = {
     "rapidocr-3.10.0-py3-none-any.whl": {
         "rapidocr/models/PP-OCRv6_det_small.onnx": "PP-OCRv6_det_small.onnx",
         "rapidocr/models/PP-OCRv6_rec_small.onnx": "PP-OCRv6_rec_small.onnx",
+        "rapidocr/models/ch_ppocr_mobile_v2.0_cls_mobile.onnx": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
         "rapidocr-3.10.0.dist-info/licenses/LICENSE": "rapidocr-LICENSE",
         "rapidocr-3.10.0.dist-info/licenses/MODEL_LICENSES.md": "PP-OCR-MODEL_LICENSES.md",
     },

@@ -126,6 +126,14 @@ fn scanned_pages_are_read_by_ocr() {
     let total = layer.chars().filter(|c| !c.is_whitespace()).count();
     assert!(errors * 100 <= total, "{errors} character errors in {total}:\n{read}");
     assert_eq!(read.lines().count(), layer.lines().count(), "one line per printed line, in order:\n{read}");
+    // Scanned on its side or upside down: turned back before it is read.
+    let upright = reader.render_gray(&pdf("discharge.pdf"), 0, 200.0).unwrap();
+    let quarter = upright.rotated_90();
+    for (turn, image) in [("90°", quarter.clone()), ("180°", upright.rotated_180()), ("270°", quarter.rotated_180())] {
+        let read = ocr.read(&image).unwrap();
+        let errors = char_errors(&read, layer);
+        assert!(errors * 100 <= total, "turned {turn}: {errors} character errors in {total}:\n{read}");
+    }
 
     // The scan as a record: sections from the OCR text, identifiers masked, pages marked.
     let x = jointcoder::ingest::extract(reader, Some(ocr), &scanned_discharge(), "scan-1", jointcoder::ingest::deid::Dates::Keep).unwrap();

@@ -5,7 +5,9 @@
 //! scan, where tesseract's chi_sim had 2.4 % and 14.2 %.
 //!
 //! Detection gives a probability map of text; its connected regions above the threshold,
-//! widened as PaddleOCR's DB post-processing widens them, are the text lines. Each line is
+//! widened as PaddleOCR's DB post-processing widens them, are the text lines. A page scanned on
+//! its side (most lines taller than wide) is turned a quarter; one upside down (most lines
+//! classified 180° by PaddleOCR's orientation classifier) is turned half. Each line is
 //! recognized at height 48 and decoded greedily (CTC). Lines are read top to bottom, and left to
 //! right within a row, which is a discharge record's reading order (one column, tables by row).
 
@@ -19,21 +21,49 @@ use ort::value::Tensor;
 use super::IngestError;
 
 /// A grayscale page, one byte per pixel, rows of `width`.
+#[derive(Clone)]
 pub struct Gray {
     pub width: usize,
     pub height: usize,
     pub pixels: Vec<u8>,
 }
 
-/// The detection and recognition sessions and the recognizer's characters.
+impl Gray {
+    /// The page turned a quarter clockwise.
+    pub fn rotated_90(&self) -> Gray {
+        let (w, h) = (self.width, self.height);
+        let mut pixels = vec![0u8; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                // (x, y) goes to (h - 1 - y, x) in a page h wide.
+                pixels[x * h + (h - 1 - y)] = self.pixels[y * w + x];
+            }
+        }
+        Gray { width: h, height: w, pixels }
+    }
+
+    /// The page turned half.
+    pub fn rotated_180(&self) -> Gray {
+        Gray { width: self.width, height: self.height, pixels: self.pixels.iter().rev().copied().collect() }
+    }
+}
+
+/// The detection, orientation and recognition sessions and the recognizer's characters.
 pub struct Ocr {
     det: Mutex<Session>,
+    cls: Mutex<Session>,
     rec: Mutex<Session>,
     characters: Vec<String>,
 }
 
 const DET_MODEL: &str = "PP-OCRv6_det_small.onnx";
 const REC_MODEL: &str = "PP-OCRv6_rec_small.onnx";
+const CLS_MODEL: &str = "ch_ppocr_mobile_v2.0_cls_mobile.onnx";
+/// The classifier's input, and how sure it must be that a line is upside down.
+const CLS_WIDTH: usize = 192;
+const CLS_THRESHOLD: f32 = 0.9;
+/// Lines asked about a page's orientation (the widest ones say the most).
+const CLS_SAMPLE: usize = 12;
 const RUNTIME: &str = "libonnxruntime.so";
 /// PaddleOCR's defaults for these models (rapidocr's config.yaml).
 const DET_THRESHOLD: f32 = 0.3;
@@ -48,14 +78,14 @@ static OPENING: Mutex<()> = Mutex::new(());
 impl Ocr {
     /// Whether the runtime and models are in `dir`.
     pub fn installed(dir: &Path) -> bool {
-        OCR.get().is_some() || [RUNTIME, DET_MODEL, REC_MODEL].iter().all(|f| dir.join(f).is_file())
+        OCR.get().is_some() || [RUNTIME, DET_MODEL, REC_MODEL, CLS_MODEL].iter().all(|f| dir.join(f).is_file())
     }
 
     /// The OCR of this process (ONNX Runtime is loaded once), or why there is none.
     pub fn open(dir: &Path) -> Result<&'static Ocr, IngestError> {
         super::bound_once(&OCR, &OPENING, || {
             let unavailable = |why: String| IngestError::Unavailable { dir: dir.display().to_string(), why };
-            for f in [RUNTIME, DET_MODEL, REC_MODEL] {
+            for f in [RUNTIME, DET_MODEL, REC_MODEL, CLS_MODEL] {
                 if !dir.join(f).is_file() {
                     return Err(unavailable(format!("{f} is missing (OCR)")));
                 }
@@ -68,7 +98,7 @@ impl Ocr {
                     .and_then(|b| b.commit_from_file(dir.join(model)))
                     .map_err(|e| unavailable(format!("{model}: {e}")))
             };
-            let (det, rec) = (session(DET_MODEL)?, session(REC_MODEL)?);
+            let (det, cls, rec) = (session(DET_MODEL)?, session(CLS_MODEL)?, session(REC_MODEL)?);
             let characters: Vec<String> = rec
                 .metadata()
                 .and_then(|m| m.custom("character"))
@@ -77,13 +107,14 @@ impl Ocr {
                 .split('\n')
                 .map(str::to_owned)
                 .collect();
-            Ok(Ocr { det: Mutex::new(det), rec: Mutex::new(rec), characters })
+            Ok(Ocr { det: Mutex::new(det), cls: Mutex::new(cls), rec: Mutex::new(rec), characters })
         })
     }
 
     /// The page's text, one detected line per line, in reading order.
     pub fn read(&self, page: &Gray) -> Result<String, IngestError> {
-        let boxes = self.detect(page)?;
+        let (page, boxes) = self.upright(page)?;
+        let page = &page;
         let mut lines: Vec<(Rect, String)> = Vec::new();
         for b in order(boxes) {
             let text = self.recognize(page, &b)?;
@@ -110,6 +141,52 @@ impl Ocr {
             out.push_str(&text);
         }
         Ok(out)
+    }
+
+    /// The page the right way up, and its lines.
+    fn upright(&self, page: &Gray) -> Result<(Gray, Vec<Rect>), IngestError> {
+        let mut page = page.clone();
+        let mut boxes = self.detect(&page)?;
+        let tall = boxes.iter().filter(|b| (b.y1 - b.y0) > 2 * (b.x1 - b.x0)).count();
+        if tall * 2 > boxes.len() {
+            page = page.rotated_90();
+            boxes = self.detect(&page)?;
+        }
+        if self.upside_down(&page, &boxes)? {
+            page = page.rotated_180();
+            boxes = self.detect(&page)?;
+        }
+        Ok((page, boxes))
+    }
+
+    /// Whether most of the widest lines read as turned 180°.
+    fn upside_down(&self, page: &Gray, boxes: &[Rect]) -> Result<bool, IngestError> {
+        let mut widest: Vec<&Rect> = boxes.iter().collect();
+        widest.sort_by_key(|b| std::cmp::Reverse(b.x1 - b.x0));
+        let sample: Vec<&Rect> = widest.into_iter().take(CLS_SAMPLE).collect();
+        let mut flipped = 0;
+        for b in &sample {
+            let (cw, ch) = (b.x1 - b.x0, b.y1 - b.y0);
+            let w = ((REC_HEIGHT as f32 * cw as f32 / ch as f32).ceil() as usize).clamp(1, CLS_WIDTH);
+            let line = normalized(page, b.x0, b.y0, cw, ch, w, REC_HEIGHT);
+            // Padded to the classifier's width with zeros after normalizing, as PaddleOCR pads.
+            let mut input = vec![0.0f32; 3 * REC_HEIGHT * CLS_WIDTH];
+            for c in 0..3 {
+                for r in 0..REC_HEIGHT {
+                    let from = c * REC_HEIGHT * w + r * w;
+                    let to = c * REC_HEIGHT * CLS_WIDTH + r * CLS_WIDTH;
+                    input[to..to + w].copy_from_slice(&line[from..from + w]);
+                }
+            }
+            let mut cls = self.cls.lock().unwrap_or_else(|e| e.into_inner());
+            let tensor = Tensor::from_array(([1usize, 3, REC_HEIGHT, CLS_WIDTH], input)).map_err(ocr_error)?;
+            let outputs = cls.run(ort::inputs!["x" => tensor]).map_err(ocr_error)?;
+            let (_, p) = outputs[0].try_extract_tensor::<f32>().map_err(ocr_error)?;
+            if p.len() >= 2 && p[1] > p[0] && p[1] >= CLS_THRESHOLD {
+                flipped += 1;
+            }
+        }
+        Ok(!sample.is_empty() && flipped * 2 > sample.len())
     }
 
     fn detect(&self, page: &Gray) -> Result<Vec<Rect>, IngestError> {
