@@ -100,6 +100,10 @@ fn scanned_discharge() -> Vec<u8> {
     .clone()
 }
 
+fn upright_page(reader: &jointcoder::ingest::pdf::PdfReader) -> jointcoder::ingest::ocr::Gray {
+    reader.render_gray(&pdf("discharge.pdf"), 0, 200.0).unwrap()
+}
+
 /// Edit distance over characters, whitespace ignored.
 fn char_errors(got: &str, want: &str) -> usize {
     let (a, b): (Vec<char>, Vec<char>) = (got.chars().filter(|c| !c.is_whitespace()).collect(), want.chars().filter(|c| !c.is_whitespace()).collect());
@@ -121,13 +125,37 @@ fn scanned_pages_are_read_by_ocr() {
     let ocr = jointcoder::ingest::ocr::Ocr::open(&dir).unwrap();
     // One clean page: the OCR against the text layer of the same page.
     let layer = &reader.page_texts(&pdf("discharge.pdf")).unwrap()[0];
-    let read = ocr.read(&reader.render_gray(&pdf("discharge.pdf"), 0, 200.0).unwrap()).unwrap();
+    let read = ocr.read(&upright_page(reader)).unwrap();
     let errors = char_errors(&read, layer);
     let total = layer.chars().filter(|c| !c.is_whitespace()).count();
     assert!(errors * 100 <= total, "{errors} character errors in {total}:\n{read}");
     assert_eq!(read.lines().count(), layer.lines().count(), "one line per printed line, in order:\n{read}");
+    // A poor scan: blurred (3×3 box), grey paper, speckle noise.
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut poor = upright_page(&reader);
+    let (w, h) = (poor.width, poor.height);
+    let src = poor.pixels.clone();
+    for y in 1..h - 1 {
+        for x in 1..w - 1 {
+            let mut sum = 0u32;
+            for dy in 0..3 {
+                for dx in 0..3 {
+                    sum += src[(y + dy - 1) * w + (x + dx - 1)] as u32;
+                }
+            }
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let noise = (rng % 41) as i32 - 20;
+            poor.pixels[y * w + x] = ((sum / 9) as i32 * 85 / 100 + 20 + noise).clamp(0, 255) as u8;
+        }
+    }
+    let read_poor = ocr.read(&poor).unwrap();
+    let poor_errors = char_errors(&read_poor, layer);
+    println!("OCR character errors: clean {errors} of {total}, blurred and noisy {poor_errors} of {total}");
+    assert!(poor_errors * 100 <= 3 * total, "{poor_errors} character errors in {total} on a poor scan:\n{read_poor}");
     // Scanned on its side or upside down: turned back before it is read.
-    let upright = reader.render_gray(&pdf("discharge.pdf"), 0, 200.0).unwrap();
+    let upright = upright_page(reader);
     let quarter = upright.rotated_90();
     for (turn, image) in [("90°", quarter.clone()), ("180°", upright.rotated_180()), ("270°", quarter.rotated_180())] {
         let read = ocr.read(&image).unwrap();
