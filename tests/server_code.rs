@@ -600,6 +600,12 @@ fn binaries_take_and_give_their_own_content_type() {
     assert_eq!(common::get(server(), &format!("{path}?_format=json")).json()["contentType"], "application/pdf");
     let r = request(server(), "GET", &path, &[("Accept", "image/png")], b"");
     assert_eq!(r.status, 406, "{}", r.body);
+    // An empty body is a Binary without data, served back empty.
+    let empty = request(server(), "POST", "/fhir/Binary", &[("Content-Type", "application/octet-stream")], b"");
+    assert_eq!(empty.status, 201, "{}", empty.body);
+    assert!(empty.json().get("data").is_none());
+    let back = request(server(), "GET", &format!("/fhir/Binary/{}", empty.json()["id"].as_str().unwrap()), &[("Accept", "application/octet-stream")], b"");
+    assert_eq!((back.status, back.bytes.len()), (200, 0));
 
     // A PDF to code: 415 not-supported, inline or by reference.
     let by_ref = json!({ "resourceType": "DocumentReference", "status": "current",

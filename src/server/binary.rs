@@ -39,7 +39,12 @@ pub fn from_raw(req: &HttpRequest, body: &[u8]) -> Result<Value, ApiError> {
     if crate::fhir::validate::errors(&json!({ "resourceType": "Binary", "contentType": ct })).iter().any(|i| i.expression == "Binary.contentType") {
         return Err(ApiError::unsupported_media(format!("Content-Type {ct:?} is not a MIME type")));
     }
-    Ok(json!({ "resourceType": "Binary", "contentType": ct, "data": base64::engine::general_purpose::STANDARD.encode(body) }))
+    let mut binary = json!({ "resourceType": "Binary", "contentType": ct });
+    // An empty body is a Binary without data (R4 has no empty strings).
+    if !body.is_empty() {
+        binary["data"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+    }
+    Ok(binary)
 }
 
 /// Whether a read of a Binary of `content_type` asks for the content itself: `Accept` names
