@@ -16,8 +16,8 @@ use crate::record::EhrRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    /// PDFium is not installed where the settings say.
-    #[error("reading PDFs needs PDFium, which is not installed in {dir}: run scripts/fetch-pdf.sh {dir} ({why})")]
+    /// PDFium (or, for scans, ONNX Runtime and the OCR models) is not where the settings say.
+    #[error("reading PDFs needs what scripts/fetch-pdf.sh installs, which is not in {dir}: run scripts/fetch-pdf.sh {dir} ({why})")]
     Unavailable { dir: String, why: String },
     #[error("the PDF cannot be read: {0}")]
     Unreadable(String),
@@ -107,7 +107,7 @@ pub fn ocr_of(dir: &std::path::Path) -> Option<&'static ocr::Ocr> {
 pub const MAX_OCR_PAGES: usize = 40;
 
 /// Pages are rendered for OCR at 200 dpi, where the models read clinical print without error
-/// and a page takes about half a second to render.
+/// (rendering a page takes tens of milliseconds; reading it about a second).
 const OCR_DPI: f32 = 200.0;
 
 /// [`extract`] from the text of each page (also what OCR will hand over).
