@@ -259,7 +259,6 @@ impl Config {
         Ok(())
     }
 
-    /// The data directory's layout.
     /// How PDFs' dates are de-identified.
     pub fn pdf_dates(&self) -> crate::ingest::deid::Dates {
         self.pdf_date_shift_days.map_or(crate::ingest::deid::Dates::Keep, crate::ingest::deid::Dates::Shift)
@@ -270,6 +269,7 @@ impl Config {
         self.pdf_dir.clone().unwrap_or_else(|| self.data().pdf())
     }
 
+    /// The data directory's layout.
     pub fn data(&self) -> crate::catalog::DataDir {
         crate::catalog::DataDir::new(&self.data_dir)
     }

@@ -76,12 +76,12 @@ pub fn mask_with(text: &str, dates: Dates) -> (String, Masked) {
     for c in re.captures_iter(&text) {
         let whole = c.get(0).expect("match");
         let field = |i: usize| c.get(i).map_or("", |m| m.as_str());
-        let (y, m, d) = (field(1).parse::<i64>().unwrap_or(0), field(3).parse::<i64>().unwrap_or(0), field(5).parse::<i64>().unwrap_or(0));
+        let (y, m, d) = (field(1).parse::<i64>().unwrap_or(0), field(3).parse::<u32>().unwrap_or(0), field(5).parse::<u32>().unwrap_or(0));
         if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
             continue;
         }
-        let (ny, nm, nd) = civil_from_days(days_from_civil(y, m, d) + days);
-        let width = |v: i64, w: usize| if w == 2 { format!("{v:02}") } else { v.to_string() };
+        let (ny, nm, nd) = crate::ids::civil_from_days(crate::ids::days_from_civil(y, m, d) + days);
+        let width = |v: u32, w: usize| if w == 2 { format!("{v:02}") } else { v.to_string() };
         let shifted = format!("{ny:04}{}{}{}{}", field(2), width(nm, field(3).len()), field(4), width(nd, field(5).len()));
         out.push_str(&text[at..whole.start()]);
         if shifted.chars().count() == whole.as_str().chars().count() {
@@ -95,28 +95,6 @@ pub fn mask_with(text: &str, dates: Dates) -> (String, Masked) {
     }
     out.push_str(&text[at..]);
     (out, masked)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 fn mask_identifiers(text: &str) -> (String, Masked) {

@@ -177,7 +177,6 @@ impl policy::CodeCheck for NationalCheck<'_> {
     }
 }
 
-
 /// Short names users type for the two clinical editions.
 fn alias_system(system: &str) -> &str {
     match system {

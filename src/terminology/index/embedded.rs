@@ -142,30 +142,23 @@ impl EmbeddedIndex {
 
         let mut out: Vec<Candidate> = Vec::with_capacity(k + 4);
         let mut have: HashSet<usize> = HashSet::new();
-        // Exact names first: the query itself, then its lexicon rewrites.
-        for (rank, v) in variants.iter().enumerate() {
-            for c in ed.cs.by_key_exact(v) {
+        let mut push_exact = |out: &mut Vec<Candidate>, key: &str, score: f32| {
+            for c in ed.cs.by_key_exact(key) {
                 let ord = ed.cs.ordinal(&c.code).expect("concept of this edition");
                 if have.insert(ord) {
-                    out.push(Candidate {
-                        code: c.code.clone(),
-                        name: c.name.clone(),
-                        score: EXACT_BONUS - rank as f32,
-                        exact: true,
-                    });
+                    out.push(Candidate { code: c.code.clone(), name: c.name.clone(), score, exact: true });
                 }
             }
+        };
+        // Exact names first: the query itself, then its lexicon rewrites.
+        for (rank, v) in variants.iter().enumerate() {
+            push_exact(&mut out, v, EXACT_BONUS - rank as f32);
         }
         // Nothing of that name: the name without a limb's side or a grade of severity.
         if out.is_empty() {
             let bare = variants.iter().flat_map(|v| super::super::lexicon::bare_forms(v));
             for (rank, v) in bare.enumerate() {
-                for c in ed.cs.by_key_exact(&v) {
-                    let ord = ed.cs.ordinal(&c.code).expect("concept of this edition");
-                    if have.insert(ord) {
-                        out.push(Candidate { code: c.code.clone(), name: c.name.clone(), score: EXACT_BONUS - (variants.len() + rank) as f32, exact: true });
-                    }
-                }
+                push_exact(&mut out, &v, EXACT_BONUS - (variants.len() + rank) as f32);
             }
         }
         for (score, addr) in top {
