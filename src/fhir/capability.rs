@@ -32,6 +32,12 @@ impl ServedType {
         self.interactions.contains(&interaction)
     }
 
+    /// The search parameters a search of this type reads as its own filters: all but `_id`,
+    /// which every search reads.
+    pub fn filter_names(&self) -> Vec<&'static str> {
+        self.search_params().into_iter().map(|(name, _)| name).filter(|n| *n != "_id").collect()
+    }
+
     /// Every search parameter this type takes.
     pub fn search_params(&self) -> Vec<(&'static str, &'static str)> {
         let mut all = self.search.to_vec();

@@ -264,26 +264,17 @@ pub fn from_document_reference(doc: &Value, attachments: &dyn Attachments) -> Re
     let contents = doc["content"].as_array().ok_or_else(|| InboundError::Invalid("DocumentReference.content is required".into()))?;
     let mut last_err = InboundError::Unprocessable("DocumentReference has no attachment to code".into());
     for c in contents {
-        let att = &c["attachment"];
-        let content_type = att["contentType"].as_str().unwrap_or("text/plain").split(';').next().unwrap_or("").trim().to_owned();
-        let (ctype, bytes) = if let Some(data) = att["data"].as_str() {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(data.trim())
-                .map_err(|e| InboundError::Invalid(format!("DocumentReference.content.attachment.data is not valid base64: {e}")))?;
-            (content_type, bytes)
-        } else if let Some(url) = att["url"].as_str() {
-            match attachments.binary(url) {
-                Some((ct, bytes)) => (if ct.is_empty() { content_type } else { ct }, bytes),
-                None => {
-                    last_err = InboundError::Unprocessable(format!("attachment url {url} is not a Binary on this server"));
-                    continue;
-                }
+        let (ctype, bytes) = match attachment_content(&c["attachment"], attachments) {
+            Ok(Some(content)) => content,
+            Ok(None) => continue,
+            Err(e @ InboundError::Unprocessable(_)) => {
+                last_err = e;
+                continue;
             }
-        } else {
-            continue;
+            Err(e) => return Err(e),
         };
         // The type decides first: a PDF is not "invalid text".
-        let kind = match ctype.split(';').next().unwrap_or("").trim().to_ascii_lowercase().as_str() {
+        let kind = match ctype.as_str() {
             "text/plain" | "text/markdown" => AttachmentKind::Text,
             "application/json" | "application/fhir+json" => AttachmentKind::Json,
             "application/pdf" => AttachmentKind::Pdf,
@@ -324,6 +315,31 @@ pub fn from_document_reference(doc: &Value, attachments: &dyn Attachments) -> Re
         });
     }
     Err(last_err)
+}
+
+/// A media type without its parameters, in lower case (`text/plain; charset=utf-8` is
+/// `text/plain`): how content types are compared everywhere.
+pub fn media_type_essence(content_type: &str) -> String {
+    content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+}
+
+/// An attachment's content type (its essence; text/plain when unsaid) and bytes: inline
+/// (`data`), or a Binary of this server (`url`, whose own content type wins). `Ok(None)`: it
+/// has neither. Data that is not base64 is `Invalid`; a url that names no Binary here is
+/// `Unprocessable`.
+pub fn attachment_content(att: &Value, attachments: &dyn Attachments) -> Result<Option<(String, Vec<u8>)>, InboundError> {
+    let declared = att["contentType"].as_str().unwrap_or("text/plain");
+    if let Some(data) = att["data"].as_str() {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map_err(|e| InboundError::Invalid(format!("DocumentReference.content.attachment.data is not valid base64: {e}")))?;
+        return Ok(Some((media_type_essence(declared), bytes)));
+    }
+    let Some(url) = att["url"].as_str() else { return Ok(None) };
+    match attachments.binary(url) {
+        Some((ct, bytes)) => Ok(Some((media_type_essence(if ct.is_empty() { declared } else { &ct }), bytes))),
+        None => Err(InboundError::Unprocessable(format!("attachment url {url} is not a Binary on this server"))),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -238,8 +238,7 @@ fn check_content_type(req: &ServiceRequest) -> Result<(), ApiError> {
 /// `application/fhir+json`, `application/json` (and the DSTU2 `application/json+fhir`), with
 /// any parameters.
 fn is_json_type(ct: &str) -> bool {
-    let mt = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    matches!(mt.as_str(), "application/fhir+json" | "application/json" | "application/json+fhir")
+    matches!(crate::fhir::inbound::media_type_essence(ct).as_str(), "application/fhir+json" | "application/json" | "application/json+fhir")
 }
 
 /// With authentication off the server trusts whoever reaches loopback, and a web page in the

@@ -12,13 +12,10 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
+use crate::fhir::inbound::media_type_essence as essence;
 
 /// Media types that mean "this body is a FHIR resource in JSON".
 const FHIR_JSON_TYPES: &[&str] = &["application/fhir+json", "application/json+fhir", "application/json", "text/json"];
-
-fn essence(media_type: &str) -> String {
-    media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
-}
 
 fn request_content_type(req: &HttpRequest) -> Option<&str> {
     req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())

@@ -6,14 +6,13 @@
 
 use actix_web::dev::ServiceRequest;
 use actix_web::{web, HttpRequest, HttpResponse};
-use base64::Engine;
 use serde_json::{json, Value};
 
 use super::access::{routed_path, Access, Decision};
 use super::error::ApiError;
 use super::format::{check_accept, fhir_ok, json_body, Body};
 use super::AppState;
-use crate::fhir::inbound::{Attachments, InboundError};
+use crate::fhir::inbound::{self, InboundError};
 use crate::ingest::{Extracted, IngestError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -43,19 +42,11 @@ fn read(state: &AppState, doc: &Value) -> Result<Value, ApiError> {
     let attachments = super::code_routes::ServerAttachments { state };
     let mut last = ApiError::from(InboundError::Unprocessable("the DocumentReference has no attachment to read".into()));
     for (i, c) in doc["content"].as_array().into_iter().flatten().enumerate() {
-        let att = &c["attachment"];
-        let declared = att["contentType"].as_str().unwrap_or("text/plain");
-        let (content_type, bytes) = if let Some(data) = att["data"].as_str() {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(data.trim())
-                .map_err(|e| ApiError::bad_request(format!("content[{i}].attachment.data is not base64: {e}")).at(format!("DocumentReference.content[{i}].attachment.data")))?;
-            (declared.to_owned(), bytes)
-        } else if let Some((ct, bytes)) = att["url"].as_str().and_then(|u| attachments.binary(u)) {
-            (if ct.is_empty() { declared.to_owned() } else { ct }, bytes)
-        } else {
-            continue;
+        let (essence, bytes) = match inbound::attachment_content(&c["attachment"], &attachments) {
+            Ok(Some(content)) => content,
+            Ok(None) | Err(InboundError::Unprocessable(_)) => continue,
+            Err(e) => return Err(ApiError::from(e).at(format!("DocumentReference.content[{i}].attachment.data"))),
         };
-        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         let extracted: Result<Extracted, IngestError> = match essence.as_str() {
             "application/pdf" => crate::ingest::pdf::PdfReader::open(&state.config.pdf_dir()).and_then(|r| crate::ingest::extract(r, crate::ingest::ocr_of(&state.config.pdf_dir()), &bytes, id, state.config.pdf_dates())),
             "text/plain" | "text/markdown" => {

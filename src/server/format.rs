@@ -22,7 +22,7 @@ pub fn check_accept(req: &HttpRequest) -> Result<(), ApiError> {
     }
     if let Some(accept) = req.headers().get(header::ACCEPT).and_then(|h| h.to_str().ok()) {
         let acceptable = accept.split(',').any(|part| {
-            let mt = part.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let mt = crate::fhir::inbound::media_type_essence(part);
             mt.is_empty() || mt == "*/*" || mt == "application/*" || mt.contains("json")
         });
         if !acceptable {

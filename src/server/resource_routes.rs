@@ -149,9 +149,7 @@ async fn history(req: HttpRequest, decision: Decision, state: web::Data<AppState
 
 async fn search(req: HttpRequest, decision: Decision, state: web::Data<AppState>, ty: web::Path<String>) -> Result<HttpResponse, ApiError> {
     check_accept(&req)?;
-    let served = known_type(&ty)?;
-    let allowed: Vec<&str> = served.search_params().into_iter().map(|(name, _)| name).filter(|n| *n != "_id").collect();
-    let search = Search::read(&req, &allowed)?;
+    let search = Search::read(&req, &known_type(&ty)?.filter_names())?;
     // A `patient/` scope searches that patient's resources only; a type outside the patient
     // compartment is not reachable with one.
     let mut scoped = search.filters.clone();

@@ -88,9 +88,14 @@ async fn metadata(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     Ok(fhir_ok(&capability::capability_statement(&served.terminology, &state.base_url(), &agents, security, pdf)))
 }
 
+/// The search parameters the CapabilityStatement declares for a terminology type.
+fn declared_filters(ty: &str) -> Vec<&'static str> {
+    capability::served(ty).map(|s| s.filter_names()).unwrap_or_default()
+}
+
 async fn search_code_systems(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     check_accept(&req)?;
-    let search = Search::read(&req, &["url", "version"])?;
+    let search = Search::read(&req, &declared_filters("CodeSystem"))?;
     let t = state.terminology();
     let list: Vec<Value> = t
         .all_versions()
@@ -232,7 +237,7 @@ fn concept_maps(state: &AppState) -> Vec<Value> {
 
 async fn search_concept_maps(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     check_accept(&req)?;
-    let search = Search::read(&req, &["url", "source-system", "target-system"])?;
+    let search = Search::read(&req, &declared_filters("ConceptMap"))?;
     // url, and the source or target code system a map reads from or writes to.
     let system_of = |cm: &Value, side: &str| cm[format!("{side}Uri")].as_str().or(cm[format!("{side}Canonical")].as_str()).unwrap_or("").to_owned();
     let list: Vec<Value> = concept_maps(&state)
