@@ -1,7 +1,8 @@
 //! PDF discharge records (issue 15), with the real PDFium that `scripts/fetch-pdf.sh` installs
 //! into `target/pdf` (tests/setup.sh) and PDFs the test writes with reportlab in the font setup
 //! of iText-based HIS exports: read, de-identified, split into sections with their pages,
-//! coded by `jointcoder code` and by `DocumentReference/$code`; a scan (no text layer) and a
+//! coded by `jointcoder code` and by `DocumentReference/$code`; an embedded TrueType font and a
+//! two-column page read in order, from the text layer and by OCR; a scan (no text layer) and a
 //! server without PDFium are answered with what is missing.
 mod common;
 
@@ -175,6 +176,42 @@ fn scanned_pages_are_read_by_ocr() {
     let blank = jointcoder::ingest::extract(reader, Some(ocr), &pdf("scan.pdf"), "blank", jointcoder::ingest::deid::Dates::Keep);
     // A page that is only a black box reads as no record (OCR may see marks in it, not headings).
     assert!(matches!(blank, Err(jointcoder::ingest::IngestError::NoText { .. } | jointcoder::ingest::IngestError::NoSections)), "{blank:?}");
+}
+
+/// The sections of two-column.pdf, however it was read: each column's text in its own
+/// sections, none of the other column's lines inside them.
+fn assert_two_columns(s: &std::collections::BTreeMap<Section, String>, read: &str) {
+    let section = |k: Section| s.get(&k).map(String::as_str).unwrap_or_else(|| panic!("no {k:?} in:\n{read}"));
+    let illness = section(Section::PresentIllness);
+    assert!(illness.contains("胸骨后压榨样") && illness.contains("收入我科"), "{illness:?} from:\n{read}");
+    assert!(!illness.contains("冠状动脉造"), "the right column's lines are not in the left's section: {illness:?}");
+    let admission = section(Section::AdmissionDiagnosis);
+    assert!(admission.contains("不稳定") && admission.contains("高血压病2级"), "{admission:?} from:\n{read}");
+    assert!(!admission.contains("支架"), "{admission:?}");
+    let course = section(Section::ClinicalCourse);
+    assert!(course.contains("右冠状动脉中段") && course.contains("抗血小板治疗"), "{course:?} from:\n{read}");
+    let discharge = section(Section::DischargeDiagnosis);
+    assert!(discharge.contains("高血压病2级") && !discharge.contains("阿司匹林"), "{discharge:?} from:\n{read}");
+    assert!(section(Section::DischargeOrders).contains("门诊随访"), "the full-width footer after both columns");
+}
+
+#[test]
+fn embedded_fonts_and_two_column_pages_read_in_order_from_the_text_layer_and_by_ocr() {
+    let dir = pdfium_dir();
+    let reader = jointcoder::ingest::pdf::PdfReader::open(&dir).unwrap();
+    let cid = &reader.page_texts(&pdf("discharge.pdf")).unwrap()[0];
+    let ttf = &reader.page_texts(&pdf("embedded.pdf")).unwrap()[0];
+    assert_eq!(char_errors(ttf, cid), 0, "an embedded subset TrueType font reads as the CID font does:\n{ttf}");
+
+    let layer = jointcoder::ingest::extract(reader, None, &pdf("two-column.pdf"), "two-columns", jointcoder::ingest::deid::Dates::Keep).unwrap();
+    assert_two_columns(&layer.record.sections, &format!("{:?}", layer.record.sections));
+
+    // Scanned, the columns are side by side in the image: reading by row would interleave
+    // their lines.
+    let ocr = jointcoder::ingest::ocr::Ocr::open(&dir).unwrap();
+    let read = ocr.read(&reader.render_gray(&pdf("two-column.pdf"), 0, 200.0).unwrap()).unwrap();
+    let scanned = jointcoder::ingest::extract_pages(&[read.clone()], "two-columns-scan", jointcoder::ingest::deid::Dates::Keep).unwrap();
+    assert_two_columns(&scanned.record.sections, &read);
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! with [`IngestError::NeedsOcr`].
 
 pub mod deid;
+mod layout;
 pub mod ocr;
 pub mod pdf;
 pub mod sections;

@@ -8,8 +8,8 @@
 //! widened as PaddleOCR's DB post-processing widens them, are the text lines. A page scanned on
 //! its side (most lines taller than wide) is turned a quarter; one upside down (most lines
 //! classified 180° by PaddleOCR's orientation classifier) is turned half. Each line is
-//! recognized at height 48 and decoded greedily (CTC). Lines are read top to bottom, and left to
-//! right within a row, which is a discharge record's reading order (one column, tables by row).
+//! recognized at height 48 and decoded greedily (CTC). Lines are put in reading order by
+//! `layout` (rows, tables by row, two-column blocks column by column).
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -18,6 +18,7 @@ use std::sync::{Mutex, OnceLock};
 use ort::session::Session;
 use ort::value::Tensor;
 
+use super::layout::{reading_order, Rect};
 use super::IngestError;
 
 /// A grayscale page, one byte per pixel, rows of `width`.
@@ -116,7 +117,7 @@ impl Ocr {
         let (page, boxes) = self.upright(page)?;
         let page = &page;
         let mut lines: Vec<(Rect, String)> = Vec::new();
-        for b in order(boxes) {
+        for b in reading_order(boxes, page.width) {
             let text = self.recognize(page, &b)?;
             if !text.trim().is_empty() {
                 lines.push((b, text));
@@ -248,41 +249,6 @@ fn ocr_error(e: ort::Error) -> IngestError {
     IngestError::Unreadable(format!("OCR: {e}"))
 }
 
-/// A region of the page, in pixels (end exclusive).
-#[derive(Clone, Debug)]
-struct Rect {
-    x0: usize,
-    y0: usize,
-    x1: usize,
-    y1: usize,
-}
-
-impl Rect {
-    /// On one row: they overlap vertically by at least half the smaller height.
-    fn same_row(&self, row: &Rect) -> bool {
-        let overlap = self.y1.min(row.y1).saturating_sub(self.y0.max(row.y0));
-        overlap * 2 >= (self.y1 - self.y0).min(row.y1 - row.y0)
-    }
-}
-
-/// Top to bottom by row, left to right within a row.
-fn order(mut boxes: Vec<Rect>) -> Vec<Rect> {
-    boxes.sort_by_key(|b| (b.y0, b.x0));
-    let mut rows: Vec<Vec<Rect>> = Vec::new();
-    for b in boxes {
-        match rows.last_mut() {
-            Some(row) if b.same_row(&row[0]) => row.push(b),
-            _ => rows.push(vec![b]),
-        }
-    }
-    rows.into_iter()
-        .flat_map(|mut r| {
-            r.sort_by_key(|b| b.x0);
-            r
-        })
-        .collect()
-}
-
 /// A crop of the page resized (nearest) to `w`×`h`, as the models take it: three equal
 /// channels, (v/255 − 0.5)/0.5.
 fn normalized(page: &Gray, x: usize, y: usize, cw: usize, ch: usize, w: usize, h: usize) -> Vec<f32> {
@@ -377,7 +343,7 @@ mod tests {
                 }
             }
         }
-        let found = order(regions(&prob, w, h));
+        let found = reading_order(regions(&prob, w, h), w);
         let starts: Vec<(usize, usize)> = found.iter().map(|r| (r.x0, r.y0)).collect();
         assert_eq!(starts, [(1, 2), (21, 1), (1, 11)], "the first row left to right, then the second");
         prob.iter_mut().for_each(|p| *p *= 0.5);

@@ -7,6 +7,10 @@ Usage: make_pdfs.py OUT_DIR
   (reportlab's non-embedded STSong-Light, UniGB-UCS2-H): identifiers, sections with the usual
   heading styles (colon, 【】, numbered, a heading alone on its line), a blank second page, and
   the operative report running onto the third page.
+- embedded.pdf: the first page of discharge.pdf in an embedded, subset TrueType font (the
+  setup of exports that embed their fonts; Debian's WenQuanYi Micro Hei).
+- two-column.pdf: a page in two columns between a full-width title and footer (the left
+  column drawn first, as layout programs write them), each column with its own sections.
 - scan.pdf: a page with no text layer (only drawn shapes), as a scanned page reads.
 """
 import os
@@ -43,8 +47,7 @@ def page(c, lines):
     c.showPage()
 
 
-c = canvas.Canvas(os.path.join(out, "discharge.pdf"))
-page(c, [
+FIRST_PAGE = [
     "XX市第一人民医院  出院记录",
     "姓名：王建国  性别：男  年龄：67岁  住院号：ZY20261188",
     "身份证号：330102195903071234  联系电话：13812345678",
@@ -55,7 +58,9 @@ page(c, [
     "既往史：高血压病10年，最高180/100mmHg。",
     "一、入院诊断",
     "1.冠状动脉粥样硬化性心脏病 不稳定型心绞痛 2.高血压病3级（极高危）",
-])
+]
+c = canvas.Canvas(os.path.join(out, "discharge.pdf"))
+page(c, FIRST_PAGE)
 page(c, [])
 page(c, [
     "手术名称：经皮冠状动脉支架植入术",
@@ -64,6 +69,46 @@ page(c, [
     "出院诊断：1.冠状动脉粥样硬化性心脏病 不稳定型心绞痛 2.高血压病3级（极高危）",
     "出院医嘱：阿司匹林、替格瑞洛双联抗血小板12个月。",
 ])
+c.save()
+
+from reportlab.pdfbase.ttfonts import TTFont
+pdfmetrics.registerFont(TTFont("WQY", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", subfontIndex=0))
+c = canvas.Canvas(os.path.join(out, "embedded.pdf"))
+c.setFont("WQY", 11)
+y = 800
+for line in FIRST_PAGE:
+    c.drawString(40, y, line)
+    y -= 18
+c.showPage()
+c.save()
+
+TWO_COLUMNS = (
+    [
+        "现病史：患者1周前活动后出现胸骨后压榨样疼",
+        "痛，持续约10分钟，休息后可缓解，伴出汗，无",
+        "放射痛，今为进一步诊治收入我科。",
+        "入院诊断：1.冠状动脉粥样硬化性心脏病不稳定",
+        "型心绞痛 2.高血压病2级（高危）",
+    ],
+    [
+        "诊疗经过：入院后完善相关检查，行冠状动脉造",
+        "影示右冠状动脉中段狭窄约80%，于病变处植入",
+        "药物洗脱支架1枚，术后予双联抗血小板治疗。",
+        "出院诊断：1.冠状动脉粥样硬化性心脏病不稳定",
+        "型心绞痛 2.高血压病2级（高危）",
+    ],
+)
+c = canvas.Canvas(os.path.join(out, "two-column.pdf"))
+c.setFont("STSong-Light", 12)
+c.drawString(40, 800, "XX市第一人民医院心血管内科出院记录（第1页，共1页）打印日期：2026-11-28")
+c.setFont("STSong-Light", 11)
+for x, column in zip((40, 310), TWO_COLUMNS):
+    y = 770
+    for line in column:
+        c.drawString(x, y, line)
+        y -= 18
+c.drawString(40, 670, "出院医嘱：阿司匹林100mg每日一次，阿托伐他汀20mg每晚一次，1个月后门诊随访。")
+c.showPage()
 c.save()
 
 c = canvas.Canvas(os.path.join(out, "scan.pdf"))
