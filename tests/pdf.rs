@@ -105,6 +105,26 @@ fn upright_page(reader: &jointcoder::ingest::pdf::PdfReader) -> jointcoder::inge
     reader.render_gray(&pdf("discharge.pdf"), 0, 200.0).unwrap()
 }
 
+/// The page as a sheet fed askew: turned by `degrees` about its centre (bilinear, white
+/// corners), written here rather than with the code under test.
+fn tilted(page: &jointcoder::ingest::ocr::Gray, degrees: f32) -> jointcoder::ingest::ocr::Gray {
+    let (sin, cos) = (-degrees).to_radians().sin_cos();
+    let (w, h) = (page.width as f32, page.height as f32);
+    let mut out = page.clone();
+    for y in 0..page.height {
+        for x in 0..page.width {
+            let (dx, dy) = (x as f32 - w / 2.0, y as f32 - h / 2.0);
+            let (sx, sy) = (w / 2.0 + dx * cos - dy * sin, h / 2.0 + dx * sin + dy * cos);
+            let (ix, iy) = (sx.floor() as i64, sy.floor() as i64);
+            let (fx, fy) = (sx - sx.floor(), sy - sy.floor());
+            let px = |x: i64, y: i64| if x < 0 || y < 0 || x >= page.width as i64 || y >= page.height as i64 { 255.0 } else { page.pixels[y as usize * page.width + x as usize] as f32 };
+            let v = (px(ix, iy) * (1.0 - fx) + px(ix + 1, iy) * fx) * (1.0 - fy) + (px(ix, iy + 1) * (1.0 - fx) + px(ix + 1, iy + 1) * fx) * fy;
+            out.pixels[y * page.width + x] = v.round() as u8;
+        }
+    }
+    out
+}
+
 /// Edit distance over characters, whitespace ignored.
 fn char_errors(got: &str, want: &str) -> usize {
     let (a, b): (Vec<char>, Vec<char>) = (got.chars().filter(|c| !c.is_whitespace()).collect(), want.chars().filter(|c| !c.is_whitespace()).collect());
@@ -155,6 +175,13 @@ fn scanned_pages_are_read_by_ocr() {
     let poor_errors = char_errors(&read_poor, layer);
     println!("OCR character errors: clean {errors} of {total}, blurred and noisy {poor_errors} of {total}");
     assert!(poor_errors * 100 <= 3 * total, "{poor_errors} character errors in {total} on a poor scan:\n{read_poor}");
+    // Fed askew (both ways): straightened before its lines are found.
+    for tilt in [2.5f32, -1.5] {
+        let read = ocr.read(&tilted(&upright_page(reader), tilt)).unwrap();
+        let errors = char_errors(&read, layer);
+        assert!(errors * 100 <= total, "tilted {tilt}°: {errors} character errors in {total}:\n{read}");
+        assert_eq!(read.lines().count(), layer.lines().count(), "tilted {tilt}°: lines kept apart:\n{read}");
+    }
     // Scanned on its side or upside down: turned back before it is read.
     let upright = upright_page(reader);
     let quarter = upright.rotated_90();

@@ -8,6 +8,7 @@
 //! with [`IngestError::NeedsOcr`].
 
 pub mod deid;
+mod deskew;
 mod layout;
 pub mod ocr;
 pub mod pdf;

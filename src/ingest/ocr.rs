@@ -6,7 +6,8 @@
 //!
 //! Detection gives a probability map of text; its connected regions above the threshold,
 //! widened as PaddleOCR's DB post-processing widens them, are the text lines. A page scanned on
-//! its side (most lines taller than wide) is turned a quarter; one upside down (most lines
+//! its side (most lines taller than wide) is turned a quarter; one fed askew is straightened
+//! (`deskew`); one upside down (most lines
 //! classified 180° by PaddleOCR's orientation classifier) is turned half. Each line is
 //! recognized at height 48 and decoded greedily (CTC). Lines are put in reading order by
 //! `layout` (rows, tables by row, two-column blocks column by column).
@@ -151,6 +152,10 @@ impl Ocr {
         let tall = boxes.iter().filter(|b| (b.y1 - b.y0) > 2 * (b.x1 - b.x0)).count();
         if tall * 2 > boxes.len() {
             page = page.rotated_90();
+            boxes = self.detect(&page)?;
+        }
+        if let Some(level) = super::deskew::straightened(&page) {
+            page = level;
             boxes = self.detect(&page)?;
         }
         if self.upside_down(&page, &boxes)? {
