@@ -223,18 +223,7 @@ pub fn export_feedback(config: &Config, out: Option<&Path>) -> Result<(), String
         None => Box::new(std::io::stdout()),
     };
     for f in &rows {
-        let decision = if f.before["code"] != f.after["code"] {
-            "recoded"
-        } else {
-            match f.after["verificationStatus"].as_str() {
-                Some("confirmed") => "accepted",
-                Some("refuted") | Some("entered-in-error") => "rejected",
-                _ => "changed",
-            }
-        };
-        let mut v = serde_json::to_value(f).map_err(|e| e.to_string())?;
-        v["decision"] = decision.into();
-        writeln!(sink, "{v}").map_err(|e| e.to_string())?;
+        writeln!(sink, "{}", f.to_line()).map_err(|e| e.to_string())?;
     }
     eprintln!("{} review(s) exported", rows.len());
     Ok(())

@@ -19,4 +19,5 @@ pub mod store;
 pub mod llm;
 pub mod sft;
 pub mod train;
+pub mod web;
 

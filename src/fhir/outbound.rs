@@ -179,6 +179,8 @@ pub fn coding_resources(coding: &Coding, inbound: &Inbound, t: &Terminology) -> 
 /// Serialized straight from the trace: one of these per stage per record.
 #[derive(serde::Serialize)]
 struct StageOutput<'a> {
+    /// How many items the stage was given.
+    input: usize,
     output: Vec<OutputItem<'a>>,
     added: &'a [String],
     removed: Vec<OutputItem<'a>>,
@@ -201,6 +203,7 @@ struct OutputItem<'a> {
 impl<'a> StageOutput<'a> {
     fn of(st: &'a StageTrace) -> StageOutput<'a> {
         StageOutput {
+            input: st.input.len(),
             output: st
                 .output
                 .iter()

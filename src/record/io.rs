@@ -378,9 +378,28 @@ pub fn read_csv<R: std::io::Read>(reader: R) -> Result<ReadOutcome, String> {
     Ok(out)
 }
 
+/// A file that arrived as bytes (an upload), by its name's extension: JSON, JSONL, CSV, XLSX.
+pub fn read_bytes(name: &str, bytes: &[u8]) -> Result<ReadOutcome, String> {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let text = || std::str::from_utf8(bytes).map_err(|_| format!("{name} is not UTF-8 text"));
+    match ext.as_str() {
+        "json" => read_json_text(text()?),
+        "jsonl" | "ndjson" => Ok(read_jsonl_text(text()?)),
+        "csv" => read_csv(bytes),
+        "xlsx" | "xlsm" => {
+            let wb = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes)).map_err(|e| format!("{name}: {e}"))?;
+            read_workbook(wb)
+        }
+        _ => Err(format!("{name}: records are read from .json, .jsonl, .csv or .xlsx files")),
+    }
+}
+
 pub fn read_xlsx(path: &Path) -> Result<ReadOutcome, String> {
-    use calamine::{open_workbook_auto, Data, Reader};
-    let mut wb = open_workbook_auto(path).map_err(|e| e.to_string())?;
+    read_workbook(calamine::open_workbook_auto(path).map_err(|e| e.to_string())?)
+}
+
+fn read_workbook<RS: std::io::Read + std::io::Seek>(mut wb: calamine::Sheets<RS>) -> Result<ReadOutcome, String> {
+    use calamine::{Data, Reader};
     let sheet = wb.sheet_names().first().cloned().ok_or("the workbook has no sheet")?;
     let range = wb.worksheet_range(&sheet).map_err(|e| e.to_string())?;
     let mut rows = range.rows();

@@ -136,8 +136,8 @@ fn keyed(req: &HttpRequest, decision: &Decision, criteria: &str, digest: String)
 
 /// Attachments as this server resolves them: `Binary/{id}` from the store, PDFs by PDFium from
 /// the `pdf_dir` setting.
-pub(super) struct ServerAttachments<'a> {
-    pub(super) state: &'a AppState,
+pub(crate) struct ServerAttachments<'a> {
+    pub(crate) state: &'a AppState,
 }
 
 impl inbound::Attachments for ServerAttachments<'_> {
@@ -174,14 +174,21 @@ async fn run_blocking(req: &HttpRequest, decision: &Decision, state: web::Data<A
     // Queue here (first come, first served) rather than time-slice every request on the
     // cores at once: the same throughput, far less spread in latency. The queue is bounded:
     // past it a request is told to come back rather than wait behind everyone.
+    let body = on_coding_slot(state, move |state| run(&params, state, &resource)).await?;
+    Ok(HttpResponse::Ok().content_type(super::format::FHIR_JSON).body(body))
+}
+
+/// Runs `work` (coding) off the async workers once a coding slot is free: every way in to the
+/// coder (`$code`, the workbench) queues here, so none of them can crowd out the others.
+pub(crate) async fn on_coding_slot<T: Send + 'static>(
+    state: web::Data<AppState>,
+    work: impl FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let _waiting = state.coding_queue.enter(state.config.limits.waiting).ok_or_else(|| {
         ApiError::of(ErrorCode::Throttled, "the coder is at capacity: retry shortly")
     })?;
     let _permit = state.coding_slots.clone().acquire_owned().await.map_err(|e| ApiError::internal(e.to_string()))?;
-    let body = web::block(move || run(&params, &state, &resource))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
-    Ok(HttpResponse::Ok().content_type(super::format::FHIR_JSON).body(body))
+    web::block(move || work(&state)).await.map_err(|e| ApiError::internal(e.to_string()))?
 }
 
 /// The operation's parameters, from the query string and, for `POST /$code`, from the
@@ -270,9 +277,28 @@ fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<String, A
         }
     }
     let inbound = inbound::from_resource(resource, &ServerAttachments { state })?;
-    state.config.limits.record.check(&inbound.record, inbound.sections_read)?;
     let served = state.served();
     let pipeline = options.pipeline(&served.pipeline)?;
+    let resources = code_inbound(state, &served, &pipeline, &inbound)?;
+    let base = state.base_url();
+    if !persist {
+        return Ok(outbound::collection(&base, resources).to_string());
+    }
+    // The answer is remembered only for conditional requests, which may come again.
+    let remember = conditional.map(|(key, digest)| {
+        let base = base.clone();
+        Conditional { key, digest, build: Box::new(move |stored: &[Value]| outbound::collection(&base, stored.to_vec())) }
+    });
+    match state.store.create_all(resources, remember)? {
+        Created::New { response: Some(bundle), .. } | Created::Existing(bundle) => Ok(bundle.to_string()),
+        Created::New { stored, bodies, response: None } => Ok(outbound::collection_text(&base, &stored, &bodies)),
+    }
+}
+
+/// A record read from FHIR, coded within the limits and time budget: the resources to store
+/// (Conditions, Procedures, Provenance, Devices, the Claim), not stored yet.
+pub(crate) fn code_inbound(state: &AppState, served: &super::Served, pipeline: &crate::pipeline::Pipeline, inbound: &inbound::Inbound) -> Result<Vec<Value>, ApiError> {
+    state.config.limits.record.check(&inbound.record, inbound.sections_read)?;
     let budget = std::time::Duration::from_millis(state.config.limits.coding_ms);
     let coding = pipeline.code_within(&inbound.record, Some(budget)).map_err(|e| {
         let tag = crate::telemetry::record_tag(&inbound.record.record_id);
@@ -288,20 +314,7 @@ fn run(req: &RunRequest, state: &AppState, resource: &Value) -> Result<String, A
         procedures = coding.procedures.len(),
         "coded"
     );
-    let resources = outbound::coding_resources(&coding, &inbound, &served.terminology);
-    let base = state.base_url();
-    if !persist {
-        return Ok(outbound::collection(&base, resources).to_string());
-    }
-    // The answer is remembered only for conditional requests, which may come again.
-    let remember = conditional.map(|(key, digest)| {
-        let base = base.clone();
-        Conditional { key, digest, build: Box::new(move |stored: &[Value]| outbound::collection(&base, stored.to_vec())) }
-    });
-    match state.store.create_all(resources, remember)? {
-        Created::New { response: Some(bundle), .. } | Created::Existing(bundle) => Ok(bundle.to_string()),
-        Created::New { stored, bodies, response: None } => Ok(outbound::collection_text(&base, &stored, &bodies)),
-    }
+    Ok(outbound::coding_resources(&coding, inbound, &served.terminology))
 }
 
 fn expect_type(v: &Value, want: &str) -> Result<(), ApiError> {

@@ -4,13 +4,13 @@ pub mod access;
 mod audit;
 mod binary;
 pub mod auth;
-mod code_routes;
+pub(crate) mod code_routes;
 pub mod error;
 mod export_routes;
 mod extract_routes;
 pub mod format;
 pub mod model_api;
-mod resource_routes;
+pub(crate) mod resource_routes;
 mod search;
 mod terminology_routes;
 
@@ -52,6 +52,8 @@ pub struct AppState {
     coding_queue: code_routes::CodingQueue,
     /// `None`: authentication off (loopback only).
     pub verifier: Option<auth::Verifier>,
+    /// The workbench's batch uploads in progress.
+    pub(crate) batches: crate::web::Batches,
 }
 
 impl AppState {
@@ -87,6 +89,7 @@ impl AppState {
             coding_slots: Arc::new(tokio::sync::Semaphore::new(coding_slots)),
             coding_queue: Default::default(),
             verifier,
+            batches: Default::default(),
         })
     }
 
@@ -218,6 +221,8 @@ pub fn start(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
                     .configure(terminology_routes::configure)
                     .configure(resource_routes::configure),
             )
+            // The coders' workbench, at the root beside the FHIR base.
+            .configure(crate::web::configure)
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(error::ApiError::not_found("no such resource or operation on this server"))
             }))

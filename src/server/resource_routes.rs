@@ -164,15 +164,24 @@ async fn search(req: HttpRequest, decision: Decision, state: web::Data<AppState>
 
 /// What a review changes, as kept in the feedback: code, display, verification status.
 fn review_summary(r: &Value) -> Value {
+    let decision = r["extension"].as_array().into_iter().flatten().find(|e| e["url"].as_str().is_some_and(|u| u.ends_with(REVIEW_DECISION)));
     json!({
         "code": r["code"]["coding"][0]["code"],
         "display": r["code"]["coding"][0]["display"],
         "system": r["code"]["coding"][0]["system"],
         "verificationStatus": r["verificationStatus"]["coding"][0]["code"],
+        "status": r["status"],
         "subject": r["subject"],
-        "text": r["code"]["text"]
+        "text": r["code"]["text"],
+        "decision": decision.map_or(Value::Null, |d| d["valueCode"].clone()),
+        "comment": r["note"].as_array().and_then(|n| n.last()).map_or(Value::Null, |n| n["text"].clone())
     })
 }
+
+/// The extension (under the canonical base's StructureDefinition/) in which a review names its
+/// decision: accepted, rejected or corrected. A Procedure has no verification status, so an
+/// accepted procedure would otherwise look unchanged.
+pub(crate) const REVIEW_DECISION: &str = "/StructureDefinition/review-decision";
 
 /// A coder's review: PUT the Condition or Procedure with its verification status (confirmed,
 /// refuted, entered-in-error) or its code changed. `If-Match` guards against lost updates.
@@ -183,7 +192,22 @@ pub async fn update(req: HttpRequest, decision: Decision, state: web::Data<AppSt
         return Err(ApiError::of(ErrorCode::NotAllowedHere, format!("{ty} is not updated here: coders review Conditions and Procedures")));
     }
     let resource = super::format::json_body(&body)?;
-    if resource["resourceType"] != ty.as_str() {
+    let if_match = match req.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
+        None => None,
+        Some(v) => Some(
+            v.trim_start_matches("W/").trim_matches('"').parse::<i64>().map_err(|_| ApiError::bad_request(format!("If-Match {v:?} is not a version ETag")))?,
+        ),
+    };
+    let who = reviewer(&req, &decision);
+    let stored = review(&state, &decision, &who, &ty, &id, resource, if_match)?;
+    Ok(with_version_headers(&stored))
+}
+
+/// A review of `ty/id` by `who`, judged as every review is: valid R4, the same id, a codable
+/// code, within the caller's reach, the subject kept; stored with its feedback row unless
+/// `if_match` is not the current version (412). The workbench's reviews come through here too.
+pub(crate) fn review(state: &AppState, decision: &Decision, who: &str, ty: &str, id: &str, resource: Value, if_match: Option<i64>) -> Result<Value, ApiError> {
+    if resource["resourceType"] != ty {
         return Err(ApiError::bad_request(format!("the body is not a {ty}")).at("resourceType"));
     }
     // R4 http.html#update: the body carries the id, and it is the URL's.
@@ -203,28 +227,20 @@ pub async fn update(req: HttpRequest, decision: Decision, state: web::Data<AppSt
     if !cs.get(code).is_some_and(|c| c.selectable) {
         return Err(ApiError::of(ErrorCode::NotCodable, format!("{code} is not a codable concept of {} {}", cs.meta.id, cs.meta.version)));
     }
-    let if_match = match req.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
-        None => None,
-        Some(v) => Some(
-            v.trim_start_matches("W/").trim_matches('"').parse::<i64>().map_err(|_| ApiError::bad_request(format!("If-Match {v:?} is not a version ETag")))?,
-        ),
-    };
-    let who = reviewer(&req, &decision);
-    let current = state.store.read(&ty, &id)?.ok_or_else(|| ApiError::not_found(format!("{ty}/{id} is not known")))?;
-    within_reach(&decision, &current)?;
+    let current = state.store.read(ty, id)?.ok_or_else(|| ApiError::not_found(format!("{ty}/{id} is not known")))?;
+    within_reach(decision, &current)?;
     // A review judges the coding of this patient's record; it never moves it to another one
     // (every update passes here, so the subject a resource was coded for is the one it keeps).
     if current["subject"]["reference"] != resource["subject"]["reference"] {
         return Err(ApiError::of(ErrorCode::ReviewRule, format!("a review keeps the subject the {ty} was coded for")).at(format!("{ty}.subject")));
     }
-    let stored = state.store.update(&ty, &id, resource, if_match, &who, review_summary)?;
-    Ok(with_version_headers(&stored))
+    Ok(state.store.update(ty, id, resource, if_match, who, review_summary)?)
 }
 
 /// Who made a review, as the feedback keeps it: the verified token's subject when
 /// authentication is on (a header cannot name someone else); with it off, the name the
 /// client gives in `X-Jointcoder-User`, marked `unverified:`, since nobody checked it.
-fn reviewer(req: &HttpRequest, decision: &Decision) -> String {
+pub(crate) fn reviewer(req: &HttpRequest, decision: &Decision) -> String {
     if let Some(p) = &decision.principal {
         return p.subject.clone();
     }

@@ -45,6 +45,28 @@ pub struct Feedback {
     pub after: Value,
 }
 
+impl Feedback {
+    /// The feedback as one JSONL line of `export-feedback` (training data): the row and what
+    /// the coder decided: the decision the review named (the workbench names it), else what
+    /// changed (a new code is `recoded`, a verification or procedure status says accepted or
+    /// rejected).
+    pub fn to_line(&self) -> Value {
+        let named = self.after["decision"].as_str().filter(|d| !d.is_empty());
+        let decision = match named {
+            Some(d) => d,
+            None if self.before["code"] != self.after["code"] => "recoded",
+            None => match (self.after["verificationStatus"].as_str(), self.after["status"].as_str()) {
+                (Some("confirmed"), _) => "accepted",
+                (Some("refuted" | "entered-in-error"), _) | (_, Some("entered-in-error")) => "rejected",
+                _ => "changed",
+            },
+        };
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        v["decision"] = decision.into();
+        v
+    }
+}
+
 /// A conditional create: the key (client, path and If-None-Exist criteria), the digest of the
 /// request it answers, and what to answer, built from the resources as stored. The same key
 /// with another digest is [`StoreError::ConditionalMismatch`], never the first answer.
