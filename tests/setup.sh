@@ -4,6 +4,7 @@
 # - the JavaScript FHIR clients (tests/setup_clients.sh, npm);
 # - PDFium, ONNX Runtime and the OCR models for the PDF tests (scripts/fetch-pdf.sh into
 #   target/pdf, pinned PyPI wheels), and a CJK font (Debian's fonts-wqy-microhei);
+# - Debian's chromium, which the workbench's browser tests drive with playwright-core (npm);
 # - PostgreSQL's server programs (Debian's package), whose throwaway cluster the PostgreSQL
 #   store's tests start themselves (or set JOINTCODER_TEST_POSTGRES_URL to use a server of yours).
 set -euo pipefail
@@ -18,6 +19,12 @@ if [ ! -d /usr/share/fonts/truetype/wqy ]; then
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null
   echo "CJK font installed"
+fi
+if [ ! -x /usr/bin/chromium ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  echo "Chromium installed"
 fi
 if [ -z "${JOINTCODER_TEST_POSTGRES_URL:-}" ] && { ! command -v psql >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

