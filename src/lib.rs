@@ -19,5 +19,4 @@ pub mod store;
 pub mod llm;
 pub mod sft;
 pub mod train;
-pub mod web;
 

@@ -1,9 +1,10 @@
 //! PDF discharge records (issue 15), with the real PDFium that `scripts/fetch-pdf.sh` installs
 //! into `target/pdf` (tests/setup.sh) and PDFs the test writes with reportlab in the font setup
 //! of iText-based HIS exports: read, de-identified, split into sections with their pages,
-//! coded by `jointcoder code` and by `DocumentReference/$code`; an embedded TrueType font and a
-//! two-column page read in order, from the text layer and by OCR; a scan (no text layer) and a
-//! server without PDFium are answered with what is missing.
+//! coded by `jointcoder code`, by `DocumentReference/$code` and by the workbench's upload; an
+//! embedded TrueType font, Chromium's print to PDF and a two-column page read in order, from
+//! the text layer and by OCR; a scan (no text layer) and a server without PDFium are answered
+//! with what is missing.
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -229,6 +230,8 @@ fn embedded_fonts_and_two_column_pages_read_in_order_from_the_text_layer_and_by_
     let cid = &reader.page_texts(&pdf("discharge.pdf")).unwrap()[0];
     let ttf = &reader.page_texts(&pdf("embedded.pdf")).unwrap()[0];
     assert_eq!(char_errors(ttf, cid), 0, "an embedded subset TrueType font reads as the CID font does:\n{ttf}");
+    let printed = &reader.page_texts(&pdf("chromium.pdf")).unwrap()[0];
+    assert_eq!(char_errors(printed, cid), 0, "Chromium's print (embedded CID TrueType, Identity-H) reads as the CID font does:\n{printed}");
 
     let layer = jointcoder::ingest::extract(reader, None, &pdf("two-column.pdf"), "two-columns", jointcoder::ingest::deid::Dates::Keep).unwrap();
     assert_two_columns(&layer.record.sections, &format!("{:?}", layer.record.sections));
@@ -274,6 +277,30 @@ fn jointcoder_code_reads_a_pdf_and_a_folder_of_them() {
     assert!(stderr.contains("b-scan.pdf") && stderr.contains("OCR"), "a page with nothing on it, said so: {stderr}");
     assert!(stderr.contains("c-broken.pdf") && stderr.contains("cannot be read"), "{stderr}");
     assert!(stderr.contains("coded 1 of 3"), "{stderr}");
+}
+
+/// The workbench's upload of a PDF: its de-identified sections to edit before coding, with
+/// what was masked, and no identifier anywhere in the page.
+#[test]
+fn the_workbench_opens_an_uploaded_pdf_de_identified_for_editing() {
+    let mut config = common::test_config(std::env::temp_dir());
+    config.pdf_dir = Some(pdfium_dir());
+    let server = common::start_server(config, common::terminology().clone());
+    let b64 = base64::engine::general_purpose::STANDARD.encode(pdf("discharge.pdf"));
+    let body = format!("file_name=discharge.pdf&file_b64={}", common::enc(&b64));
+    let origin = format!("http://{}", server.addr);
+    let headers = [("HX-Request", "true"), ("Content-Type", "application/x-www-form-urlencoded"), ("Origin", origin.as_str())];
+    let r = common::request(&server.addr, "POST", "/ui/upload", &headers, body.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains(r#"name="s.chief_complaint""#) && r.body.contains("反复胸闷胸痛3年"), "{}", r.body);
+    assert!(r.body.contains(r#"name="s.operative_report""#) && r.body.contains("植入药物洗脱支架1枚"), "the report from page 3");
+    assert!(r.body.contains("PDF 页数 3") && r.body.contains("name 1"), "what was masked, by kind: {}", r.body);
+    for secret in SECRETS {
+        assert!(!r.body.contains(secret), "{secret} reached the page");
+    }
+    let broken = format!("file_name=x.pdf&file_b64={}", common::enc(&base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.4 not really")));
+    let r = common::request(&server.addr, "POST", "/ui/upload", &headers, broken.as_bytes());
+    assert_eq!(r.status, 400, "an unreadable PDF is the client's error: {}", r.body);
 }
 
 #[test]

@@ -13,6 +13,7 @@ pub mod model_api;
 pub(crate) mod resource_routes;
 mod search;
 mod terminology_routes;
+pub mod workbench;
 
 use std::net::TcpListener;
 use std::sync::{Arc, RwLock};
@@ -53,7 +54,7 @@ pub struct AppState {
     /// `None`: authentication off (loopback only).
     pub verifier: Option<auth::Verifier>,
     /// The workbench's batch uploads in progress.
-    pub(crate) batches: crate::web::Batches,
+    pub(crate) batches: workbench::Batches,
 }
 
 impl AppState {
@@ -222,7 +223,7 @@ pub fn start(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
                     .configure(resource_routes::configure),
             )
             // The coders' workbench, at the root beside the FHIR base.
-            .configure(crate::web::configure)
+            .configure(workbench::configure)
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(error::ApiError::not_found("no such resource or operation on this server"))
             }))

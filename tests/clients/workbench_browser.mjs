@@ -1,9 +1,11 @@
 // The workbench in a real headless Chromium (Debian's, driven by playwright-core): what a coder
 // does with a case, each state photographed. Usage: node workbench_browser.mjs BASE_URL OUT_DIR
+// With AUTH_BASE_URL and TOKEN, also a server with authentication on: the page asks for the
+// token, keeps it in session storage and sends it.
 // Prints one JSON line of what it saw; tests/browser.rs judges it and the screenshots.
 import { chromium } from "playwright-core";
 
-const [base, out] = process.argv.slice(2);
+const [base, out, authBase, token] = process.argv.slice(2);
 const PASTED = [
   "主诉：发作性胸痛1月，加重3天。",
   "现病史：患者1月前活动后出现胸骨后压榨样疼痛。",
@@ -30,15 +32,26 @@ const shot = (name) => page.screenshot({ path: `${out}/${name}.png`, fullPage: t
 try {
   await page.goto(base + "/");
   await shot("01-empty");
-  await page.fill("#paste", PASTED);
-  await page.click("#input form button.primary");
+  // By keyboard: the paste box, then Tab to its button and Enter.
+  await page.focus("#paste");
+  await page.keyboard.insertText(PASTED);
+  await page.keyboard.press("Tab");
+  r.focusedAfterTab = await page.evaluate(() => document.activeElement.textContent);
+  await page.keyboard.press("Enter");
   const dx = page.locator('textarea[name="s.discharge_diagnosis"]');
   await dx.waitFor();
   await dx.fill((await dx.inputValue()) + " 4.高脂血症");
   await page.fill("#record_id", "WB-BROWSER-1");
   await shot("02-sections");
+  // Layout shifts while coding (not caused by the click itself) are summed as CLS counts them.
+  await page.evaluate(() => {
+    window.__shift = 0;
+    new PerformanceObserver((list) => { for (const e of list.getEntries()) if (!e.hadRecentInput) window.__shift += e.value; }).observe({ type: "layout-shift" });
+  });
   await page.click("#editor button.primary");
   await page.waitForSelector("#case");
+  await page.waitForTimeout(300);
+  r.layoutShift = await page.evaluate(() => window.__shift);
   r.url = page.url();
   r.codedWithEdit = (await page.locator("#case").textContent()).includes("高脂血症");
   await shot("03-coded");
@@ -121,6 +134,25 @@ try {
   await page.waitForSelector("#case");
   r.overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
   await shot("11-tablet");
+
+  if (authBase) {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(authBase + "/");
+    await page.waitForSelector("#token-dialog[open]");
+    r.askedForToken = true;
+    await shot("12-token");
+    await page.fill("#token-dialog input[name=token]", token);
+    await page.click("#token-dialog button[type=submit]");
+    await page.waitForFunction(() => document.querySelector("#who").textContent.includes("coder-browser"));
+    r.who = await page.locator("#who").textContent();
+    r.tokenInSession = await page.evaluate((t) => sessionStorage.getItem("jointcoder.token") === t && localStorage.length === 0, token);
+    await page.fill("#paste", PASTED);
+    await page.click("#input form button.primary");
+    await page.locator('textarea[name="s.discharge_diagnosis"]').waitFor();
+    r.authedFragment = true;
+    r.tokenInUrl = page.url().includes(token.slice(0, 20));
+    await shot("13-authed");
+  }
 } catch (e) {
   r.failure = String(e && e.stack ? e.stack : e);
   await shot("99-failure").catch(() => {});

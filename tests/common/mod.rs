@@ -72,6 +72,22 @@ pub fn serve_state(mut config: Config, terminology: Terminology) -> (String, act
     (addr, state)
 }
 
+/// What `probe` answers once it answers something, trying for up to 5 s: audit events are
+/// group-committed after their request is answered (`Store::create_later`), so a search right
+/// after the request may not see them yet.
+pub fn eventually<T>(mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        if std::time::Instant::now() > until {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,

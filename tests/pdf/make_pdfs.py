@@ -9,6 +9,9 @@ Usage: make_pdfs.py OUT_DIR
   the operative report running onto the third page.
 - embedded.pdf: the first page of discharge.pdf in an embedded, subset TrueType font (the
   setup of exports that embed their fonts; Debian's WenQuanYi Micro Hei).
+- chromium.pdf: the first page of discharge.pdf printed to PDF by headless Chromium (Debian's,
+  which tests/setup.sh installs): an embedded CID TrueType font, Identity-H, as browser-based
+  HIS exports write it.
 - two-column.pdf: a page in two columns between a full-width title and footer (the left
   column drawn first, as layout programs write them), each column with its own sections.
 - scan.pdf: a page with no text layer (only drawn shapes), as a scanned page reads.
@@ -38,8 +41,8 @@ os.makedirs(out, exist_ok=True)
 pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
 
 
-def page(c, lines):
-    c.setFont("STSong-Light", 11)
+def page(c, lines, font="STSong-Light"):
+    c.setFont(font, 11)
     y = 800
     for line in lines:
         c.drawString(40, y, line)
@@ -74,13 +77,24 @@ c.save()
 from reportlab.pdfbase.ttfonts import TTFont
 pdfmetrics.registerFont(TTFont("WQY", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", subfontIndex=0))
 c = canvas.Canvas(os.path.join(out, "embedded.pdf"))
-c.setFont("WQY", 11)
-y = 800
-for line in FIRST_PAGE:
-    c.drawString(40, y, line)
-    y -= 18
-c.showPage()
+page(c, FIRST_PAGE, font="WQY")
 c.save()
+
+import html
+import subprocess
+import tempfile
+with tempfile.TemporaryDirectory() as tmp:
+    page_html = os.path.join(tmp, "record.html")
+    with open(page_html, "w", encoding="utf-8") as f:
+        f.write('<!doctype html><meta charset="utf-8"><style>body{font-family:"WenQuanYi Micro Hei";'
+                'font-size:11pt;line-height:18pt;margin:40pt} p{margin:0}</style>')
+        f.write("".join(f"<p>{html.escape(line)}</p>" for line in FIRST_PAGE))
+    subprocess.run(
+        ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp}/profile", "--no-pdf-header-footer",
+         f"--print-to-pdf={os.path.join(out, 'chromium.pdf')}", f"file://{page_html}"],
+        check=True, capture_output=True, timeout=120)
 
 TWO_COLUMNS = (
     [

@@ -134,7 +134,7 @@ fn wants_fragment(req: &HttpRequest) -> bool {
 
 /// The example records shipped with the project (written from the coding conventions).
 fn examples() -> Vec<crate::record::EhrRecord> {
-    const EXAMPLES: &str = include_str!("../../examples/records/cardiology_procedures.json");
+    const EXAMPLES: &str = include_str!("../../../examples/records/cardiology_procedures.json");
     crate::record::io::read_json_text(EXAMPLES).map(|o| o.records).unwrap_or_default()
 }
 
