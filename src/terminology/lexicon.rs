@@ -238,6 +238,16 @@ pub fn bare_forms(key: &str) -> Vec<String> {
     out
 }
 
+/// The form an unqualified disease name is coded by where the edition names only its
+/// variants: ICD's default for a disease written without a complication is the code "without
+/// complication" (带状疱疹 → 带状疱疹不伴有并发症, 水痘 → 水痘不伴有并发症).
+pub fn default_forms(key: &str) -> Vec<String> {
+    if key.chars().count() < 2 || key.contains("并发症") {
+        return Vec::new();
+    }
+    vec![format!("{key}不伴有并发症")]
+}
+
 const SEVERITY: &[&str] = &["极重度", "中重度", "轻中度", "重度", "中度", "轻度"];
 
 fn without_severity(key: &str) -> Option<String> {
@@ -267,6 +277,12 @@ fn ascii_boundary_ok(chars: &[char], start: usize, end: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unqualified_disease_defaults_to_its_form_without_complication() {
+        assert_eq!(default_forms("带状疱疹"), ["带状疱疹不伴有并发症"]);
+        assert!(default_forms("带状疱疹伴并发症").is_empty());
+    }
 
     #[test]
     fn bare_forms_drop_a_limb_side_and_a_severity_but_not_the_heart_side() {

@@ -154,9 +154,10 @@ impl EmbeddedIndex {
         for (rank, v) in variants.iter().enumerate() {
             push_exact(&mut out, v, EXACT_BONUS - rank as f32);
         }
-        // Nothing of that name: the name without a limb's side or a grade of severity.
+        // Nothing of that name: the name without a limb's side or a grade of severity, or the
+        // disease's default form (带状疱疹 is 带状疱疹不伴有并发症).
         if out.is_empty() {
-            let bare = variants.iter().flat_map(|v| super::super::lexicon::bare_forms(v));
+            let bare = variants.iter().flat_map(|v| super::super::lexicon::bare_forms(v).into_iter().chain(super::super::lexicon::default_forms(v)));
             for (rank, v) in bare.enumerate() {
                 push_exact(&mut out, &v, EXACT_BONUS - (variants.len() + rank) as f32);
             }
