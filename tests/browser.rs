@@ -52,6 +52,7 @@ fn a_coder_works_a_case_in_a_real_browser() {
     assert_eq!(r["mark"], r["evidence"], "the marked span is the code's evidence");
     assert_eq!(r["markSection"], r["evidenceSection"]);
     assert!(r["options"].as_array().unwrap().iter().any(|o| o.as_str().unwrap().starts_with("I25.10")), "the code search offers codes: {}", r["options"]);
+    assert_eq!(r["reviewers"], serde_json::json!(["unverified:李四"]), "the reviewer's name goes with each review, unverified");
     let classes: Vec<&str> = r["afterReload"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
     assert_eq!(&classes[..3], ["accepted", "corrected", "rejected"], "the reviews are kept across a reload");
     assert_eq!(r["putStatus"], 200);

@@ -169,6 +169,17 @@ fn a_pasted_record_is_coded_reviewed_reopened_finished_and_exported() {
     assert_eq!(stale.status, 412);
     assert!(stale.body.contains("已被他人修改") && stale.body.contains("主要诊断已核对") && !stale.body.contains(">覆盖<"));
 
+    // With authentication off the reviewer's name comes with the request (percent-encoded
+    // UTF-8), kept as unverified; the history finds the case by it.
+    let origin = format!("http://{addr}");
+    let named = request(addr, "POST", &format!("/ui/cases/{case}/finish"), &[
+        ("HX-Request", "true"), ("Content-Type", "application/x-www-form-urlencoded"), ("Origin", origin.as_str()), ("X-Jointcoder-User", "%E5%BC%A0%E4%B8%89"),
+    ], &form(&[("version", "2"), ("note", "主要诊断已核对"), ("done", "true")]));
+    assert_eq!(named.status, 200, "{}", named.body);
+    assert!(named.body.contains("unverified:张三"), "{}", named.body);
+    let by_reviewer = hx(addr, "GET", &format!("/ui/cases?reviewer={}", enc("张三")), None, b"");
+    assert!(by_reviewer.body.contains(&format!(r#"value="{case}""#)), "{}", by_reviewer.body);
+
     // History: found by record id, status and date; not by another id.
     let today = &composition["date"].as_str().unwrap()[..10];
     let found = hx(addr, "GET", &format!("/ui/cases?q=WB-TEST-1&status=final&date={today}"), None, b"");

@@ -239,13 +239,14 @@ pub(crate) fn review(state: &AppState, decision: &Decision, who: &str, ty: &str,
 
 /// Who made a review, as the feedback keeps it: the verified token's subject when
 /// authentication is on (a header cannot name someone else); with it off, the name the
-/// client gives in `X-Jointcoder-User`, marked `unverified:`, since nobody checked it.
+/// client gives in `X-Jointcoder-User` (percent-encoded UTF-8, as a browser must send it),
+/// marked `unverified:`, since nobody checked it.
 pub(crate) fn reviewer(req: &HttpRequest, decision: &Decision) -> String {
     if let Some(p) = &decision.principal {
         return p.subject.clone();
     }
     match req.headers().get("X-Jointcoder-User").and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()) {
-        Some(name) => format!("unverified:{}", name.chars().take(128).collect::<String>()),
+        Some(name) => format!("unverified:{}", super::format::percent_decode(name).chars().filter(|c| !c.is_control()).take(128).collect::<String>()),
         None => "anonymous".to_owned(),
     }
 }

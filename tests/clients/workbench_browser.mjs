@@ -69,6 +69,8 @@ try {
   r.evidenceSection = await ev.getAttribute("data-section");
   await shot("04-evidence");
 
+  await page.fill("#reviewer-name", "李四");
+  await page.dispatchEvent("#reviewer-name", "change");
   const rowIds = await page.locator("table[data-type=Condition] tbody tr").evaluateAll((rs) => rs.map((x) => x.id));
   r.rows = rowIds.length;
   const row = (i) => page.locator("#" + rowIds[i]);
@@ -84,6 +86,8 @@ try {
   await row(2).locator("button[value=reject]").click();
   await page.waitForSelector(`#${rowIds[2]}.rejected`);
   await shot("05-reviewed");
+  const feedback = (await (await fetch(`${base}/ui/feedback.jsonl`)).text()).trim().split("\n").map((l) => JSON.parse(l));
+  r.reviewers = [...new Set(feedback.map((f) => f.who))];
 
   await page.reload();
   await page.waitForSelector("#case");

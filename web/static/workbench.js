@@ -13,9 +13,22 @@
     box.hidden = !text;
   }
 
+  var USER = "jointcoder.reviewer";
   document.addEventListener("htmx:configRequest", function (e) {
     var t = token();
     if (t) e.detail.headers["Authorization"] = "Bearer " + t;
+    var name = sessionStorage.getItem(USER);
+    if (name) e.detail.headers["X-Jointcoder-User"] = encodeURIComponent(name);
+  });
+  // With authentication off, the reviewer's name (kept for this tab) goes with each review.
+  document.addEventListener("DOMContentLoaded", function () {
+    var input = document.getElementById("reviewer-name");
+    if (!input) return;
+    input.value = sessionStorage.getItem(USER) || "";
+    input.addEventListener("change", function () {
+      var v = input.value.trim();
+      if (v) sessionStorage.setItem(USER, v); else sessionStorage.removeItem(USER);
+    });
   });
   document.addEventListener("htmx:beforeRequest", function () { say(""); });
 

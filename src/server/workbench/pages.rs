@@ -64,6 +64,9 @@ pub fn page(l: Lang, auth_on: bool, main: Markup) -> Markup {
                         span #who hx-get="/ui/whoami" hx-trigger="load" hx-target="this" {}
                         @if auth_on {
                             button type="button" onclick="document.getElementById('token-dialog').showModal()" { (l.t("访问令牌", "Access token")) }
+                        } @else {
+                            // Without tokens nobody is verified: the name goes with each review, marked unverified.
+                            label { (l.t("审核人", "Reviewer")) " " input #reviewer-name size="8" autocomplete="name"; }
                         }
                         @if l.english { a href="?lang=zh" lang="zh-CN" { "中文" } } @else { a href="?lang=en" lang="en" { "English" } }
                     }
