@@ -186,6 +186,20 @@ fn the_principal_is_decided_by_a_named_rule() {
     assert!(pr.notes.iter().any(|n| n.contains("by rule") && n.contains("I21.401")), "{:?}", pr.notes);
 }
 
+/// Hypertensive heart disease with heart failure is one combination code, and it is the
+/// principal even when the failure is listed first.
+#[test]
+fn hypertensive_heart_disease_with_failure_is_the_principal_combination() {
+    let rec = EhrRecord::new("hhd")
+        .with(Section::DischargeDiagnosis, "1.慢性心功能不全急性加重 心功能Ⅲ级(NYHA分级) 2.高血压性心脏病 3.阵发性心房颤动");
+    let c = pipeline().code(&rec).unwrap();
+    let dx = c.disease_codes();
+    assert_eq!(dx[0], "I11.000", "{dx:?}");
+    assert!(!dx.iter().any(|d| d == "I11.900"), "the combination replaces the code without failure: {dx:?}");
+    let pr = c.trace.iter().find(|t| t.stage == Stage::Prioritize && t.track == Track::Disease).unwrap();
+    assert!(pr.notes.iter().any(|n| n.contains("hypertensive-heart-failure-combination")), "{:?}", pr.notes);
+}
+
 /// A name the report does not corroborate is not coded, except the angiography a PCI implies.
 #[test]
 fn names_the_report_does_not_tell_of_are_not_coded() {
