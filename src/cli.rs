@@ -73,7 +73,7 @@ pub fn code_file(config: &Config, file: &Path, out: Option<&Path>, trace: bool) 
     let is_pdf = file.is_dir() || file.extension().is_some_and(|e| e.eq_ignore_ascii_case("pdf"));
     let read = if is_pdf {
         let (records, failed) = read_pdfs(config, file)?;
-        io::ReadOutcome { records, errors: Vec::new(), warnings: Vec::new(), unreadable: failed }
+        io::ReadOutcome { records, errors: Vec::new(), warnings: Vec::new(), unreadable: failed, ..Default::default() }
     } else {
         io::read_path(file).map_err(|e| e.to_string())?
     };

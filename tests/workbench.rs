@@ -262,6 +262,8 @@ fn a_batch_codes_its_good_rows_and_reports_the_bad_one() {
     assert_eq!(state.matches(r#"class="done""#).count(), 2, "{state}");
     assert_eq!(state.matches(r#"class="failed""#).count(), 1, "{state}");
     assert!(state.contains("invalid JSON") && state.contains("aria-valuenow=\"100\""), "the failed row says why: {state}");
+    let (b1, bad, b3) = (state.find("WB-B1").unwrap(), state.find(r#"class="failed""#).unwrap(), state.find("WB-B3").unwrap());
+    assert!(b1 < bad && bad < b3, "rows in the file's order: {state}");
     assert!(state.contains("/ui/cases/"), "done rows open their case");
     assert_eq!(hx(addr, "GET", "/ui/batch/not-a-batch", None, b"").status, 404);
 }

@@ -30,6 +30,10 @@ pub enum ReadError {
 #[derive(Debug, Default)]
 pub struct ReadOutcome {
     pub records: Vec<EhrRecord>,
+    /// The row (line, sheet row, array item; from 1) each of `records` came from, so that a
+    /// report can list records and bad rows in the file's order; empty where records were
+    /// gathered from several files.
+    pub record_rows: Vec<usize>,
     /// Rows that could not be read at all (not JSON, not an object).
     pub errors: Vec<RowError>,
     /// Fields skipped in rows that were read: a known field with a value of the wrong kind
@@ -79,14 +83,14 @@ pub fn read_json_text(text: &str) -> Result<ReadOutcome, String> {
             let mut out = ReadOutcome::default();
             for (i, item) in items.iter().enumerate() {
                 let rec = record_from_json_noting(item, i + 1, &mut out.warnings);
-                push(&mut out, rec);
+                push(&mut out, rec, i + 1);
             }
             Ok(out)
         }
         Ok(v @ Value::Object(_)) => {
             let mut out = ReadOutcome::default();
             let rec = record_from_json_noting(&v, 1, &mut out.warnings);
-            push(&mut out, rec);
+            push(&mut out, rec, 1);
             Ok(out)
         }
         Ok(_) => Err("expected a record object or an array of records".into()),
@@ -111,14 +115,17 @@ pub fn read_jsonl_text(text: &str) -> ReadOutcome {
         let rec = serde_json::from_str::<Value>(line)
             .map_err(|e| RowError { row: i + 1, field: "(line)".into(), message: format!("invalid JSON: {e}") })
             .and_then(|v| record_from_json_noting(&v, i + 1, &mut out.warnings));
-        push(&mut out, rec);
+        push(&mut out, rec, i + 1);
     }
     out
 }
 
-fn push(out: &mut ReadOutcome, rec: Result<EhrRecord, RowError>) {
+fn push(out: &mut ReadOutcome, rec: Result<EhrRecord, RowError>, row: usize) {
     match rec {
-        Ok(r) => out.records.push(r),
+        Ok(r) => {
+            out.records.push(r);
+            out.record_rows.push(row);
+        }
         Err(e) => out.errors.push(e),
     }
 }
@@ -371,6 +378,7 @@ pub fn read_csv<R: std::io::Read>(reader: R) -> Result<ReadOutcome, String> {
                     headers.iter().cloned().zip(rec.iter().map(str::to_owned)).collect();
                 let rec = record_from_cells_noting(&cells, row, &mut out.warnings);
                 out.records.push(rec);
+                out.record_rows.push(row);
             }
             Err(e) => out.errors.push(RowError { row, field: "(row)".into(), message: e.to_string() }),
         }
@@ -435,6 +443,7 @@ fn read_workbook<RS: std::io::Read + std::io::Seek>(mut wb: calamine::Sheets<RS>
         }
         let rec = record_from_cells_noting(&cells, row, &mut out.warnings);
         out.records.push(rec);
+        out.record_rows.push(row);
     }
     Ok(out)
 }

@@ -223,10 +223,13 @@ async fn upload(req: HttpRequest, d: Decision, state: web::Data<AppState>, form:
     if read.records.is_empty() && read.errors.is_empty() {
         return Err(ApiError::bad_request(format!("{file_name} holds no record")));
     }
-    let mut items: Vec<(usize, Item)> = read.records.into_iter().map(|r| (0, Item::Record(r))).collect();
+    // In the file's order, so that a failed row is found where the coder's sheet has it.
+    let rows: Vec<usize> = if read.record_rows.len() == read.records.len() { read.record_rows.clone() } else { (1..=read.records.len()).collect() };
+    let mut items: Vec<(usize, Item)> = rows.into_iter().zip(read.records.into_iter().map(Item::Record)).collect();
     for e in read.errors {
         items.push((e.row, Item::Bad { record_id: format!("{} {}", l.t("第", "row"), e.row), why: format!("{}: {}", e.field, e.message) }));
     }
+    items.sort_by_key(|(row, _)| *row);
     let started = start_batch(&state, &d, &file_name, items);
     Ok(html(StatusCode::OK, pages::batch(l, &started)))
 }
