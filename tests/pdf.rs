@@ -380,6 +380,15 @@ fn document_reference_code_reads_pdfs_inline_and_from_a_binary() {
     assert!(part(dx, "text")["valueString"].as_str().unwrap().starts_with("1.冠状动脉粥样硬化性心脏病"));
     assert!(params.iter().any(|p| p["name"] == "masked" && part(p, "kind")["valueCode"] == "phone"));
     let mut comp = one("composition")["resource"].clone();
+    // The same record sent as text (its sections as a Composition) is coded as the PDF was.
+    let as_text = common::post_json(addr, "/fhir/Composition/$code?persist=false", &comp.to_string());
+    assert_eq!(as_text.status, 200, "{}", as_text.body);
+    let text_bundle = as_text.json();
+    let text_codes = |ty: &str| -> Vec<String> {
+        text_bundle["entry"].as_array().unwrap().iter().map(|e| &e["resource"]).filter(|x| x["resourceType"] == ty).map(|x| x["code"]["coding"][0]["code"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(text_codes("Condition"), codes("Condition"), "the diagnoses, in order, are the PDF's");
+    assert_eq!(text_codes("Procedure"), codes("Procedure"), "the procedures, in order, are the PDF's");
     // The coder corrects a section, then codes the Composition.
     let sections = comp["section"].as_array_mut().unwrap();
     let dx_section = sections.iter_mut().find(|s| s["title"] == "出院诊断").unwrap();
