@@ -33,6 +33,22 @@ fn coding_of(item: &Item, edition: &EditionRef) -> Value {
     })
 }
 
+/// The first extension of `resource` whose url ends with `suffix` (this server's extensions
+/// are read back by their name below the canonical base, whatever base wrote them).
+pub fn extension<'a>(resource: &'a Value, suffix: &str) -> Option<&'a Value> {
+    resource["extension"].as_array()?.iter().find(|e| e["url"].as_str().is_some_and(|u| u.ends_with(suffix)))
+}
+
+/// A record's sections as Composition sections: titled by their Chinese heading (which
+/// `inbound` reads back) with the text as generated narrative.
+pub fn narrative_sections<'a>(sections: impl IntoIterator<Item = (crate::record::Section, &'a str)>) -> Vec<Value> {
+    let escape = |text: &str| text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('\n', "<br/>");
+    sections
+        .into_iter()
+        .map(|(s, text)| json!({ "title": s.zh()[0], "text": { "status": "generated", "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{}</div>", escape(text)) } }))
+        .collect()
+}
+
 /// Rank and evidence as extensions, so that both survive a round trip through any server.
 /// Evidence from a PDF also names its page and where on that page's text it starts and ends.
 fn item_extensions(base: &str, rank_name: &str, rank: usize, item: &Item, pdf_spans: &[crate::ingest::sections::SectionSpan]) -> Vec<Value> {

@@ -83,12 +83,7 @@ fn parameters(x: &Extracted, doc: &Value) -> Value {
 
 /// The de-identified sections as a Composition ready for `Composition/$code`.
 fn composition(x: &Extracted, doc: &Value) -> Value {
-    let sections: Vec<Value> = x
-        .record
-        .sections
-        .iter()
-        .map(|(s, text)| json!({ "title": s.zh()[0], "text": { "status": "generated", "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{}</div>", xhtml_escape(text)) } }))
-        .collect();
+    let sections = crate::fhir::outbound::narrative_sections(x.record.sections.iter().map(|(s, t)| (*s, t.as_str())));
     let mut c = json!({
         "resourceType": "Composition",
         "status": "preliminary",
@@ -102,8 +97,4 @@ fn composition(x: &Extracted, doc: &Value) -> Value {
         c["subject"] = subject.clone();
     }
     c
-}
-
-fn xhtml_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('\n', "<br/>")
 }

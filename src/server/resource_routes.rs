@@ -164,7 +164,7 @@ async fn search(req: HttpRequest, decision: Decision, state: web::Data<AppState>
 
 /// What a review changes, as kept in the feedback: code, display, verification status.
 fn review_summary(r: &Value) -> Value {
-    let decision = r["extension"].as_array().into_iter().flatten().find(|e| e["url"].as_str().is_some_and(|u| u.ends_with(REVIEW_DECISION)));
+    let decision = crate::fhir::outbound::extension(r, REVIEW_DECISION);
     json!({
         "code": r["code"]["coding"][0]["code"],
         "display": r["code"]["coding"][0]["display"],

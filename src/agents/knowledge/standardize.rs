@@ -143,12 +143,14 @@ impl Standardizer {
     /// above the model's second threshold (a mention may name several terms).
     pub fn rerank_accept(&self, cs: &CodeSystem, mention: &str) -> Result<Vec<Resolved>, String> {
         let mut scored = self.scored_candidates(cs, mention)?;
-        if let Some(i) = more_specific_in_family(&normalize(mention), &scored) {
+        // A candidate's normalized name is its concept's key, kept by the edition.
+        let name_key = |c: &crate::terminology::Candidate| -> String { cs.get(&c.code).map_or_else(|| normalize(&c.name), |k| k.key.clone()) };
+        if let Some(i) = more_specific_in_family(&normalize(mention), &scored, name_key) {
             let (p0, _) = scored[0];
             let (_, c) = scored.remove(i);
             scored.insert(0, (p0, c));
         }
-        let mut out: Vec<Resolved> = Vec::new();
+        let mut out: Vec<(Resolved, String)> = Vec::new();
         for (i, (p, c)) in scored.into_iter().enumerate() {
             let th = if i == 0 { self.reranker.threshold } else { self.reranker.extra_threshold };
             if p < th {
@@ -159,12 +161,12 @@ impl Standardizer {
             }
             // A second code of the same name once normalized (主动脉瓣狭窄, 主动脉(瓣)狭窄) is a
             // synonym of the first, not a second standard term of the mention.
-            let key = crate::terminology::normalize::normalize(&c.name);
-            if !out.iter().any(|o| o.name == c.name || crate::terminology::normalize::normalize(&o.name) == key) {
-                out.push(Resolved { code: c.code, name: c.name, confidence: p as f32 });
+            let key = name_key(&c);
+            if !out.iter().any(|(o, k): &(Resolved, String)| o.name == c.name || *k == key) {
+                out.push((Resolved { code: c.code, name: c.name, confidence: p as f32 }, key));
             }
         }
-        Ok(out)
+        Ok(out.into_iter().map(|(r, _)| r).collect())
     }
 
     /// Candidates with the reranker's probability, best first.
@@ -367,17 +369,21 @@ const SPECIFIC_WITHIN: usize = 10;
 /// I47.106 阵发性房室结内折返性心动过速, not I47.100x004 房室结折返性心动过速; 下肢肌间静脉血栓
 /// is I80.300x006, not I80.303 下肢静脉血栓形成: coders code the most specific term the
 /// record supports.
-fn more_specific_in_family(key: &str, scored: &[(f64, crate::terminology::Candidate)]) -> Option<usize> {
+fn more_specific_in_family(
+    key: &str,
+    scored: &[(f64, crate::terminology::Candidate)],
+    name_key: impl Fn(&crate::terminology::Candidate) -> String,
+) -> Option<usize> {
     use std::collections::HashSet;
     let (_, best) = scored.first()?;
     let mention: HashSet<char> = key.chars().collect();
-    let chars = |name: &str| -> HashSet<char> { normalize(name).chars().collect() };
-    let a = chars(&best.name);
+    let chars = |c: &crate::terminology::Candidate| -> HashSet<char> { name_key(c).chars().collect() };
+    let a = chars(best);
     let matched: HashSet<char> = a.intersection(&mention).copied().collect();
     let extra_a = a.difference(&mention).count();
     let family = |code: &str| code.get(..3).map(str::to_owned);
     scored.iter().enumerate().skip(1).take(SPECIFIC_WITHIN).find_map(|(i, (_, c))| {
-        let b = chars(&c.name);
+        let b = chars(c);
         let extra: Vec<char> = b.difference(&mention).copied().collect();
         let ok = family(&c.code) == family(&best.code)
             && matched.is_subset(&b)
@@ -401,16 +407,20 @@ mod tests {
         assert_eq!(strip("PCI术后"), "PCI术后");
     }
 
+    fn more_specific_in_family_by_name(key: &str, scored: &[(f64, crate::terminology::Candidate)]) -> Option<usize> {
+        super::more_specific_in_family(key, scored, |c| crate::terminology::normalize::normalize(&c.name))
+    }
+
     #[test]
     fn a_more_specific_code_of_the_family_wins_when_it_says_more_of_the_mention() {
         let cand = |code: &str, name: &str| (0.9, crate::terminology::Candidate { code: code.into(), name: name.into(), score: 1.0, exact: false });
         let scored = vec![cand("I47.100x004", "房室结折返性心动过速"), cand("I47.104", "阵发性房室折返性心动过速"), cand("I47.106", "阵发性房室结内折返性心动过速")];
-        assert_eq!(super::more_specific_in_family("阵发性房室结折返性心动过速", &scored), Some(2), "I47.104 drops 结; I47.106 keeps all and adds one character");
-        assert_eq!(super::more_specific_in_family("房室结折返性心动过速", &scored), None, "nothing more is said");
+        assert_eq!(more_specific_in_family_by_name("阵发性房室结折返性心动过速", &scored), Some(2), "I47.104 drops 结; I47.106 keeps all and adds one character");
+        assert_eq!(more_specific_in_family_by_name("房室结折返性心动过速", &scored), None, "nothing more is said");
         let other_family = vec![cand("I80.303", "下肢静脉血栓形成"), cand("I82.900x002", "下肢肌间静脉血栓形成")];
-        assert_eq!(super::more_specific_in_family("左下肢肌间静脉血栓形成", &other_family), None, "not across categories");
+        assert_eq!(more_specific_in_family_by_name("左下肢肌间静脉血栓形成", &other_family), None, "not across categories");
         let negated = vec![cand("B02.300", "带状疱疹"), cand("B02.900", "带状疱疹不伴")];
-        assert_eq!(super::more_specific_in_family("带状疱疹伴", &negated), None, "never by adding a negation");
+        assert_eq!(more_specific_in_family_by_name("带状疱疹伴", &negated), None, "never by adding a negation");
     }
 
     #[test]

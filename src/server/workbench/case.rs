@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use crate::fhir::inbound;
+use crate::fhir::{inbound, outbound};
 use crate::record::{EhrRecord, Section};
 use crate::server::error::{ApiError, ErrorCode};
 use crate::server::AppState;
@@ -21,7 +21,7 @@ fn workbench_system(state: &AppState) -> String {
     format!("{}/CodeSystem/workbench", state.terminology().canonical_base.trim_end_matches('/'))
 }
 
-pub fn structure(state: &AppState, name: &str) -> String {
+fn structure(state: &AppState, name: &str) -> String {
     format!("{}/StructureDefinition/{name}", state.terminology().canonical_base.trim_end_matches('/'))
 }
 
@@ -67,18 +67,10 @@ pub struct CaseFilter {
     pub status: String,
 }
 
-fn xhtml_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('\n', "<br/>")
-}
-
 /// The edited record as a Composition (sections titled by their Chinese headings, which
 /// `inbound` reads back), with the id it will be stored under.
 pub fn composition(state: &AppState, id: &str, record_id: &str, sections: &[(Section, String)], author: &str) -> Value {
-    let sections: Vec<Value> = sections
-        .iter()
-        .filter(|(_, text)| !text.trim().is_empty())
-        .map(|(s, text)| json!({ "title": s.zh()[0], "text": { "status": "generated", "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{}</div>", xhtml_escape(text)) } }))
-        .collect();
+    let sections = outbound::narrative_sections(sections.iter().filter(|(_, text)| !text.trim().is_empty()).map(|(s, t)| (*s, t.as_str())));
     json!({
         "resourceType": "Composition",
         "id": id,
@@ -148,17 +140,11 @@ fn entries(comp: &Value) -> Vec<(String, String)> {
 }
 
 fn rank(r: &Value) -> i64 {
-    r["extension"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["url"].as_str().is_some_and(|u| u.ends_with("-rank")))
-        .and_then(|e| e["valueInteger"].as_i64())
-        .unwrap_or(i64::MAX)
+    outbound::extension(r, "-rank").and_then(|e| e["valueInteger"].as_i64()).unwrap_or(i64::MAX)
 }
 
-fn extension_string(r: &Value, url: &str) -> Option<String> {
-    r["extension"].as_array().into_iter().flatten().find(|e| e["url"] == url).and_then(|e| e["valueString"].as_str()).map(str::to_owned)
+fn note_of(comp: &Value) -> Option<&Value> {
+    outbound::extension(comp, &format!("/{CASE_NOTE}")).map(|e| &e["valueString"])
 }
 
 fn version_of(r: &Value) -> i64 {
@@ -205,7 +191,7 @@ pub fn load(state: &AppState, id: &str) -> Result<Case, ApiError> {
         status: comp["status"].as_str().unwrap_or("preliminary").to_owned(),
         date: comp["date"].as_str().unwrap_or("").to_owned(),
         reviewer: comp["attester"][0]["party"]["display"].as_str().map(str::to_owned),
-        note: extension_string(&comp, &structure(state, CASE_NOTE)),
+        note: note_of(&comp).and_then(Value::as_str).map(str::to_owned),
         record,
         conditions,
         procedures,
@@ -250,7 +236,7 @@ fn case_summary(c: &Value) -> Value {
         "status": c["status"],
         "reviewer": c["attester"][0]["party"]["display"],
         "decision": if c["status"] == "final" { "case-done" } else { "case-reopened" },
-        "comment": c["extension"].as_array().and_then(|e| e.iter().find(|x| x["url"].as_str().is_some_and(|u| u.ends_with(CASE_NOTE)))).map_or(Value::Null, |x| x["valueString"].clone())
+        "comment": note_of(c).cloned().unwrap_or(Value::Null)
     })
 }
 
@@ -348,12 +334,7 @@ pub fn reviewed(state: &AppState, current: &Value, action: Action, code: &str, c
 
 /// The decision a reviewed resource carries, if any.
 pub fn decision_of(r: &Value) -> Option<&str> {
-    r["extension"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["url"].as_str().is_some_and(|u| u.ends_with(crate::server::resource_routes::REVIEW_DECISION)))
-        .and_then(|e| e["valueCode"].as_str())
+    outbound::extension(r, crate::server::resource_routes::REVIEW_DECISION).and_then(|e| e["valueCode"].as_str())
 }
 
 /// Whether the coder took the code out (a refuted Condition, a Procedure in error).

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::case::{decision_of, is_rejected, Case, CaseFilter, CaseRow};
 use super::batch::{Batch, RowState};
+use crate::fhir::outbound::extension;
 use crate::record::Section;
 
 /// The page's language: Chinese unless English was asked for.
@@ -167,10 +168,6 @@ pub fn message(class: &str, text: &str) -> Markup {
     html! { div.panel role="alert" class=(class) { p { (text) } } }
 }
 
-fn ext<'a>(r: &'a Value, suffix: &str) -> Option<&'a Value> {
-    r["extension"].as_array()?.iter().find(|e| e["url"].as_str().is_some_and(|u| u.ends_with(suffix)))
-}
-
 fn part<'a>(e: &'a Value, name: &str) -> Option<&'a Value> {
     e["extension"].as_array()?.iter().find(|p| p["url"] == name)
 }
@@ -259,7 +256,7 @@ pub fn code_row(l: Lang, rank: usize, r: &Value, may_review: bool, conflict: Opt
     let id = r["id"].as_str().unwrap_or("");
     let coding = &r["code"]["coding"][0];
     let confidence = coding["extension"].as_array().and_then(|e| e.iter().find_map(|x| x["valueDecimal"].as_f64()));
-    let origin = ext(r, "/origin").and_then(|e| e["valueCode"].as_str()).unwrap_or("");
+    let origin = extension(r, "/origin").and_then(|e| e["valueCode"].as_str()).unwrap_or("");
     let decision = decision_of(r);
     let class = match decision {
         Some("accepted") => "accepted",
@@ -331,9 +328,7 @@ pub fn code_options(hits: &[(String, String)]) -> Markup {
 }
 
 fn stage_card(l: Lang, p: &Value, devices: &std::collections::HashMap<String, Value>) -> Markup {
-    let out: Value = p["extension"]
-        .as_array()
-        .and_then(|e| e.iter().find(|x| x["url"].as_str().is_some_and(|u| u.ends_with("/stage-output"))))
+    let out: Value = extension(p, "/stage-output")
         .and_then(|x| x["valueString"].as_str())
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or(Value::Null);

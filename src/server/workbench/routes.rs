@@ -47,8 +47,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(page_route!("/ui/feedback.jsonl", decide_export).route(web::get().to(feedback)));
 }
 
-fn is_fragment(req: &ServiceRequest) -> bool {
-    req.headers().contains_key("HX-Request")
+/// An htmx request (a fragment is wanted), not a page load.
+fn is_fragment(headers: &header::HeaderMap) -> bool {
+    headers.contains_key("HX-Request")
 }
 
 /// What coding a case asks: what `$code` asks, and the Composition that keeps the case.
@@ -73,13 +74,13 @@ fn reading_cases() -> Access {
 fn decide_cases(req: &ServiceRequest, _: &AppState) -> Result<Access, ApiError> {
     Ok(match *req.method() {
         actix_web::http::Method::POST => coding_access().any_body().audited("C", "operation", "/ui/cases"),
-        _ if is_fragment(req) => Access::needs("Composition", 's'),
+        _ if is_fragment(req.headers()) => Access::needs("Composition", 's'),
         _ => Access::public(),
     })
 }
 
 fn decide_case(req: &ServiceRequest, _: &AppState) -> Result<Access, ApiError> {
-    Ok(if is_fragment(req) { reading_cases().audited("R", "read", req.path().to_owned()) } else { Access::public() })
+    Ok(if is_fragment(req.headers()) { reading_cases().audited("R", "read", req.path().to_owned()) } else { Access::public() })
 }
 
 fn decide_finish(req: &ServiceRequest, _: &AppState) -> Result<Access, ApiError> {
@@ -98,9 +99,14 @@ fn decide_export(req: &ServiceRequest, _: &AppState) -> Result<Access, ApiError>
     Ok(reading_cases().audited("R", "read", req.path().to_owned()))
 }
 
+/// The language the query asks for, if it names one the page has.
+fn asked_lang(req: &HttpRequest) -> Option<String> {
+    crate::server::format::url_pairs(req.query_string()).into_iter().find(|(k, v)| k == "lang" && matches!(v.as_str(), "en" | "zh")).map(|(_, v)| v)
+}
+
 /// English when the query or the remembered choice (a cookie, which holds no data) says so.
 fn lang(req: &HttpRequest) -> Lang {
-    let asked = web::Query::<HashMap<String, String>>::from_query(req.query_string()).ok().and_then(|q| q.get("lang").cloned());
+    let asked = asked_lang(req);
     let remembered = req
         .headers()
         .get_all(header::COOKIE)
@@ -118,24 +124,18 @@ fn html(status: StatusCode, m: Markup) -> HttpResponse {
 fn full_page(req: &HttpRequest, state: &AppState, main: Markup) -> HttpResponse {
     let l = lang(req);
     let mut resp = html(StatusCode::OK, pages::page(l, state.verifier.is_some(), main));
-    if let Ok(q) = web::Query::<HashMap<String, String>>::from_query(req.query_string()) {
-        if let Some(v) = q.get("lang").filter(|v| matches!(v.as_str(), "en" | "zh")) {
-            if let Ok(cookie) = header::HeaderValue::from_str(&format!("jc_lang={v}; Path=/; SameSite=Strict")) {
-                resp.headers_mut().append(header::SET_COOKIE, cookie);
-            }
-        }
+    if let Some(cookie) = asked_lang(req).and_then(|v| header::HeaderValue::from_str(&format!("jc_lang={v}; Path=/; SameSite=Strict")).ok()) {
+        resp.headers_mut().append(header::SET_COOKIE, cookie);
     }
     resp
 }
 
-fn wants_fragment(req: &HttpRequest) -> bool {
-    req.headers().contains_key("HX-Request")
-}
-
-/// The example records shipped with the project (written from the coding conventions).
-fn examples() -> Vec<crate::record::EhrRecord> {
+/// The example records shipped with the project (written from the coding conventions), read
+/// once.
+fn examples() -> &'static [crate::record::EhrRecord] {
     const EXAMPLES: &str = include_str!("../../../examples/records/cardiology_procedures.json");
-    crate::record::io::read_json_text(EXAMPLES).map(|o| o.records).unwrap_or_default()
+    static READ: std::sync::OnceLock<Vec<crate::record::EhrRecord>> = std::sync::OnceLock::new();
+    READ.get_or_init(|| crate::record::io::read_json_text(EXAMPLES).map(|o| o.records).unwrap_or_default())
 }
 
 fn example_titles() -> Vec<(String, String)> {
@@ -144,7 +144,7 @@ fn example_titles() -> Vec<(String, String)> {
 
 async fn index(req: HttpRequest, _d: Decision, state: web::Data<AppState>) -> HttpResponse {
     let main = pages::new_case(lang(&req), &example_titles());
-    if wants_fragment(&req) {
+    if is_fragment(req.headers()) {
         return html(StatusCode::OK, main);
     }
     full_page(&req, &state, main)
@@ -180,8 +180,7 @@ struct Pick {
 }
 
 async fn example(req: HttpRequest, _d: Decision, form: web::Form<Pick>) -> Result<HttpResponse, ApiError> {
-    let all = examples();
-    let rec = all.get(form.n).ok_or_else(|| ApiError::not_found(format!("no example {}", form.n)))?;
+    let rec = examples().get(form.n).ok_or_else(|| ApiError::not_found(format!("no example {}", form.n)))?;
     Ok(html(StatusCode::OK, pages::sections_editor(lang(&req), &rec.record_id, &batch::sections_of(rec), None)))
 }
 
@@ -275,7 +274,7 @@ fn allowed(d: &Decision) -> Allowed {
 }
 
 async fn history(req: HttpRequest, _d: Decision, state: web::Data<AppState>, filter: web::Query<CaseFilter>) -> Result<HttpResponse, ApiError> {
-    if !wants_fragment(&req) {
+    if !is_fragment(req.headers()) {
         let url = format!("/ui/cases?{}", req.query_string());
         return Ok(full_page(&req, &state, pages::loading(lang(&req), &url)));
     }
@@ -304,7 +303,7 @@ async fn code_case(req: HttpRequest, d: Decision, state: web::Data<AppState>, fo
 }
 
 async fn open_case(req: HttpRequest, d: Decision, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    if !wants_fragment(&req) {
+    if !is_fragment(req.headers()) {
         return Ok(full_page(&req, &state, pages::loading(lang(&req), &format!("/ui/cases/{id}"))));
     }
     let c = case::load(&state, &id)?;
