@@ -60,7 +60,7 @@ try {
   await card.locator("summary").click();
   r.cardOpen = await card.evaluate((d) => d.open);
   const ev = page.locator("table[data-type=Condition] button.ev").first();
-  r.evidence = (await ev.textContent()).split("：").slice(1).join("：");
+  r.evidence = await ev.locator(".ev-text").textContent();
   await ev.click();
   const mark = page.locator("mark.evidence");
   await mark.waitFor();

@@ -284,12 +284,12 @@ pub fn code_row(l: Lang, rank: usize, r: &Value, may_review: bool, conflict: Opt
                         br;
                         button.ev type="button" data-section=(section) data-start=(start) data-end=(end)
                             title=(l.t("在病历中标出证据", "Show the evidence in the record")) {
-                            "⌖ " (Section::from_key(section).map(|s| l.section(s)).unwrap_or_else(|| section.to_owned())) "：" (text)
+                            (l.t("证据：", "evidence: ")) (Section::from_key(section).map(|s| l.section(s)).unwrap_or_else(|| section.to_owned())) "：" span.ev-text { (text) }
                         }
                     }
                 }
                 @for n in r["note"].as_array().into_iter().flatten() {
-                    br; span.muted { "💬 " (n["authorString"].as_str().unwrap_or("")) "：" (n["text"].as_str().unwrap_or("")) }
+                    br; span.muted { (l.t("备注 ", "note ")) (n["authorString"].as_str().unwrap_or("")) "：" (n["text"].as_str().unwrap_or("")) }
                 }
             }
             td { @if let Some(c) = confidence { (format!("{c:.2}")) } }
