@@ -214,3 +214,27 @@ fn code_operation_stores_in_postgresql() {
         assert!(provenance["total"].as_u64().unwrap() >= 1, "{provenance}");
     }
 }
+
+/// Compositions stored before they had search rows are indexed when a newer server opens the
+/// database (the schema version says which rows a database holds).
+#[test]
+fn compositions_stored_before_their_search_rows_are_indexed_on_open() {
+    let url = fresh_database("jc_reindex");
+    let dir = jointcoder::catalog::DataDir::new(".");
+    let case = json!({
+        "resourceType": "Composition", "id": "case-1", "status": "final",
+        "identifier": { "system": "urn:jointcoder:record-id", "value": "R-17" },
+        "category": [{ "coding": [{ "system": "https://x/CodeSystem/workbench", "code": "coder-case" }] }]
+    });
+    Store::open_configured(&dir, Some(&url)).unwrap().create_all(vec![case], None).unwrap();
+    let status = Command::new("psql")
+        .args([url.as_str(), "-q", "-c", "DELETE FROM search_param WHERE type = 'Composition'", "-c", "UPDATE schema_version SET version = 3"])
+        .status()
+        .expect("psql");
+    assert!(status.success());
+    let store = Store::open_configured(&dir, Some(&url)).unwrap();
+    let by = |param: &str, value: &str| store.search("Composition", &[(param.into(), value.into())], 10, 0).unwrap().1;
+    assert_eq!(by("identifier", "R-17"), 1);
+    assert_eq!(by("category", "https://x/CodeSystem/workbench|coder-case"), 1);
+    assert_eq!(by("status", "final"), 1);
+}

@@ -186,6 +186,28 @@ fn a_pasted_record_is_coded_reviewed_reopened_finished_and_exported() {
     assert!(found.status == 200 && found.body.contains(&format!(r#"value="{case}""#)), "{}", found.body);
     let none = hx(addr, "GET", "/ui/cases?q=NO-SUCH-RECORD", None, b"");
     assert!(!none.body.contains(&format!(r#"value="{case}""#)) && none.body.contains("没有符合条件的病例"));
+    let part = hx(addr, "GET", "/ui/cases?q=test-1", None, b"");
+    assert!(part.body.contains(&format!(r#"value="{case}""#)), "a part of the record id, any case: {}", part.body);
+    let open_ones = hx(addr, "GET", "/ui/cases?q=WB-TEST-1&status=preliminary", None, b"");
+    assert!(!open_ones.body.contains(&format!(r#"value="{case}""#)), "the case is done: {}", open_ones.body);
+
+    // Any FHIR client finds the case by its record id, status and category (indexed search
+    // parameters); a client's own Composition under the same record id is no case.
+    let mut theirs = composition.clone();
+    for k in ["id", "meta", "category", "extension", "attester"] {
+        theirs.as_object_mut().unwrap().remove(k);
+    }
+    theirs["status"] = serde_json::json!("final");
+    let posted = request(addr, "POST", "/fhir/Composition", &[("Content-Type", "application/fhir+json"), ("Origin", origin.as_str())], theirs.to_string().as_bytes());
+    assert_eq!(posted.status, 201, "{}", posted.body);
+    let searched = request(addr, "GET", "/fhir/Composition?identifier=urn:jointcoder:record-id%7CWB-TEST-1&status=final", &[], b"");
+    let bundle: serde_json::Value = serde_json::from_str(&searched.body).unwrap();
+    assert_eq!(bundle["total"], 2, "{}", searched.body);
+    let cases = request(addr, "GET", &format!("/fhir/Composition?identifier=WB-TEST-1&category={}", enc(composition["category"][0]["coding"][0]["system"].as_str().unwrap()).to_owned() + "%7Ccoder-case"), &[], b"");
+    let bundle: serde_json::Value = serde_json::from_str(&cases.body).unwrap();
+    assert_eq!((bundle["total"].as_u64(), bundle["entry"][0]["resource"]["id"].as_str()), (Some(1), Some(case.as_str())), "{}", cases.body);
+    let history = hx(addr, "GET", "/ui/cases?q=WB-TEST-1", None, b"");
+    assert_eq!(history.body.matches(r#"name="ids""#).count(), 1, "only the case: {}", history.body);
 
     // Export: the paper's sheet, as reviewed (the rejected code left out, the correction in).
     let csv = request(addr, "GET", &format!("/ui/export?format=csv&ids={case}"), &[], b"");

@@ -55,16 +55,21 @@ const REVIEWED: &[&str] = &["read", "vread", "update", "history-instance", "sear
 const STORED_INPUTS: &[&str] = &["create", "read", "vread", "history-instance", "search-type"];
 
 /// A document an EHR stores (conditionally) and codes later at instance level.
-const fn stored_document(ty: &'static str, operations: &'static [(&'static str, &'static str)]) -> ServedType {
-    ServedType { ty, interactions: STORED_INPUTS, search: &[], versioning: Some("versioned"), conditional_create: true, operations, stored: true }
+const fn stored_document(ty: &'static str, search: &'static [(&'static str, &'static str)], operations: &'static [(&'static str, &'static str)]) -> ServedType {
+    ServedType { ty, interactions: STORED_INPUTS, search, versioning: Some("versioned"), conditional_create: true, operations, stored: true }
 }
 
 /// Everything served, by type.
 pub const SERVED: &[ServedType] = &[
     ServedType { ty: "Bundle", interactions: &[], search: &[], versioning: None, conditional_create: false, operations: &[("code", CODE_DEF)], stored: false },
-    stored_document("Composition", &[("code", CODE_DEF)]),
+    // The coders' cases are Compositions: found by record id, status and category.
+    stored_document(
+        "Composition",
+        &[("identifier", "token"), ("status", "token"), ("category", "token"), ("type", "token"), ("subject", "reference")],
+        &[("code", CODE_DEF)],
+    ),
     // `$extract`: what the attachment reads as (sections, pages, masking) before coding.
-    stored_document("DocumentReference", &[("code", CODE_DEF), ("extract", EXTRACT_DEF)]),
+    stored_document("DocumentReference", &[], &[("code", CODE_DEF), ("extract", EXTRACT_DEF)]),
     ServedType { ty: "Binary", interactions: STORED_INPUTS, search: &[], versioning: Some("versioned"), conditional_create: true, operations: &[], stored: true },
     ServedType {
         ty: "Condition",

@@ -16,11 +16,14 @@ fn ai_asserted() -> Value {
     json!({ "security": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "AIAST", "display": "Artificial Intelligence asserted" }] })
 }
 
+/// The system of a hospital record id (病案标识) where no Patient is referenced.
+pub const RECORD_ID_SYSTEM: &str = "urn:jointcoder:record-id";
+
 fn subject(inbound: &Inbound) -> Value {
     inbound
         .subject
         .clone()
-        .unwrap_or_else(|| json!({ "identifier": { "system": "urn:jointcoder:record-id", "value": inbound.record.record_id } }))
+        .unwrap_or_else(|| json!({ "identifier": { "system": RECORD_ID_SYSTEM, "value": inbound.record.record_id } }))
 }
 
 fn coding_of(item: &Item, edition: &EditionRef) -> Value {

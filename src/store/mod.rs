@@ -165,6 +165,31 @@ pub(crate) fn index_rows(resource: &Value) -> Vec<(&'static str, String)> {
                 rows.push(("action", a.to_owned()));
             }
         }
+        // The coders' cases (and any client's documents) by record id, status and kind.
+        "Composition" => {
+            // R4 gives a Composition one identifier.
+            let id = &resource["identifier"];
+            if let Some(v) = id["value"].as_str() {
+                rows.push(("identifier", token_key(id["system"].as_str().unwrap_or(""), v)));
+            }
+            if let Some(st) = resource["status"].as_str() {
+                rows.push(("status", st.to_owned()));
+            }
+            let codings = |v: &Value| v["coding"].as_array().cloned().unwrap_or_default();
+            for c in resource["category"].as_array().into_iter().flatten().flat_map(codings) {
+                if let Some(code) = c["code"].as_str() {
+                    rows.push(("category", token_key(c["system"].as_str().unwrap_or(""), code)));
+                }
+            }
+            for c in codings(&resource["type"]) {
+                if let Some(code) = c["code"].as_str() {
+                    rows.push(("type", token_key(c["system"].as_str().unwrap_or(""), code)));
+                }
+            }
+            if let Some(s) = reference(&resource["subject"]) {
+                rows.push(("subject", s));
+            }
+        }
         "Provenance" => {
             for t in resource["target"].as_array().into_iter().flatten() {
                 if let Some(r) = reference(t) {
@@ -232,8 +257,12 @@ pub(crate) fn token_match(value: &str) -> TokenMatch {
 
 /// Parameters searched as tokens (code and system in one row); others are matched exactly.
 pub(crate) fn is_token_param(param: &str) -> bool {
-    param == "code"
+    matches!(param, "code" | "identifier" | "category" | "type")
 }
+
+/// Types whose search rows a schema version added or changed: a store written before it has
+/// their current versions indexed again when it opens (both engines).
+pub(crate) const REINDEXED: &[(i64, &str)] = &[(4, "Composition")];
 
 /// The resource store: SQLite in the data directory unless a PostgreSQL URL is configured.
 pub enum Store {

@@ -27,7 +27,12 @@ CREATE TABLE IF NOT EXISTS feedback (
     seq BIGSERIAL PRIMARY KEY, type TEXT NOT NULL, id TEXT NOT NULL,
     from_version BIGINT NOT NULL, to_version BIGINT NOT NULL,
     who TEXT NOT NULL, at TEXT NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);
 "#;
+
+/// The schema version whose search rows this code writes (SQLite's `user_version` says the
+/// same there); a database indexed by an older one has [`super::REINDEXED`] types indexed again.
+const INDEX_VERSION: i64 = 4;
 
 /// Whether each row is its resource's current version, with an index in search order over the
 /// current rows (a search pages in the database). Added to older databases once, with the
@@ -128,6 +133,21 @@ impl PostgresStore {
                 .await?;
             if !has_flag {
                 sqlx::raw_sql(CURRENT_FLAG).execute(&mut *tx).await?;
+            }
+            let indexed: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetch_one(&mut *tx).await?;
+            for (_, ty) in super::REINDEXED.iter().filter(|(v, _)| indexed < *v) {
+                let current: Vec<(String, String)> = sqlx::query_as("SELECT id, body FROM resource WHERE type = $1 AND current = 1").bind(*ty).fetch_all(&mut *tx).await?;
+                let mut rows = SearchRows::default();
+                for (id, body) in current {
+                    for (param, value) in index_rows(&parse(&body)?) {
+                        rows.push(ty, param, value, &id);
+                    }
+                }
+                rows.run(&mut tx, INSERT_SEARCH_ROWS).await?;
+            }
+            if indexed < INDEX_VERSION {
+                sqlx::query("DELETE FROM schema_version").execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO schema_version (version) VALUES ($1)").bind(INDEX_VERSION).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok::<_, StoreError>(pool)

@@ -271,7 +271,7 @@ fn parse_stored(stored: ValueRef<'_>) -> Result<Value, StoreError> {
 }
 
 /// The schema this code writes; older stores are brought up to it on open, once.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Brings a store written by an older version up to [`SCHEMA_VERSION`], in one transaction.
 /// - Search rows in `search_index` (a table and two indexes) move to the clustered
@@ -280,6 +280,8 @@ const SCHEMA_VERSION: i64 = 3;
 /// - Version 3: each row says whether it is its resource's current version (`current`, with
 ///   an index in search order over the current rows, so that a search pages in the database);
 ///   a conditional answer keeps the digest of the request it answers.
+/// - Version 4 and later: the types of [`super::REINDEXED`] have their current versions'
+///   search rows written again.
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version >= SCHEMA_VERSION {
@@ -318,6 +320,19 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             tx.execute_batch("ALTER TABLE conditional ADD COLUMN digest TEXT NOT NULL DEFAULT '';")?;
         }
         tx.execute_batch("CREATE INDEX IF NOT EXISTS resource_current ON resource (type, last_updated, id) WHERE current = 1;")?;
+    }
+    for (_, ty) in super::REINDEXED.iter().filter(|(v, _)| version < *v) {
+        let rows: Vec<(String, Value)> = {
+            let mut current = tx.prepare("SELECT id, body FROM resource WHERE type = ?1 AND current = 1")?;
+            let found = current.query_map(params![ty], |r| Ok((r.get::<_, String>(0)?, parse_stored(r.get_ref(1)?))))?;
+            found.map(|f| f.map_err(StoreError::from).and_then(|(id, body)| Ok((id, body?)))).collect::<Result<_, _>>()?
+        };
+        let mut index = tx.prepare("INSERT OR IGNORE INTO search_param (type, param, value, id) VALUES (?1, ?2, ?3, ?4)")?;
+        for (id, body) in rows {
+            for (param, value) in index_rows(&body) {
+                index.execute(params![ty, param, value, id])?;
+            }
+        }
     }
     tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
     tx.commit()?;
@@ -729,6 +744,31 @@ mod tests {
         let store = Store::open(&path).unwrap();
         let (hits, _) = store.search("Condition", &[("code".into(), "I10".into())], 10, 0).unwrap();
         assert_eq!(hits.len(), 1);
+    }
+
+    /// Compositions stored before they had search rows (schema 3) are found by record id,
+    /// status and category once the store is opened by this version.
+    #[test]
+    fn compositions_stored_before_their_search_rows_are_indexed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let case = serde_json::json!({
+            "resourceType": "Composition", "id": "case-1", "status": "final",
+            "identifier": { "system": "urn:jointcoder:record-id", "value": "R-17" },
+            "category": [{ "coding": [{ "system": "https://x/CodeSystem/workbench", "code": "coder-case" }] }]
+        });
+        Store::open(&path).unwrap().create_all(vec![case], None).unwrap();
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch("DELETE FROM search_param WHERE type = 'Composition'; PRAGMA user_version = 3;").unwrap();
+        }
+        let by = |store: &Store, param: &str, value: &str| store.search("Composition", &[(param.into(), value.into())], 10, 0).unwrap().1;
+        let store = Store::open(&path).unwrap();
+        assert_eq!(by(&store, "identifier", "urn:jointcoder:record-id|R-17"), 1);
+        assert_eq!(by(&store, "identifier", "R-17"), 1);
+        assert_eq!(by(&store, "category", "https://x/CodeSystem/workbench|coder-case"), 1);
+        assert_eq!(by(&store, "status", "final"), 1);
+        assert_eq!(by(&store, "status", "preliminary"), 0);
     }
 
     /// A Device with a derived id is stored once: later answers carry the stored one (its

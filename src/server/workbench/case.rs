@@ -6,6 +6,7 @@
 
 use serde_json::{json, Value};
 
+use crate::fhir::outbound::RECORD_ID_SYSTEM;
 use crate::fhir::{inbound, outbound};
 use crate::record::{EhrRecord, Section};
 use crate::server::error::{ApiError, ErrorCode};
@@ -74,7 +75,7 @@ pub fn composition(state: &AppState, id: &str, record_id: &str, sections: &[(Sec
     json!({
         "resourceType": "Composition",
         "id": id,
-        "identifier": { "system": "urn:jointcoder:record-id", "value": record_id },
+        "identifier": { "system": RECORD_ID_SYSTEM, "value": record_id },
         "status": "preliminary",
         "type": { "coding": [{ "system": "http://loinc.org", "code": "18842-5", "display": "Discharge summary" }], "text": "出院记录" },
         "category": [{ "coding": [{ "system": workbench_system(state), "code": CASE }] }],
@@ -200,35 +201,58 @@ pub fn load(state: &AppState, id: &str) -> Result<Case, ApiError> {
     })
 }
 
-/// How many cases the history looks through (newest first) before filtering.
-const HISTORY_WINDOW: usize = 500;
+/// How many cases the history shows (newest first), and how many it reads at a time.
+const HISTORY_ROWS: usize = 200;
+const HISTORY_PAGE: usize = 200;
 
-/// The newest cases that match the filter.
+/// The newest cases that match the filter. Category, status and an exact record id are
+/// searched in the store's index; a part of a record id, the date and the reviewer are matched
+/// on the cases it finds, page by page, so an old case is found however many came after it.
 pub fn list(state: &AppState, f: &CaseFilter) -> Result<Vec<CaseRow>, ApiError> {
-    let (page, _) = state.store.search_in_order("Composition", &[], HISTORY_WINDOW, 0, true)?;
+    let mut indexed = vec![("category".to_owned(), format!("{}|{CASE}", workbench_system(state)))];
+    if !f.status.trim().is_empty() {
+        indexed.push(("status".into(), f.status.trim().to_owned()));
+    }
+    let q = f.q.trim();
+    if !q.is_empty() {
+        let exact = [indexed.clone(), vec![("identifier".to_owned(), format!("{RECORD_ID_SYSTEM}|{q}"))]].concat();
+        let rows = matching(state, &exact, f)?;
+        if !rows.is_empty() {
+            return Ok(rows);
+        }
+    }
+    matching(state, &indexed, f)
+}
+
+fn matching(state: &AppState, indexed: &[(String, String)], f: &CaseFilter) -> Result<Vec<CaseRow>, ApiError> {
     let contains = |hay: &str, needle: &str| needle.trim().is_empty() || hay.to_lowercase().contains(&needle.trim().to_lowercase());
-    Ok(page
-        .iter()
-        .filter(|c| is_case(state, c))
-        .map(|c| {
-            let refs = entries(c);
-            CaseRow {
-                id: c["id"].as_str().unwrap_or("").to_owned(),
-                record_id: c["identifier"]["value"].as_str().unwrap_or("").to_owned(),
-                date: c["date"].as_str().unwrap_or("").to_owned(),
-                status: c["status"].as_str().unwrap_or("").to_owned(),
-                reviewer: c["attester"][0]["party"]["display"].as_str().map(str::to_owned),
-                diagnoses: refs.iter().filter(|(t, _)| t == "Condition").count(),
-                procedures: refs.iter().filter(|(t, _)| t == "Procedure").count(),
-            }
-        })
-        .filter(|r| {
+    let mut rows = Vec::new();
+    for offset in (0..).step_by(HISTORY_PAGE) {
+        let (page, total) = state.store.search_in_order("Composition", indexed, HISTORY_PAGE, offset, true)?;
+        rows.extend(page.iter().filter(|c| is_case(state, c)).map(row).filter(|r| {
             contains(&r.record_id, &f.q)
                 && (f.date.trim().is_empty() || r.date.starts_with(f.date.trim()))
                 && contains(r.reviewer.as_deref().unwrap_or(""), &f.reviewer)
-                && (f.status.is_empty() || r.status == f.status)
-        })
-        .collect())
+        }));
+        if rows.len() >= HISTORY_ROWS || offset + HISTORY_PAGE >= total {
+            break;
+        }
+    }
+    rows.truncate(HISTORY_ROWS);
+    Ok(rows)
+}
+
+fn row(c: &Value) -> CaseRow {
+    let refs = entries(c);
+    CaseRow {
+        id: c["id"].as_str().unwrap_or("").to_owned(),
+        record_id: c["identifier"]["value"].as_str().unwrap_or("").to_owned(),
+        date: c["date"].as_str().unwrap_or("").to_owned(),
+        status: c["status"].as_str().unwrap_or("").to_owned(),
+        reviewer: c["attester"][0]["party"]["display"].as_str().map(str::to_owned),
+        diagnoses: refs.iter().filter(|(t, _)| t == "Condition").count(),
+        procedures: refs.iter().filter(|(t, _)| t == "Procedure").count(),
+    }
 }
 
 fn case_summary(c: &Value) -> Value {
