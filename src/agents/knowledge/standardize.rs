@@ -145,9 +145,11 @@ impl Standardizer {
         let mut scored = self.scored_candidates(cs, mention)?;
         // A candidate's normalized name is its concept's key, kept by the edition.
         let name_key = |c: &crate::terminology::Candidate| -> String { cs.get(&c.code).map_or_else(|| normalize(&c.name), |k| k.key.clone()) };
-        if let Some(i) = more_specific_in_family(&normalize(mention), &scored, name_key) {
-            let (p0, _) = scored[0];
+        let key = normalize(mention);
+        if let Some(i) = more_specific_in_family(&key, &scored, name_key).or_else(|| keeps_the_head(&key, &scored, name_key)) {
+            // The one it displaces named the same words less well: not a second term.
             let (_, c) = scored.remove(i);
+            let (p0, _) = scored.remove(0);
             scored.insert(0, (p0, c));
         }
         let mut out: Vec<(Resolved, String)> = Vec::new();
@@ -394,6 +396,34 @@ fn more_specific_in_family(
     })
 }
 
+/// A candidate that says the whole mention, in order, and ends as it does, where the best one
+/// loses its last character: a Chinese diagnosis ends in what it is (炎, 痛, 病, 瘤, 症), so 肋软骨炎 is M94.001
+/// 肋骨软骨炎 (one character more), not R07.300x002 肋软骨痛 (a symptom). At most two
+/// characters the mention does not have, never a negation.
+fn keeps_the_head(
+    key: &str,
+    scored: &[(f64, crate::terminology::Candidate)],
+    name_key: impl Fn(&crate::terminology::Candidate) -> String,
+) -> Option<usize> {
+    let (_, best) = scored.first()?;
+    let head = key.chars().last()?;
+    // 病, 癌 and 瘤 are the heads the editions also write otherwise (高血压病 is 高血压, 癌 a
+    // 恶性肿瘤): a best candidate without them may still say the same.
+    if key.chars().count() < 3 || matches!(head, '病' | '癌' | '瘤') || name_key(best).contains(head) {
+        return None;
+    }
+    let says_whole = |name: &str| {
+        let mut rest = name.chars();
+        key.chars().all(|k| rest.any(|n| n == k))
+    };
+    scored.iter().enumerate().skip(1).take(SPECIFIC_WITHIN).find_map(|(i, (_, c))| {
+        let name = name_key(c);
+        let extra = name.chars().count().saturating_sub(key.chars().count());
+        let ok = says_whole(&name) && name.ends_with(head) && extra <= 2 && !name.chars().any(|ch| matches!(ch, '不' | '非' | '无' | '未') && !key.contains(ch));
+        ok.then_some(i)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::segment;
@@ -421,6 +451,19 @@ mod tests {
         assert_eq!(more_specific_in_family_by_name("左下肢肌间静脉血栓形成", &other_family), None, "not across categories");
         let negated = vec![cand("B02.300", "带状疱疹"), cand("B02.900", "带状疱疹不伴")];
         assert_eq!(more_specific_in_family_by_name("带状疱疹伴", &negated), None, "never by adding a negation");
+    }
+
+    #[test]
+    fn a_candidate_that_keeps_the_mention_whole_and_its_head_wins_over_one_that_loses_it() {
+        let cand = |code: &str, name: &str| (0.9, crate::terminology::Candidate { code: code.into(), name: name.into(), score: 1.0, exact: false });
+        let by_name = |c: &crate::terminology::Candidate| crate::terminology::normalize::normalize(&c.name);
+        let scored = vec![cand("R07.300x002", "肋软骨痛"), cand("M94.001", "肋骨软骨炎"), cand("M94.808", "软骨炎")];
+        assert_eq!(super::keeps_the_head("肋软骨炎", &scored, by_name), Some(1), "炎 kept, the mention in order, one character more");
+        assert_eq!(super::keeps_the_head("肋软骨痛", &scored, by_name), None, "the best one keeps the head");
+        let generic = vec![cand("I10.x00", "高血压"), cand("I12.900", "高血压性肾病")];
+        assert_eq!(super::keeps_the_head("高血压病", &generic, by_name), None, "病 is a head the editions drop");
+        let far = vec![cand("R07.300x002", "肋软骨痛"), cand("M94.0", "肋骨及胸骨软骨炎")];
+        assert_eq!(super::keeps_the_head("肋软骨炎", &far, by_name), None, "at most two characters more");
     }
 
     #[test]
