@@ -200,6 +200,25 @@ fn hypertensive_heart_disease_with_failure_is_the_principal_combination() {
     assert!(pr.notes.iter().any(|n| n.contains("hypertensive-heart-failure-combination")), "{:?}", pr.notes);
 }
 
+/// Shock is not principal over the infection that caused it, stable chronic heart failure not
+/// over the acute infection treated, atrial fibrillation not over the embolism it caused; each
+/// decided by its named rule, with the diagnoses listed the other way round.
+#[test]
+fn the_cause_or_the_acute_condition_is_principal_by_the_national_rules() {
+    let cases = [
+        ("1.感染性休克 2.重症肺炎 3.急性肾衰竭", "J18.903", "septic-shock-source-principal"),
+        ("1.慢性心力衰竭 心功能III级(NYHA) 2.肺炎 3.冠心病", "J18.900", "stable-chronic-failure-not-principal"),
+        ("1.心房颤动 2.急性脑栓塞 3.高血压病2级(极高危)", "I63.4", "embolism-over-its-source"),
+    ];
+    for (dx, principal, rule) in cases {
+        let c = pipeline().code(&EhrRecord::new("rules").with(Section::DischargeDiagnosis, dx)).unwrap();
+        let codes = c.disease_codes();
+        assert!(codes[0].starts_with(principal), "{dx}: {codes:?}");
+        let pr = c.trace.iter().find(|t| t.stage == Stage::Prioritize && t.track == Track::Disease).unwrap();
+        assert!(pr.notes.iter().any(|n| n.contains(rule)), "{dx}: {:?}", pr.notes);
+    }
+}
+
 /// A name the report does not corroborate is not coded, except the angiography a PCI implies.
 #[test]
 fn names_the_report_does_not_tell_of_are_not_coded() {
