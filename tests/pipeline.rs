@@ -219,6 +219,27 @@ fn the_cause_or_the_acute_condition_is_principal_by_the_national_rules() {
     }
 }
 
+/// A lab value alone is a result, not a diagnosis of this stay: hypokalaemia and
+/// hyperuricaemia are coded when the course tells of their treatment (policy `treated`), and
+/// the trace says why not otherwise.
+#[test]
+fn lab_diagnoses_need_the_treatment_the_course_tells_of() {
+    let dx = "1.冠状动脉粥样硬化性心脏病 不稳定型心绞痛";
+    let untreated = EhrRecord::new("lab-only")
+        .with(Section::DischargeDiagnosis, dx)
+        .with(Section::ClinicalCourse, "入院查血钾：3.1mmol/L，尿酸：520umol/L。予抗血小板、调脂治疗。");
+    let c = pipeline().code(&untreated).unwrap();
+    let codes = c.disease_codes();
+    assert!(!codes.iter().any(|d| d == "E87.600" || d == "E79.000"), "{codes:?}");
+    let validate = c.trace.iter().find(|t| t.stage == Stage::Validate && t.track == Track::Disease).unwrap();
+    assert!(validate.notes.iter().any(|n| n.contains("lab rule hypokalaemia") && n.contains("no treatment told")), "{:?}", validate.notes);
+    let treated = EhrRecord::new("lab-treated")
+        .with(Section::DischargeDiagnosis, dx)
+        .with(Section::ClinicalCourse, "入院查血钾：3.1mmol/L，尿酸：520umol/L。予口服补钾，加用非布司他。");
+    let codes = pipeline().code(&treated).unwrap().disease_codes();
+    assert!(codes.iter().any(|d| d == "E87.600") && codes.iter().any(|d| d == "E79.000"), "{codes:?}");
+}
+
 /// A name the report does not corroborate is not coded, except the angiography a PCI implies.
 #[test]
 fn names_the_report_does_not_tell_of_are_not_coded() {

@@ -76,12 +76,16 @@ pub struct Status {
 
 /// A diagnosis the knowledge backend establishes from labs, drugs or the history, by a rule
 /// of its own ([`LAB_RULES`]; the clinical cut-offs stay in the code): whether it is coded, and
-/// as what.
+/// as what, and whether the record must also tell of its treatment (a potassium value
+/// alone is a lab result; hypokalaemia corrected with potassium is a diagnosis of this stay).
 #[derive(Clone, Debug)]
 pub struct Lab {
     pub id: String,
     pub code: String,
     pub coded: bool,
+    /// Words of a treatment (补钾, 别嘌醇), one of which the course or the orders must tell
+    /// of; empty: the rule alone establishes it.
+    pub treated: Vec<String>,
 }
 
 /// The rules a `[[lab]]` entry may name.
@@ -248,6 +252,8 @@ struct RawLab {
     code: Spanned<String>,
     #[serde(default = "yes")]
     coded: bool,
+    #[serde(default)]
+    treated: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -545,7 +551,7 @@ impl Builder {
             if !LAB_RULES.contains(&l.id.get_ref().as_str()) {
                 return src.error(l.id.span(), format!("lab: unknown rule {:?} (known: {})", l.id.get_ref(), LAB_RULES.join(", ")));
             }
-            let item = Lab { id: l.id.get_ref().clone(), code: src.code(check, &l.code, "lab")?, coded: l.coded };
+            let item = Lab { id: l.id.get_ref().clone(), code: src.code(check, &l.code, "lab")?, coded: l.coded, treated: l.treated };
             labs.push((item.id.clone(), true, item));
         }
         merge(&mut self.labs, labs);

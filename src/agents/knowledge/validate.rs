@@ -77,6 +77,8 @@ const FINDING_SECTIONS: [Section; 7] = [
     Section::AdmissionStatus,
     Section::OperativeReport,
 ];
+/// Where a treatment given this stay is told.
+const TREATMENT_SECTIONS: [Section; 4] = [Section::ClinicalCourse, Section::ProgressNotes, Section::OperativeReport, Section::DischargeOrders];
 const HISTORY: [Section; 3] = [Section::PastHistory, Section::PresentIllness, Section::AdmissionStatus];
 
 pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[Item], policy: &Policy) -> AgentOutput {
@@ -212,7 +214,11 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
             continue;
         }
         match policy.coded_lab(id) {
-            Some(lab) => add(&mut items, &lab.code, id, why, ev, 0.6),
+            Some(lab) if lab.treated.is_empty() => add(&mut items, &lab.code, id, why, ev, 0.6),
+            Some(lab) => match present_in(rec, &TREATMENT_SECTIONS, &lab.treated, &[]) {
+                Some(treated) => add(&mut items, &lab.code, id, &format!("{why}，予{}", treated.text), Some(ev.unwrap_or(treated)), 0.6),
+                None => not_coded.push(format!("not coded (policy {}, lab rule {id}): {why}, no treatment told", policy.name)),
+            },
             None => not_coded.push(format!("not coded (policy {}, lab rule {id}): {why}", policy.name)),
         }
     }
