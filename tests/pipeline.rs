@@ -240,6 +240,17 @@ fn lab_diagnoses_need_the_treatment_the_course_tells_of() {
     assert!(codes.iter().any(|d| d == "E87.600") && codes.iter().any(|d| d == "E79.000"), "{codes:?}");
 }
 
+/// A mention one name of the edition says whole is that term, not the dictionary words it
+/// also splits into; a site's cancer is the site's malignant neoplasm.
+#[test]
+fn whole_terms_and_cancers_by_site_are_coded_as_the_edition_names_them() {
+    let rec = EhrRecord::new("terms").with(Section::DischargeDiagnosis, "1.冠心病 不稳定型心绞痛 2.2型糖尿病周围神经病变 3.乙状结肠癌");
+    let codes = pipeline().code(&rec).unwrap().disease_codes();
+    assert!(codes.iter().any(|d| d == "E11.401+G63.2*"), "{codes:?}");
+    assert!(!codes.iter().any(|d| d == "E11.900" || d.starts_with("G62")), "not split into diabetes and neuropathy: {codes:?}");
+    assert!(codes.iter().any(|d| d == "C18.700"), "{codes:?}");
+}
+
 /// A name the report does not corroborate is not coded, except the angiography a PCI implies.
 #[test]
 fn names_the_report_does_not_tell_of_are_not_coded() {

@@ -238,14 +238,22 @@ pub fn bare_forms(key: &str) -> Vec<String> {
     out
 }
 
-/// The form an unqualified disease name is coded by where the edition names only its
-/// variants: ICD's default for a disease written without a complication is the code "without
-/// complication" (带状疱疹 → 带状疱疹不伴有并发症, 水痘 → 水痘不伴有并发症).
+/// The forms the edition names a disease by where the clinician's name is not one of its
+/// names: ICD's default for a disease written without a complication is the code "without
+/// complication" (带状疱疹 → 带状疱疹不伴有并发症, 水痘 → 水痘不伴有并发症), and a cancer of a site
+/// is that site's malignant neoplasm (乙状结肠癌 → 乙状结肠恶性肿瘤).
 pub fn default_forms(key: &str) -> Vec<String> {
-    if key.chars().count() < 2 || key.contains("并发症") {
+    if key.chars().count() < 2 {
         return Vec::new();
     }
-    vec![format!("{key}不伴有并发症")]
+    let mut out = Vec::new();
+    if !key.contains("并发症") {
+        out.push(format!("{key}不伴有并发症"));
+    }
+    if let Some(site) = key.strip_suffix('癌').filter(|s| s.chars().count() >= 1 && !s.ends_with("原位")) {
+        out.push(format!("{site}恶性肿瘤"));
+    }
+    out
 }
 
 const SEVERITY: &[&str] = &["极重度", "中重度", "轻中度", "重度", "中度", "轻度"];
@@ -282,6 +290,12 @@ mod tests {
     fn an_unqualified_disease_defaults_to_its_form_without_complication() {
         assert_eq!(default_forms("带状疱疹"), ["带状疱疹不伴有并发症"]);
         assert!(default_forms("带状疱疹伴并发症").is_empty());
+    }
+
+    #[test]
+    fn a_cancer_of_a_site_is_its_malignant_neoplasm() {
+        assert!(default_forms("乙状结肠癌").contains(&"乙状结肠恶性肿瘤".to_owned()));
+        assert!(!default_forms("乙状结肠原位癌").iter().any(|f| f.contains("恶性肿瘤")), "in situ is no malignant neoplasm of the site");
     }
 
     #[test]

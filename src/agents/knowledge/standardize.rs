@@ -84,7 +84,7 @@ impl Standardizer {
         if matched >= 1 && covered * 10 >= total * 7 && words.iter().filter(|w| w.1).all(|w| self.is_umbrella(&w.0)) {
             return Ok(Vec::new());
         }
-        if matched >= 2 && covered * 10 >= total * 7 {
+        if matched >= 2 && covered * 10 >= total * 7 && !self.one_name_says_it_all(cs, mention)? {
             let mut out = Vec::new();
             for (w, is_word) in &words {
                 if self.is_umbrella(w) {
@@ -108,6 +108,20 @@ impl Standardizer {
             }
         }
         self.rerank_accept(cs, mention)
+    }
+
+    /// Whether one name of the edition says the whole mention, as near as one character on
+    /// each side (2型糖尿病周围神经病变 is E11.401 2型糖尿病性周围神经病): then the mention is one
+    /// term, not the two dictionary words it also splits into.
+    fn one_name_says_it_all(&self, cs: &CodeSystem, mention: &str) -> Result<bool, String> {
+        let key = normalize(mention);
+        let n = key.chars().count();
+        let scored = self.scored_candidates(cs, mention)?;
+        Ok(scored.first().is_some_and(|(p, c)| {
+            let name = cs.get(&c.code).map_or_else(|| normalize(&c.name), |k| k.key.clone());
+            let common = common_subsequence(&key, &name);
+            *p >= self.reranker.threshold && common + 1 >= n && common + 1 >= name.chars().count() && n >= 6
+        }))
     }
 
     fn is_dictionary_word(&self, cs: &CodeSystem, w: &str) -> bool {
@@ -394,6 +408,21 @@ fn more_specific_in_family(
             && !extra.iter().any(|ch| matches!(ch, '不' | '非' | '无' | '未'));
         ok.then_some(i)
     })
+}
+
+/// The length of the longest common subsequence of two names, in characters.
+fn common_subsequence(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row = vec![0usize; b.len() + 1];
+    for ca in a.chars() {
+        let mut diag = 0;
+        for (j, cb) in b.iter().enumerate() {
+            let up = row[j + 1];
+            row[j + 1] = if ca == *cb { diag + 1 } else { up.max(row[j]) };
+            diag = up;
+        }
+    }
+    row[b.len()]
 }
 
 /// A candidate that says the whole mention, in order, and ends as it does, where the best one
