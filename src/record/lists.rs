@@ -57,7 +57,7 @@ pub fn split_items(text: &str) -> Vec<Piece> {
                     continue;
                 }
             }
-            if matches!(c, '，' | ',' | '；' | ';' | '。' | '\n' | '、') {
+            if matches!(c, '，' | ',' | '；' | ';' | '。' | '\n' | '、') && !(c == '、' && joins_walls(&chars, i)) {
                 flush(&mut pieces, start, i);
                 start = i + 1;
             }
@@ -76,6 +76,15 @@ pub fn split_items(text: &str) -> Vec<Piece> {
     }
     pieces.retain(|p| !p.text.is_empty());
     pieces
+}
+
+/// A 、 between the walls of one infarction (急性下壁、右心室心肌梗死, 前壁、下壁): the walls
+/// share the head that follows, so the list goes on after it, not at it.
+fn joins_walls(chars: &[char], at: usize) -> bool {
+    let wall_before = at > 0 && matches!(chars[at - 1], '壁' | '室');
+    let rest: String = chars[at + 1..chars.len().min(at + 5)].iter().collect();
+    let wall_after = ["前壁", "下壁", "后壁", "侧壁", "高侧壁", "正后壁", "右心室", "右室", "广泛前壁", "前间壁", "心尖"].iter().any(|w| rest.starts_with(w));
+    wall_before && wall_after
 }
 
 fn strip_paren_number(s: &str) -> &str {
@@ -108,6 +117,8 @@ mod tests {
         );
         assert_eq!(texts("（1）房颤；（2）心衰"), vec!["房颤", "心衰"]);
         assert_eq!(texts("慢性肾脏病5期，体重2.5kg"), vec!["慢性肾脏病5期", "体重2.5kg"]);
+        assert_eq!(texts("1.冠心病 急性下壁、右心室心肌梗死、心源性休克"), vec!["冠心病 急性下壁、右心室心肌梗死", "心源性休克"], "walls of one infarction");
+        assert_eq!(texts("高血压、糖尿病"), vec!["高血压", "糖尿病"]);
         let p = &split_items("1.冠心病2.高血压")[1];
         assert_eq!((p.start, p.end), (7, 10));
     }
