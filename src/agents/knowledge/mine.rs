@@ -53,6 +53,10 @@ const RULES: &[Rule] = &[
     Rule { code: "99.6200", name: "心脏其他电抗休克", triggers: &["电除颤", "非同步电复律", "非同步直流电复律", "予除颤", "行除颤", "次除颤", "除颤1次", "除颤2次", "除颤3次", "除颤后"], needs: &[], excludes: &["除颤器", "ICD", "阻抗", "测试", "除颤阈值"] },
     Rule { code: "99.6100", name: "心房复律术", triggers: &["同步电复律", "直流电复律", "电复律"], needs: &[], excludes: &["非同步", "药物复律"] },
     Rule { code: "45.1300x004", name: "胃-十二指肠镜检查", triggers: &["胃镜"], needs: &[], excludes: &["活检", "钛夹", "止血"] },
+    // Pericardiocentesis by how it was guided and whether a drain stayed.
+    Rule { code: "37.0x01", name: "超声引导下心包穿刺引流术", triggers: &["心包穿刺", "穿刺心包"], needs: &["超声引导", "超声定位", "彩超引导", "B超引导", "超声下"], excludes: &[] },
+    Rule { code: "37.0x00x002", name: "心包穿刺引流术", triggers: &["心包穿刺", "穿刺心包"], needs: &["引流"], excludes: &["超声引导", "超声定位", "彩超引导", "B超引导", "超声下"] },
+    Rule { code: "37.0x00", name: "心包穿刺术", triggers: &["心包穿刺", "穿刺心包"], needs: &[], excludes: &["引流", "超声引导", "超声定位", "彩超引导", "B超引导", "超声下"] },
     Rule { code: "34.0401", name: "胸腔闭式引流术", triggers: &["胸腔闭式引流", "胸腔引流"], needs: &[], excludes: &[] },
     Rule { code: "34.9101", name: "胸腔穿刺抽液术", triggers: &["胸腔穿刺"], needs: &[], excludes: &[] },
 ];
@@ -60,6 +64,13 @@ const RULES: &[Rule] = &[
 /// A code that includes another: the endoscopy with biopsy or haemostasis includes the
 /// endoscopy.
 const INCLUDES: &[(&str, &str)] = &[("45.16", "45.13"), ("44.43", "45.13")];
+
+/// A code whose extension codes say more of the same procedure: beside one of them (told in
+/// another sentence: 予BiPAP…，第6天停无创通气) the plain code is not a second procedure.
+const GENERIC_BESIDE_SPECIFIC: &[(&str, &str)] = &[("93.9000", "93.9000x"), ("37.0x00", "37.0x0")];
+
+/// Words of a clause that tell a biopsy was not taken now (未取活检, 嘱8周后复查胃镜并取活检).
+const NOT_TAKEN: &[&str] = &["未取", "未行", "未做", "未予", "拒绝", "暂不", "嘱", "复查", "择期", "拟", "建议", "不宜"];
 
 /// Mining under a coding policy (its count codes).
 pub struct MineAgent {
@@ -111,7 +122,11 @@ fn mine_endoscopic_haemostasis(section: Section, text: &str, out: &mut Vec<Found
         return;
     }
     // A biopsy told anywhere in the endoscopy's section.
-    if let Some((s, e)) = ["取活检", "活检", "活组织检查"].iter().flat_map(|w| find_all(text, w)).find(|&(s, e)| done(text, s, e) && !clause(text, s, e).0.contains("病理:") && !clause(text, s, e).0.contains("病理：")) {
+    let taken = |s: usize, e: usize| {
+        let cl = clause(text, s, e).0;
+        done(text, s, e) && !cl.contains("病理:") && !cl.contains("病理：") && !contains_any(&cl, NOT_TAKEN)
+    };
+    if let Some((s, e)) = ["取活检", "活检", "活组织检查"].iter().flat_map(|w| find_all(text, w)).find(|&(s, e)| taken(s, e)) {
         out.push(Found { code: "45.1600x001".into(), name: "胃十二指肠镜下活检".into(), evidence: ev(section, text, s, e), more: Vec::new(), facts: Vec::new(), confidence: 0.8 });
     }
     let Some((s, e)) = ["钛夹", "止血夹"].iter().flat_map(|w| find_all(text, w)).find(|&(s, e)| done(text, s, e)) else { return };
@@ -243,7 +258,8 @@ pub fn mine_record(rec: &EhrRecord, policy: &Policy) -> Mined {
         let included = INCLUDES.iter().any(|(by, inc)| c.starts_with(inc) && codes.iter().any(|o| o.starts_with(by)));
         // Ventilation of unstated duration beside the same ventilation with its hours told.
         let unspecified = c == "96.7000" && codes.iter().any(|o| o.starts_with("96.71") || o.starts_with("96.72"));
-        !included && !unspecified
+        let generic = GENERIC_BESIDE_SPECIFIC.iter().any(|(g, spec)| c == *g && codes.iter().any(|o| o != c && o.starts_with(spec)));
+        !included && !unspecified && !generic
     });
     let (items, cited) = mined.into_iter().unzip();
     Mined { items, cited, not_coded: facts.not_coded }
@@ -318,5 +334,28 @@ mod tests {
         for want in ["96.0400", "96.7200", "37.8301", "37.7200"] {
             assert!(c.contains(&want.to_string()), "{want} missing from {c:?}");
         }
+    }
+
+    /// Wordings other hospitals use: a biopsy not taken, a specific ventilation code beside the
+    /// plain one told when it stopped, pericardiocentesis by its guidance, a generator
+    /// replaced with its leads kept, cryoablation by the veins it isolated, radiofrequency
+    /// energy told only as its discharge.
+    #[test]
+    fn other_hospitals_wordings_are_coded_as_the_conventions_say() {
+        let scope = |s: Section, t: &str| codes(&EhrRecord::new("t").with(s, t));
+        let c = scope(Section::OperativeReport, "胃镜：食管下段黏膜破损，胃窦黏膜充血。未取活检。");
+        assert!(c.contains(&"45.1300x004".to_string()) && !c.iter().any(|x| x.starts_with("45.16")), "{c:?}");
+        let c = scope(Section::OperativeReport, "急诊胃镜：胃角溃疡，中央裸露血管，予钛夹3枚夹闭。因出血风险未取活检。嘱8周后复查胃镜并取活检。");
+        assert_eq!(c, ["44.4302"], "clips at the stomach, no biopsy");
+        let c = scope(Section::ClinicalCourse, "予BiPAP无创呼吸机辅助通气，每日12小时，共5天。第6天停无创通气，改鼻导管吸氧。");
+        assert_eq!(c, ["93.9000x002"]);
+        let c = scope(Section::OperativeReport, "超声引导下取剑突下入路穿刺心包腔，置入猪尾引流管，引流420ml。");
+        assert_eq!(c, ["37.0x01"]);
+        let c = scope(Section::OperativeReport, "沿原切口切开囊袋，游离原CRT-P脉冲发生器，测试三根电极参数良好，保留原电极。连接新CRT-P脉冲发生器，置入囊袋。");
+        assert!(c.contains(&"37.8700x002".to_string()) && !c.iter().any(|x| x == "37.7200" || x == "37.8300x002"), "{c:?}");
+        let c = scope(Section::OperativeReport, "房间隔穿刺后送入28mm冷冻球囊，依次对LSPV、LIPV、RSPV、RIPV行冷冻消融，验证肺静脉传入、传出阻滞。");
+        assert!(c.contains(&"37.3400x001".to_string()) && c.contains(&"37.3403".to_string()), "{c:?}");
+        let c = scope(Section::OperativeReport, "心内电生理检查诱发顺向型房室折返性心动过速。于二尖瓣环左侧壁标测到最早心室激动点，放电8秒δ波消失，巩固放电60秒。");
+        assert!(c.contains(&"37.3401".to_string()) && c.contains(&"37.2600".to_string()), "{c:?}");
     }
 }

@@ -391,15 +391,17 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             let device_words = any(&cl, &["起搏器", "除颤器", "ICD", "CRT", "脉冲发生器", "起搏系统"]);
             if device_words && any(&cl, &["置入", "植入", "更换", "置换", "埋置", "埋入", "连接", "放入囊袋", "置于囊袋"]) && !any(&cl, &["临时", "术后", "既往", "程控"]) {
                 let kind = device_kind(&cl).or(whole_device_kind).unwrap_or(DeviceKind::Pacemaker);
-                let replacement = any(&cl, &["更换", "置换", "电池耗竭", "电池耗尽"]) || any(text, &["电池耗竭", "电池耗尽", "择期更换指征", "ERI", "取出原", "原脉冲发生器", "原起搏器"]);
+                let replacement = any(&cl, &["更换", "置换", "电池耗竭", "电池耗尽"]) || any(text, &["电池耗竭", "电池耗尽", "择期更换指征", "ERI", "取出原", "原脉冲发生器", "原起搏器", "旧脉冲发生器", "旧起搏器", "原CRT", "原ICD", "原双腔", "原单腔", "保留原电极"]);
                 tell(Fact::Device { kind, replacement }, outcome);
             }
 
             // Ablation, EP study, mapping.
-            let energy_delivered = cl.contains("放电") && any(&cl, &["W", "℃", "瓦"]);
+            // Energy at a target (放电8秒δ波消失, 30W放电): an ablation even where the word is not
+            // written; a device's shock (ICD放电, 除颤) is none.
+            let energy_delivered = cl.contains("放电") && any(&cl, &["W", "℃", "瓦", "秒", "消失"]) && !any(&cl, &["除颤", "ICD", "电击", "未放电"]);
             if (any(&cl, &["消融", "隔离", "RFCA", "PVI"]) || energy_delivered) && !any(&cl, &["肾动脉", "甲状腺", "肝", "肺病损", "酒精"]) && !any(&cl, NEGATED) {
                 let energy = if any(&cl, &["冷冻", "冷冻球囊"]) || any(text, &["冷冻球囊"]) { Energy::Cryo } else { Energy::Radiofrequency };
-                let target = if any(&cl, &["肺静脉", "PVI", "环肺"]) { AblationTarget::PulmonaryVeins } else { AblationTarget::Other };
+                let target = if any(&cl, &["肺静脉", "PVI", "环肺", "LSPV", "LIPV", "RSPV", "RIPV"]) { AblationTarget::PulmonaryVeins } else { AblationTarget::Other };
                 tell(Fact::Ablation { energy, target }, outcome);
             }
             if any(&cl, &["电生理检查", "心内电生理", "EPS", "程序刺激", "电生理检测"]) {
