@@ -30,7 +30,7 @@ struct Rule {
 
 const RULES: &[Rule] = &[
     Rule { code: "17.5501", name: "经皮冠状动脉旋磨术", triggers: &["旋磨"], needs: &[], excludes: &[] },
-    Rule { code: "17.5500x003", name: "经皮冠状动脉血栓抽吸术", triggers: &["血栓抽吸"], needs: &[], excludes: &[] },
+    Rule { code: "17.5500x003", name: "经皮冠状动脉血栓抽吸术", triggers: &["血栓抽吸", "抽吸导管", "抽出血栓", "抽出红色血栓", "抽出白色血栓", "抽出混合血栓"], needs: &[], excludes: &[] },
     Rule { code: "37.6101", name: "主动脉球囊反搏置入术", triggers: &["IABP", "主动脉内球囊反搏", "主动脉球囊反搏"], needs: &[], excludes: &["撤除", "拔除"] },
     Rule { code: "37.7800", name: "暂时性经静脉起搏器系统的置入", triggers: &["临时起搏"], needs: &["置入", "植入", "电极", "起搏器", "导线", "安置"], excludes: &["拔除", "撤除", "体外"] },
     Rule { code: "37.9000x001", name: "经皮左心耳封堵术", triggers: &["左心耳封堵"], needs: &[], excludes: &[] },
@@ -357,5 +357,24 @@ mod tests {
         assert!(c.contains(&"37.3400x001".to_string()) && c.contains(&"37.3403".to_string()), "{c:?}");
         let c = scope(Section::OperativeReport, "心内电生理检查诱发顺向型房室折返性心动过速。于二尖瓣环左侧壁标测到最早心室激动点，放电8秒δ波消失，巩固放电60秒。");
         assert!(c.contains(&"37.3401".to_string()) && c.contains(&"37.2600".to_string()), "{c:?}");
+    }
+
+    /// Counting over a report as other cath labs write it: a wire to another coronary tree
+    /// after a guide change moves the vessel treated, a wire to protect a branch does not, a
+    /// guide seated at the left main treats nothing, a balloon told apart from its dilation
+    /// (POBA) treats its vessel, a catheter exchanged for another curve counts, an aspiration
+    /// catheter is thrombus aspiration.
+    #[test]
+    fn vessels_and_catheters_are_counted_over_the_whole_report() {
+        let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "JL4/JR4造影示LAD、RCA重度狭窄。6F EBU3.5 GC，导丝至LAD，2.5×20mm球囊预扩LAD，植入3.0×29mm DES。更换6F JR4指引导管，SION导丝至RCA远端，2.5×20mm球囊预扩，自远至近植入3.0×33mm及3.5×24mm DES两枚。"));
+        assert!(c.contains(&"00.4100".to_string()) && c.contains(&"00.4700".to_string()), "LAD and RCA, three stents: {c:?}");
+        let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "JL3.5、JR4造影导管造影。7F EBU3.75指引导管至LM，旋磨导丝送至LAD远端，旋磨后2.5×15mm NC球囊预扩张，于LAD中段植入2.75×24mm DES，近段植入3.0/38 DES。"));
+        assert!(c.contains(&"00.4000".to_string()) && c.contains(&"00.4600".to_string()) && c.contains(&"88.5600".to_string()), "one vessel, the guide's LM is none: {c:?}");
+        let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "JL4/JR4造影。SION导丝至LCX远端，另一SION导丝至OM1远端。球囊预扩张LCX后植入3.0×24mm DES 1枚。OM1病变以2.0×15mm球囊12atm扩张(POBA)，残余狭窄20%，未植入支架。"));
+        assert!(c.contains(&"00.4100".to_string()) && c.contains(&"00.4500".to_string()), "LCX stented, OM1 dilated: {c:?}");
+        let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "5F JL4导管难以进入左冠口，更换5F JL3.5导管完成左冠造影。5F JR4导管行右冠造影。SION导丝至PLA远端，BMW导丝至PDA保护。球囊预扩PLA，植入2.5×18mm DES。"));
+        assert!(c.contains(&"88.5701".to_string()) && c.contains(&"00.4000".to_string()), "three catheters, the protected PDA untreated: {c:?}");
+        let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "TIG导管造影示LAD闭塞。导丝通过后见大量血栓影，以Export抽吸导管反复抽吸4次，于LAD植入DES一枚。"));
+        assert!(c.contains(&"17.5500x003".to_string()), "{c:?}");
     }
 }

@@ -150,6 +150,18 @@ const VESSELS: &[(&str, &str)] = &[
     ("静脉桥", "graft"), ("桥血管", "graft"), ("SVG", "graft"),
 ];
 
+/// The coronary tree a vessel belongs to: its branches are worked through it.
+fn tree_of(v: &str) -> &'static str {
+    match v {
+        "LAD" | "D1" | "D2" | "D" => "LAD",
+        "LCX" | "OM1" | "OM2" | "OM" => "LCX",
+        "RCA" | "PDA" | "PL" => "RCA",
+        "LM" => "LM",
+        "RI" => "RI",
+        _ => "graft",
+    }
+}
+
 /// The vessels a clause names, in order, each once.
 fn vessels_in(cl: &str) -> Vec<&'static str> {
     let mut found: Vec<(usize, &'static str)> = Vec::new();
@@ -303,12 +315,17 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             let coronary_context = any(&cl, &["冠", "左主干", "前降支", "回旋支", "造影"]) || !here.is_empty();
             if any(&cl, &["造影", "导管"]) && !any(&cl, &["CT", "CTA", "肺动脉", "肾动脉", "下肢", "颈动脉", "脑血管", "主动脉造影"]) {
                 let guiding = any(&cl, GUIDING);
-                let mut named: Vec<&str> = Vec::new();
-                for (w, name) in DIAGNOSTIC {
-                    if cl.contains(w) && !named.contains(name) && !named.iter().any(|n| w.starts_with(n)) {
-                        named.push(name);
+                // By designation where it has a curve size (JL4, then JL3.5 after an exchange:
+                // two catheters), else by kind; a bare JL beside JL4 is the same one.
+                let mut named: Vec<(&str, &str)> = Vec::new();
+                for (w, family) in DIAGNOSTIC {
+                    let sized = w.chars().any(|c| c.is_ascii_digit());
+                    let name = if sized { *w } else { *family };
+                    if cl.contains(w) && !named.iter().any(|(n, f)| *n == name || (!sized && f == family) || n.starts_with(w)) {
+                        named.push((name, family));
                     }
                 }
+                let named: Vec<&str> = named.into_iter().map(|(n, _)| n).collect();
                 // "JL3.5指引导管" guides; "5F JL4、JR4造影导管" are diagnostic.
                 let role = if guiding && !cl.contains("造影导管") { CatheterRole::Guiding } else { CatheterRole::Diagnostic };
                 for name in named {
@@ -359,7 +376,9 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
 
             // Balloons: dilation with a balloon; a drug-coated balloon is its own fact.
             let dcb = any(&cl, &["药物球囊", "药物涂层球囊", "药涂球囊", "DCB"]);
-            let plain = any(&cl, &["预扩张", "后扩张", "预扩", "后扩", "球囊扩张", "PTCA", "扩张球囊", "切割球囊", "棘突球囊", "高压球囊", "非顺应性球囊", "NC球囊", "半顺应性球囊", "球囊对吻"])
+            // "以2.0×15mm球囊12atm扩张(POBA)": a balloon and a dilation, written apart.
+            let written_apart = cl.contains("球囊") && cl.contains("扩张") && !cl.contains("输送球囊");
+            let plain = (any(&cl, &["预扩张", "后扩张", "预扩", "后扩", "球囊扩张", "PTCA", "POBA", "扩张球囊", "切割球囊", "棘突球囊", "高压球囊", "非顺应性球囊", "NC球囊", "半顺应性球囊", "球囊对吻"]) || written_apart)
                 && !any(&cl, &["药物球囊扩张", "药物涂层球囊扩张"]);
             let balloon_failed = any(&cl, &["球囊无法通过", "球囊未能通过", "球囊不能通过"]);
             if (dcb || plain) && (coronary_context || !last_vessels.is_empty()) && !any(&cl, HISTORY) && !any(&cl, NEGATED) {
@@ -412,7 +431,15 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             }
             out.extend(found);
             // A wire passed on to a distal branch does not move the lesion being treated.
-            let wire_only = cl.contains("导丝") && !any(&cl, &["球囊", "支架", "DES"]) && !target.is_empty();
+            // A wire to another coronary tree (after a guide change: 更换JR4指引导管，导丝至RCA) is
+            // the next vessel treated; one to a branch of the vessel treated, or to protect it, is
+            // not.
+            let other_tree = !target.is_empty() && here.iter().all(|v| target.iter().all(|t| tree_of(v) != tree_of(t)));
+            let wire_only = cl.contains("导丝") && !any(&cl, &["球囊", "支架", "DES"]) && !target.is_empty() && (!other_tree || cl.contains("保护"));
+            // A guiding catheter seated at a vessel (EBU3.75指引导管至LM) tells where it sits, not
+            // what is treated.
+            let guide_only = any(&cl, GUIDING) && !any(&cl, &["导丝", "球囊", "支架", "DES", "扩张", "植入", "置入"]);
+            let wire_only = wire_only || guide_only;
             if !here.is_empty() && intervention && !wire_only && outcome == Outcome::Done {
                 target = here.clone();
             }
@@ -595,7 +622,7 @@ mod tests {
     fn guiding_catheters_do_not_count_and_staged_vessels_are_not_now() {
         let f = facts("经右桡动脉以TIG导管行冠脉造影，后更换JR4导管。送入EBU3.5指引导管至左冠，于前降支置入支架1枚。回旋支病变择期处理。");
         let cats: Vec<_> = f.iter().filter_map(|t| match &t.fact { Fact::Catheter { name, role: CatheterRole::Diagnostic } => Some(name.clone()), _ => None }).collect();
-        assert_eq!(cats, vec!["TIG", "JR"], "{f:?}");
+        assert_eq!(cats, vec!["TIG", "JR4"], "by designation: {f:?}");
         assert!(!f.iter().any(|t| matches!(&t.fact, Fact::Stent { vessels, .. } if vessels.contains(&"LCX")) && t.outcome == Outcome::Done));
     }
 

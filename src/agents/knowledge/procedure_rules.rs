@@ -62,10 +62,13 @@ pub fn code_facts(told: &[Told], policy: &Policy) -> FactCoding {
     let angio = of(&|f| matches!(f, Fact::Angiography));
     if !angio.is_empty() {
         let catheters = of(&|f| matches!(f, Fact::Catheter { role: CatheterRole::Diagnostic, .. }));
-        let names: BTreeSet<&str> = catheters.iter().filter_map(|&i| match &told[i].fact {
+        let named: BTreeSet<&str> = catheters.iter().filter_map(|&i| match &told[i].fact {
             Fact::Catheter { name, .. } => Some(name.as_str()),
             _ => None,
         }).collect();
+        // A catheter named by kind in one clause and by its curve in another is one catheter.
+        let kind = |n: &str| -> String { n.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.').to_owned() };
+        let names: BTreeSet<&str> = named.iter().copied().filter(|n| !(kind(n) == *n && named.iter().any(|m| m != n && kind(m) == *n))).collect();
         let rule = match names.len() {
             0 => "angiography-unspecified",
             1 => "angiography-1",
