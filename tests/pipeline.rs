@@ -251,6 +251,33 @@ fn whole_terms_and_cancers_by_site_are_coded_as_the_edition_names_them() {
     assert!(codes.iter().any(|d| d == "C18.700"), "{codes:?}");
 }
 
+/// A bracketed remark is used where it says which term (a grade, the embolic kind of a
+/// stroke) and set aside where it only says where or how much (a dermatome, a Forrest class);
+/// a name the chosen one already says is no second term; a procedure inside a diagnosis is
+/// none; acute kidney injury and cardiac arrest by the edition's names.
+#[test]
+fn remarks_in_brackets_specify_or_are_set_aside() {
+    let cases = [
+        ("带状疱疹(左胸背部T4-5)", "B02.900"),
+        ("胃溃疡伴出血(胃角，Forrest IIa)", "K25.400x001"),
+        ("脑梗死（左侧大脑中动脉供血区，心源性栓塞型）", "I63.400"),
+        ("急性肺栓塞（中高危，次大面积）", "I26.900x012"),
+        ("高血压病（2级，高危）", "I10.x00x027"),
+        ("频发室性期前收缩（右室流出道起源）", "I49.300x001"),
+        ("冠状动脉粥样硬化(轻度)", "I25.102"),
+        ("急性肾损伤", "N17.900"),
+        ("心脏骤停(复苏成功)", "I46.000"),
+    ];
+    for (dx, want) in cases {
+        // The stroke is this admission's (not an old infarct): the illness tells its onset.
+        let rec = EhrRecord::new("remark").with(Section::DischargeDiagnosis, dx).with(Section::PresentIllness, "患者6小时前突发起病，急诊入院。");
+        let codes = pipeline().code(&rec).unwrap().disease_codes();
+        assert_eq!(codes, [want], "{dx}");
+    }
+    let codes = pipeline().code(&EhrRecord::new("remark").with(Section::AdmissionDiagnosis, "心律失常心房颤动心脏永久起搏器植入术")).unwrap().disease_codes();
+    assert!(!codes.iter().any(|c| c.starts_with("I46")), "{codes:?}");
+}
+
 /// A name the report does not corroborate is not coded, except the angiography a PCI implies.
 #[test]
 fn names_the_report_does_not_tell_of_are_not_coded() {

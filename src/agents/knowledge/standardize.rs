@@ -45,6 +45,35 @@ impl Standardizer {
         } else {
             mention
         };
+        let Some((main, remark)) = trailing_remark(mention).filter(|_| self.scope == Scope::Dx) else {
+            return self.resolve_whole(cs, mention);
+        };
+        // A remark in brackets (带状疱疹(左胸背部T4-5), 胃溃疡伴出血(胃角，Forrest IIa)) may say
+        // which term it is (高血压病（3级，很高危）) or only where and how much: the whole mention
+        // is kept where its term says something of the remark, else the term before it is.
+        let (main_key, remark_key) = (normalize(main), normalize(remark));
+        let remark_only: std::collections::HashSet<char> = remark_key.chars().filter(|c| !main_key.contains(*c)).collect();
+        let whole = self.resolve_whole(cs, mention)?;
+        let says_remark = |r: &Resolved| cs.get(&r.code).is_some_and(|c| c.key.chars().any(|ch| remark_only.contains(&ch)));
+        // Else the one that says more of the term (频发性室性期前收缩 over 室性期前收缩), the term's
+        // own reading on a tie (带状疱疹不伴有并发症, not 带状疱疹眼病).
+        let says_main = |rs: &[Resolved]| -> usize {
+            rs.iter().filter_map(|r| cs.get(&r.code)).map(|c| c.key.chars().filter(|ch| main_key.contains(*ch)).collect::<std::collections::HashSet<_>>().len()).max().unwrap_or(0)
+        };
+        let chosen = if whole.iter().any(says_remark) { whole } else {
+            let base = self.resolve_whole(cs, main)?;
+            if base.is_empty() || says_main(&whole) > says_main(&base) { whole } else { base }
+        };
+        // One term, and a code of its category that says it and more of the remark
+        // (急性脑梗死（…心源性栓塞型） is I63.400 大脑动脉栓塞引起的脑梗死).
+        match chosen.as_slice() {
+            [one] => Ok(vec![specified_by_remark(cs, one, &normalize(mention), &remark_only).unwrap_or_else(|| one.clone())]),
+            _ => Ok(chosen),
+        }
+    }
+
+    /// [`Self::resolve`] of a mention taken whole.
+    fn resolve_whole(&self, cs: &CodeSystem, mention: &str) -> Result<Vec<Resolved>, String> {
         let key = normalize(mention);
         if key.is_empty() || self.is_umbrella(&key) {
             return Ok(Vec::new());
@@ -88,6 +117,10 @@ impl Standardizer {
             let mut out = Vec::new();
             for (w, is_word) in &words {
                 if self.is_umbrella(w) {
+                    continue;
+                }
+                // A procedure inside a diagnosis (心律失常心房颤动心脏永久起搏器植入术) is no diagnosis.
+                if self.scope == Scope::Dx && !*is_word && w.ends_with('术') {
                     continue;
                 }
                 let found: Vec<Resolved> = if *is_word {
@@ -178,7 +211,8 @@ impl Standardizer {
             // A second code of the same name once normalized (主动脉瓣狭窄, 主动脉(瓣)狭窄) is a
             // synonym of the first, not a second standard term of the mention.
             let key = name_key(&c);
-            if !out.iter().any(|(o, k): &(Resolved, String)| o.name == c.name || *k == key) {
+            // Nor is a name the first one already says (动脉粥样硬化 beside 冠状动脉粥样硬化).
+            if !out.iter().any(|(o, k): &(Resolved, String)| o.name == c.name || *k == key || k.contains(key.as_str())) {
                 out.push((Resolved { code: c.code, name: c.name, confidence: p as f32 }, key));
             }
         }
@@ -408,6 +442,40 @@ fn more_specific_in_family(
             && !extra.iter().any(|ch| matches!(ch, '不' | '非' | '无' | '未'));
         ok.then_some(i)
     })
+}
+
+/// A mention's trailing remark in brackets and what comes before it (both non-empty).
+fn trailing_remark(mention: &str) -> Option<(&str, &str)> {
+    let t = mention.trim_end();
+    let close = t.chars().next_back().filter(|c| matches!(c, ')' | '）'))?;
+    let open = if close == ')' { '(' } else { '（' };
+    let at = t.rfind(open).or_else(|| t.rfind(if open == '(' { '（' } else { '(' }))?;
+    let (main, remark) = (t[..at].trim(), &t[at + open.len_utf8()..t.len() - close.len_utf8()]);
+    (main.chars().count() >= 2 && !remark.trim().is_empty()).then_some((main, remark))
+}
+
+/// A code of `r`'s ICD category that says everything `r` says, something of the remark and at
+/// least two characters more of the mention than `r` does, adding at most three the mention
+/// does not have (never a negation).
+fn specified_by_remark(cs: &CodeSystem, r: &Resolved, mention_key: &str, remark_only: &std::collections::HashSet<char>) -> Option<Resolved> {
+    use std::collections::HashSet;
+    let own: HashSet<char> = cs.get(&r.code)?.key.chars().collect();
+    let mention: HashSet<char> = mention_key.chars().collect();
+    let own_says = own.intersection(&mention).count();
+    let category = r.code.get(..3)?;
+    cs.codes_with_prefix(category)
+        .into_iter()
+        .filter(|c| c.code != r.code)
+        .filter_map(|c| {
+            let chars: HashSet<char> = c.key.chars().collect();
+            let gain = chars.iter().filter(|ch| remark_only.contains(ch)).count();
+            let says = chars.intersection(&mention).count();
+            let extra: Vec<char> = chars.difference(&mention).copied().collect();
+            let ok = own.is_subset(&chars) && gain >= 1 && says >= own_says + 2 && extra.len() <= 3 && !extra.iter().any(|ch| matches!(ch, '不' | '非' | '无' | '未'));
+            ok.then_some((gain, std::cmp::Reverse(extra.len()), std::cmp::Reverse(c.key.chars().count()), c))
+        })
+        .max_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)))
+        .map(|(_, _, _, c)| Resolved { code: c.code.clone(), name: c.name.clone(), confidence: r.confidence })
 }
 
 /// The length of the longest common subsequence of two names, in characters.
