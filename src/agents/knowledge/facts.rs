@@ -156,9 +156,21 @@ impl Facts {
         });
         let chief = rec.text(Section::ChiefComplaint);
         f.long_dyspnea = ["喘", "气短", "呼吸困难", "憋气"].iter().any(|w| chief.contains(w)) && chief.contains('年');
-        f.recent_worsening = chief.contains("加重") || chief.contains("再发") || chief.contains("复发");
+        f.recent_worsening = worsened_lately(chief);
         f
     }
+}
+
+/// Whether the chief complaint tells of a worsening of days or weeks (加重1周, 再发3天), not one
+/// of months (加重半年: the course of a chronic disease, an admission planned for it).
+fn worsened_lately(chief: &str) -> bool {
+    let chars: Vec<char> = chief.chars().collect();
+    let lately = |from: usize| -> bool {
+        let after: String = chars[from..chars.len().min(from + 6)].iter().collect();
+        let months = after.contains('月') && !after.contains("1月") && !after.contains("1个月") && !after.contains("半月") && !after.contains("半个月");
+        !(months || after.contains('年') || after.contains("半年"))
+    };
+    ["加重", "再发", "复发"].iter().any(|w| find_all(chief, w).into_iter().any(|(_, e)| lately(e)))
 }
 
 #[cfg(test)]
@@ -182,5 +194,15 @@ mod tests {
         assert!(!Facts::read(&hf).antidiabetic_drugs);
         let dm = EhrRecord::new("t").with(Section::DischargeOrders, "格列美脲2mg qd；门冬胰岛素三餐前皮下注射。");
         assert!(Facts::read(&dm).antidiabetic_drugs);
+    }
+
+    #[test]
+    fn a_worsening_of_days_or_weeks_is_recent_one_of_months_is_not() {
+        assert!(super::worsened_lately("活动后气促3月，加重1周。"));
+        assert!(super::worsened_lately("反复胸闷2年，再发3天"));
+        assert!(super::worsened_lately("气促5年，加重1月"));
+        assert!(!super::worsened_lately("活动后气促3年，加重半年。"));
+        assert!(!super::worsened_lately("气促2年，加重3个月"));
+        assert!(!super::worsened_lately("胸痛2小时"));
     }
 }

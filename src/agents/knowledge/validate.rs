@@ -156,9 +156,10 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
         }
     }
     let chronic_hf = present_in(rec, &[Section::AdmissionDiagnosis, Section::DischargeDiagnosis, Section::PresentIllness, Section::PastHistory], &["慢性心力衰竭", "慢性心功能不全", "慢性心衰"], &[]);
-    // Heart failure long known (a NYHA class, a cardiomyopathy, or years of dyspnoea) that
-    // brought the patient in now is chronic heart failure acutely worsened.
-    let known_hf = has_prefix(&items, &["I50.900x0", "I42", "I50.903", "I50.904", "I50.905"]) || has_prefix(&items, &["I50"]) && facts.long_dyspnea;
+    // Heart failure with years of dyspnoea that brought the patient in now is chronic heart
+    // failure acutely worsened; a NYHA class or a cardiomyopathy alone does not say it is
+    // chronic (an infarction's acute failure has a class too).
+    let known_hf = has_prefix(&items, &["I50"]) && facts.long_dyspnea;
     let chronic_hf = chronic_hf.or_else(|| known_hf.then(|| Evidence { section: Section::ChiefComplaint, start: 0, end: 0, text: String::new() }));
     if chronic_hf.is_some() && (facts.hf_exacerbation_words || facts.dyspnea && facts.recent_worsening || facts.bnp_high && facts.dyspnea) && !has_code(&items, "I50.900x018") {
         out.notes.push("chronic heart failure worsening this admission".into());
