@@ -53,6 +53,15 @@ const RULES: &[Rule] = &[
     Rule { code: "99.6200", name: "心脏其他电抗休克", triggers: &["电除颤", "非同步电复律", "非同步直流电复律", "予除颤", "行除颤", "次除颤", "除颤1次", "除颤2次", "除颤3次", "除颤后"], needs: &[], excludes: &["除颤器", "ICD", "阻抗", "测试", "除颤阈值"] },
     Rule { code: "99.6100", name: "心房复律术", triggers: &["同步电复律", "直流电复律", "电复律"], needs: &[], excludes: &["非同步", "药物复律"] },
     Rule { code: "45.1300x004", name: "胃-十二指肠镜检查", triggers: &["胃镜"], needs: &[], excludes: &["活检", "钛夹", "止血"] },
+    Rule { code: "31.1x00x005", name: "暂时性气管切开术", triggers: &["气管切开术", "经皮扩张气管切开", "行气管切开", "床旁气管切开"], needs: &[], excludes: &["拔除", "既往", "永久"] },
+    Rule { code: "33.2403", name: "纤维支气管镜检查伴肺泡灌洗术", triggers: &["支气管镜", "纤支镜", "气管镜"], needs: &["灌洗"], excludes: &[] },
+    Rule { code: "03.3101", name: "腰椎穿刺术", triggers: &["腰椎穿刺", "腰穿"], needs: &[], excludes: &["腰大池"] },
+    Rule { code: "54.9101", name: "腹腔穿刺引流术", triggers: &["腹腔穿刺", "腹穿"], needs: &["引流", "置管"], excludes: &[] },
+    Rule { code: "54.9105", name: "腹腔穿刺术", triggers: &["腹腔穿刺", "腹穿"], needs: &[], excludes: &["引流", "置管"] },
+    // Transfusions by component.
+    Rule { code: "99.0401", name: "红细胞输入", triggers: &["输注红细胞", "输红细胞", "悬浮红细胞", "输入红细胞", "红细胞悬液", "去白红细胞", "洗涤红细胞"], needs: &[], excludes: &[] },
+    Rule { code: "99.0500", name: "输入血小板", triggers: &["输注血小板", "输血小板", "单采血小板", "血小板输注", "输入血小板"], needs: &[], excludes: &[] },
+    Rule { code: "99.0701", name: "血浆输入", triggers: &["输注血浆", "输血浆", "新鲜冰冻血浆", "血浆输注", "输入血浆", "冰冻血浆"], needs: &[], excludes: &[] },
     // Pericardiocentesis by how it was guided and whether a drain stayed.
     Rule { code: "37.0x01", name: "超声引导下心包穿刺引流术", triggers: &["心包穿刺", "穿刺心包"], needs: &["超声引导", "超声定位", "彩超引导", "B超引导", "超声下"], excludes: &[] },
     Rule { code: "37.0x00x002", name: "心包穿刺引流术", triggers: &["心包穿刺", "穿刺心包"], needs: &["引流"], excludes: &["超声引导", "超声定位", "彩超引导", "B超引导", "超声下"] },
@@ -161,24 +170,35 @@ fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
             out.push(Found { code: code.into(), name: name.into(), evidence: ev(section, text, s, e), more: Vec::new(), facts: Vec::new(), confidence: 0.8 });
         }
     }
-    for trig in ["有创呼吸机", "呼吸机辅助通气", "机械通气", "有创通气", "呼吸机辅助呼吸", "接呼吸机"] {
+    // Invasive ventilation is one code for the stay, by the longest duration told where it is
+    // told (机械通气共16天, 本次共呼吸机辅助呼吸102小时), 96.7000 when none is; an hour in a
+    // clause about something else (2小时后SpO2仍<88%) is no duration.
+    let mut told: Option<(usize, usize)> = None;
+    let mut hours: Option<f64> = None;
+    for trig in ["有创呼吸机", "呼吸机辅助通气", "机械通气", "有创通气", "呼吸机辅助呼吸", "接呼吸机", "有创机械通气"] {
         for (s, e) in find_all(text, trig) {
             let (cl, rel) = clause(text, s, e);
-            // The part of the clause that tells of this ventilation: from the trigger to the
-            // next comma or bracket (机械通气共约72小时).
-            let part: String = cl.chars().skip(rel).take_while(|c| !matches!(c, '，' | ',' | '）' | ')')).collect();
+            // From the trigger to the next comma or bracket (机械通气共约72小时).
+            let part: String = cl.chars().skip(rel).take_while(|c| !matches!(c, '，' | ',' | '）' | ')' | '。' | '；')).collect();
             let part_hours = ventilation_hours(&part);
             if cl.contains("无创") || (!done(text, s, e) && part_hours.is_none()) {
                 continue;
             }
-            let hours = part_hours.or_else(|| ventilation_hours(&cl));
-            let (code, name) = match hours {
-                Some(h) if h >= 96.0 => ("96.7200", "等于或大于96小时连续的持续性侵入性机械性通气"),
-                Some(_) => ("96.7100", "少于96小时连续的持续性侵入性机械性通气"),
-                None => ("96.7000", "未特指时间的持续性侵入性机械性通气"),
-            };
-            out.push(Found { code: code.into(), name: name.into(), evidence: ev(section, text, s, e), more: Vec::new(), facts: Vec::new(), confidence: 0.8 });
+            if part_hours.is_some_and(|h| hours.is_none_or(|best| h > best)) {
+                hours = part_hours;
+                told = Some((s, e));
+            } else if told.is_none() {
+                told = Some((s, e));
+            }
         }
+    }
+    if let Some((s, e)) = told {
+        let (code, name) = match hours {
+            Some(h) if h >= 96.0 => ("96.7200", "等于或大于96小时连续的持续性侵入性机械性通气"),
+            Some(_) => ("96.7100", "少于96小时连续的持续性侵入性机械性通气"),
+            None => ("96.7000", "未特指时间的持续性侵入性机械性通气"),
+        };
+        out.push(Found { code: code.into(), name: name.into(), evidence: ev(section, text, s, e), more: Vec::new(), facts: Vec::new(), confidence: 0.8 });
     }
 }
 
@@ -376,5 +396,19 @@ mod tests {
         assert!(c.contains(&"88.5701".to_string()) && c.contains(&"00.4000".to_string()), "three catheters, the protected PDA untreated: {c:?}");
         let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "TIG导管造影示LAD闭塞。导丝通过后见大量血栓影，以Export抽吸导管反复抽吸4次，于LAD植入DES一枚。"));
         assert!(c.contains(&"17.5500x003".to_string()), "{c:?}");
+    }
+
+    /// Ward and ICU procedures told in the notes: tracheostomy, bronchoscopy with lavage,
+    /// lumbar puncture, paracentesis, transfusions by component; ventilation is one code by the
+    /// longest duration told where it is told, not by an hour about something else.
+    #[test]
+    fn ward_procedures_and_ventilation_hours_are_coded_from_the_notes() {
+        let c = codes(&EhrRecord::new("t").with(Section::ProgressNotes, "2小时后SpO2仍<88%，行经口气管插管，接呼吸机A/C模式。D5：予拔除气管插管。本次共呼吸机辅助呼吸102小时。床旁纤维支气管镜检查并行肺泡灌洗。"));
+        assert!(c.contains(&"96.7200".to_string()) && !c.iter().any(|x| x == "96.7100" || x == "96.7000"), "{c:?}");
+        assert!(c.contains(&"33.2403".to_string()) && c.contains(&"96.0400".to_string()), "{c:?}");
+        let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "D8行床旁经皮扩张气管切开术，继续机械通气。行腰椎穿刺，脑脊液常规正常。予腹腔穿刺放腹水1000ml。输注悬浮红细胞2U、单采血小板1治疗量。"));
+        for want in ["31.1x00x005", "03.3101", "54.9105", "99.0401", "99.0500", "96.7000"] {
+            assert!(c.contains(&want.to_string()), "{want} missing from {c:?}");
+        }
     }
 }
