@@ -278,6 +278,17 @@ fn remarks_in_brackets_specify_or_are_set_aside() {
     assert!(!codes.iter().any(|c| c.starts_with("I46")), "{codes:?}");
 }
 
+/// Diabetes whose type the record tells is coded with its complications as that type's
+/// combination codes, once: no 2型糖尿病 "without complications" and no diabetes of no type
+/// beside them.
+#[test]
+fn diabetes_complications_are_coded_by_the_type_told() {
+    for dx in ["2型糖尿病 糖尿病视网膜病变", "1.2型糖尿病 2.糖尿病性视网膜病变"] {
+        let codes = pipeline().code(&EhrRecord::new("dm").with(Section::DischargeDiagnosis, dx)).unwrap().disease_codes();
+        assert_eq!(codes, ["E11.301+H36.0*"], "{dx}");
+    }
+}
+
 /// A name the report does not corroborate is not coded, except the angiography a PCI implies.
 #[test]
 fn names_the_report_does_not_tell_of_are_not_coded() {

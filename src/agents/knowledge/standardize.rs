@@ -75,6 +75,12 @@ impl Standardizer {
     /// [`Self::resolve`] of a mention taken whole.
     fn resolve_whole(&self, cs: &CodeSystem, mention: &str) -> Result<Vec<Resolved>, String> {
         let key = normalize(mention);
+        // Diabetes said twice in a row (2型糖尿病 糖尿病周围神经病变) is its type and its
+        // complication: one term (2型糖尿病周围神经病变). Other repeats are left to
+        // segmentation (肺炎 肺炎支原体感染 is two).
+        if key.contains("糖尿病糖尿病") {
+            return self.resolve_whole(cs, &key.replacen("糖尿病糖尿病", "糖尿病", 1));
+        }
         if key.is_empty() || self.is_umbrella(&key) {
             return Ok(Vec::new());
         }
@@ -155,6 +161,34 @@ impl Standardizer {
             let common = common_subsequence(&key, &name);
             *p >= self.reranker.threshold && common + 1 >= n && common + 1 >= name.chars().count() && n >= 6
         }))
+    }
+
+    /// Where the record tells the type of diabetes (2型糖尿病, E11), a complication written
+    /// without it (糖尿病性视网膜病变, E14) is coded as that type's (2型糖尿病性视网膜病变), and
+    /// diabetes of no type (E14.9) is no second diagnosis.
+    pub fn diabetes_of_the_type_told(&self, out: &mut AgentOutput) {
+        let Ok(cs) = self.cs() else { return };
+        let told = |prefix: &str| out.items.iter().any(|i| i.code.as_deref().is_some_and(|c| c.starts_with(prefix)));
+        let Some(kind) = [("E11", "2型"), ("E10", "1型")].into_iter().find(|(p, _)| told(p)).map(|(_, k)| k) else { return };
+        let mut i = 0;
+        while i < out.items.len() {
+            let Some(code) = out.items[i].code.clone().filter(|c| c.starts_with("E14")) else {
+                i += 1;
+                continue;
+            };
+            if code.starts_with("E14.9") {
+                let item = out.items.remove(i);
+                out.removed.push(Removal { item, reason: format!("the record tells the type ({kind}糖尿病)") });
+                continue;
+            }
+            let name = cs.get(&code).map(|c| c.name.clone()).unwrap_or_default();
+            if let Some(typed) = cs.by_key_exact(&normalize(&format!("{kind}{name}"))).first() {
+                out.notes.push(format!("{code} → {}: the record tells the type ({kind}糖尿病)", typed.code));
+                out.items[i].code = Some(typed.code.clone());
+                out.items[i].name = typed.name.clone();
+            }
+            i += 1;
+        }
     }
 
     fn is_dictionary_word(&self, cs: &CodeSystem, w: &str) -> bool {
@@ -405,6 +439,9 @@ impl Agent for StandardizeAgent {
                 }
             }
             out.removed.extend(removed);
+        }
+        if self.role == Role::StandardizeDiagnosis {
+            self.inner.diabetes_of_the_type_told(&mut out);
         }
         Ok(out)
     }
