@@ -267,6 +267,7 @@ fn remarks_in_brackets_specify_or_are_set_aside() {
         ("冠状动脉粥样硬化(轻度)", "I25.102"),
         ("急性肾损伤", "N17.900"),
         ("心脏骤停(复苏成功)", "I46.000"),
+        ("痛风性关节炎急性发作（右第一跖趾关节）", "M10.002"),
     ];
     for (dx, want) in cases {
         // The stroke is this admission's (not an old infarct): the illness tells its onset.

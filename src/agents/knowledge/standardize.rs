@@ -54,21 +54,32 @@ impl Standardizer {
         let (main_key, remark_key) = (normalize(main), normalize(remark));
         let remark_only: std::collections::HashSet<char> = remark_key.chars().filter(|c| !main_key.contains(*c)).collect();
         let whole = self.resolve_whole(cs, mention)?;
-        let says_remark = |r: &Resolved| cs.get(&r.code).is_some_and(|c| c.key.chars().any(|ch| remark_only.contains(&ch)));
-        // Else the one that says more of the term (频发性室性期前收缩 over 室性期前收缩), the term's
-        // own reading on a tie (带状疱疹不伴有并发症, not 带状疱疹眼病).
-        let says_main = |rs: &[Resolved]| -> usize {
-            rs.iter().filter_map(|r| cs.get(&r.code)).map(|c| c.key.chars().filter(|ch| main_key.contains(*ch)).collect::<std::collections::HashSet<_>>().len()).max().unwrap_or(0)
+        let base = self.resolve_whole(cs, main)?;
+        let count = |r: &Resolved, of: &dyn Fn(char) -> bool| -> usize {
+            cs.get(&r.code).map_or(0, |c| c.key.chars().filter(|ch| of(*ch)).collect::<std::collections::HashSet<_>>().len())
         };
-        let chosen = if whole.iter().any(says_remark) { whole } else {
-            let base = self.resolve_whole(cs, main)?;
-            if base.is_empty() || says_main(&whole) > says_main(&base) { whole } else { base }
-        };
-        // One term, and a code of its category that says it and more of the remark
-        // (急性脑梗死（…心源性栓塞型） is I63.400 大脑动脉栓塞引起的脑梗死).
-        match chosen.as_slice() {
-            [one] => Ok(vec![specified_by_remark(cs, one, &normalize(mention), &remark_only).unwrap_or_else(|| one.clone())]),
-            _ => Ok(chosen),
+        let says_main = |r: &Resolved| count(r, &|ch| main_key.contains(ch));
+        let says_remark = |r: &Resolved| count(r, &|ch| remark_only.contains(&ch));
+        match (whole.as_slice(), base.as_slice()) {
+            // One term either way: the reading that says most of the term, then most of the
+            // remark; on a tie the term's own (带状疱疹不伴有并发症, not 带状疱疹眼病; 胃溃疡伴出血,
+            // not 消化性溃疡伴出血 for 胃溃疡伴出血(胃角，Forrest IIa)), each with the code of its
+            // category that says it and more of the mention (脑梗死（…心源性栓塞型） is I63.400
+            // 大脑动脉栓塞引起的脑梗死).
+            ([_] | [], [_]) | ([_], []) => {
+                let full = normalize(mention);
+                let mut readings: Vec<Resolved> = Vec::new();
+                for r in base.iter().chain(whole.iter()) {
+                    readings.push(r.clone());
+                    readings.extend(specified_by_remark(cs, r, &full, &remark_only));
+                }
+                let best = readings.iter().enumerate().max_by_key(|(i, r)| (says_main(r), says_remark(r), std::cmp::Reverse(*i))).map(|(_, r)| r.clone());
+                Ok(best.into_iter().collect())
+            }
+            // Several terms: the whole mention where it says something of the remark (冠心病（陈旧
+            // 心梗）), else the term before it.
+            _ if whole.iter().any(|r| says_remark(r) > 0) || base.is_empty() => Ok(whole),
+            _ => Ok(base),
         }
     }
 
