@@ -275,6 +275,9 @@ fn remarks_in_brackets_specify_or_are_set_aside() {
         let codes = pipeline().code(&rec).unwrap().disease_codes();
         assert_eq!(codes, [want], "{dx}");
     }
+    // An infarction's walls in brackets code it by the walls; Killip class I is no failure.
+    let codes = pipeline().code(&EhrRecord::new("walls").with(Section::DischargeDiagnosis, "急性ST段抬高型心肌梗死（下壁、右心室） Killip I级")).unwrap().disease_codes();
+    assert_eq!(codes, ["I21.207", "I25.103"]);
     let codes = pipeline().code(&EhrRecord::new("remark").with(Section::AdmissionDiagnosis, "心律失常心房颤动心脏永久起搏器植入术")).unwrap().disease_codes();
     assert!(!codes.iter().any(|c| c.starts_with("I46")), "{codes:?}");
 }

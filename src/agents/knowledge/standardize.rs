@@ -45,6 +45,15 @@ impl Standardizer {
         } else {
             mention
         };
+        // An infarction whose walls are in brackets is coded by them (D3).
+        let by_walls;
+        let mention = match infarction_by_walls(mention).filter(|_| self.scope == Scope::Dx) {
+            Some(w) => {
+                by_walls = w;
+                by_walls.as_str()
+            }
+            None => mention,
+        };
         let Some((main, remark)) = trailing_remark(mention).filter(|_| self.scope == Scope::Dx) else {
             return self.resolve_whole(cs, mention);
         };
@@ -490,6 +499,34 @@ fn more_specific_in_family(
             && !extra.iter().any(|ch| matches!(ch, '不' | '非' | '无' | '未'));
         ok.then_some(i)
     })
+}
+
+/// The mention with an infarction whose remark names only its walls written as the edition
+/// names it: 急性ST段抬高型心肌梗死（下壁、右心室） Killip II级 → 急性下壁右心室心肌梗死 Killip II级
+/// (a wall's STEMI is coded by the wall).
+fn infarction_by_walls(mention: &str) -> Option<String> {
+    const WALLS: &[&str] = &["广泛前壁", "前间壁", "高侧壁", "正后壁", "前壁", "下壁", "后壁", "侧壁", "间壁", "右心室", "右室", "心尖"];
+    let head = mention.find("心肌梗死")?;
+    let after = &mention[head + "心肌梗死".len()..];
+    let open = after.chars().next().filter(|c| matches!(c, '（' | '('))?;
+    let close = after.find(['）', ')'])?;
+    let mut rest = &after[open.len_utf8()..close];
+    let mut walls = String::new();
+    loop {
+        rest = rest.trim_start_matches(['、', '，', ',', ' ', '+', '及']);
+        if rest.is_empty() {
+            break;
+        }
+        let w = WALLS.iter().find(|w| rest.starts_with(*w))?;
+        walls.push_str(if *w == "右室" { "右心室" } else { w });
+        rest = &rest[w.len()..];
+    }
+    if walls.is_empty() {
+        return None;
+    }
+    let before = mention[..head].strip_suffix("ST段抬高型").unwrap_or(&mention[..head]);
+    let tail = &after[close + after[close..].chars().next()?.len_utf8()..];
+    Some(format!("{before}{walls}心肌梗死{tail}"))
 }
 
 /// A mention's trailing remark in brackets and what comes before it (both non-empty).
