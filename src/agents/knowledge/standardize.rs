@@ -486,6 +486,11 @@ impl Agent for StandardizeAgent {
     }
 }
 
+/// A character that negates what follows it: a candidate never says more by adding one.
+fn is_negation(ch: char) -> bool {
+    matches!(ch, '不' | '非' | '无' | '未')
+}
+
 /// How far down the list a more specific code of the best one's family is looked for.
 const SPECIFIC_WITHIN: usize = 10;
 
@@ -515,7 +520,7 @@ fn more_specific_in_family(
             && matched.is_subset(&b)
             && b.intersection(&mention).count() > matched.len()
             && extra.len() <= extra_a + 1
-            && !extra.iter().any(|ch| matches!(ch, '不' | '非' | '无' | '未'));
+            && !extra.iter().any(|ch| is_negation(*ch));
         ok.then_some(i)
     })
 }
@@ -575,7 +580,7 @@ fn specified_by_remark(cs: &CodeSystem, r: &Resolved, mention_key: &str, remark_
             let gain = chars.iter().filter(|ch| remark_only.contains(ch)).count();
             let says = chars.intersection(&mention).count();
             let extra: Vec<char> = chars.difference(&mention).copied().collect();
-            let ok = own.is_subset(&chars) && gain >= 1 && says >= own_says + 2 && extra.len() <= 3 && !extra.iter().any(|ch| matches!(ch, '不' | '非' | '无' | '未'));
+            let ok = own.is_subset(&chars) && gain >= 1 && says >= own_says + 2 && extra.len() <= 3 && !extra.iter().any(|ch| is_negation(*ch));
             ok.then_some((gain, std::cmp::Reverse(extra.len()), std::cmp::Reverse(c.key.chars().count()), c))
         })
         .max_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)))
@@ -583,9 +588,9 @@ fn specified_by_remark(cs: &CodeSystem, r: &Resolved, mention_key: &str, remark_
 }
 
 /// A candidate that says the whole mention, in order, and ends as it does, where the best one
-/// loses its last character: a Chinese diagnosis ends in what it is (炎, 痛, 病, 瘤, 症), so 肋软骨炎 is M94.001
-/// 肋骨软骨炎 (one character more), not R07.300x002 肋软骨痛 (a symptom). At most two
-/// characters the mention does not have, never a negation.
+/// loses its last character: a Chinese diagnosis ends in what it is (炎, 痛, 病, 瘤, 症), so
+/// 肋软骨炎 is M94.001 肋骨软骨炎 (one character more), not R07.300x002 肋软骨痛 (a symptom). At
+/// most two characters the mention does not have, never a negation.
 fn keeps_the_head(
     key: &str,
     scored: &[(f64, crate::terminology::Candidate)],
@@ -605,7 +610,7 @@ fn keeps_the_head(
     scored.iter().enumerate().skip(1).take(SPECIFIC_WITHIN).find_map(|(i, (_, c))| {
         let name = name_key(c);
         let extra = name.chars().count().saturating_sub(key.chars().count());
-        let ok = says_whole(&name) && name.ends_with(head) && extra <= 2 && !name.chars().any(|ch| matches!(ch, '不' | '非' | '无' | '未') && !key.contains(ch));
+        let ok = says_whole(&name) && name.ends_with(head) && extra <= 2 && !name.chars().any(|ch| is_negation(ch) && !key.contains(ch));
         ok.then_some(i)
     })
 }
