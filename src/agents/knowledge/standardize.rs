@@ -575,6 +575,8 @@ fn specified_by_remark(cs: &CodeSystem, r: &Resolved, mention_key: &str, remark_
     cs.codes_with_prefix(category)
         .into_iter()
         .filter(|c| c.code != r.code)
+        // Most of the category lacks some character `r` says: rejected before any set is built.
+        .filter(|c| own.iter().all(|ch| c.key.contains(*ch)))
         .filter_map(|c| {
             let chars: HashSet<char> = c.key.chars().collect();
             let gain = chars.iter().filter(|ch| remark_only.contains(ch)).count();
