@@ -168,7 +168,7 @@ fn worsened_lately(chief: &str) -> bool {
     let lately = |from: usize| -> bool {
         let after: String = chars[from..chars.len().min(from + 6)].iter().collect();
         let months = after.contains('月') && !after.contains("1月") && !after.contains("1个月") && !after.contains("半月") && !after.contains("半个月");
-        !(months || after.contains('年') || after.contains("半年"))
+        !(months || after.contains('年'))
     };
     ["加重", "再发", "复发"].iter().any(|w| find_all(chief, w).into_iter().any(|(_, e)| lately(e)))
 }

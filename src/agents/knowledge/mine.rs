@@ -28,6 +28,9 @@ struct Rule {
     excludes: &'static [&'static str],
 }
 
+const PERICARDIOCENTESIS: &[&str] = &["心包穿刺", "穿刺心包"];
+const ULTRASOUND_GUIDED: &[&str] = &["超声引导", "超声定位", "彩超引导", "B超引导", "超声下"];
+
 const RULES: &[Rule] = &[
     Rule { code: "17.5501", name: "经皮冠状动脉旋磨术", triggers: &["旋磨"], needs: &[], excludes: &[] },
     Rule { code: "17.5500x003", name: "经皮冠状动脉血栓抽吸术", triggers: &["血栓抽吸", "抽吸导管", "抽出血栓", "抽出红色血栓", "抽出白色血栓", "抽出混合血栓"], needs: &[], excludes: &[] },
@@ -63,9 +66,9 @@ const RULES: &[Rule] = &[
     Rule { code: "99.0500", name: "输入血小板", triggers: &["输注血小板", "输血小板", "单采血小板", "血小板输注", "输入血小板"], needs: &[], excludes: &[] },
     Rule { code: "99.0701", name: "血浆输入", triggers: &["输注血浆", "输血浆", "新鲜冰冻血浆", "血浆输注", "输入血浆", "冰冻血浆"], needs: &[], excludes: &[] },
     // Pericardiocentesis by how it was guided and whether a drain stayed.
-    Rule { code: "37.0x01", name: "超声引导下心包穿刺引流术", triggers: &["心包穿刺", "穿刺心包"], needs: &["超声引导", "超声定位", "彩超引导", "B超引导", "超声下"], excludes: &[] },
-    Rule { code: "37.0x00x002", name: "心包穿刺引流术", triggers: &["心包穿刺", "穿刺心包"], needs: &["引流"], excludes: &["超声引导", "超声定位", "彩超引导", "B超引导", "超声下"] },
-    Rule { code: "37.0x00", name: "心包穿刺术", triggers: &["心包穿刺", "穿刺心包"], needs: &[], excludes: &["引流", "超声引导", "超声定位", "彩超引导", "B超引导", "超声下"] },
+    Rule { code: "37.0x01", name: "超声引导下心包穿刺引流术", triggers: PERICARDIOCENTESIS, needs: ULTRASOUND_GUIDED, excludes: &[] },
+    Rule { code: "37.0x00x002", name: "心包穿刺引流术", triggers: PERICARDIOCENTESIS, needs: &["引流"], excludes: ULTRASOUND_GUIDED },
+    Rule { code: "37.0x00", name: "心包穿刺术", triggers: PERICARDIOCENTESIS, needs: &[], excludes: &["引流", "超声引导", "超声定位", "彩超引导", "B超引导", "超声下"] },
     Rule { code: "34.0401", name: "胸腔闭式引流术", triggers: &["胸腔闭式引流", "胸腔引流"], needs: &[], excludes: &[] },
     Rule { code: "34.9101", name: "胸腔穿刺抽液术", triggers: &["胸腔穿刺"], needs: &[], excludes: &[] },
 ];
@@ -76,7 +79,8 @@ const INCLUDES: &[(&str, &str)] = &[("45.16", "45.13"), ("44.43", "45.13")];
 
 /// A code whose extension codes say more of the same procedure: beside one of them (told in
 /// another sentence: 予BiPAP…，第6天停无创通气) the plain code is not a second procedure.
-const GENERIC_BESIDE_SPECIFIC: &[(&str, &str)] = &[("93.9000", "93.9000x"), ("37.0x00", "37.0x0")];
+/// Ventilation of unstated duration beside the same ventilation with its hours told likewise.
+const GENERIC_BESIDE_SPECIFIC: &[(&str, &str)] = &[("93.9000", "93.9000x"), ("37.0x00", "37.0x0"), ("96.7000", "96.71"), ("96.7000", "96.72")];
 
 /// Words of a clause that tell a biopsy was not taken now (未取活检, 嘱8周后复查胃镜并取活检).
 const NOT_TAKEN: &[&str] = &["未取", "未行", "未做", "未予", "拒绝", "暂不", "嘱", "复查", "择期", "拟", "建议", "不宜"];
@@ -276,10 +280,8 @@ pub fn mine_record(rec: &EhrRecord, policy: &Policy) -> Mined {
     mined.retain(|(i, _)| {
         let c = i.code.as_deref().unwrap_or("");
         let included = INCLUDES.iter().any(|(by, inc)| c.starts_with(inc) && codes.iter().any(|o| o.starts_with(by)));
-        // Ventilation of unstated duration beside the same ventilation with its hours told.
-        let unspecified = c == "96.7000" && codes.iter().any(|o| o.starts_with("96.71") || o.starts_with("96.72"));
         let generic = GENERIC_BESIDE_SPECIFIC.iter().any(|(g, spec)| c == *g && codes.iter().any(|o| o != c && o.starts_with(spec)));
-        !included && !unspecified && !generic
+        !included && !generic
     });
     let (items, cited) = mined.into_iter().unzip();
     Mined { items, cited, not_coded: facts.not_coded }

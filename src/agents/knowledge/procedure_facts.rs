@@ -439,11 +439,11 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             // A guiding catheter seated at a vessel (EBU3.75指引导管至LM) tells where it sits, not
             // what is treated.
             let guide_only = any(&cl, GUIDING) && !any(&cl, &["导丝", "球囊", "支架", "DES", "扩张", "植入", "置入"]);
-            let wire_only = wire_only || guide_only;
-            if !here.is_empty() && intervention && !wire_only && outcome == Outcome::Done {
+            let treats_nothing = wire_only || guide_only;
+            if !here.is_empty() && intervention && !treats_nothing && outcome == Outcome::Done {
                 target = here.clone();
             }
-            if !here.is_empty() && !wire_only {
+            if !here.is_empty() && !treats_nothing {
                 in_sentence = here.clone();
             }
             if !here.is_empty() {

@@ -150,8 +150,6 @@ impl Standardizer {
             if let Some(one) = self.one_name_of_words(cs, &words) {
                 return Ok(vec![one]);
             }
-        }
-        if segmented {
             let mut out = Vec::new();
             for (w, is_word) in &words {
                 if self.is_umbrella(w) {
