@@ -77,6 +77,24 @@ fn present_any(text: &str, words: &[&str]) -> bool {
     words.iter().any(|w| find_all(text, w).into_iter().any(|(s, e)| matches!(assertion(text, s, e), Assertion::Present)))
 }
 
+/// The clauses of the course that report coronary angiography or CTA: the one that names the
+/// examination and those after it that go on vessel by vessel (造影示：左主干未见狭窄；左前降支
+/// 近段狭窄约80%；…), until a clause names another examination.
+fn angiography_clauses(course: &str) -> Vec<&str> {
+    const VESSELS: [&str; 12] = ["左主干", "前降支", "回旋支", "右冠", "对角支", "钝缘支", "后降支", "左室后支", "LAD", "LCX", "RCA", "LM"];
+    const OTHER_EXAM: [&str; 8] = ["超声", "彩超", "心电图", "MRI", "磁共振", "胸部CT", "颅脑", "化验"];
+    let mut out = Vec::new();
+    let mut within = false;
+    for c in course.split(['。', '；', ';']) {
+        let names_it = c.contains("造影") || c.contains("CTA") || c.contains("冠脉CT");
+        within = names_it || within && VESSELS.iter().any(|v| c.contains(v)) && !OTHER_EXAM.iter().any(|w| c.contains(w));
+        if within {
+            out.push(c);
+        }
+    }
+    out
+}
+
 impl Facts {
     pub fn read(rec: &EhrRecord) -> Facts {
         let body = body_text(rec);
@@ -116,17 +134,15 @@ impl Facts {
         }
         f.cag_done = present_any(&course, &["冠脉造影", "冠状动脉造影"]) && !course.contains("建议行冠脉造影");
         let no_sten = ["未见明显狭窄", "未见有意义狭窄", "未见狭窄", "无明显狭窄", "未见明显异常", "轻度狭窄", "未见显著狭窄", "无有意义狭窄"];
-        let angio_clauses: Vec<String> = course
-            .split(['。', '；', ';'])
-            .filter(|c| c.contains("造影") || c.contains("CTA") || c.contains("冠脉CT"))
-            .map(String::from)
-            .collect();
+        let angio_clauses = angiography_clauses(&course);
         f.coronary_no_significant_stenosis = angio_clauses.iter().any(|c| no_sten.iter().any(|w| c.contains(w)));
+        // Obstructive at 50% of the lumen or more (a CTA's 中度/重度), the cut-off that
+        // separates coronary disease from ischaemia with non-obstructive arteries.
         f.significant_stenosis = angio_clauses.iter().any(|c| {
             find_all(c, "%").into_iter().any(|(s, _)| {
                 let before: String = c.chars().take(s).collect::<Vec<_>>().into_iter().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
-                before.chars().filter(|ch| ch.is_ascii_digit()).collect::<String>().parse::<u32>().is_ok_and(|p| p >= 70)
-            }) || c.contains("闭塞") || c.contains("重度狭窄")
+                before.chars().filter(|ch| ch.is_ascii_digit()).collect::<String>().parse::<u32>().is_ok_and(|p| p >= 50)
+            }) || c.contains("闭塞") || c.contains("重度狭窄") || c.contains("中度狭窄")
         });
         f.pci_done = present_any(&course, &["支架置入", "支架植入", "置入支架", "植入支架", "球囊扩张", "PTCA", "PCI术"])
             && !course.contains("支架植入术后") || course.contains("行PCI") || course.contains("行PTCA");
@@ -204,5 +220,22 @@ mod tests {
         assert!(!super::worsened_lately("活动后气促3年，加重半年。"));
         assert!(!super::worsened_lately("气促2年，加重3个月"));
         assert!(!super::worsened_lately("胸痛2小时"));
+    }
+
+    #[test]
+    fn an_angiogram_is_read_vessel_by_vessel_and_half_a_lumen_is_obstructive() {
+        // The stenosis is told in the clauses after the one that names the angiogram.
+        let told_on = EhrRecord::new("t").with(Section::ClinicalCourse, "行冠脉造影，冠脉造影示右冠优势型；左主干未见明显狭窄；左前降支近段狭窄约80%。心脏超声：左房扩大。");
+        let f = Facts::read(&told_on);
+        assert!(f.significant_stenosis && f.coronary_no_significant_stenosis);
+        // 50% is the cut-off of obstructive disease (below it: ischaemia with non-obstructive arteries).
+        let half = EhrRecord::new("t").with(Section::ClinicalCourse, "冠状动脉造影：左前降支未见狭窄：右冠状动脉远段50%狭窄。");
+        assert!(Facts::read(&half).significant_stenosis);
+        let mild = EhrRecord::new("t").with(Section::ClinicalCourse, "冠状动脉造影：左前降支中段心肌桥，收缩期压缩约30%；右冠状动脉未见狭窄。");
+        let f = Facts::read(&mild);
+        assert!(!f.significant_stenosis && f.coronary_no_significant_stenosis);
+        // Another examination ends the angiogram: a carotid stenosis is not a coronary one.
+        let carotid = EhrRecord::new("t").with(Section::ClinicalCourse, "冠脉CTA未见明显狭窄；颈动脉超声：右侧颈内动脉狭窄约70%。");
+        assert!(!Facts::read(&carotid).significant_stenosis);
     }
 }
