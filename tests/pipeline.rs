@@ -305,3 +305,33 @@ fn names_the_report_does_not_tell_of_are_not_coded() {
     assert!(px.iter().any(|p| p.starts_with("88.5")), "the angiography of the name stays beside the PCI: {px:?}");
     assert!(!px.iter().any(|p| p.starts_with("37.61")), "an IABP the notes never tell of is not coded: {px:?}");
 }
+
+/// The kind of coronary syndrome follows the course: an infarction of unstated type with ST
+/// depression is NSTEMI, a Killip class is the infarction's failure (the infarction is
+/// principal), and angina with arteries narrowed by less than half is microvascular.
+#[test]
+fn the_course_decides_the_kind_of_coronary_syndrome() {
+    let p = pipeline();
+    let depression = EhrRecord::new("st-depression")
+        .with(Section::DischargeDiagnosis, "1.冠状动脉粥样硬化性心脏病 急性心肌梗死 2.高血压病3级（很高危）")
+        .with(Section::ClinicalCourse, "肌钙蛋白I：3.44ng/mL↑。心电图可见V3-V6导联ST段水平下移0.10mv。");
+    let dx = p.code(&depression).unwrap().disease_codes();
+    assert_eq!(dx[0], "I21.401", "{dx:?}");
+    assert!(!dx.iter().any(|d| d.starts_with("I21.9")), "{dx:?}");
+
+    let killip = EhrRecord::new("killip")
+        .with(Section::DischargeDiagnosis, "1.急性心力衰竭 KillipIII级 2.冠状动脉粥样硬化性心脏病")
+        .with(Section::ClinicalCourse, "血清高敏肌钙蛋白I测定：287.05pg/mL↑；B型钠尿肽：2316.10pg/mL↑。给予利尿、改善心功能治疗。");
+    let dx = p.code(&killip).unwrap().disease_codes();
+    assert_eq!(dx[0], "I21.401", "{dx:?}");
+
+    let angina = |course: &str| {
+        let rec = EhrRecord::new("angina")
+            .with(Section::DischargeDiagnosis, "冠状动脉粥样硬化性心脏病 不稳定型心绞痛")
+            .with(Section::ChiefComplaint, "发作性胸闷半年")
+            .with(Section::ClinicalCourse, course);
+        p.code(&rec).unwrap().disease_codes()[0].clone()
+    };
+    assert_eq!(angina("行冠脉造影，结果示：左主干未见狭窄；左前降支近中段斑块；右冠状动脉未见狭窄。"), "I20.800x007");
+    assert_eq!(angina("行冠脉造影，结果示：左主干未见狭窄；左前降支中段狭窄约50%；右冠状动脉未见狭窄。"), "I20.000");
+}

@@ -28,6 +28,8 @@ pub struct Facts {
     pub dyspnea: bool,
     pub hf_exacerbation_words: bool,
     pub st_elevation: bool,
+    /// The ECG shows ST depression, or the record says the infarction is 非ST段抬高.
+    pub st_depression: bool,
     /// The chief complaint tells of dyspnoea for years.
     pub long_dyspnea: bool,
     /// The chief complaint says it got worse or came back (加重, 再发).
@@ -170,6 +172,8 @@ impl Facts {
             let after: String = body.chars().skip(e).take(1).collect();
             before != Some('非') && after != "型" && matches!(assertion(&body, s, e), Assertion::Present)
         });
+        f.st_depression = body.contains("非ST段抬高")
+            || body.split(['。', '；', ';']).any(|c| c.contains("心电图") && ["下移", "压低"].iter().any(|w| find_all(c, w).into_iter().any(|(s, e)| matches!(assertion(c, s, e), Assertion::Present))));
         let chief = rec.text(Section::ChiefComplaint);
         f.long_dyspnea = ["喘", "气短", "呼吸困难", "憋气"].iter().any(|w| chief.contains(w)) && chief.contains('年');
         f.recent_worsening = worsened_lately(chief);

@@ -131,11 +131,27 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     if facts.troponin_high && coronary && !other_cause && !has_prefix(&items, &["I21", "I22"]) && !facts.st_elevation {
         out.notes.push("troponin raised with coronary disease: NSTEMI".into());
         let nstemi = recovered("I21.401", "急性非ST段抬高型心肌梗死", "肌钙蛋白升高", None, 0.7);
-        // An infarction supersedes the angina or coronary disease it was admitted as.
-        if principal_is(&items, &["I20", "I24", "I25.1"]) {
+        // An infarction supersedes the angina or coronary disease it was admitted as, and the
+        // heart failure a Killip class says is the infarction's. Heart failure otherwise stays
+        // principal: troponin leaks when failing hearts decompensate.
+        let killip = has_prefix(&items, &["I50.900x014", "I50.900x015", "I50.900x016"]);
+        if principal_is(&items, &["I20", "I24", "I25.1"]) || killip && principal_is(&items, &["I50"]) {
             items.insert(0, nstemi);
         } else {
             items.push(nstemi);
+        }
+    }
+    // An infarction of unstated type whose ECG shows ST depression, never elevation, is a
+    // non-ST-elevation infarction.
+    if facts.st_depression && !facts.st_elevation {
+        if let Some(n) = items.iter().position(|i| i.code.as_deref().is_some_and(|c| c.starts_with("I21.9"))) {
+            let old = items.remove(n);
+            out.removed.push(Removal { item: old.clone(), reason: "ST depression without elevation: NSTEMI".into() });
+            if !has_code(&items, "I21.401") {
+                let mut nstemi = recovered("I21.401", "急性非ST段抬高型心肌梗死", "心电图ST段压低", None, 0.7);
+                nstemi.evidence = old.evidence;
+                items.insert(n, nstemi);
+            }
         }
     }
     let angina: Vec<usize> = items
