@@ -335,3 +335,22 @@ fn the_course_decides_the_kind_of_coronary_syndrome() {
     assert_eq!(angina("行冠脉造影，结果示：左主干未见狭窄；左前降支近中段斑块；右冠状动脉未见狭窄。"), "I20.800x007");
     assert_eq!(angina("行冠脉造影，结果示：左主干未见狭窄；左前降支中段狭窄约50%；右冠状动脉未见狭窄。"), "I20.000");
 }
+
+/// Lipids above the guideline's levels are hyperlipidaemia where the course treats them (the
+/// national policy's `hyperlipidaemia-labs`); 型 written for 性 is still coronary heart disease.
+#[test]
+fn raised_lipids_treated_are_hyperlipidaemia() {
+    let p = pipeline();
+    let rec = |course: &str| {
+        EhrRecord::new("lipids")
+            .with(Section::DischargeDiagnosis, "1.冠状动脉粥样硬化型心脏病 2.高血压病2级（很高危）")
+            .with(Section::ClinicalCourse, course)
+    };
+    let treated = p.code(&rec("总胆固醇：6.68mmol/L↑，甘油三酯：2.06mmol/L。给予阿托伐他汀调脂稳定斑块。")).unwrap().disease_codes();
+    assert!(treated.contains(&"E78.500".to_string()), "{treated:?}");
+    assert!(treated.contains(&"I25.103".to_string()) && !treated.iter().any(|c| c.starts_with("I51")), "{treated:?}");
+    let untreated = p.code(&rec("总胆固醇：6.68mmol/L↑。给予控制血压治疗。")).unwrap().disease_codes();
+    assert!(!untreated.iter().any(|c| c.starts_with("E78")), "{untreated:?}");
+    let normal = p.code(&rec("总胆固醇：4.10mmol/L，甘油三酯：1.20mmol/L。给予阿托伐他汀。")).unwrap().disease_codes();
+    assert!(!normal.iter().any(|c| c.starts_with("E78")), "{normal:?}");
+}

@@ -14,6 +14,8 @@ pub struct Facts {
     pub uric_acid: Option<f64>,
     pub homocysteine: Option<f64>,
     pub ldl: Option<f64>,
+    pub total_cholesterol: Option<f64>,
+    pub triglycerides: Option<f64>,
     pub troponin_high: bool,
     pub bnp_high: bool,
     /// Invasive coronary angiography done this admission.
@@ -110,6 +112,8 @@ impl Facts {
             uric_acid: lab(&body, &["尿酸"], 8).filter(|v| *v > 50.0),
             homocysteine: lab(&body, &["同型半胱氨酸"], 8),
             ldl: lab(&body, &["低密度脂蛋白"], 10).filter(|v| *v < 20.0),
+            total_cholesterol: lab(&body, &["总胆固醇", "TC："], 10).filter(|v| *v < 30.0),
+            triglycerides: lab(&body, &["甘油三酯", "TG："], 10).filter(|v| *v < 50.0),
             ..Default::default()
         };
         // Troponin: a flagged value, or a value over the usual upper limits for its unit.

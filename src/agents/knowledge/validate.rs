@@ -206,6 +206,10 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     if !has_prefix(&items, &["E78"]) {
         let ev = present_in(rec, &HISTORY, &["高脂血症", "血脂升高", "高血脂", "血脂异常"], &[]);
         lab_rules.push(("hyperlipidaemia-history", ev.is_some(), "病史", ev));
+        // The raised levels of the Chinese lipid guideline (中国血脂管理指南): TC ≥ 6.2,
+        // LDL-C ≥ 4.1, TG ≥ 2.3 mmol/L.
+        let raised = facts.total_cholesterol.is_some_and(|v| v >= 6.2) || facts.ldl.is_some_and(|v| v >= 4.1) || facts.triglycerides.is_some_and(|v| v >= 2.3);
+        lab_rules.push(("hyperlipidaemia-labs", raised, "TC ≥ 6.2 / LDL-C ≥ 4.1 / TG ≥ 2.3 mmol/L", None));
     }
     let mut not_coded = Vec::new();
     for f in &policy.findings {
