@@ -88,3 +88,33 @@ fn a_bad_policy_file_is_refused_with_its_file_and_line() {
     let e = with_policy("/nowhere/policy.toml").err().expect("no such file");
     assert!(e.to_string().contains("/nowhere/policy.toml"), "{e}");
 }
+
+/// A lab rule's `unless` is a policy choice: the national file codes an infarction's acute
+/// heart failure from its diuretics only where no heart-failure class is coded; a hospital
+/// that codes both says so in its file, and a family that is no code is refused by line.
+#[test]
+fn a_lab_rules_unless_is_the_hospitals_choice() {
+    let rec = EhrRecord::new("killip")
+        .with(Section::DischargeDiagnosis, "1.急性非ST段抬高型心肌梗死 KillipII级 2.冠状动脉粥样硬化性心脏病")
+        .with(Section::ClinicalCourse, "肌钙蛋白I：3.2ng/mL↑。给予抗血小板、调脂、利尿等治疗。");
+    let national = Arc::new(national().clone());
+    let dx = pipeline(&national).code(&rec).unwrap().disease_codes();
+    assert!(dx.contains(&"I50.900x014".to_string()) && !dx.contains(&"I50.907".to_string()), "national: the Killip class alone: {dx:?}");
+    let no_failure = EhrRecord::new("nstemi")
+        .with(Section::DischargeDiagnosis, "1.急性非ST段抬高型心肌梗死 2.冠状动脉粥样硬化性心脏病")
+        .with(Section::ClinicalCourse, "给予抗血小板、调脂、利尿等治疗。");
+    let dx = pipeline(&national).code(&no_failure).unwrap().disease_codes();
+    assert!(dx.contains(&"I50.907".to_string()), "national: the diuretics tell of acute failure: {dx:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("both.toml");
+    let lab = "[[lab]]\nid = \"infarction-heart-failure\"\ncode = \"I50.907\"\ntreated = [\"利尿\"]\nunless = [";
+    std::fs::write(&file, format!("name = \"both\"\nversion = \"1\"\nextends = \"national\"\n\n{lab}\"I50.907\"]\n")).unwrap();
+    let both = with_policy(file.to_str().unwrap()).unwrap();
+    let dx = pipeline(&both).code(&rec).unwrap().disease_codes();
+    assert!(dx.contains(&"I50.900x014".to_string()) && dx.contains(&"I50.907".to_string()), "this hospital codes both: {dx:?}");
+
+    std::fs::write(&file, format!("name = \"both\"\nversion = \"1\"\nextends = \"national\"\n\n{lab}\"I5O\"]\n")).unwrap();
+    let e = with_policy(file.to_str().unwrap()).err().expect("I5O is no family").to_string();
+    assert!(e.contains("both.toml:9") && e.contains("I5O"), "{e}");
+}

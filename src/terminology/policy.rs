@@ -86,10 +86,13 @@ pub struct Lab {
     /// Words of a treatment (补钾, 别嘌醇), one of which the course or the orders must tell
     /// of; empty: the rule alone establishes it.
     pub treated: Vec<String>,
+    /// Not coded when a code of these families is there already (a hospital that codes a
+    /// Killip class alone leaves acute heart failure out beside it).
+    pub unless: Vec<String>,
 }
 
 /// The rules a `[[lab]]` entry may name.
-pub const LAB_RULES: &[&str] = &["diabetes", "hyperlipidaemia-history", "hyperlipidaemia-labs", "hypokalaemia", "hyperhomocysteinaemia", "anaemia", "hyperuricaemia", "occasional-beats"];
+pub const LAB_RULES: &[&str] = &["diabetes", "hyperlipidaemia-history", "hyperlipidaemia-labs", "hypokalaemia", "hyperhomocysteinaemia", "anaemia", "hyperuricaemia", "infarction-heart-failure", "occasional-beats"];
 
 /// Of two codes for the same concept, the one this policy codes (心功能Ⅲ级 I50.904 →
 /// the NYHA code I50.900x008).
@@ -254,6 +257,7 @@ struct RawLab {
     coded: bool,
     #[serde(default)]
     treated: Vec<String>,
+    unless: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -551,7 +555,13 @@ impl Builder {
             if !LAB_RULES.contains(&l.id.get_ref().as_str()) {
                 return src.error(l.id.span(), format!("lab: unknown rule {:?} (known: {})", l.id.get_ref(), LAB_RULES.join(", ")));
             }
-            let item = Lab { id: l.id.get_ref().clone(), code: src.code(check, &l.code, "lab")?, coded: l.coded, treated: l.treated };
+            let item = Lab {
+                id: l.id.get_ref().clone(),
+                code: src.code(check, &l.code, "lab")?,
+                coded: l.coded,
+                treated: l.treated,
+                unless: src.some_families(check, l.unless.as_ref(), "lab unless")?,
+            };
             labs.push((item.id.clone(), true, item));
         }
         merge(&mut self.labs, labs);

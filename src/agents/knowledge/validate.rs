@@ -229,12 +229,16 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     lab_rules.push(("hyperhomocysteinaemia", facts.homocysteine.is_some_and(|h| h > 30.0) && !has_prefix(&items, &["E72.1"]), "同型半胱氨酸 > 30 μmol/L", None));
     lab_rules.push(("anaemia", facts.hemoglobin.is_some_and(|h| h < 110.0) && !has_prefix(&items, &["D5", "D6", "D46", "N18"]), "血红蛋白 < 110 g/L", None));
     lab_rules.push(("hyperuricaemia", facts.uric_acid.is_some_and(|u| u > 420.0) && !has_prefix(&items, &["E79", "M10"]), "尿酸 > 420 μmol/L", None));
+    // The heart failure of an infarction, where the course treats it (利尿, 呋塞米); the
+    // policy's `unless` says which heart-failure codes already tell of it.
+    lab_rules.push(("infarction-heart-failure", has_prefix(&items, &["I21", "I22"]), "急性心肌梗死", None));
     lab_rules.push(("occasional-beats", !has_prefix(&items, &["I49.4"]) && occasional_beats(rec), "偶发房性与室性早搏", None));
     for (id, seen, why, ev) in lab_rules {
         if !seen {
             continue;
         }
         match policy.coded_lab(id) {
+            Some(lab) if has_prefix(&items, &lab.unless) => not_coded.push(format!("not coded (policy {}, lab rule {id}): {why}, beside one of {}", policy.name, lab.unless.join(" "))),
             Some(lab) if lab.treated.is_empty() => add(&mut items, &lab.code, id, why, ev, 0.6),
             Some(lab) => match present_in(rec, &TREATMENT_SECTIONS, &lab.treated, &[]) {
                 Some(treated) => add(&mut items, &lab.code, id, &format!("{why}，予{}", treated.text), Some(ev.unwrap_or(treated)), 0.6),
