@@ -354,3 +354,20 @@ fn raised_lipids_treated_are_hyperlipidaemia() {
     let normal = p.code(&rec("总胆固醇：4.10mmol/L，甘油三酯：1.20mmol/L。给予阿托伐他汀。")).unwrap().disease_codes();
     assert!(!normal.iter().any(|c| c.starts_with("E78")), "{normal:?}");
 }
+
+/// A pneumonia the imaging shows is coded where the course treats it (the finding's
+/// `treated` words), and 不稳定性心绞痛 (性 for 型) is unstable angina, never 稳定性心绞痛.
+#[test]
+fn imaging_pneumonia_needs_its_treatment_and_unstable_keeps_its_negation() {
+    let p = pipeline();
+    let rec = |course: &str| {
+        EhrRecord::new("lung")
+            .with(Section::DischargeDiagnosis, "1.冠状动脉粥样硬化性心脏病不稳定性心绞痛 2.高血压病3级（很高危）")
+            .with(Section::ClinicalCourse, course)
+    };
+    let treated = p.code(&rec("胸部CT：双肺炎症，建议治疗后复查。给予抗血小板、调脂、抗感染等治疗。")).unwrap().disease_codes();
+    assert!(treated.contains(&"J18.900".to_string()), "{treated:?}");
+    assert!(treated.contains(&"I20.000".to_string()) && !treated.contains(&"I20.800x012".to_string()), "{treated:?}");
+    let untreated = p.code(&rec("胸部CT：双肺炎症，建议治疗后复查。给予抗血小板、调脂等治疗。")).unwrap().disease_codes();
+    assert!(!untreated.contains(&"J18.900".to_string()), "{untreated:?}");
+}

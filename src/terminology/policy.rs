@@ -44,6 +44,9 @@ pub struct Finding {
     pub unless: Vec<String>,
     /// Whether the finding is coded, or only reported in the trace.
     pub coded: bool,
+    /// Words of a treatment one of which the course or orders must tell of (an imaging
+    /// pneumonia is coded where it is treated); empty: the finding alone is coded.
+    pub treated: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -206,6 +209,8 @@ struct RawFinding {
     unless: Option<Spanned<Vec<String>>>,
     #[serde(default = "yes")]
     coded: bool,
+    #[serde(default)]
+    treated: Vec<String>,
     #[serde(default = "yes")]
     enabled: bool,
 }
@@ -501,6 +506,7 @@ impl Builder {
                 words: f.words,
                 near: f.near,
                 coded: f.coded,
+                treated: f.treated,
             };
             findings.push((item.id.clone(), f.enabled, item));
         }

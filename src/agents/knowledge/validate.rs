@@ -217,8 +217,11 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
             continue;
         }
         if let Some(ev) = present_in(rec, &FINDING_SECTIONS, &f.words, &f.near) {
-            if f.coded {
+            let treated = f.treated.is_empty() || present_in(rec, &TREATMENT_SECTIONS, &f.treated, &[]).is_some();
+            if f.coded && treated {
                 add(&mut items, &f.code, &f.id, "影像/检查所见", Some(ev), 0.6);
+            } else if f.coded {
+                not_coded.push(format!("not coded (policy {}, finding {}): {} seen in {}, no treatment told", policy.name, f.id, f.code, ev.section.key()));
             } else {
                 not_coded.push(format!("not coded (policy {}, finding {}): {} seen in {}", policy.name, f.id, f.code, ev.section.key()));
             }
