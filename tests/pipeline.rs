@@ -371,3 +371,17 @@ fn imaging_pneumonia_needs_its_treatment_and_unstable_keeps_its_negation() {
     let untreated = p.code(&rec("胸部CT：双肺炎症，建议治疗后复查。给予抗血小板、调脂等治疗。")).unwrap().disease_codes();
     assert!(!untreated.contains(&"J18.900".to_string()), "{untreated:?}");
 }
+
+/// Premature beats as doctors write them, occasional or frequent, 早搏 or 早博, run together in
+/// one entry: each is the edition's name of its kind and frequency, none is lost.
+#[test]
+fn premature_beats_are_coded_by_kind_and_frequency() {
+    let p = pipeline();
+    let dx = |text: &str| p.code(&EhrRecord::new("beats").with(Section::DischargeDiagnosis, text)).unwrap().disease_codes();
+    let together = dx("心律失常偶发房性早搏偶发室性早博");
+    assert!(together.contains(&"I49.100x001".to_string()) && together.contains(&"I49.300x002".to_string()), "{together:?}");
+    assert_eq!(dx("偶发室性早搏"), vec!["I49.300x002"]);
+    assert_eq!(dx("频发室性期前收缩"), vec!["I49.300x001"]);
+    assert_eq!(dx("频发房性早搏"), vec!["I49.100x002"]);
+    assert_eq!(dx("房早"), vec!["I49.100x001"]);
+}
