@@ -334,6 +334,15 @@ fn the_course_decides_the_kind_of_coronary_syndrome() {
     };
     assert_eq!(angina("行冠脉造影，结果示：左主干未见狭窄；左前降支近中段斑块；右冠状动脉未见狭窄。"), "I20.800x007");
     assert_eq!(angina("行冠脉造影，结果示：左主干未见狭窄；左前降支中段狭窄约50%；右冠状动脉未见狭窄。"), "I20.000");
+
+    // A work-up for palpitations and chest pain that a clean CTA resolves: microvascular
+    // angina is principal, before the hypertension listed beside the symptom.
+    let workup = EhrRecord::new("workup")
+        .with(Section::AdmissionDiagnosis, "1.心慌原因待查 冠状动脉粥样硬化性心脏病？ 2.高血压病（3级很高危） 3.反流性食管炎")
+        .with(Section::ChiefComplaint, "发作性心慌2月余，胸痛1周。")
+        .with(Section::ClinicalCourse, "冠状动脉CTA：冠脉呈右优势型。左主干未见斑块及狭窄。左回旋支未见斑块及狭窄。右冠状动脉未见斑块及狭窄。给予改善循环、抑酸护胃治疗。");
+    let dx = p.code(&workup).unwrap().disease_codes();
+    assert_eq!(dx[0], "I20.800x007", "{dx:?}");
 }
 
 /// Lipids above the guideline's levels are hyperlipidaemia where the course treats them (the

@@ -141,7 +141,14 @@ impl Facts {
         f.cag_done = present_any(&course, &["冠脉造影", "冠状动脉造影"]) && !course.contains("建议行冠脉造影");
         let no_sten = ["未见明显狭窄", "未见有意义狭窄", "未见狭窄", "无明显狭窄", "未见明显异常", "轻度狭窄", "未见显著狭窄", "无有意义狭窄"];
         let angio_clauses = angiography_clauses(&course);
-        f.coronary_no_significant_stenosis = angio_clauses.iter().any(|c| no_sten.iter().any(|w| c.contains(w)));
+        // 未见狭窄 also as 未见斑块及狭窄, 未见明确狭窄: a denial a few characters before 狭窄.
+        let denied_stenosis = |c: &str| {
+            find_all(c, "狭窄").into_iter().any(|(s, _)| {
+                let before: String = c.chars().take(s).collect::<Vec<_>>().into_iter().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+                ["未见", "无明显", "无"].iter().any(|d| before.contains(d)) && !before.contains('，')
+            })
+        };
+        f.coronary_no_significant_stenosis = angio_clauses.iter().any(|c| no_sten.iter().any(|w| c.contains(w)) || denied_stenosis(c));
         // Obstructive at 50% of the lumen or more (a CTA's 中度/重度), the cut-off that
         // separates coronary disease from ischaemia with non-obstructive arteries.
         f.significant_stenosis = angio_clauses.iter().any(|c| {

@@ -103,7 +103,9 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     let coronary = has_prefix(&items, &["I20", "I21", "I24", "I25.1"]);
     // A symptom admitted for work-up (胸痛原因待查) resolved by the course: the diagnosis
     // established replaces the symptom as principal.
-    let symptom_first = items.first().and_then(|i| i.code.as_deref()).is_none_or(|c| c.starts_with('R'));
+    // (Prioritization may have put a comorbidity before the 心慌原因待查 the patient came with.)
+    let symptom_first = items.first().and_then(|i| i.code.as_deref()).is_none_or(|c| c.starts_with('R'))
+        || items.iter().any(|i| i.origin == "standardize" && i.code.as_deref().is_some_and(|c| c.starts_with('R')) && i.mention.contains("待查"));
     let no_cardiac = !has_prefix(&items, &["I20", "I21", "I22", "I25.1", "I50", "I47", "I48"]);
     // A diagnosis other than a symptom or a comorbidity explains the chest pain (反流性食管炎
     // after a negative work-up): the work-up found that, not angina.
