@@ -394,3 +394,25 @@ fn premature_beats_are_coded_by_kind_and_frequency() {
     assert_eq!(dx("频发房性早搏"), vec!["I49.100x002"]);
     assert_eq!(dx("房早"), vec!["I49.100x001"]);
 }
+
+/// A device only planned (原定…暂缓, 拟再入院植入) is not coded although 手术名称 names it; a
+/// principal the validation drops (an umbrella beside its specific code) is re-decided by the
+/// policy's rules, not left to the entry listed next.
+#[test]
+fn a_deferred_device_is_not_coded_and_a_dropped_principal_is_re_decided() {
+    let p = pipeline();
+    let deferred = EhrRecord::new("deferred")
+        .with(Section::DischargeDiagnosis, "1.慢性心功能不全急性加重 心功能III级 2.扩张型心肌病 3.完全性左束支传导阻滞")
+        .with(Section::ProcedureName, "CRT-D植入术")
+        .with(Section::ClinicalCourse, "符合CRT-D指征，原定D6行CRT-D植入，患者因经济原因要求暂缓，拟1个月后再入院植入。本次未行手术。");
+    let c = p.code(&deferred).unwrap();
+    assert!(c.procedure_codes().is_empty(), "{:?}", c.procedure_codes());
+
+    let embolism = EhrRecord::new("pe")
+        .with(Section::DischargeDiagnosis, "1.下肢静脉血栓形成 2.冠状动脉粥样硬化性心脏病 PCI术后 3.急性肺栓塞 4.左下肢深静脉血栓形成 5.高血压病2级（高危）")
+        .with(Section::ClinicalCourse, "CTPA示双肺动脉多发栓塞；下肢静脉超声：左股静脉、腘静脉血栓。予低分子肝素抗凝。");
+    let c = p.code(&embolism).unwrap();
+    let dx = c.disease_codes();
+    assert!(!dx.contains(&"I80.303".to_string()), "the unnamed vein beside the named one: {dx:?}");
+    assert!(dx[0].starts_with("I26") || dx[0].starts_with("I80.2"), "{dx:?}");
+}

@@ -30,21 +30,26 @@ struct Rule {
 
 const PERICARDIOCENTESIS: &[&str] = &["心包穿刺", "穿刺心包"];
 const ULTRASOUND_GUIDED: &[&str] = &["超声引导", "超声定位", "彩超引导", "B超引导", "超声下"];
+const VENTRICULAR: &[&str] = &["室速", "室性心动过速", "VT", "室颤", "心室颤动", "VF", "室扑"];
 
 const RULES: &[Rule] = &[
     Rule { code: "17.5501", name: "经皮冠状动脉旋磨术", triggers: &["旋磨"], needs: &[], excludes: &[] },
-    Rule { code: "17.5500x003", name: "经皮冠状动脉血栓抽吸术", triggers: &["血栓抽吸", "抽吸导管", "抽出血栓", "抽出红色血栓", "抽出白色血栓", "抽出混合血栓"], needs: &[], excludes: &[] },
+    Rule { code: "17.5500x003", name: "经皮冠状动脉血栓抽吸术", triggers: &["血栓抽吸", "抽吸导管", "导管抽吸", "抽出血栓", "抽出红色血栓", "抽出白色血栓", "抽出混合血栓", "吸出血栓", "吸出红色血栓", "吸出大量"], needs: &[], excludes: &[] },
     Rule { code: "37.6101", name: "主动脉球囊反搏置入术", triggers: &["IABP", "主动脉内球囊反搏", "主动脉球囊反搏"], needs: &[], excludes: &["撤除", "拔除"] },
     Rule { code: "37.7800", name: "暂时性经静脉起搏器系统的置入", triggers: &["临时起搏"], needs: &["置入", "植入", "电极", "起搏器", "导线", "安置"], excludes: &["拔除", "撤除", "体外"] },
     Rule { code: "37.9000x001", name: "经皮左心耳封堵术", triggers: &["左心耳封堵"], needs: &[], excludes: &[] },
     Rule { code: "37.7900x004", name: "循环记录器置入术", triggers: &["循环记录器", "ILR", "植入式心电事件记录", "心电记录系统"], needs: &["置入", "植入"], excludes: &[] },
     Rule { code: "35.9604", name: "经导管二尖瓣球囊扩张成形术", triggers: &["二尖瓣球囊扩张", "PBMV", "经皮球囊二尖瓣"], needs: &[], excludes: &[] },
     // A tube taken out (拔除气管插管) was put in: the clause still tells of an intubation.
-    Rule { code: "96.0400", name: "气管内插管", triggers: &["气管插管", "气管内插管", "气管插官"], needs: &[], excludes: &[] },
+    Rule { code: "96.0400", name: "气管内插管", triggers: &["气管插管", "气管内插管", "气管插官", "经口插管", "经鼻插管"], needs: &[], excludes: &[] },
     Rule { code: "93.9000x002", name: "无创呼吸机辅助通气(双水平气道正压[BiPAP])", triggers: &["BiPAP", "BIPAP", "双水平"], needs: &[], excludes: &[] },
     Rule { code: "93.9000", name: "无创机械性通气", triggers: &["无创呼吸机", "无创通气", "无创正压通气", "NIV", "无创机械通气", "无创辅助通气"], needs: &[], excludes: &["BiPAP", "BIPAP", "双水平"] },
     Rule { code: "39.9500x007", name: "连续性肾脏替代治疗[CRRT]", triggers: &["CRRT", "连续性肾脏替代", "床旁血滤", "连续性血液净化"], needs: &[], excludes: &[] },
     Rule { code: "39.9500", name: "血液透析", triggers: &["血液透析", "血透"], needs: &[], excludes: &["CRRT", "连续性", "床旁", "规律", "维持性"] },
+    // At the bedside too when it is told intermittent.
+    Rule { code: "39.9500", name: "血液透析", triggers: &["间歇性血液透析", "间歇性血透", "IHD"], needs: &[], excludes: &[] },
+    Rule { code: "39.9500x005", name: "单膜血浆置换", triggers: &["血浆置换"], needs: &[], excludes: &["双膜", "DFPP"] },
+    Rule { code: "39.9500x006", name: "双膜血浆置换", triggers: &["双膜血浆置换", "DFPP"], needs: &[], excludes: &[] },
     Rule { code: "38.9502", name: "为肾透析的临时静脉插管术", triggers: &["透析导管", "临时透析管", "血透管", "透析用导管"], needs: &["置", "穿刺"], excludes: &[] },
     Rule { code: "39.6500", name: "体外膜肺氧合[ECMO]", triggers: &["ECMO", "体外膜肺"], needs: &[], excludes: &["撤离", "撤除", "撤机"] },
     Rule { code: "38.9100", name: "动脉导管插入术", triggers: &["动脉置管", "动脉穿刺置管", "有创动脉血压监测", "有创动脉压监测", "有创血压监测", "动脉测压"], needs: &[], excludes: &["拔除"] },
@@ -54,17 +59,20 @@ const RULES: &[Rule] = &[
     Rule { code: "99.1000", name: "血栓溶解药的注射或输注", triggers: &["溶栓"], needs: &["阿替普酶", "尿激酶", "rt-PA", "rtPA", "替奈普酶", "瑞替普酶", "链激酶", "静脉"], excludes: &["导管溶栓", "溶栓治疗禁忌", "未溶栓"] },
     Rule { code: "88.4300", name: "肺动脉造影术", triggers: &["肺动脉造影"], needs: &[], excludes: &["CT", "CTA", "CTPA"] },
     Rule { code: "99.6200", name: "心脏其他电抗休克", triggers: &["电除颤", "非同步电复律", "非同步直流电复律", "予除颤", "行除颤", "次除颤", "除颤1次", "除颤2次", "除颤3次", "除颤后"], needs: &[], excludes: &["除颤器", "ICD", "阻抗", "测试", "除颤阈值"] },
-    Rule { code: "99.6100", name: "心房复律术", triggers: &["同步电复律", "直流电复律", "电复律"], needs: &[], excludes: &["非同步", "药物复律"] },
+    // Cardioversion is atrial (99.61) for atrial arrhythmias; of a ventricular one it is the
+    // other countershock (99.62).
+    Rule { code: "99.6200", name: "心脏其他电抗休克", triggers: &["同步电复律", "直流电复律", "电复律"], needs: VENTRICULAR, excludes: &["药物复律"] },
+    Rule { code: "99.6100", name: "心房复律术", triggers: &["同步电复律", "直流电复律", "电复律"], needs: &[], excludes: &["非同步", "药物复律", "室速", "室性心动过速", "VT", "室颤", "心室颤动", "VF", "室扑"] },
     Rule { code: "45.1300x004", name: "胃-十二指肠镜检查", triggers: &["胃镜"], needs: &[], excludes: &["活检", "钛夹", "止血"] },
     Rule { code: "31.1x00x005", name: "暂时性气管切开术", triggers: &["气管切开术", "经皮扩张气管切开", "行气管切开", "床旁气管切开"], needs: &[], excludes: &["拔除", "既往", "永久"] },
-    Rule { code: "33.2403", name: "纤维支气管镜检查伴肺泡灌洗术", triggers: &["支气管镜", "纤支镜", "气管镜"], needs: &["灌洗"], excludes: &[] },
+    Rule { code: "33.2403", name: "纤维支气管镜检查伴肺泡灌洗术", triggers: &["支气管镜", "纤支镜", "气管镜", "肺泡灌洗"], needs: &["灌洗"], excludes: &[] },
     Rule { code: "03.3101", name: "腰椎穿刺术", triggers: &["腰椎穿刺", "腰穿"], needs: &[], excludes: &["腰大池"] },
     Rule { code: "54.9101", name: "腹腔穿刺引流术", triggers: &["腹腔穿刺", "腹穿"], needs: &["引流", "置管"], excludes: &[] },
     Rule { code: "54.9105", name: "腹腔穿刺术", triggers: &["腹腔穿刺", "腹穿"], needs: &[], excludes: &["引流", "置管"] },
     // Transfusions by component.
     Rule { code: "99.0401", name: "红细胞输入", triggers: &["输注红细胞", "输红细胞", "悬浮红细胞", "输入红细胞", "红细胞悬液", "去白红细胞", "洗涤红细胞"], needs: &[], excludes: &[] },
     Rule { code: "99.0500", name: "输入血小板", triggers: &["输注血小板", "输血小板", "单采血小板", "血小板输注", "输入血小板"], needs: &[], excludes: &[] },
-    Rule { code: "99.0701", name: "血浆输入", triggers: &["输注血浆", "输血浆", "新鲜冰冻血浆", "血浆输注", "输入血浆", "冰冻血浆"], needs: &[], excludes: &[] },
+    Rule { code: "99.0701", name: "血浆输入", triggers: &["输注血浆", "输血浆", "新鲜冰冻血浆", "血浆输注", "输入血浆", "冰冻血浆"], needs: &[], excludes: &["置换"] },
     // Pericardiocentesis by how it was guided and whether a drain stayed.
     Rule { code: "37.0x01", name: "超声引导下心包穿刺引流术", triggers: PERICARDIOCENTESIS, needs: ULTRASOUND_GUIDED, excludes: &[] },
     Rule { code: "37.0x00x002", name: "心包穿刺引流术", triggers: PERICARDIOCENTESIS, needs: &["引流"], excludes: ULTRASOUND_GUIDED },
@@ -182,9 +190,14 @@ fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
     for trig in ["有创呼吸机", "呼吸机辅助通气", "机械通气", "有创通气", "呼吸机辅助呼吸", "接呼吸机", "有创机械通气"] {
         for (s, e) in find_all(text, trig) {
             let (cl, rel) = clause(text, s, e);
-            // From the trigger to the next comma or bracket (机械通气共约72小时).
-            let part: String = cl.chars().skip(rel).take_while(|c| !matches!(c, '，' | ',' | '）' | ')' | '。' | '；')).collect();
-            let part_hours = ventilation_hours(&part);
+            // From the trigger to the next comma or bracket (机械通气共约72小时), or the piece
+            // after it that sums up (自第1天14:00至第5天拔管，共4天（98小时）).
+            let rest: Vec<char> = cl.chars().skip(rel).collect();
+            let pieces: Vec<String> = rest.split(|c| matches!(c, '，' | ',' | '。' | '；')).map(|p| p.iter().collect()).collect();
+            let first: String = pieces.first().map(|p| p.chars().take_while(|c| !matches!(c, '）' | ')')).collect()).unwrap_or_default();
+            let part_hours = ventilation_hours(&first).or_else(|| {
+                pieces.get(1).filter(|p| ["共", "累计", "总", "约", "持续"].iter().any(|w| p.starts_with(w))).and_then(|p| ventilation_hours(p))
+            });
             if cl.contains("无创") || (!done(text, s, e) && part_hours.is_none()) {
                 continue;
             }
@@ -210,7 +223,8 @@ fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
 fn ventilation_hours(cl: &str) -> Option<f64> {
     let chars: Vec<char> = cl.chars().collect();
     for (i, c) in chars.iter().enumerate() {
-        if c.is_ascii_digit() && (i == 0 || !chars[i - 1].is_ascii_digit()) {
+        // 第5天 is a day of the stay, 14:00 a time of day: no durations.
+        if c.is_ascii_digit() && (i == 0 || !chars[i - 1].is_ascii_digit() && chars[i - 1] != '第' && chars[i - 1] != ':' && chars[i - 1] != '：') {
             let mut j = i;
             while j < chars.len() && chars[j].is_ascii_digit() {
                 j += 1;
@@ -412,5 +426,31 @@ mod tests {
         for want in ["31.1x00x005", "03.3101", "54.9105", "99.0401", "99.0500", "96.7000"] {
             assert!(c.contains(&want.to_string()), "{want} missing from {c:?}");
         }
+    }
+
+    #[test]
+    fn an_icus_terse_wordings_are_coded_as_the_conventions_say() {
+        // A span of days is no duration; the sum after it is (98 h: 96.72).
+        let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "有创机械通气自第1天14:00至第5天16:00拔管，共4天（98小时）。"));
+        assert!(c.contains(&"96.7200".to_string()) && !c.contains(&"96.7100".to_string()), "{c:?}");
+        let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "经口插管机械通气下行气管切开。有创机械通气自急诊插管至第12天脱机，累计约270小时。"));
+        assert!(c.contains(&"96.0400".to_string()) && c.contains(&"96.7200".to_string()), "{c:?}");
+        // A lavage told in the clause after the bronchoscopy.
+        let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "床旁纤维支气管镜检查：右下叶见脓性分泌物，予吸净；于右下叶外基底段行支气管肺泡灌洗，回收48ml送培养。"));
+        assert!(c.contains(&"33.2403".to_string()), "{c:?}");
+        // Intermittent haemodialysis at the bedside is haemodialysis, not CRRT.
+        let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "右颈内静脉穿刺置入临时双腔透析导管。床旁行间歇性血液透析（IHD）4小时。"));
+        assert!(c.contains(&"39.9500".to_string()) && c.contains(&"38.9502".to_string()) && !c.contains(&"39.9500x007".to_string()), "{c:?}");
+        // A plasma exchange's plasma is no transfusion.
+        let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "行单膜血浆置换，置换量2500ml（新鲜冰冻血浆1500ml+5%白蛋白1000ml）。"));
+        assert_eq!(c, vec!["39.9500x005"]);
+        // Cardioversion of ventricular tachycardia is the other countershock; of AF atrial.
+        let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "发作室速，予150J同步电复律转复。"));
+        assert_eq!(c, vec!["99.6200"]);
+        let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "持续性心房颤动，TEE未见血栓，予120J同步电复律转为窦律。"));
+        assert_eq!(c, vec!["99.6100"]);
+        // Thrombus aspiration told the other way round.
+        let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "Export导管抽吸数次，吸出大量红色血栓。"));
+        assert!(c.contains(&"17.5500x003".to_string()), "{c:?}");
     }
 }

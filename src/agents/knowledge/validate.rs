@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::facts::{body_text, Facts};
 use crate::terminology::policy::Policy;
 use super::mine::mine_record;
+use super::prioritize::decide_principal;
 use crate::terminology::families::{in_families, same_family};
 use super::text::{assertion, clause, find_all, Assertion};
 use crate::agents::{Agent, AgentError, AgentInfo, AgentInput, AgentOutput, Evidence, Item, Removal, Role};
@@ -84,6 +85,7 @@ const HISTORY: [Section; 3] = [Section::PastHistory, Section::PresentIllness, Se
 pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[Item], policy: &Policy) -> AgentOutput {
     let facts = Facts::read(rec);
     let mut out = AgentOutput::default();
+    let principal_in = items.first().and_then(|i| i.code.clone());
 
     // 1. Negated or ruled-out in their own evidence.
     items.retain(|it| {
@@ -343,7 +345,20 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     }
 
     out.notes.extend(not_coded);
-    out.items = drop_redundant_bases(items, &mut out.removed);
+    let mut items = drop_redundant_bases(items, &mut out.removed);
+    // A principal removed here (an umbrella beside its specific code) leaves the choice to the
+    // policy's decision list again, not to whatever was listed second; a principal this stage
+    // put first itself (NSTEMI, microvascular angina) stands.
+    let principal_gone = principal_in.as_ref().is_some_and(|p| !has_code(&items, p));
+    if principal_gone && items.first().is_some_and(|i| i.origin != "validate") {
+        let decision = decide_principal(&items, procedures, policy);
+        if let Some(&best) = decision.standing.first().filter(|&&b| b != 0) {
+            let principal = items.remove(best);
+            out.notes.push(format!("principal {} removed; {} by the decision list ({})", principal_in.as_deref().unwrap_or(""), principal.code.as_deref().unwrap_or(""), decision.steps.join(", ")));
+            items.insert(0, principal);
+        }
+    }
+    out.items = items;
     out
 }
 
