@@ -209,6 +209,9 @@ fn the_cause_or_the_acute_condition_is_principal_by_the_national_rules() {
         ("1.感染性休克 2.重症肺炎 3.急性肾衰竭", "J18.903", "septic-shock-source-principal"),
         ("1.慢性心力衰竭 心功能III级(NYHA) 2.肺炎 3.冠心病", "J18.900", "stable-chronic-failure-not-principal"),
         ("1.心房颤动 2.急性脑栓塞 3.高血压病2级(极高危)", "I63.4", "embolism-over-its-source"),
+        ("1.永久性心房颤动 2.地高辛中毒 3.三度房室传导阻滞", "T46", "poisoning-principal"),
+        ("1.心律失常 阿-斯综合征 三度房室传导阻滞 2.2型糖尿病", "I44.2", "manifestation-not-principal"),
+        ("1.心功能Ⅲ级(NYHA) 2.扩张型心肌病", "I42.0", "functional-class-not-principal"),
     ];
     for (dx, principal, rule) in cases {
         let c = pipeline().code(&EhrRecord::new("rules").with(Section::DischargeDiagnosis, dx)).unwrap();

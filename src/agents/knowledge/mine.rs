@@ -88,7 +88,14 @@ const INCLUDES: &[(&str, &str)] = &[("45.16", "45.13"), ("44.43", "45.13")];
 /// A code whose extension codes say more of the same procedure: beside one of them (told in
 /// another sentence: 予BiPAP…，第6天停无创通气) the plain code is not a second procedure.
 /// Ventilation of unstated duration beside the same ventilation with its hours told likewise.
-const GENERIC_BESIDE_SPECIFIC: &[(&str, &str)] = &[("93.9000", "93.9000x"), ("37.0x00", "37.0x0"), ("96.7000", "96.71"), ("96.7000", "96.72")];
+/// Validation applies it to the name's codes too: 血浆置换术 in 手术名称 beside the report's 单膜血浆置换.
+pub const GENERIC_BESIDE_SPECIFIC: &[(&str, &str)] =
+    &[("93.9000", "93.9000x"), ("37.0x00", "37.0x0"), ("96.7000", "96.71"), ("96.7000", "96.72"), ("39.9500x004", "39.9500x005"), ("39.9500x004", "39.9500x006")];
+
+/// Whether `code` is the plain code of one of `others` that says more of the same procedure.
+pub fn generic_beside_specific<S: AsRef<str>>(code: &str, others: &[S]) -> bool {
+    GENERIC_BESIDE_SPECIFIC.iter().any(|(g, spec)| code == *g && others.iter().any(|o| o.as_ref() != code && o.as_ref().starts_with(spec)))
+}
 
 /// Words of a clause that tell a biopsy was not taken now (未取活检, 嘱8周后复查胃镜并取活检).
 const NOT_TAKEN: &[&str] = &["未取", "未行", "未做", "未予", "拒绝", "暂不", "嘱", "复查", "择期", "拟", "建议", "不宜"];
@@ -294,7 +301,7 @@ pub fn mine_record(rec: &EhrRecord, policy: &Policy) -> Mined {
     mined.retain(|(i, _)| {
         let c = i.code.as_deref().unwrap_or("");
         let included = INCLUDES.iter().any(|(by, inc)| c.starts_with(inc) && codes.iter().any(|o| o.starts_with(by)));
-        let generic = GENERIC_BESIDE_SPECIFIC.iter().any(|(g, spec)| c == *g && codes.iter().any(|o| o != c && o.starts_with(spec)));
+        let generic = generic_beside_specific(c, &codes);
         !included && !generic
     });
     let (items, cited) = mined.into_iter().unzip();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::facts::{body_text, Facts};
 use crate::terminology::policy::Policy;
-use super::mine::mine_record;
+use super::mine::{generic_beside_specific, mine_record};
 use super::prioritize::decide_principal;
 use crate::terminology::families::{in_families, same_family};
 use super::text::{assertion, clause, find_all, Assertion};
@@ -184,7 +184,10 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     if chronic_hf.is_some() && (facts.hf_exacerbation_words || facts.dyspnea && facts.recent_worsening || facts.bnp_high && facts.dyspnea) && !has_code(&items, "I50.900x018") {
         out.notes.push("chronic heart failure worsening this admission".into());
         let worse = recovered("I50.900x018", "慢性心功能不全急性加重", "慢性心衰加重", chronic_hf, 0.7);
-        if principal_is(&items, &["I50"]) {
+        // The worsening is what brought the patient in, before the heart failure or the
+        // cardiomyopathy that fails (the class codes are not principal, so the cardiomyopathy
+        // may have been put first).
+        if principal_is(&items, &["I50", "I42", "I25.5"]) {
             items.insert(0, worse);
         } else {
             items.push(worse);
@@ -436,8 +439,11 @@ pub fn validate_procedures(rec: &EhrRecord, items: Vec<Item>, policy: &Policy) -
                     matches!(assertion(text, ev.start, ev.end), Assertion::Planned | Assertion::NotDone | Assertion::Negated)
                         || text.starts_with("拟") || text.starts_with("建议")
                 });
+            let less_specific = it.origin == "standardize" && generic_beside_specific(c, &mined_codes);
             let reason = if contradicted {
                 Some("the operative report's facts give other codes for this procedure")
+            } else if less_specific {
+                Some("the operative report names the procedure more specifically")
             } else if uncorroborated {
                 Some("the operative report and notes do not tell of it")
             } else if planned {
