@@ -419,3 +419,23 @@ fn a_deferred_device_is_not_coded_and_a_dropped_principal_is_re_decided() {
     assert!(!dx.contains(&"I80.303".to_string()), "the unnamed vein beside the named one: {dx:?}");
     assert!(dx[0].starts_with("I26") || dx[0].starts_with("I80.2"), "{dx:?}");
 }
+
+/// A record without a discharge diagnosis is coded from what its course established: the
+/// question in the admission diagnosis gives way to the answer, what the course rules out is
+/// not coded, and the symptom worked up is not coded beside the diagnosis found.
+#[test]
+fn without_a_discharge_diagnosis_the_course_answers_the_admissions_questions() {
+    let rec = EhrRecord::new("admission-only")
+        .with(Section::AdmissionDiagnosis, "1.晕厥待查：II度房室传导阻滞？ 2.冠心病？")
+        .with(Section::ChiefComplaint, "反复晕厥3天")
+        .with(Section::ClinicalCourse, "动态心电图示三度房室传导阻滞，最长RR间期5.2秒。冠脉CTA未见狭窄，排除冠心病。诊断III度房室传导阻滞，晕厥为心动过缓所致。第3天植入双腔永久起搏器。");
+    let c = pipeline().code(&rec).unwrap();
+    let dx = c.disease_codes();
+    assert_eq!(dx[0], "I44.200", "{dx:?}");
+    assert!(!dx.contains(&"I44.100".to_string()), "the question answered: {dx:?}");
+    assert!(!dx.iter().any(|d| d.starts_with("I25")), "ruled out: {dx:?}");
+    assert!(!dx.iter().any(|d| d.starts_with('R')), "the symptom worked up: {dx:?}");
+    // With a discharge diagnosis the course's statements add nothing: the list is the doctor's.
+    let listed = rec.clone().with(Section::DischargeDiagnosis, "1.II度房室传导阻滞");
+    assert_eq!(pipeline().code(&listed).unwrap().disease_codes()[0], "I44.100");
+}

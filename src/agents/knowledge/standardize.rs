@@ -6,10 +6,11 @@
 
 use std::sync::Arc;
 
+use super::course_diagnoses;
 use super::reranker::{self, Reranker};
 use super::text::{split_items, Piece};
 use crate::agents::{Agent, AgentError, AgentInfo, AgentInput, AgentOutput, Evidence, Item, Removal, Role};
-use crate::record::Section;
+use crate::record::{EhrRecord, Section};
 use crate::terminology::normalize::normalize;
 use crate::terminology::{CodeSystem, Scope, Terminology};
 
@@ -310,9 +311,14 @@ impl Standardizer {
 
     /// Items for a whole section.
     pub fn standardize_section(&self, section: Section, text: &str, origin: &str) -> Result<(Vec<Item>, Vec<Removal>), String> {
+        self.standardize_pieces(section, split_items(text), origin)
+    }
+
+    /// Items for pieces of a section's text (a list's items, or the course's statements).
+    pub fn standardize_pieces(&self, section: Section, pieces: Vec<Piece>, origin: &str) -> Result<(Vec<Item>, Vec<Removal>), String> {
         let mut items: Vec<Item> = Vec::new();
         let mut removed = Vec::new();
-        for Piece { start, end, text: piece } in split_items(text) {
+        for Piece { start, end, text: piece } in pieces {
             let ev = Evidence { section, start, end, text: piece.clone() };
             let resolved = self.resolve(&piece)?;
             if resolved.is_empty() && self.names_umbrella(&piece) {
@@ -441,6 +447,68 @@ pub fn segment(key: &str, is_word: impl Fn(&str) -> bool) -> Vec<(String, bool)>
     runs
 }
 
+/// Diagnoses coded once per category: the course's restatement replaces the listed one.
+const ONE_PER_CATEGORY: [&str; 4] = ["I10", "I48", "I44", "I63"];
+
+impl StandardizeAgent {
+    /// Without a discharge diagnosis the admission diagnosis is a hypothesis: the diagnoses the
+    /// course states (诊断：…, …诊断明确) come first, what it rules out (排除冠心病) goes, and a
+    /// question (II度房室传导阻滞？, 急性冠脉综合征？) gives way to what the course found in its
+    /// place (III度房室传导阻滞, 不稳定型心绞痛).
+    fn what_the_course_established(&self, rec: &EhrRecord, out: &mut AgentOutput) -> Result<(), String> {
+        let mut found: Vec<Item> = Vec::new();
+        for (section, piece) in course_diagnoses::established(rec) {
+            let (items, _) = self.inner.standardize_pieces(section, vec![piece], "standardize")?;
+            for it in items {
+                if !found.iter().any(|f| f.code == it.code) {
+                    found.push(it);
+                }
+            }
+        }
+        let mut ruled_out: Vec<String> = Vec::new();
+        for text in course_diagnoses::ruled_out(rec) {
+            let (items, _) = self.inner.standardize_pieces(Section::ClinicalCourse, vec![Piece { start: 0, end: 0, text }], "standardize")?;
+            ruled_out.extend(items.into_iter().filter_map(|i| i.code));
+        }
+        let category = |c: &str| c.get(..3).map(str::to_owned);
+        let mut established: Vec<Item> = found.into_iter().filter(|f| !ruled_out.iter().any(|r| Some(r.as_str()) == f.code.as_deref())).collect();
+        if !established.is_empty() {
+            out.notes.push(format!("{} item(s) the course established (no discharge diagnosis)", established.len()));
+        }
+        let listed = std::mem::take(&mut out.items);
+        for it in listed {
+            let code = it.code.as_deref().unwrap_or("");
+            let question = it.mention.contains('?') || it.mention.contains('？');
+            // What the course found in the place of a listed one: any kind for a question, and for
+            // the diagnoses coded once (a hypertension's grade and risk restratified, an AF's type,
+            // a block's degree) the course's own words even without one.
+            let answer = established.iter().position(|f| {
+                let fc = f.code.as_deref().unwrap_or("");
+                let kind = category(fc) == category(code) && (question || ONE_PER_CATEGORY.iter().any(|p| code.starts_with(p)));
+                f.code != it.code && !code.starts_with('R') && (kind || question && code.starts_with("I24.9") && (fc.starts_with("I20") || fc.starts_with("I21")))
+            });
+            if ruled_out.iter().any(|r| r == code) {
+                out.removed.push(Removal { item: it, reason: "ruled out by the course (排除)".into() });
+            } else if let Some(at) = answer {
+                out.removed.push(Removal { item: it, reason: "the course found another diagnosis of its kind in its place".into() });
+                // The answer takes the listed one's place in the list.
+                let f = established.remove(at);
+                if !out.items.iter().any(|o| o.code == f.code) {
+                    out.items.push(f);
+                }
+            } else if !out.items.iter().any(|o| o.code == it.code) {
+                out.items.push(it);
+            }
+        }
+        for f in established {
+            if !out.items.iter().any(|o| o.code == f.code) {
+                out.items.push(f);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The two standardization roles differ only in section and edition.
 pub struct StandardizeAgent {
     pub role: Role,
@@ -476,6 +544,9 @@ impl Agent for StandardizeAgent {
                 }
             }
             out.removed.extend(removed);
+        }
+        if self.role == Role::StandardizeDiagnosis && !rec.has(Section::DischargeDiagnosis) {
+            self.what_the_course_established(rec, &mut out).map_err(fail)?;
         }
         if self.role == Role::StandardizeDiagnosis {
             self.inner.diabetes_of_the_type_told(&mut out);

@@ -348,6 +348,17 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     }
 
     out.notes.extend(not_coded);
+    // Without a discharge diagnosis, the symptom an admission was worked up for (胸痛原因待查)
+    // is not coded beside the diagnosis the work-up found.
+    if !rec.has(Section::DischargeDiagnosis) && items.iter().any(|i| i.code.as_deref().is_some_and(|c| !c.starts_with('R') && !c.starts_with('Z'))) {
+        items.retain(|i| {
+            let worked_up = i.code.as_deref().is_some_and(|c| c.starts_with('R')) && i.mention.contains("待查");
+            if worked_up {
+                out.removed.push(Removal { item: i.clone(), reason: "the symptom worked up, beside the diagnosis found".into() });
+            }
+            !worked_up
+        });
+    }
     let mut items = drop_redundant_bases(items, &mut out.removed);
     // A principal removed here (an umbrella beside its specific code) leaves the choice to the
     // policy's decision list again, not to whatever was listed second; a principal this stage

@@ -1,0 +1,136 @@
+//! What the course says it established or ruled out, for records that carry no discharge
+//! diagnosis (many exports give only 入院诊断 and 诊疗经过): 诊断：高血压性心脏病，急性左心衰竭；
+//! 冠心病诊断明确; 胸痛考虑为反流性食管炎所致; 排除冠心病. The admission diagnosis then is a
+//! hypothesis (胸痛原因待查：冠心病？) that these statements confirm, replace or rule out.
+
+use crate::record::lists::Piece;
+use crate::record::{EhrRecord, Section};
+
+/// Where the course tells what was found.
+pub const COURSE: [Section; 2] = [Section::ClinicalCourse, Section::ProgressNotes];
+
+/// Words that end a stated diagnosis.
+const ENDS: [char; 8] = ['，', ',', '。', '；', ';', '\n', '！', '!'];
+
+/// A statement that is no diagnosis of the patient's (诊断依据, 诊断不明, 待诊断).
+const NOT_A_FINDING: [&str; 9] = ["依据", "不明", "不清", "待", "困难", "标准", "性治疗", "意见", "治疗"];
+
+/// What a stated diagnosis may not say: it is still a question.
+const UNSURE: [&str; 6] = ["?", "？", "可能", "不除外", "待排", "疑似"];
+
+/// The diagnoses the course states as established, in course order: (section, piece).
+pub fn established(rec: &EhrRecord) -> Vec<(Section, Piece)> {
+    let mut out = Vec::new();
+    for section in COURSE {
+        let chars: Vec<char> = rec.text(section).chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            if let Some(found) = statement_at(&chars, i) {
+                i = found.iter().map(|p| p.end).max().unwrap_or(i + 1).max(i + 1);
+                out.extend(found.into_iter().map(|p| (section, p)));
+            } else {
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The diagnoses the course rules out (排除冠心病, 除外肺栓塞).
+pub fn ruled_out(rec: &EhrRecord) -> Vec<String> {
+    let mut out = Vec::new();
+    for section in COURSE {
+        let chars: Vec<char> = rec.text(section).chars().collect();
+        for i in 0..chars.len() {
+            let at = |w: &str| chars[i..].iter().take(w.chars().count()).copied().eq(w.chars());
+            let skip = if at("排除") && !(i > 0 && chars[i - 1] == '不') { 2 } else if at("除外") && !(i > 0 && chars[i - 1] == '不') { 2 } else { 0 };
+            if skip == 0 {
+                continue;
+            }
+            let text: String = chars[i + skip..].iter().take_while(|c| !ENDS.contains(c) && **c != '、').collect();
+            let text = text.trim_start_matches(['了', '：', ':']).to_string();
+            // 排除禁忌症 / 排除手术禁忌 are no diagnoses.
+            if text.chars().count() >= 2 && !text.contains("禁忌") {
+                out.push(text);
+            }
+        }
+    }
+    out
+}
+
+fn piece(chars: &[char], start: usize, end: usize) -> Option<Piece> {
+    let raw: String = chars[start..end].iter().collect();
+    let lead = raw.chars().take_while(|c| c.is_whitespace() || "：:为是".contains(*c)).count();
+    let text: String = raw.chars().skip(lead).collect::<String>().trim_end().trim_end_matches("所致").to_string();
+    let n = text.chars().count();
+    (n >= 2 && n <= 40 && !UNSURE.iter().any(|w| text.contains(w)) && !NOT_A_FINDING.iter().any(|w| text.starts_with(w)))
+        .then(|| Piece { start: start + lead, end: start + lead + n, text })
+}
+
+/// A statement of a diagnosis starting at `i`: 诊断：A，B。 (a list to the full stop), 诊断(为)X,
+/// X诊断明确, 考虑为X所致.
+fn statement_at(chars: &[char], i: usize) -> Option<Vec<Piece>> {
+    let at = |j: usize, w: &str| chars.get(j..).is_some_and(|rest| rest.iter().take(w.chars().count()).copied().eq(w.chars()));
+    let before = |n: usize| -> String { chars[i.saturating_sub(n)..i].iter().collect() };
+    if at(i, "诊断明确") {
+        let start = (0..i).rev().find(|&k| ENDS.contains(&chars[k]) || matches!(chars[k], '：' | ':')).map_or(0, |k| k + 1);
+        let text: String = chars[start..i].iter().collect();
+        // 考虑患者冠心病诊断明确, 根据…结果，冠心病诊断明确.
+        let lead = ["考虑患者", "考虑", "患者"].iter().find(|w| text.starts_with(*w)).map_or(0, |w| w.chars().count());
+        return piece(chars, start + lead, i).map(|p| vec![p]);
+    }
+    if at(i, "诊断") {
+        let b = before(2);
+        // 排除诊断, 待诊断, 初步诊断 (an admission's), 鉴别诊断, 入院诊断: not what was found.
+        if ["排除", "待", "初步", "鉴别", "入院", "门诊", "外院", "当地", "拟"].iter().any(|w| b.ends_with(w)) {
+            return None;
+        }
+        let j = i + 2;
+        if at(j, "明确") || at(j, "考虑") {
+            return None;
+        }
+        if chars.get(j).is_some_and(|c| matches!(c, '：' | ':')) {
+            // A list to the full stop.
+            let end = (j + 1..chars.len()).find(|&k| matches!(chars[k], '。' | '；' | ';' | '\n')).unwrap_or(chars.len());
+            let mut out = Vec::new();
+            let mut s = j + 1;
+            for k in j + 1..=end {
+                if k == end || matches!(chars[k], '，' | ',' | '、') {
+                    out.extend(piece(chars, s, k));
+                    s = k + 1;
+                }
+            }
+            return (!out.is_empty()).then_some(out);
+        }
+        let end = (j..chars.len()).find(|&k| ENDS.contains(&chars[k])).unwrap_or(chars.len());
+        return piece(chars, j, end).map(|p| vec![p]);
+    }
+    if at(i, "考虑为") {
+        let end = (i + 3..chars.len()).find(|&k| ENDS.contains(&chars[k])).unwrap_or(chars.len());
+        let text: String = chars[i + 3..end].iter().collect();
+        // Only a cause (考虑为反流性食管炎所致): 考虑为…可能 stays a question.
+        return text.ends_with("所致").then(|| piece(chars, i + 3, end)).flatten().map(|p| vec![p]);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(course: &str) -> Vec<String> {
+        established(&EhrRecord::new("t").with(Section::ClinicalCourse, course)).into_iter().map(|(_, p)| p.text).collect()
+    }
+
+    #[test]
+    fn statements_of_what_was_found_are_read_and_questions_are_not() {
+        assert_eq!(texts("心电图：窦性心动过速。诊断：高血压性心脏病，急性左心衰竭。予BiPAP。"), vec!["高血压性心脏病", "急性左心衰竭"]);
+        assert_eq!(texts("甲功正常。诊断病态窦房结综合征,有植入永久起搏器指征。"), vec!["病态窦房结综合征"]);
+        assert_eq!(texts("同期于LAD植入DES 1枚。冠心病诊断明确,高血压病重新分层。"), vec!["冠心病"]);
+        assert_eq!(texts("胃镜提示反流性食管炎，胸痛考虑为反流性食管炎所致。"), vec!["反流性食管炎"]);
+        assert!(texts("入院诊断：冠心病。诊断依据不足。初步诊断为心衰。诊断考虑心衰？").is_empty());
+        assert!(texts("诊断：肺栓塞？").is_empty());
+        let rec = EhrRecord::new("t").with(Section::ClinicalCourse, "冠脉CTA未见有意义狭窄，排除冠心病。排除手术禁忌后行造影。不排除肺栓塞。");
+        assert_eq!(ruled_out(&rec), vec!["冠心病"]);
+    }
+}
