@@ -435,6 +435,14 @@ fn without_a_discharge_diagnosis_the_course_answers_the_admissions_questions() {
     assert!(!dx.contains(&"I44.100".to_string()), "the question answered: {dx:?}");
     assert!(!dx.iter().any(|d| d.starts_with("I25")), "ruled out: {dx:?}");
     assert!(!dx.iter().any(|d| d.starts_with('R')), "the symptom worked up: {dx:?}");
+    // The troponin's infarction answers the chest pain: the angina and the question beside it go.
+    let chest = EhrRecord::new("chest")
+        .with(Section::AdmissionDiagnosis, "1.胸闷待查：急性冠脉综合征？ 肺栓塞？ 2.2型糖尿病")
+        .with(Section::ChiefComplaint, "胸闷3小时")
+        .with(Section::ClinicalCourse, "肌钙蛋白I：2.85ng/mL↑，6小时后5.10ng/mL↑。心电图V4-V6导联ST段压低。D-二聚体正常。冠脉造影示前降支近段狭窄90%。");
+    let dx = pipeline().code(&chest).unwrap().disease_codes();
+    assert_eq!(dx[0], "I21.401", "{dx:?}");
+    assert!(!dx.iter().any(|d| d.starts_with("I26") || d.starts_with("I24") || d.starts_with("I20") || d.starts_with('R')), "{dx:?}");
     // With a discharge diagnosis the course's statements add nothing: the list is the doctor's.
     let listed = rec.clone().with(Section::DischargeDiagnosis, "1.II度房室传导阻滞");
     assert_eq!(pipeline().code(&listed).unwrap().disease_codes()[0], "I44.100");

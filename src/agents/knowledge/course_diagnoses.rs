@@ -105,6 +105,13 @@ fn statement_at(chars: &[char], i: usize) -> Option<Vec<Piece>> {
         let end = (j..chars.len()).find(|&k| ENDS.contains(&chars[k])).unwrap_or(chars.len());
         return piece(chars, j, end).map(|p| vec![p]);
     }
+    // 考虑不稳定型心绞痛，予双联抗血小板: a working diagnosis the course acts on.
+    if at(i, "考虑") && !at(i, "考虑为") {
+        let end = (i + 2..chars.len()).find(|&k| ENDS.contains(&chars[k])).unwrap_or(chars.len());
+        let next: String = chars.get(end + 1..).map(|r| r.iter().take(2).collect()).unwrap_or_default();
+        let acted = ["予", "给予", "行", "遂", "即"].iter().any(|w| next.starts_with(w));
+        return acted.then(|| piece(chars, i + 2, end)).flatten().map(|p| vec![p]);
+    }
     if at(i, "考虑为") {
         let end = (i + 3..chars.len()).find(|&k| ENDS.contains(&chars[k])).unwrap_or(chars.len());
         let text: String = chars[i + 3..end].iter().collect();
@@ -130,6 +137,8 @@ mod tests {
         assert_eq!(texts("胃镜提示反流性食管炎，胸痛考虑为反流性食管炎所致。"), vec!["反流性食管炎"]);
         assert!(texts("入院诊断：冠心病。诊断依据不足。初步诊断为心衰。诊断考虑心衰？").is_empty());
         assert!(texts("诊断：肺栓塞？").is_empty());
+        assert_eq!(texts("发作时ST段压低。考虑不稳定型心绞痛,予阿司匹林+替格瑞洛。"), vec!["不稳定型心绞痛"]);
+        assert!(texts("考虑心衰可能，建议复查。考虑冠心病，建议造影。").is_empty());
         let rec = EhrRecord::new("t").with(Section::ClinicalCourse, "冠脉CTA未见有意义狭窄，排除冠心病。排除手术禁忌后行造影。不排除肺栓塞。");
         assert_eq!(ruled_out(&rec), vec!["冠心病"]);
     }

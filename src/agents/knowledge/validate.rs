@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::facts::{body_text, Facts};
 use crate::terminology::policy::Policy;
+use super::course_diagnoses::COURSE;
 use super::mine::{generic_beside_specific, mine_record};
 use super::prioritize::decide_principal;
 use crate::terminology::families::{in_families, same_family};
@@ -114,7 +115,9 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     let explained = items.iter().any(|i| {
         i.code.as_deref().is_some_and(|c| !c.starts_with('R') && !c.starts_with('Z') && !["I10", "I11", "I12", "I15", "E1", "E78", "E79", "E66", "E04", "I25.2", "I69", "K76", "N28", "I70"].iter().any(|p| c.starts_with(p)))
     });
-    if facts.chest_pain && (symptom_first || no_cardiac && !explained) {
+    // 排除冠心病: the course found the chest's complaint is not coronary.
+    let coronary_ruled_out = super::course_diagnoses::ruled_out(rec).iter().any(|r| r.contains("冠心病") || r.contains("心绞痛") || r.contains("冠状动脉"));
+    if facts.chest_pain && (symptom_first || no_cardiac && !explained) && !coronary_ruled_out {
         let established = if facts.troponin_high && !facts.st_elevation {
             Some(("I21.401", "急性非ST段抬高型心肌梗死", "胸痛待查：肌钙蛋白升高"))
         } else if facts.significant_stenosis || facts.pci_done {
@@ -144,6 +147,14 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
         } else {
             items.push(nstemi);
         }
+        // The angina or acute coronary syndrome it was admitted as is the infarction now.
+        items.retain(|i| {
+            let superseded = i.code.as_deref().is_some_and(|c| c.starts_with("I20") || c.starts_with("I24.9"));
+            if superseded {
+                out.removed.push(Removal { item: i.clone(), reason: "the angina admitted is an infarction by its troponin".into() });
+            }
+            !superseded
+        });
     }
     // An infarction of unstated type whose ECG shows ST depression, never elevation, is a
     // non-ST-elevation infarction.
@@ -164,7 +175,7 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
         .filter(|(_, i)| i.code.as_deref().is_some_and(|c| c == "I20.000" || c.starts_with("I20.9")))
         .map(|(n, _)| n)
         .collect();
-    if !angina.is_empty() && facts.coronary_no_significant_stenosis && !facts.significant_stenosis && !facts.pci_done && !has_prefix(&items, &["I21"]) {
+    if !angina.is_empty() && !coronary_ruled_out && facts.coronary_no_significant_stenosis && !facts.significant_stenosis && !facts.pci_done && !has_prefix(&items, &["I21"]) {
         for n in angina.into_iter().rev() {
             let old = items.remove(n);
             out.removed.push(Removal { item: old.clone(), reason: "angiography without significant stenosis: microvascular angina".into() });
@@ -349,14 +360,21 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
 
     out.notes.extend(not_coded);
     // Without a discharge diagnosis, the symptom an admission was worked up for (胸痛原因待查)
-    // is not coded beside the diagnosis the work-up found.
-    if !rec.has(Section::DischargeDiagnosis) && items.iter().any(|i| i.code.as_deref().is_some_and(|c| !c.starts_with('R') && !c.starts_with('Z'))) {
+    // is not coded beside the diagnosis the work-up found, nor the questions it left
+    // unconfirmed once the course has found an answer (肺栓塞？ beside the NSTEMI found).
+    if !rec.has(Section::DischargeDiagnosis) {
+        let is_question = |i: &Item| i.origin == "standardize" && (i.mention.contains('?') || i.mention.contains('？')) && i.evidence.iter().all(|e| !COURSE.contains(&e.section));
+        let answered = items.iter().any(|i| !is_question(i) && i.code.as_deref().is_some_and(|c| !c.starts_with('R')) && (i.origin == "validate" || i.evidence.iter().any(|e| COURSE.contains(&e.section))));
+        let diagnosed = items.iter().any(|i| i.code.as_deref().is_some_and(|c| !c.starts_with('R') && !c.starts_with('Z')));
         items.retain(|i| {
-            let worked_up = i.code.as_deref().is_some_and(|c| c.starts_with('R')) && i.mention.contains("待查");
+            let worked_up = diagnosed && i.code.as_deref().is_some_and(|c| c.starts_with('R')) && i.mention.contains("待查");
+            let unconfirmed = answered && is_question(i) && i.code.as_deref().is_some_and(|c| !c.starts_with('Z'));
             if worked_up {
                 out.removed.push(Removal { item: i.clone(), reason: "the symptom worked up, beside the diagnosis found".into() });
+            } else if unconfirmed {
+                out.removed.push(Removal { item: i.clone(), reason: "a question of the admission the course answered otherwise".into() });
             }
-            !worked_up
+            !worked_up && !unconfirmed
         });
     }
     let mut items = drop_redundant_bases(items, &mut out.removed);
