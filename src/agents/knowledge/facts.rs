@@ -118,11 +118,32 @@ impl Facts {
         };
         // Troponin: a flagged value, or a value over the usual upper limits for its unit.
         for (_, e) in find_all(&body, "肌钙蛋白") {
-            let win: String = body.chars().skip(e).take(30).collect();
+            // Its own value only: up to the next separator (肌钙蛋白I阴性;BNP 96pg/ml is no
+            // troponin of 96).
+            let win: String = body.chars().skip(e).take(48).take_while(|c| !matches!(c, '；' | ';' | '，' | ',' | '。')).collect();
+            // Without what brackets hold: the time it was drawn (（2024-08-1909：37）) is no value.
+            let mut depth = 0;
+            let win: String = win
+                .chars()
+                .filter(|c| {
+                    match c {
+                        '（' | '(' => depth += 1,
+                        '）' | ')' => {
+                            depth -= 1;
+                            return false;
+                        }
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .collect();
+            if win.contains("阴性") || win.contains("正常") || win.contains("未见") {
+                continue;
+            }
             if win.contains('↑') || win.contains("升高") || win.contains("阳性") || win.contains("增高") {
                 f.troponin_high = true;
             }
-            if let Some(v) = number_after(&body, e, 15) {
+            if let Some(v) = number_after(&win, 0, 15) {
                 let unit_ng_ml = win.contains("ng/mL") || win.contains("ng/ml") || win.contains("μg/L") || win.contains("ug/L");
                 let unit_ng_l = win.contains("ng/L") || win.contains("pg/mL") || win.contains("pg/ml");
                 // Above the usual 99th-percentile upper limits of conventional and
@@ -235,6 +256,16 @@ mod tests {
         assert!(!super::worsened_lately("活动后气促3年，加重半年。"));
         assert!(!super::worsened_lately("气促2年，加重3个月"));
         assert!(!super::worsened_lately("胸痛2小时"));
+    }
+
+    #[test]
+    fn a_troponin_is_read_by_its_own_value() {
+        let neg = EhrRecord::new("t").with(Section::ClinicalCourse, "TSH正常;肌钙蛋白I阴性;BNP 96pg/ml;D-二聚体正常。");
+        assert!(!Facts::read(&neg).troponin_high);
+        let dated = EhrRecord::new("t").with(Section::ClinicalCourse, "血清肌钙蛋白I测定（2024-08-1909：37）：0.312ng/mL；糖化血红蛋白6.1%。");
+        assert!(Facts::read(&dated).troponin_high);
+        let normal = EhrRecord::new("t").with(Section::ClinicalCourse, "血清肌钙蛋白I测定（2024-08-1909：37）：0.012ng/mL；NT-proBNP 1405pg/mL。");
+        assert!(!Facts::read(&normal).troponin_high);
     }
 
     #[test]
