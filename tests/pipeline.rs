@@ -447,3 +447,20 @@ fn without_a_discharge_diagnosis_the_course_answers_the_admissions_questions() {
     let listed = rec.clone().with(Section::DischargeDiagnosis, "1.II度房室传导阻滞");
     assert_eq!(pipeline().code(&listed).unwrap().disease_codes()[0], "I44.100");
 }
+
+/// Bleeding whose source was found is coded by the source, anaemia of a stated cause by the
+/// cause: 消化道出血 and 贫血 are not coded beside them; the endoscopy's conclusion is what a
+/// record without a discharge diagnosis established.
+#[test]
+fn a_found_source_and_a_stated_cause_replace_their_umbrellas() {
+    let listed = EhrRecord::new("gi").with(Section::DischargeDiagnosis, "1.十二指肠球部溃疡伴出血 2.消化道出血 3.急性失血性贫血 4.贫血 5.冠心病");
+    let dx = pipeline().code(&listed).unwrap().disease_codes();
+    assert!(dx.contains(&"K26.401".to_string()) && dx.contains(&"D62.x00x002".to_string()), "{dx:?}");
+    assert!(!dx.contains(&"K92.210".to_string()) && !dx.contains(&"D64.900".to_string()), "{dx:?}");
+    let course = EhrRecord::new("gi-course")
+        .with(Section::AdmissionDiagnosis, "1.消化道出血 2.冠心病 冠脉支架植入术后 3.贫血")
+        .with(Section::ClinicalCourse, "血红蛋白76g/L↓。诊断急性失血性贫血，予输注悬浮红细胞2U。入院当日行急诊胃镜，十二指肠球部溃疡伴出血，镜下钛夹止血。");
+    let dx = pipeline().code(&course).unwrap().disease_codes();
+    assert_eq!(dx[0], "K26.401", "{dx:?}");
+    assert!(!dx.contains(&"K92.210".to_string()) && !dx.contains(&"D64.900".to_string()), "{dx:?}");
+}

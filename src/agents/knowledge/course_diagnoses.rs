@@ -27,7 +27,11 @@ pub fn established(rec: &EhrRecord) -> Vec<(Section, Piece)> {
         while i < chars.len() {
             if let Some(found) = statement_at(&chars, i) {
                 i = found.iter().map(|p| p.end).max().unwrap_or(i + 1).max(i + 1);
-                out.extend(found.into_iter().map(|p| (section, p)));
+                for p in found {
+                    if !out.iter().any(|(_, o): &(Section, Piece)| o.text == p.text) {
+                        out.push((section, p));
+                    }
+                }
             } else {
                 i += 1;
             }
@@ -105,6 +109,26 @@ fn statement_at(chars: &[char], i: usize) -> Option<Vec<Piece>> {
         let end = (j..chars.len()).find(|&k| ENDS.contains(&chars[k])).unwrap_or(chars.len());
         return piece(chars, j, end).map(|p| vec![p]);
     }
+    // An endoscopy's conclusion: 行急诊胃镜，十二指肠球部溃疡伴出血，镜下钛夹止血; 胃镜检查，提示反流性食管炎.
+    if ["胃镜", "肠镜", "内镜"].iter().any(|w| at(i, w)) {
+        let mut k = i + 2;
+        while chars.get(k).is_some_and(|c| "检查示：:".contains(*c)) {
+            k += 1;
+        }
+        if chars.get(k).is_some_and(|c| matches!(c, '，' | ',')) {
+            k += 1;
+        }
+        for w in ["提示", "示", "见"] {
+            if at(k, w) {
+                k += w.chars().count();
+                break;
+            }
+        }
+        let end = (k..chars.len()).find(|&x| ENDS.contains(&chars[x])).unwrap_or(chars.len());
+        let text: String = chars[k..end].iter().collect();
+        const LESIONS: [&str; 8] = ["溃疡", "炎", "息肉", "癌", "静脉曲张", "糜烂", "撕裂", "肿瘤"];
+        return LESIONS.iter().any(|l| text.contains(l)).then(|| piece(chars, k, end)).flatten().map(|p| vec![p]);
+    }
     // 考虑不稳定型心绞痛，予双联抗血小板: a working diagnosis the course acts on.
     if at(i, "考虑") && !at(i, "考虑为") {
         let end = (i + 2..chars.len()).find(|&k| ENDS.contains(&chars[k])).unwrap_or(chars.len());
@@ -139,6 +163,9 @@ mod tests {
         assert!(texts("诊断：肺栓塞？").is_empty());
         assert_eq!(texts("发作时ST段压低。考虑不稳定型心绞痛,予阿司匹林+替格瑞洛。"), vec!["不稳定型心绞痛"]);
         assert!(texts("考虑心衰可能，建议复查。考虑冠心病，建议造影。").is_empty());
+        assert_eq!(texts("入院当日行急诊胃镜，十二指肠球部溃疡伴出血，镜下钛夹止血。"), vec!["十二指肠球部溃疡伴出血"]);
+        assert_eq!(texts("于第3天行胃镜检查，提示反流性食管炎（LA-B级），予抑酸。"), vec!["反流性食管炎（LA-B级）"]);
+        assert!(texts("建议择期复查胃镜，门诊随访。").is_empty());
         let rec = EhrRecord::new("t").with(Section::ClinicalCourse, "冠脉CTA未见有意义狭窄，排除冠心病。排除手术禁忌后行造影。不排除肺栓塞。");
         assert_eq!(ruled_out(&rec), vec!["冠心病"]);
     }
