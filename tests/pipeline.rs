@@ -464,3 +464,19 @@ fn a_found_source_and_a_stated_cause_replace_their_umbrellas() {
     assert_eq!(dx[0], "K26.401", "{dx:?}");
     assert!(!dx.contains(&"K92.210".to_string()) && !dx.contains(&"D64.900".to_string()), "{dx:?}");
 }
+
+/// Dialysis treats the end-stage kidney disease it was done for, which is then principal over
+/// the overload's heart failure; CRRT in shock supports and leaves the shock's cause principal.
+#[test]
+fn dialysis_makes_end_stage_kidney_disease_principal() {
+    let rec = EhrRecord::new("hd")
+        .with(Section::DischargeDiagnosis, "1.急性左心衰竭 2.慢性肾脏病5期 3.高钾血症 4.肾性贫血")
+        .with(Section::OperativeReport, "超声引导下右颈内静脉穿刺，置入临时双腔透析导管。行血液透析4小时，超滤2000ml。");
+    let dx = pipeline().code(&rec).unwrap().disease_codes();
+    assert!(dx[0].starts_with("N18.0"), "{dx:?}");
+    let shock = EhrRecord::new("crrt")
+        .with(Section::DischargeDiagnosis, "1.感染性休克 2.重症肺炎 3.急性肾损伤")
+        .with(Section::ClinicalCourse, "予去甲肾上腺素维持血压，行CRRT治疗72小时。");
+    let dx = pipeline().code(&shock).unwrap().disease_codes();
+    assert!(dx[0].starts_with("J18"), "{dx:?}");
+}
