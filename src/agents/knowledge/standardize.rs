@@ -452,9 +452,9 @@ const ONE_PER_CATEGORY: [&str; 4] = ["I10", "I48", "I44", "I63"];
 
 impl StandardizeAgent {
     /// Without a discharge diagnosis the admission diagnosis is a hypothesis: the diagnoses the
-    /// course states (诊断：…, …诊断明确) come first, what it rules out (排除冠心病) goes, and a
-    /// question (II度房室传导阻滞？, 急性冠脉综合征？) gives way to what the course found in its
-    /// place (III度房室传导阻滞, 不稳定型心绞痛).
+    /// course states (诊断：…, …诊断明确) join it, what it rules out (排除冠心病) goes, and a
+    /// question (II度房室传导阻滞？, 急性冠脉综合征？) gives way, in its place in the list, to what
+    /// the course found of its kind (III度房室传导阻滞, 不稳定型心绞痛); prioritization then decides.
     fn what_the_course_established(&self, rec: &EhrRecord, out: &mut AgentOutput) -> Result<(), String> {
         let mut found: Vec<Item> = Vec::new();
         for (section, piece) in course_diagnoses::established(rec) {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::facts::{body_text, Facts};
 use crate::terminology::policy::Policy;
-use super::course_diagnoses::COURSE;
+use super::course_diagnoses::{ruled_out, COURSE};
 use super::mine::{generic_beside_specific, mine_record};
 use super::prioritize::decide_principal;
 use crate::terminology::families::{in_families, same_family};
@@ -116,7 +116,7 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
         i.code.as_deref().is_some_and(|c| !c.starts_with('R') && !c.starts_with('Z') && !["I10", "I11", "I12", "I15", "E1", "E78", "E79", "E66", "E04", "I25.2", "I69", "K76", "N28", "I70"].iter().any(|p| c.starts_with(p)))
     });
     // 排除冠心病: the course found the chest's complaint is not coronary.
-    let coronary_ruled_out = super::course_diagnoses::ruled_out(rec).iter().any(|r| r.contains("冠心病") || r.contains("心绞痛") || r.contains("冠状动脉"));
+    let coronary_ruled_out = ruled_out(rec).iter().any(|r| r.contains("冠心病") || r.contains("心绞痛") || r.contains("冠状动脉"));
     if facts.chest_pain && (symptom_first || no_cardiac && !explained) && !coronary_ruled_out {
         let established = if facts.troponin_high && !facts.st_elevation {
             Some(("I21.401", "急性非ST段抬高型心肌梗死", "胸痛待查：肌钙蛋白升高"))
