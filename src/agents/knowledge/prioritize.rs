@@ -168,6 +168,12 @@ impl PrincipalModel {
                 let prior = PrincipalModel::default().weights[k];
                 model.weights[k] -= 0.3 * (grad[k] / n + 0.05 * (model.weights[k] - prior));
             }
+            // The listed order is the rules' last word (the doctor lists the principal first):
+            // never learned backwards, whatever one data set's lists do.
+            for name in ["first_listed", "list_position"] {
+                let k = PRINCIPAL_FEATURES.iter().position(|f| *f == name).expect("a feature");
+                model.weights[k] = model.weights[k].max(0.0);
+            }
         }
         model.trained_on = trained_on.to_owned();
         model
@@ -315,5 +321,17 @@ mod tests {
         let m = PrincipalModel::fit(&groups, "synthetic");
         assert!(m.weights[treated] > m.weights[first]);
         assert_eq!(m.trained_on, "synthetic");
+        // Even data that always picks the last-listed candidate does not make the order count backwards.
+        let position = PRINCIPAL_FEATURES.iter().position(|f| *f == "list_position").unwrap();
+        let backwards: Vec<_> = (0..30)
+            .map(|_| {
+                let mut a = vec![0.0; dim];
+                a[position] = 0.5;
+                let mut b = vec![0.0; dim];
+                b[position] = -0.5;
+                vec![(a, false), (b, true)]
+            })
+            .collect();
+        assert!(PrincipalModel::fit(&backwards, "synthetic").weights[position] >= 0.0);
     }
 }
