@@ -88,8 +88,8 @@ pub fn assertion(text: &str, start: usize, end: usize) -> Assertion {
     while s > 0 && !matches!(chars[s - 1], '，' | ',') {
         s -= 1;
     }
-    // 无肝素 names a technique (无肝素透析), not an absence.
-    let before: String = chars[s..rel].iter().collect::<String>().replace("无肝素", "肝素");
+    // 无肝素, 无创, 无痛 name a technique (无肝素透析, 无创呼吸机BiPAP, 无痛胃镜), not an absence.
+    let before: String = chars[s..rel].iter().collect::<String>().replace("无肝素", "肝素").replace("无创", "创").replace("无痛", "痛");
     let after_end = (rel + len + 6).min(chars.len());
     let after: String = chars[(rel + len).min(chars.len())..after_end].iter().collect();
     let whole_before: String = chars[..rel].iter().collect();
@@ -188,6 +188,11 @@ mod tests {
         assert_eq!(at("肺部感染"), Assertion::Uncertain);
         let (s, e) = find_all(t, "冠脉造影")[1];
         assert_eq!(assertion(t, s, e), Assertion::Present);
+        // A technique's 无 is no absence; an absence's is.
+        for (text, word, want) in [("予无创呼吸机BiPAP辅助通气约40小时", "BiPAP", Assertion::Present), ("行无痛胃镜检查", "胃镜", Assertion::Present), ("无胸痛，无气促", "胸痛", Assertion::Negated)] {
+            let (s, e) = find_all(text, word)[0];
+            assert_eq!(assertion(text, s, e), want, "{text}");
+        }
     }
 
     /// The in-place clause and the incremental find_all answer what the whole-text copies
