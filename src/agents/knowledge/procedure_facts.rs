@@ -8,6 +8,7 @@
 //! named that could not be delivered), while the report tells what was done.
 
 use super::text::contains_any as any;
+use super::text::find_all;
 use crate::record::{EhrRecord, Section};
 
 /// Where procedures are told, in the order a coder reads them.
@@ -378,7 +379,11 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             let dcb = any(&cl, &["药物球囊", "药物涂层球囊", "药涂球囊", "DCB"]);
             // "以2.0×15mm球囊12atm扩张(POBA)": a balloon and a dilation, written apart.
             let written_apart = cl.contains("球囊") && cl.contains("扩张") && !cl.contains("输送球囊");
-            let plain = (any(&cl, &["预扩张", "后扩张", "预扩", "后扩", "球囊扩张", "PTCA", "POBA", "扩张球囊", "切割球囊", "棘突球囊", "高压球囊", "非顺应性球囊", "NC球囊", "半顺应性球囊", "球囊对吻"]) || written_apart)
+            // 未预扩，直接置入 (direct stenting) and 未后扩 tell of no balloon.
+            let dilated = ["预扩张", "后扩张", "预扩", "后扩", "球囊扩张", "PTCA", "POBA", "扩张球囊", "切割球囊", "棘突球囊", "高压球囊", "非顺应性球囊", "NC球囊", "半顺应性球囊", "球囊对吻"]
+                .iter()
+                .any(|w| find_all(&cl, w).into_iter().any(|(s, _)| s == 0 || !matches!(cl.chars().nth(s - 1), Some('未' | '不' | '无'))));
+            let plain = (dilated || written_apart)
                 && !any(&cl, &["药物球囊扩张", "药物涂层球囊扩张"]);
             let balloon_failed = any(&cl, &["球囊无法通过", "球囊未能通过", "球囊不能通过"]);
             if (dcb || plain) && (coronary_context || !last_vessels.is_empty()) && !any(&cl, HISTORY) && !any(&cl, NEGATED) {
@@ -608,6 +613,13 @@ mod tests {
         assert!(f.iter().any(|t| matches!(t.fact, Fact::Balloon { drug_coated: false, .. }) && t.outcome == Outcome::Done), "{f:?}");
         assert!(f.iter().any(|t| matches!(t.fact, Fact::Stent { .. }) && t.outcome == Outcome::Failed), "{f:?}");
         assert!(!f.iter().any(|t| matches!(t.fact, Fact::Stent { .. }) && t.outcome == Outcome::Done), "{f:?}");
+    }
+
+    #[test]
+    fn direct_stenting_told_as_no_dilation_has_no_balloon() {
+        let balloons = |t: &str| facts(t).iter().filter(|f| matches!(f.fact, Fact::Balloon { .. })).count();
+        assert_eq!(balloons("RCA中段狭窄80%,未预扩,直接置入3.5×23mm DES 1枚(14atm),TIMI 3级,未后扩。"), 0);
+        assert_eq!(balloons("RCA中段狭窄80%，以2.5×15mm球囊预扩后置入3.0×23mm支架1枚。"), 1);
     }
 
     #[test]
