@@ -480,3 +480,21 @@ fn dialysis_makes_end_stage_kidney_disease_principal() {
     let dx = pipeline().code(&shock).unwrap().disease_codes();
     assert!(dx[0].starts_with("J18"), "{dx:?}");
 }
+
+/// Abbreviations a cath lab writes: III°AVB, AVNRT, NYHA IV级, LAD支架内再狭窄 are the edition's
+/// names; anaemia of a stated cause is not coded again by its severity; a procedure discussed
+/// and declined (与患者讨论左心耳封堵，患者暂不考虑) is not done.
+#[test]
+fn cath_lab_abbreviations_are_the_editions_names() {
+    let p = pipeline();
+    let dx = |text: &str| p.code(&EhrRecord::new("abbr").with(Section::DischargeDiagnosis, text)).unwrap().disease_codes();
+    assert_eq!(dx("III°AVB"), vec!["I44.200"]);
+    assert_eq!(dx("PSVT(AVNRT,慢快型)")[0], "I47.106");
+    assert!(dx("慢性心衰急性加重 NYHA IV级").contains(&"I50.900x010".to_string()));
+    assert!(dx("冠心病 UA; LAD支架内再狭窄").contains(&"I25.800x010".to_string()));
+    assert_eq!(dx("缺铁性贫血（重度）"), vec!["D50.900"]);
+    let laa = EhrRecord::new("laa")
+        .with(Section::DischargeDiagnosis, "持续性心房颤动")
+        .with(Section::ClinicalCourse, "行冷冻球囊肺静脉隔离术。术后窦律。与患者讨论左心耳封堵,患者暂不考虑。");
+    assert!(!p.code(&laa).unwrap().procedure_codes().iter().any(|c| c.starts_with("37.90")));
+}

@@ -133,7 +133,7 @@ fn mine_rules(section: Section, text: &str, out: &mut Vec<Found>) {
                 let (cl, rel) = clause(text, s, e);
                 // Told and then not done: 曾考虑临时起搏，…，未予置入.
                 let after: String = cl.chars().skip(rel).collect();
-                let undone_after = contains_any(&after, &["未予", "未行", "未置入", "未植入", "取消", "放弃"]);
+                let undone_after = contains_any(&after, &["未予", "未行", "未置入", "未植入", "取消", "放弃", "暂不", "不考虑"]);
                 if (!rule.needs.is_empty() && !contains_any(&cl, rule.needs)) || contains_any(&cl, rule.excludes) || undone_after || !done(text, s, e) {
                     continue;
                 }
