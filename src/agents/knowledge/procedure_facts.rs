@@ -444,8 +444,11 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             // A guiding catheter seated at a vessel (EBU3.75指引导管至LM) tells where it sits, not
             // what is treated.
             let guide_only = any(&cl, GUIDING) && !any(&cl, &["导丝", "球囊", "支架", "DES", "扩张", "植入", "置入"]);
-            let treats_nothing = wire_only || guide_only;
-            if !here.is_empty() && intervention && !treats_nothing && outcome == Outcome::Done {
+            // Except a guide changed over to the right coronary after the left was treated
+            // (更换6F JR4指引导管至RCA): the right system has one vessel, the next one treated.
+            let guide_to_the_right = guide_only && !here.is_empty() && here.iter().all(|v| tree_of(v) == "RCA") && !target.is_empty() && target.iter().all(|t| tree_of(t) != "RCA");
+            let treats_nothing = wire_only || guide_only && !guide_to_the_right;
+            if !here.is_empty() && (intervention || guide_to_the_right) && !treats_nothing && outcome == Outcome::Done {
                 target = here.clone();
             }
             if !here.is_empty() && !treats_nothing {
@@ -613,6 +616,13 @@ mod tests {
         assert!(f.iter().any(|t| matches!(t.fact, Fact::Balloon { drug_coated: false, .. }) && t.outcome == Outcome::Done), "{f:?}");
         assert!(f.iter().any(|t| matches!(t.fact, Fact::Stent { .. }) && t.outcome == Outcome::Failed), "{f:?}");
         assert!(!f.iter().any(|t| matches!(t.fact, Fact::Stent { .. }) && t.outcome == Outcome::Done), "{f:?}");
+    }
+
+    #[test]
+    fn a_guide_changed_over_to_the_right_coronary_moves_the_treatment_there() {
+        let t = "3. EBU3.75指引导管,导丝至LAD远端,2.5×15mm球囊预扩,植入3.0×30mm支架。\n4. 导丝转入LCX,2.25×12mm球囊预扩后植入2.75×18mm支架。\n5. 更换6F JR4指引导管至RCA,2.5×15mm球囊预扩,植入3.5×26mm支架。";
+        let stents: Vec<Vec<&str>> = facts(t).into_iter().filter_map(|f| if let Fact::Stent { vessels, .. } = f.fact { Some(vessels) } else { None }).collect();
+        assert_eq!(stents, vec![vec!["LAD"], vec!["LCX"], vec!["RCA"]]);
     }
 
     #[test]
