@@ -47,11 +47,11 @@ pub fn ruled_out(rec: &EhrRecord) -> Vec<String> {
         let chars: Vec<char> = rec.text(section).chars().collect();
         for i in 0..chars.len() {
             let at = |w: &str| chars[i..].iter().take(w.chars().count()).copied().eq(w.chars());
-            let skip = if at("排除") && !(i > 0 && chars[i - 1] == '不') { 2 } else if at("除外") && !(i > 0 && chars[i - 1] == '不') { 2 } else { 0 };
-            if skip == 0 {
+            // Both words are two chars; 不排除 / 不除外 keep the question open.
+            if !(at("排除") || at("除外")) || i > 0 && chars[i - 1] == '不' {
                 continue;
             }
-            let text: String = chars[i + skip..].iter().take_while(|c| !ENDS.contains(c) && **c != '、').collect();
+            let text: String = chars[i + 2..].iter().take_while(|c| !ENDS.contains(c) && **c != '、').collect();
             let text = text.trim_start_matches(['了', '：', ':']).to_string();
             // 排除禁忌症 / 排除手术禁忌 are no diagnoses.
             if text.chars().count() >= 2 && !text.contains("禁忌") {

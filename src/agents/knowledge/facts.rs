@@ -2,7 +2,7 @@
 //! validation and prioritization. Thresholds are the clinical diagnostic cut-offs, not values
 //! fitted to any data set.
 
-use super::text::{assertion, find_all, number_after, Assertion};
+use super::text::{assertion, chars_before, find_all, number_after, Assertion};
 use crate::record::{EhrRecord, Section};
 
 #[derive(Clone, Debug, Default)]
@@ -165,7 +165,7 @@ impl Facts {
         // 未见狭窄 also as 未见斑块及狭窄, 未见明确狭窄: a denial a few characters before 狭窄.
         let denied_stenosis = |c: &str| {
             find_all(c, "狭窄").into_iter().any(|(s, _)| {
-                let before: String = c.chars().take(s).collect::<Vec<_>>().into_iter().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+                let before = chars_before(c, s, 6);
                 ["未见", "无明显", "无"].iter().any(|d| before.contains(d)) && !before.contains('，')
             })
         };
@@ -174,7 +174,7 @@ impl Facts {
         // separates coronary disease from ischaemia with non-obstructive arteries.
         f.significant_stenosis = angio_clauses.iter().any(|c| {
             find_all(c, "%").into_iter().any(|(s, _)| {
-                let before: String = c.chars().take(s).collect::<Vec<_>>().into_iter().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
+                let before = chars_before(c, s, 3);
                 before.chars().filter(|ch| ch.is_ascii_digit()).collect::<String>().parse::<u32>().is_ok_and(|p| p >= 50)
             }) || c.contains("闭塞") || c.contains("重度狭窄") || c.contains("中度狭窄")
         });

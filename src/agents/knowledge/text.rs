@@ -9,6 +9,12 @@ pub use crate::record::lists::{split_items, Piece};
 /// ones, so that the rules' work per mention cannot add up to seconds.
 pub const MAX_MATCHES: usize = 256;
 
+/// The `n` chars before char offset `at` (fewer at the start of `text`).
+pub fn chars_before(text: &str, at: usize, n: usize) -> String {
+    let head: Vec<char> = text.chars().take(at).collect();
+    head[head.len().saturating_sub(n)..].iter().collect()
+}
+
 /// Whether `hay` contains any of `words`.
 #[inline]
 pub fn contains_any(hay: &str, words: &[&str]) -> bool {
@@ -162,6 +168,13 @@ pub fn small_count(s: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chars_before_stop_at_the_start() {
+        assert_eq!(chars_before("左前降支狭窄约80%", 9, 3), "约80");
+        assert_eq!(chars_before("80%", 2, 3), "80");
+        assert_eq!(chars_before("", 0, 3), "");
+    }
 
     #[test]
     fn numbers_skip_dates() {

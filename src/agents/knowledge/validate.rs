@@ -9,7 +9,7 @@ use super::course_diagnoses::{ruled_out, COURSE};
 use super::mine::{generic_beside_specific, mine_record};
 use super::prioritize::decide_principal;
 use crate::terminology::families::{in_families, same_family};
-use super::text::{assertion, clause, find_all, Assertion};
+use super::text::{assertion, chars_before, clause, find_all, Assertion};
 use crate::agents::{Agent, AgentError, AgentInfo, AgentInput, AgentOutput, Evidence, Item, Removal, Role};
 use crate::record::{EhrRecord, Section};
 
@@ -56,7 +56,7 @@ fn present_in<W: AsRef<str>>(rec: &EhrRecord, sections: &[Section], words: &[W],
                 if !clause_needs.is_empty() {
                     // The organ must be named just before the finding (颈动脉内中膜增厚并斑块),
                     // not anywhere in a long sentence about other vessels.
-                    let before: String = text.chars().take(s).collect::<Vec<_>>().into_iter().rev().take(16).collect::<Vec<_>>().into_iter().rev().collect();
+                    let before = chars_before(text, s, 16);
                     let Some(organ_at) = clause_needs.iter().filter_map(|n| before.rfind(n.as_ref()).map(|p| p + n.as_ref().len())).max() else { continue };
                     let between = &before[organ_at..];
                     if between.contains("未见") || between.contains('。') || between.contains('；') || between.contains("无明显") {
