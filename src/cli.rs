@@ -139,6 +139,8 @@ pub struct EvalArgs {
     pub without: Vec<Stage>,
     pub label_space: Option<PathBuf>,
     pub ablation: bool,
+    /// Where to write the items that were not right (JSONL).
+    pub errors: Option<PathBuf>,
 }
 
 pub fn eval(config: &Config, args: EvalArgs) -> Result<(), String> {
@@ -146,10 +148,10 @@ pub fn eval(config: &Config, args: EvalArgs) -> Result<(), String> {
     // The even/odd split is CCL2025's; our own files are measured whole unless told.
     let split = args.split.unwrap_or(if named { Split::Test } else { Split::All });
     if args.dataset == "chip-cdn" {
-        return eval_chip_cdn(config, split, None);
+        return eval_chip_cdn(config, split, None, args.errors.as_deref());
     }
     if let Some(path) = args.dataset.strip_prefix("chip-cdn:") {
-        return eval_chip_cdn(config, split, Some(Path::new(path)));
+        return eval_chip_cdn(config, split, Some(Path::new(path)), args.errors.as_deref());
     }
     let path = if args.dataset == "ccl2025" { PathBuf::from(datasets::CCL2025_RECORDS) } else { PathBuf::from(&args.dataset) };
     let label_space = match &args.label_space {
@@ -168,13 +170,18 @@ pub fn eval(config: &Config, args: EvalArgs) -> Result<(), String> {
     } else {
         let report = eval::evaluate(&pipeline, &records, label_space.as_ref());
         eval::print_report(&name, &report);
+        if let Some(path) = &args.errors {
+            let lines: Vec<String> = report.wrong.iter().map(|w| serde_json::to_string(w).map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+            std::fs::write(path, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).map_err(|e| format!("{}: {e}", path.display()))?;
+            eprintln!("{} record track(s) not exactly right → {}", report.wrong.len(), path.display());
+        }
     }
     Ok(())
 }
 
 /// CHIP-CDN: the standardization agent alone, against the Beijing v601 table, micro P/R/F1
 /// over predicted standard terms as CBLUE scores it.
-fn eval_chip_cdn(config: &Config, split: Split, file: Option<&Path>) -> Result<(), String> {
+fn eval_chip_cdn(config: &Config, split: Split, file: Option<&Path>, errors: Option<&Path>) -> Result<(), String> {
     let path = match (file, split) {
         (Some(f), _) => f,
         (None, Split::Dev | Split::Test) => Path::new(datasets::CHIP_CDN_DEV),
@@ -188,6 +195,7 @@ fn eval_chip_cdn(config: &Config, split: Split, file: Option<&Path>) -> Result<(
     let st = knowledge::standardizer(&t, &models, "icd-10-cn-beijing", crate::terminology::Scope::Dx);
     let items = crate::eval::chip_cdn::read(path)?;
     let (mut tp, mut np, mut ng) = (0usize, 0usize, 0usize);
+    let mut sink = errors.map(|p| std::fs::File::create(p).map(std::io::BufWriter::new).map_err(|e| format!("{}: {e}", p.display()))).transpose()?;
     let start = std::time::Instant::now();
     for it in &items {
         let mut pred: HashSet<String> = HashSet::new();
@@ -197,6 +205,15 @@ fn eval_chip_cdn(config: &Config, split: Split, file: Option<&Path>) -> Result<(
             }
         }
         let gold: HashSet<String> = it.gold.iter().cloned().collect();
+        if let Some(w) = sink.as_mut().filter(|_| pred != gold) {
+            let sorted = |s: &HashSet<String>, other: &HashSet<String>| {
+                let mut v: Vec<String> = s.difference(other).cloned().collect();
+                v.sort();
+                v
+            };
+            let line = serde_json::json!({ "text": it.text, "missed": sorted(&gold, &pred), "extra": sorted(&pred, &gold) });
+            writeln!(w, "{line}").map_err(|e| e.to_string())?;
+        }
         tp += pred.intersection(&gold).count();
         np += pred.len();
         ng += gold.len();

@@ -71,6 +71,9 @@ enum Command {
         /// Run every --without variant and print the paper-style table.
         #[arg(long)]
         ablation: bool,
+        /// Write what was missed and what was extra, one JSONL line per item that was not right.
+        #[arg(long)]
+        errors: Option<PathBuf>,
     },
     /// Write the coders' reviews (accept, reject, correct) as JSONL training data.
     ExportFeedback {
@@ -213,9 +216,9 @@ fn main() -> ExitCode {
         Command::Terminology(cmd) => terminology_cmd(&config, cmd),
         Command::Bench(cmd) => run_bench(&config, cmd),
         Command::Code { file, out, trace } => jointcoder::cli::code_file(&config, &file, out.as_deref(), trace),
-        Command::Eval { dataset, split, without, label_space, ablation } => jointcoder::cli::eval(
+        Command::Eval { dataset, split, without, label_space, ablation, errors } => jointcoder::cli::eval(
             &config,
-            jointcoder::cli::EvalArgs { dataset, split, without, label_space, ablation },
+            jointcoder::cli::EvalArgs { dataset, split, without, label_space, ablation, errors },
         ),
         Command::ServeModel { model, name, addr, device } => jointcoder::server::model_api::run(&model, name, &addr, &device, config.model_api_key.clone()),
         Command::ExportSft { dataset, out } => jointcoder::sft::export(&config, &dataset, &out),

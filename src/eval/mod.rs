@@ -116,6 +116,38 @@ pub struct EvalReport {
     /// Where each track goes wrong, by kind of error and code family.
     pub disease_errors: ErrorTally,
     pub procedure_errors: ErrorTally,
+    /// Each record a track did not get exactly right, for `eval --errors`.
+    pub wrong: Vec<RecordErrors>,
+}
+
+/// What one record's coding got wrong on one track, for a coder or developer to read.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct RecordErrors {
+    pub record_id: String,
+    pub track: &'static str,
+    pub gold_principal: Option<String>,
+    pub predicted_principal: Option<String>,
+    pub missed: Vec<String>,
+    pub extra: Vec<String>,
+}
+
+impl RecordErrors {
+    /// `None` when the prediction is the gold, principal and all.
+    pub fn of(record_id: &str, track: &'static str, predicted: &[String], gold: &[String]) -> Option<RecordErrors> {
+        let missed: Vec<String> = gold.iter().filter(|g| !predicted.contains(g)).cloned().collect();
+        let extra: Vec<String> = predicted.iter().filter(|p| !gold.contains(p)).cloned().collect();
+        if missed.is_empty() && extra.is_empty() && predicted.first() == gold.first() {
+            return None;
+        }
+        Some(RecordErrors {
+            record_id: record_id.to_owned(),
+            track,
+            gold_principal: gold.first().cloned(),
+            predicted_principal: predicted.first().cloned(),
+            missed,
+            extra,
+        })
+    }
 }
 
 /// The category a code belongs to, for counting errors: the ICD-10 category (`I25` of
@@ -168,6 +200,7 @@ pub fn evaluate(pipeline: &Pipeline, records: &[EhrRecord], label_space: Option<
     let mut px = TrackScores::default();
     let (mut dx_errors, mut px_errors) = (ErrorTally::default(), ErrorTally::default());
     let mut failed = 0;
+    let mut wrong = Vec::new();
     let start = std::time::Instant::now();
     for rec in records {
         let gold = rec.gold.clone().unwrap_or_default();
@@ -188,9 +221,11 @@ pub fn evaluate(pipeline: &Pipeline, records: &[EhrRecord], label_space: Option<
         let predicted = keep(coding.disease_codes());
         dx.add(&predicted, &gold.diseases);
         dx_errors.add(&predicted, &gold.diseases);
+        wrong.extend(RecordErrors::of(&rec.record_id, "diseases", &predicted, &gold.diseases));
         if !gold.procedures.is_empty() {
             px.add(&coding.procedure_codes(), &gold.procedures);
             px_errors.add(&coding.procedure_codes(), &gold.procedures);
+            wrong.extend(RecordErrors::of(&rec.record_id, "procedures", &coding.procedure_codes(), &gold.procedures));
         }
     }
     EvalReport {
@@ -201,6 +236,7 @@ pub fn evaluate(pipeline: &Pipeline, records: &[EhrRecord], label_space: Option<
         ms_per_record: start.elapsed().as_secs_f64() * 1000.0 / records.len().max(1) as f64,
         disease_errors: dx_errors,
         procedure_errors: px_errors,
+        wrong,
     }
 }
 
@@ -254,6 +290,18 @@ pub fn ablation(pipeline: &Pipeline, records: &[EhrRecord], label_space: Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_is_wrong_when_a_code_or_the_principal_differs() {
+        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(RecordErrors::of("r", "diseases", &v(&["I21.401", "I25.103"]), &v(&["I21.401", "I25.103"])), None);
+        // Same codes, principal swapped: wrong, with nothing missed or extra.
+        let swapped = RecordErrors::of("r", "diseases", &v(&["I25.103", "I21.401"]), &v(&["I21.401", "I25.103"])).expect("wrong");
+        assert_eq!((swapped.gold_principal.as_deref(), swapped.predicted_principal.as_deref()), (Some("I21.401"), Some("I25.103")));
+        assert!(swapped.missed.is_empty() && swapped.extra.is_empty());
+        let w = RecordErrors::of("r", "procedures", &v(&["36.0700", "88.5600"]), &v(&["36.0700", "00.4000"])).expect("wrong");
+        assert_eq!((w.missed, w.extra), (v(&["00.4000"]), v(&["88.5600"])));
+    }
 
     #[test]
     fn errors_are_counted_by_kind_and_family() {
