@@ -194,7 +194,7 @@ fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
     // clause about something else (2小时后SpO2仍<88%) is no duration.
     let mut told: Option<(usize, usize)> = None;
     let mut hours: Option<f64> = None;
-    for trig in ["有创呼吸机", "呼吸机辅助通气", "机械通气", "有创通气", "呼吸机辅助呼吸", "接呼吸机", "有创机械通气"] {
+    for trig in ["有创呼吸机", "呼吸机辅助通气", "机械通气", "有创通气", "呼吸机辅助呼吸", "接呼吸机", "有创机械通气", "呼吸机A/C", "呼吸机VC", "呼吸机PC", "呼吸机SIMV"] {
         for (s, e) in find_all(text, trig) {
             let (cl, rel) = clause(text, s, e);
             // From the trigger to the next comma or bracket (机械通气共约72小时), or the piece
@@ -216,6 +216,9 @@ fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
             }
         }
     }
+    if told.is_some() && hours.is_none() {
+        hours = timeline_ventilation_hours(text);
+    }
     if let Some((s, e)) = told {
         let (code, name) = match hours {
             Some(h) if h >= 96.0 => ("96.7200", "等于或大于96小时连续的持续性侵入性机械性通气"),
@@ -224,6 +227,109 @@ fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
         };
         out.push(Found { code: code.into(), name: name.into(), evidence: ev(section, text, s, e), more: Vec::new(), facts: Vec::new(), confidence: 0.8 });
     }
+}
+
+/// Where no duration is told, the notes' timestamps tell it: the time of the note (or the time
+/// in it) that intubates, to the one that extubates, weans or records the death
+/// (2026-03-02 03:15 …经口气管插管… 2026-03-06 01:45 …拔除气管插管 → 94.5 h). Answers nothing
+/// when either end has no time of its own.
+fn timeline_ventilation_hours(text: &str) -> Option<f64> {
+    const START: &[&str] = &["气管插管", "气管内插管", "经口插管", "经鼻插管", "接呼吸机", "呼吸机辅助", "呼吸机A/C", "呼吸机VC", "呼吸机PC", "有创机械通气", "有创通气"];
+    const END: &[&str] = &["拔除气管插管", "拔除气管导管", "拔管", "撤机", "脱机", "撤离呼吸机", "停用呼吸机", "宣告临床死亡", "宣告死亡", "临床死亡"];
+    let stamps = timestamps(text);
+    let at = |pos: usize| stamps.iter().rev().find(|(p, _)| *p <= pos).and_then(|(_, m)| *m);
+    let first_start = START
+        .iter()
+        .flat_map(|w| find_all(text, w))
+        .filter(|&(s, e)| {
+            let before: String = text.chars().skip(s.saturating_sub(3)).take(s.min(3)).collect();
+            done(text, s, e) && !before.contains("拔") && !clause(text, s, e).0.contains("无创")
+        })
+        .map(|(s, _)| s)
+        .min()?;
+    let start = at(first_start)?;
+    let end_pos = END.iter().flat_map(|w| find_all(text, w)).map(|(s, _)| s).filter(|&s| s > first_start).min()?;
+    let end = at(end_pos)?;
+    (end > start).then(|| (end - start) as f64 / 60.0)
+}
+
+/// The timestamps of notes written day by day, by char offset: each time of day (03:15) with
+/// the date last written before it (2026-03-02, 3-21, 3月21日), in minutes; a date alone
+/// answers `None` (its time is not known). Ratios such as 1:1 are not times.
+fn timestamps(text: &str) -> Vec<(usize, Option<i64>)> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut day: Option<i64> = None;
+    let mut i = 0;
+    let number = |from: usize| {
+        let mut j = from;
+        while j < chars.len() && chars[j].is_ascii_digit() {
+            j += 1;
+        }
+        (chars[from..j].iter().collect::<String>().parse::<i64>().ok(), j)
+    };
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() || (i > 0 && chars[i - 1].is_ascii_digit()) {
+            i += 1;
+            continue;
+        }
+        let (Some(a), j) = number(i) else {
+            i += 1;
+            continue;
+        };
+        let sep = chars.get(j).copied();
+        match sep {
+            // 2026-03-02, 2026/3/2, 3-21, 3月21日
+            Some('-' | '/' | '月') if chars.get(j + 1).is_some_and(char::is_ascii_digit) => {
+                let (Some(b), k) = number(j + 1) else {
+                    i = j;
+                    continue;
+                };
+                let with_year = a >= 1900 && matches!(chars.get(k), Some('-' | '/'));
+                // A month and day without the year only where it heads a note (3-21 07:10) or
+                // says 日 (3月21日): 3-5次 is a range.
+                let heads_note = (i == 0 || chars[i - 1] == '\n') || (chars.get(k) == Some(&' ') && chars.get(k + 1).is_some_and(char::is_ascii_digit));
+                if !with_year && !(if sep == Some('月') { chars.get(k) == Some(&'日') } else { heads_note }) {
+                    i = k;
+                    continue;
+                }
+                let (y, m, d, next) = if with_year {
+                    match number(k + 1) {
+                        (Some(c), n) => (a, b, c, n),
+                        _ => (a, b, 1, k),
+                    }
+                } else {
+                    (2000, a, b, k)
+                };
+                if (1..=12).contains(&m) && (1..=31).contains(&d) {
+                    day = Some(days_from_civil(y, m, d));
+                    out.push((i, None));
+                }
+                i = next;
+            }
+            Some(':' | '：') if (0..24).contains(&a) => {
+                let (min, k) = number(j + 1);
+                match (min, day) {
+                    (Some(mm), Some(dd)) if k == j + 3 && mm < 60 => out.push((i, Some(dd * 1440 + a * 60 + mm))),
+                    _ => {}
+                }
+                i = k.max(j + 1);
+            }
+            _ => i = j,
+        }
+    }
+    out
+}
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
 }
 
 /// "机械通气5天" → 120 h; "通气72小时" → 72 h.
@@ -419,6 +525,28 @@ mod tests {
         assert!(c.contains(&"88.5701".to_string()) && c.contains(&"00.4000".to_string()), "three catheters, the protected PDA untreated: {c:?}");
         let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "TIG导管造影示LAD闭塞。导丝通过后见大量血栓影，以Export抽吸导管反复抽吸4次，于LAD植入DES一枚。"));
         assert!(c.contains(&"17.5500x003".to_string()), "{c:?}");
+    }
+
+    /// Notes written day by day tell the hours by their timestamps: intubated at 03:15 on the
+    /// 2nd, extubated at 01:45 on the 6th is 94.5 h, under 96; a day later it is over 96. A
+    /// conditional intubation (如…需气管插管) is not one.
+    #[test]
+    fn ventilation_hours_from_the_notes_timestamps() {
+        let course = |end: &str| {
+            format!("2026-03-02 01:10 入CCU，IABP 1:1反搏。\n2026-03-02 03:15 咳粉红色泡沫痰，予经口气管插管，接呼吸机PC模式。\n2026-03-04 10:00 IABP改1:2，每次3-5min。\n{end} SBT通过，拔除气管插管，改鼻导管吸氧。")
+        };
+        let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, &course("2026-03-06 01:45")));
+        assert!(c.contains(&"96.7100".to_string()) && c.contains(&"96.0400".to_string()), "{c:?}");
+        let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, &course("2026-03-07 08:00")));
+        assert!(c.contains(&"96.7200".to_string()), "{c:?}");
+        // A time in the extubating note itself, after a date alone.
+        let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "3-21 07:10 入科，GCS 3分，呼吸机A/C模式。\n3-21 21:58 心室静止，CPR 30min无效，22:41宣告临床死亡。"));
+        assert!(c.contains(&"96.7100".to_string()), "{c:?}");
+        // Without times the duration stays unknown.
+        let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "3月2日 予气管插管接呼吸机。3月8日 拔除气管插管。"));
+        assert!(c.contains(&"96.7000".to_string()), "{c:?}");
+        let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "予BiPAP无创通气。告知家属如2h内血气无改善，需气管插管有创通气，家属签字同意。2h后神志转清，暂不插管。"));
+        assert!(!c.iter().any(|x| x.starts_with("96.7") || x == "96.0400"), "{c:?}");
     }
 
     /// Ward and ICU procedures told in the notes: tracheostomy, bronchoscopy with lavage,

@@ -79,7 +79,8 @@ pub enum Assertion {
 }
 
 const NEG_BEFORE: &[&str] = &["否认", "未见", "未发现", "未闻及", "未及", "无明显", "无", "排除", "除外", "不伴", "未诉", "没有"];
-const PLAN_BEFORE: &[&str] = &["建议", "拟行", "拟", "择期", "必要时", "计划", "待病情稳定后", "择日", "下次"];
+// 需 before a procedure is an indication, not the act (如无改善，需气管插管).
+const PLAN_BEFORE: &[&str] = &["建议", "拟行", "拟", "择期", "必要时", "计划", "待病情稳定后", "择日", "下次", "需"];
 const NOT_DONE: &[&str] = &["未行", "拒绝", "放弃", "失败", "未能", "不同意", "未予", "拒行", "暂不", "取消", "未取", "未做"];
 
 /// Reads negation, uncertainty and planning cues in the clause before (and just after) the
