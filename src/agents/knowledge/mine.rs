@@ -28,17 +28,28 @@ struct Rule {
     excludes: &'static [&'static str],
 }
 
-const PERICARDIOCENTESIS: &[&str] = &["心包穿刺", "穿刺心包"];
-const ULTRASOUND_GUIDED: &[&str] = &["超声引导", "超声定位", "彩超引导", "B超引导", "超声下"];
+const PERICARDIOCENTESIS: &[&str] = &["心包穿刺", "穿刺心包", "心包腔内", "心包置管引流"];
+const ULTRASOUND_GUIDED: &[&str] = &["超声引导", "超声定位", "彩超引导", "B超引导", "超声下", "超声实时引导", "实时超声引导"];
 const VENTRICULAR: &[&str] = &["室速", "室性心动过速", "VT", "室颤", "心室颤动", "VF", "室扑"];
 
 const RULES: &[Rule] = &[
     Rule { code: "17.5501", name: "经皮冠状动脉旋磨术", triggers: &["旋磨"], needs: &[], excludes: &[] },
     Rule { code: "17.5500x003", name: "经皮冠状动脉血栓抽吸术", triggers: &["血栓抽吸", "抽吸导管", "导管抽吸", "抽出血栓", "抽出红色血栓", "抽出白色血栓", "抽出混合血栓", "吸出血栓", "吸出红色血栓", "吸出大量"], needs: &[], excludes: &[] },
     Rule { code: "37.6101", name: "主动脉球囊反搏置入术", triggers: &["IABP", "主动脉内球囊反搏", "主动脉球囊反搏"], needs: &[], excludes: &["撤除", "拔除"] },
-    Rule { code: "37.7800", name: "暂时性经静脉起搏器系统的置入", triggers: &["临时起搏"], needs: &["置入", "植入", "电极", "起搏器", "导线", "安置"], excludes: &["拔除", "撤除", "体外"] },
-    Rule { code: "37.9000x001", name: "经皮左心耳封堵术", triggers: &["左心耳封堵"], needs: &[], excludes: &[] },
-    Rule { code: "37.7900x004", name: "循环记录器置入术", triggers: &["循环记录器", "ILR", "植入式心电事件记录", "心电记录系统"], needs: &["置入", "植入"], excludes: &[] },
+    Rule { code: "37.7800", name: "暂时性经静脉起搏器系统的置入", triggers: &["临时起搏"], needs: &["置入", "植入", "电极", "起搏器", "导线", "安置"], excludes: &["拔除", "撤除", "体外起搏", "经皮起搏", "经胸起搏"] },
+    Rule { code: "37.9000x001", name: "经皮左心耳封堵术", triggers: &["左心耳封堵", "WATCHMAN", "Watchman", "LAmbre"], needs: &[], excludes: &[] },
+    Rule { code: "35.5200x001", name: "经皮房间隔缺损封堵术", triggers: &["房间隔缺损封堵", "ASD封堵"], needs: &[], excludes: &[] },
+    Rule { code: "35.5200x002", name: "经皮卵圆孔未闭封堵术", triggers: &["卵圆孔未闭封堵", "PFO封堵"], needs: &[], excludes: &[] },
+    Rule { code: "37.2100", name: "右心导管置入", triggers: &["右心导管"], needs: &[], excludes: &[] },
+    Rule { code: "37.2800", name: "心内超声心动图", triggers: &["心腔内超声", "ICE导管", "AcuNav", "SoundStar"], needs: &[], excludes: &[] },
+    Rule { code: "89.5900x003", name: "直立倾斜试验", triggers: &["直立倾斜试验", "倾斜试验", "HUTT"], needs: &[], excludes: &[] },
+    // Device systems taken out (for infection), the pocket debrided, a failed lead replaced; a
+    // generator taken out for its replacement (取出原脉冲发生器) is the replacement's.
+    Rule { code: "37.8901", name: "起搏器装置去除术", triggers: &["取出脉冲发生器", "取出起搏器", "起搏系统完全拔除", "起搏系统拔除", "移除脉冲发生器", "拔除起搏系统"], needs: &[], excludes: &["原脉冲发生器", "原起搏器", "临时"] },
+    Rule { code: "37.7701", name: "心脏电极去除术", triggers: &["拔除心室电极", "拔除心房电极", "拔除电极", "电极拔除", "拔除导线", "导线拔除", "拔除心房、心室电极", "拔除心室电极及心房电极"], needs: &[], excludes: &["临时"] },
+    Rule { code: "37.7901", name: "心脏起搏器囊袋清创术", triggers: &["清创"], needs: &["囊袋", "包膜"], excludes: &[] },
+    Rule { code: "37.7600", name: "经静脉心房和（或）心室导线[电极]的置换", triggers: &["送入新", "植入新", "置入新", "重新植入", "重新置入"], needs: &["电极", "导线"], excludes: &["临时", "未植入", "未置入", "未送入"] },
+    Rule { code: "37.7900x004", name: "循环记录器置入术", triggers: &["循环记录器", "ILR", "植入式心电事件记录", "心电记录系统", "心电事件监测器", "ICM", "Reveal LINQ", "LINQ", "皮下心电监测"], needs: &["置入", "植入"], excludes: &[] },
     Rule { code: "35.9604", name: "经导管二尖瓣球囊扩张成形术", triggers: &["二尖瓣球囊扩张", "PBMV", "经皮球囊二尖瓣"], needs: &[], excludes: &[] },
     // A tube taken out (拔除气管插管) was put in: the clause still tells of an intubation.
     Rule { code: "96.0400", name: "气管内插管", triggers: &["气管插管", "气管内插管", "气管插官", "经口插管", "经鼻插管"], needs: &[], excludes: &[] },
@@ -54,11 +65,12 @@ const RULES: &[Rule] = &[
     Rule { code: "39.6500", name: "体外膜肺氧合[ECMO]", triggers: &["ECMO", "体外膜肺"], needs: &[], excludes: &["撤离", "撤除", "撤机"] },
     Rule { code: "38.9100", name: "动脉导管插入术", triggers: &["动脉置管", "动脉穿刺置管", "有创动脉血压监测", "有创动脉压监测", "有创血压监测", "动脉测压"], needs: &[], excludes: &["拔除"] },
     Rule { code: "38.7x04", name: "下腔静脉滤器置入术", triggers: &["下腔静脉滤器", "滤器"], needs: &["下腔静脉"], excludes: &["取出"] },
-    Rule { code: "99.6000", name: "心肺复苏", triggers: &["心肺复苏", "胸外按压", "CPR"], needs: &[], excludes: &[] },
+    // A resuscitation in the history or the reasoning (结合复苏、电除颤史; 与CPR相关) is not one done now.
+    Rule { code: "99.6000", name: "心肺复苏", triggers: &["心肺复苏", "胸外按压", "CPR"], needs: &[], excludes: &["史", "相关"] },
     Rule { code: "99.1007", name: "肺动脉血栓溶解剂灌注", triggers: &["溶栓"], needs: &["肺动脉", "导管"], excludes: &["静脉溶栓"] },
     Rule { code: "99.1000", name: "血栓溶解药的注射或输注", triggers: &["溶栓"], needs: &["阿替普酶", "尿激酶", "rt-PA", "rtPA", "替奈普酶", "瑞替普酶", "链激酶", "静脉"], excludes: &["导管溶栓", "溶栓治疗禁忌", "未溶栓"] },
     Rule { code: "88.4300", name: "肺动脉造影术", triggers: &["肺动脉造影"], needs: &[], excludes: &["CT", "CTA", "CTPA"] },
-    Rule { code: "99.6200", name: "心脏其他电抗休克", triggers: &["电除颤", "非同步电复律", "非同步直流电复律", "予除颤", "行除颤", "次除颤", "除颤1次", "除颤2次", "除颤3次", "除颤后"], needs: &[], excludes: &["除颤器", "ICD", "阻抗", "测试", "除颤阈值"] },
+    Rule { code: "99.6200", name: "心脏其他电抗休克", triggers: &["电除颤", "非同步电复律", "非同步直流电复律", "予除颤", "行除颤", "次除颤", "除颤1次", "除颤2次", "除颤3次", "除颤后"], needs: &[], excludes: &["除颤器", "ICD", "阻抗", "测试", "除颤阈值", "史", "相关"] },
     // Cardioversion is atrial (99.61) for atrial arrhythmias; of a ventricular one it is the
     // other countershock (99.62).
     Rule { code: "99.6200", name: "心脏其他电抗休克", triggers: &["同步电复律", "直流电复律", "电复律"], needs: VENTRICULAR, excludes: &["药物复律"] },
@@ -525,6 +537,32 @@ mod tests {
         assert!(c.contains(&"88.5701".to_string()) && c.contains(&"00.4000".to_string()), "three catheters, the protected PDA untreated: {c:?}");
         let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "TIG导管造影示LAD闭塞。导丝通过后见大量血栓影，以Export抽吸导管反复抽吸4次，于LAD植入DES一枚。"));
         assert!(c.contains(&"17.5500x003".to_string()), "{c:?}");
+    }
+
+    /// An infected system taken out: the generator, the leads and the pocket's debridement, each
+    /// its own code, the temporary pacing with an external generator too; a generator taken out
+    /// for its replacement, with a new lead beside a failed one, is the replacement and the lead;
+    /// an ICM by its brand; a pericardiocentesis under real-time ultrasound told without the
+    /// word; a resuscitation in the reasoning is none done now.
+    #[test]
+    fn extraction_lead_replacement_monitors_and_told_procedures() {
+        let c = codes(&EhrRecord::new("t").with(
+            Section::OperativeReport,
+            "一、临时起搏：经右颈内静脉送入主动电极至右室，连接外置起搏器（体外半永久临时起搏）。二、拔除：切开囊袋，取出脉冲发生器，以机械鞘先后完整拔除心室电极及心房电极。三、清创：切除感染包膜，冲洗后缝合。",
+        ));
+        for want in ["37.7800", "37.8901", "37.7701", "37.7901"] {
+            assert!(c.contains(&want.to_string()), "{want}: {c:?}");
+        }
+        let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "取出原脉冲发生器。原心房电极功能障碍，封帽旷置。送入新主动固定电极至右心耳。"));
+        assert!(c.contains(&"37.7600".to_string()) && !c.contains(&"37.8901".to_string()), "{c:?}");
+        let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "保留原电极，未植入新电极。"));
+        assert!(!c.contains(&"37.7600".to_string()), "{c:?}");
+        let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "局麻下切开皮肤约8mm，将Reveal LINQ植入皮下。"));
+        assert_eq!(c, vec!["37.7900x004"]);
+        let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "超声实时引导下剑突下进针，抽出血性液体，经导丝置入猪尾引流导管（留置心包腔内）。"));
+        assert_eq!(c, vec!["37.0x01"]);
+        let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "cTnI轻度升高考虑与CPR及电除颤相关。结合复苏、电除颤史，不支持急性心梗。"));
+        assert!(c.is_empty(), "{c:?}");
     }
 
     /// Notes written day by day tell the hours by their timestamps: intubated at 03:15 on the

@@ -60,7 +60,8 @@ pub enum Measurement {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceKind {
-    PacemakerSingle { atrial: bool },
+    /// `rate_responsive`: programmed VVIR/AAIR, 频率应答 on (37.82, not 37.81).
+    PacemakerSingle { atrial: bool, rate_responsive: bool },
     PacemakerDual,
     CrtP,
     CrtD,
@@ -226,8 +227,8 @@ fn clauses(chars: &[char]) -> Vec<Vec<(usize, usize)>> {
     sentences
 }
 
-const PLANNED: &[&str] = &["未放电", "未消融", "不消融", "风险高", "取消", "择期", "二期", "分期", "拟行", "拟于", "建议", "下次", "必要时", "计划", "待病情", "拒绝", "不同意", "暂不", "未行", "未予", "原定", "暂缓", "再入院"];
-const NEGATED: &[&str] = &["未见", "无需", "未置入", "未植入", "无明显", "未使用", "未用", "未行"];
+const PLANNED: &[&str] = &["未放电", "未消融", "不消融", "风险高", "取消", "择期", "二期", "分期", "拟行", "拟于", "建议", "下次", "必要时", "计划", "待病情", "拒绝", "不同意", "暂不", "未行", "未予", "原定", "暂缓", "再入院", "拟", "再次评估", "月后再", "后再次"];
+const NEGATED: &[&str] = &["未见", "无需", "不需", "未置入", "未植入", "无明显", "未使用", "未用", "未行", "取消"];
 const STENT_FAILED: &[&str] = &[
     "支架无法", "支架未能", "支架不能", "支架送入失败", "支架输送失败", "支架通过困难未成功", "未能置入支架", "无法置入支架", "放弃置入支架",
     "放弃支架", "未置入支架", "未植入支架", "不能置入支架", "支架未通过",
@@ -413,9 +414,24 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
 
             // Devices.
             let device_words = any(&cl, &["起搏器", "除颤器", "ICD", "CRT", "脉冲发生器", "起搏系统"]);
-            if device_words && any(&cl, &["置入", "植入", "更换", "置换", "埋置", "埋入", "连接", "放入囊袋", "置于囊袋"]) && !any(&cl, &["临时", "术后", "既往", "程控"]) {
-                let kind = device_kind(&cl).or(whole_device_kind).unwrap_or(DeviceKind::Pacemaker);
-                let replacement = any(&cl, &["更换", "置换", "电池耗竭", "电池耗尽"]) || any(text, &["电池耗竭", "电池耗尽", "择期更换指征", "ERI", "取出原", "原脉冲发生器", "原起搏器", "旧脉冲发生器", "旧起搏器", "原CRT", "原ICD", "原双腔", "原单腔", "保留原电极"]);
+            if device_words && any(&cl, &["置入", "植入", "更换", "置换", "埋置", "埋入", "连接", "放入囊袋", "置于囊袋"]) && !any(&cl, &["临时", "术后", "既往", "程控"]) && !any(&cl, NEGATED) {
+                let kind = match device_kind(&cl).or(whole_device_kind).unwrap_or(DeviceKind::Pacemaker) {
+                    // The mode is programmed in a sentence of its own (程控VVIR 60-120次/分).
+                    DeviceKind::PacemakerSingle { atrial, .. } => DeviceKind::PacemakerSingle { atrial, rate_responsive: rate_responsive(text) },
+                    k => k,
+                };
+                // An upgrade (双腔起搏器升级为CRT-D) implants a new system of another kind: a
+                // first implant of that kind, not a generator replacement.
+                // A CRT or ICD whose new lead the old system lacked (a left-ventricular lead
+                // through the coronary sinus, a defibrillation lead) is such an upgrade too.
+                let new_lead = |words: &[&str]| clauses(&chars).iter().flatten().any(|&(s, e)| {
+                    let c: String = chars[s..e].iter().collect();
+                    any(&c, words) && any(&c, &["送入", "植入", "置入"]) && !c.contains("原")
+                });
+                let upgrade = any(text, &["升级"])
+                    || matches!(kind, DeviceKind::CrtD | DeviceKind::CrtP) && new_lead(&["左室电极", "左心室电极", "冠状窦电极", "LV电极"])
+                    || matches!(kind, DeviceKind::CrtD | DeviceKind::IcdSingle | DeviceKind::IcdDual) && new_lead(&["除颤电极"]);
+                let replacement = !upgrade && (any(&cl, &["更换", "置换", "电池耗竭", "电池耗尽"]) || any(text, &["电池耗竭", "电池耗尽", "择期更换指征", "ERI", "取出原", "原脉冲发生器", "原起搏器", "旧脉冲发生器", "旧起搏器", "原CRT", "原ICD", "原双腔", "原单腔", "保留原电极"]));
                 tell(Fact::Device { kind, replacement }, outcome);
             }
 
@@ -425,10 +441,12 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             let energy_delivered = cl.contains("放电") && any(&cl, &["W", "℃", "瓦", "秒", "消失"]) && !any(&cl, &["除颤", "ICD", "电击", "未放电"]);
             if (any(&cl, &["消融", "隔离", "RFCA", "PVI"]) || energy_delivered) && !any(&cl, &["肾动脉", "甲状腺", "肝", "肺病损", "酒精"]) && !any(&cl, NEGATED) {
                 let energy = if any(&cl, &["冷冻", "冷冻球囊"]) || any(text, &["冷冻球囊"]) { Energy::Cryo } else { Energy::Radiofrequency };
-                let target = if any(&cl, &["肺静脉", "PVI", "环肺", "LSPV", "LIPV", "RSPV", "RIPV"]) { AblationTarget::PulmonaryVeins } else { AblationTarget::Other };
+                let target = if any(&cl, &["肺静脉", "PVI", "环肺", "LSPV", "LIPV", "RSPV", "RIPV", "支PV", "PV均", "PV电隔离", "PV隔离"]) { AblationTarget::PulmonaryVeins } else { AblationTarget::Other };
                 tell(Fact::Ablation { energy, target }, outcome);
             }
-            if any(&cl, &["电生理检查", "心内电生理", "EPS", "程序刺激", "电生理检测"]) {
+            // The study told by what it measured (AH/HV intervals, S1S2 stimulation).
+            let measured = any(&cl, &["AH", "HV"]) && cl.contains("ms") || any(&cl, &["S1S1", "S1S2", "心房刺激", "心室刺激", "心房程序", "心室程序"]);
+            if any(&cl, &["电生理检查", "心内电生理", "EPS", "程序刺激", "电生理检测"]) || measured {
                 tell(Fact::EpStudy, outcome);
             }
             if any(&cl, &["CARTO", "Carto", "EnSite", "Ensite", "ENSITE", "三维标测", "三维电解剖", "三维建模", "Rhythmia"]) && !any(&cl, NEGATED) {
@@ -478,6 +496,12 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
     }
 }
 
+/// A single-chamber pacemaker programmed to respond to the rate (VVIR, AAIR, 频率应答开启),
+/// not one whose sensor is off.
+fn rate_responsive(text: &str) -> bool {
+    any(text, &["VVIR", "AAIR", "频率应答开启", "频率应答功能开启", "开启频率应答", "频率适应性起搏", "频率应答起搏"])
+}
+
 fn device_kind(text: &str) -> Option<DeviceKind> {
     if any(text, &["CRT-D", "CRTD", "三腔除颤", "三腔ICD", "心脏再同步治疗除颤器"]) {
         Some(DeviceKind::CrtD)
@@ -490,9 +514,9 @@ fn device_kind(text: &str) -> Option<DeviceKind> {
     } else if any(text, &["双腔", "DDD"]) {
         Some(DeviceKind::PacemakerDual)
     } else if any(text, &["AAI"]) {
-        Some(DeviceKind::PacemakerSingle { atrial: true })
+        Some(DeviceKind::PacemakerSingle { atrial: true, rate_responsive: rate_responsive(text) })
     } else if any(text, &["单腔", "VVI"]) {
-        Some(DeviceKind::PacemakerSingle { atrial: false })
+        Some(DeviceKind::PacemakerSingle { atrial: false, rate_responsive: rate_responsive(text) })
     } else {
         None
     }

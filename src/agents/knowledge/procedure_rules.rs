@@ -143,8 +143,10 @@ pub fn code_facts(told: &[Told], policy: &Policy) -> FactCoding {
         let kind = kinds.iter().map(|k| k.0).find(|k| *k != DeviceKind::Pacemaker).unwrap_or(DeviceKind::Pacemaker);
         let replacement = kinds.iter().any(|k| k.1);
         let rule = match (kind, replacement) {
-            (DeviceKind::PacemakerSingle { atrial: false }, false) => "pacemaker-single-ventricle",
-            (DeviceKind::PacemakerSingle { atrial: true }, false) => "pacemaker-single-atrium",
+            (DeviceKind::PacemakerSingle { atrial: false, rate_responsive: false }, false) => "pacemaker-single-ventricle",
+            (DeviceKind::PacemakerSingle { atrial: true, rate_responsive: false }, false) => "pacemaker-single-atrium",
+            (DeviceKind::PacemakerSingle { atrial: false, rate_responsive: true }, false) => "pacemaker-single-ventricle-rate-responsive",
+            (DeviceKind::PacemakerSingle { atrial: true, rate_responsive: true }, false) => "pacemaker-single-atrium-rate-responsive",
             (DeviceKind::PacemakerDual, false) => "pacemaker-dual",
             (DeviceKind::Pacemaker, false) => "pacemaker-unspecified",
             (DeviceKind::CrtP, false) => "crt-p",
@@ -219,5 +221,21 @@ mod tests {
         for want in ["37.3400x001", "37.3401", "37.2700", "37.2600"] {
             assert!(c.contains(&want.to_string()), "{want}: {c:?}");
         }
+    }
+
+    /// A single chamber programmed VVIR is the rate-responsive device; VVI is not. A pacemaker
+    /// patient given a CRT-D with a new left-ventricular lead has a new system, not a
+    /// generator replacement. A study told by its intervals is an EP study; an ablation only
+    /// planned for later (拟3月后再次评估消融) or a device found not needed is not coded.
+    #[test]
+    fn rate_response_upgrades_studies_by_their_measurements_and_plans() {
+        assert_eq!(codes("右室间隔部送入主动电极，连接单腔起搏器，程控VVIR 60-120次/分，频率应答开启。"), vec!["37.8201", "37.7100"]);
+        assert_eq!(codes("右室间隔部送入主动电极，连接单腔起搏器，程控VVI 60次/分。"), vec!["37.8101", "37.7100"]);
+        let upgrade = "取出原双腔起搏器脉冲发生器，原心房电极保留。经冠状窦送入左室电极至侧后静脉，送入除颤电极至右室心尖部，连接CRT-D，置入囊袋。";
+        assert_eq!(codes(upgrade), vec!["00.5401"]);
+        assert_eq!(codes("取出原CRT-D脉冲发生器，原电极测试良好，连接新CRT-D脉冲发生器，置入囊袋。"), vec!["00.5402"]);
+        assert_eq!(codes("基础：AH 80ms，HV 45ms。心房S1S2刺激未诱发心动过速。未行消融放电。"), vec!["37.2600"]);
+        assert!(codes("病情稳定出院，拟3月后再次评估消融。").is_empty());
+        assert!(codes("晕厥机制已明确，不需起搏器植入。").is_empty());
     }
 }
