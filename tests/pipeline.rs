@@ -114,6 +114,20 @@ fn negated_and_status_codes_follow_the_rules() {
     assert!(!c.procedure_codes().iter().any(|p| p.starts_with("37.61")), "planned IABP coded");
 }
 
+/// A mention whose bracket or words say more than its head gives the specific code alone
+/// (D2), not the unspecified one of the same category beside it.
+#[test]
+fn a_specified_mention_is_coded_once_by_its_specific_code() {
+    let rec = EhrRecord::new("spec").with(Section::DischargeDiagnosis, "1.心房颤动(持续性) 2.急性胆源性胰腺炎（轻症） 3.冠心病 陈旧性非ST段抬高型心肌梗死");
+    let dx = pipeline().code(&rec).unwrap().disease_codes();
+    for want in ["I48.x00x007", "K85.101", "I25.200x014"] {
+        assert!(dx.contains(&want.to_string()), "{want}: {dx:?}");
+    }
+    for not in ["I48.x01", "K85.900", "I21.401", "I69.300x002"] {
+        assert!(!dx.contains(&not.to_string()), "{not}: {dx:?}");
+    }
+}
+
 #[test]
 fn every_code_is_a_codable_concept_of_its_edition() {
     let p = pipeline();

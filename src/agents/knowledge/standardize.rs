@@ -335,6 +335,19 @@ impl Standardizer {
                 });
                 continue;
             }
+            // One mention that gave a code and a more specific one of its category (心房颤动(持续性):
+            // 心房颤动 and 持续性心房颤动; 心脏骤停（心肺复苏术后）: 心脏停搏 and 心脏停搏复苏成功) is the
+            // specific one alone (D2).
+            let specific_beside = |r: &Resolved| {
+                resolved.iter().any(|o| o.code != r.code && o.code.get(..3) == r.code.get(..3) && is_subsequence(&r.name, &o.name))
+            };
+            let (resolved, general): (Vec<Resolved>, Vec<Resolved>) = resolved.iter().cloned().partition(|r| !specific_beside(r));
+            for g in general {
+                removed.push(Removal {
+                    item: Item { name: g.name, code: Some(g.code), mention: piece.clone(), evidence: vec![ev.clone()], confidence: g.confidence, origin: origin.into() },
+                    reason: "the same mention gives a more specific code of its category".into(),
+                });
+            }
             for r in resolved {
                 if let Some(existing) = items.iter_mut().find(|i| i.code.as_deref() == Some(&r.code)) {
                     existing.evidence.push(ev.clone());
@@ -352,6 +365,12 @@ impl Standardizer {
         }
         Ok((items, removed))
     }
+}
+
+/// Whether every char of `short` appears in `long`, in order (急性胰腺炎 in 急性胆源型胰腺炎，轻症).
+fn is_subsequence(short: &str, long: &str) -> bool {
+    let mut rest = long.chars();
+    short.chars().count() < long.chars().count() && short.chars().all(|c| rest.any(|l| l == c))
 }
 
 /// Segments `key` into dictionary words and gaps, maximizing the sum of squared word lengths
