@@ -69,6 +69,11 @@ const RULES: &[Rule] = &[
     Rule { code: "99.6000", name: "心肺复苏", triggers: &["心肺复苏", "胸外按压", "CPR"], needs: &[], excludes: &["史", "相关"] },
     Rule { code: "99.1007", name: "肺动脉血栓溶解剂灌注", triggers: &["溶栓"], needs: &["肺动脉", "导管"], excludes: &["静脉溶栓"] },
     Rule { code: "99.1000", name: "血栓溶解药的注射或输注", triggers: &["溶栓"], needs: &["阿替普酶", "尿激酶", "rt-PA", "rtPA", "替奈普酶", "瑞替普酶", "链激酶", "静脉"], excludes: &["导管溶栓", "溶栓治疗禁忌", "未溶栓"] },
+    // The thrombolytic given, told by its name and dose (阿替普酶50mg 2h泵入) without the word 溶栓;
+    // a catheter locked with urokinase (尿激酶封管) is no thrombolysis.
+    Rule { code: "99.1000", name: "血栓溶解药的注射或输注", triggers: &["阿替普酶", "替奈普酶", "瑞替普酶", "尿激酶", "rt-PA", "rtPA"], needs: &["mg", "万U", "万单位", "静推", "泵入", "静滴", "静脉"], excludes: &["封管", "导管内", "禁忌", "导管溶栓"] },
+    // Targeted temperature management after an arrest (not cooling a fever).
+    Rule { code: "99.8100", name: "低温(中枢)(局部)", triggers: &["目标温度管理", "亚低温治疗", "低温治疗", "TTM"], needs: &[], excludes: &[] },
     Rule { code: "88.4300", name: "肺动脉造影术", triggers: &["肺动脉造影"], needs: &[], excludes: &["CT", "CTA", "CTPA"] },
     Rule { code: "99.6200", name: "心脏其他电抗休克", triggers: &["电除颤", "非同步电复律", "非同步直流电复律", "予除颤", "行除颤", "次除颤", "除颤1次", "除颤2次", "除颤3次", "除颤后"], needs: &[], excludes: &["除颤器", "ICD", "阻抗", "测试", "除颤阈值", "史", "相关"] },
     // Cardioversion is atrial (99.61) for atrial arrhythmias; of a ventricular one it is the
@@ -90,7 +95,8 @@ const RULES: &[Rule] = &[
     Rule { code: "37.0x00x002", name: "心包穿刺引流术", triggers: PERICARDIOCENTESIS, needs: &["引流"], excludes: ULTRASOUND_GUIDED },
     Rule { code: "37.0x00", name: "心包穿刺术", triggers: PERICARDIOCENTESIS, needs: &[], excludes: &["引流", "超声引导", "超声定位", "彩超引导", "B超引导", "超声下"] },
     Rule { code: "34.0401", name: "胸腔闭式引流术", triggers: &["胸腔闭式引流", "胸腔引流"], needs: &[], excludes: &[] },
-    Rule { code: "34.9101", name: "胸腔穿刺抽液术", triggers: &["胸腔穿刺"], needs: &[], excludes: &[] },
+    Rule { code: "34.9103", name: "超声引导下胸腔穿刺术", triggers: &["胸腔穿刺"], needs: &["超声引导", "彩超引导", "B超引导", "超声实时引导", "实时超声引导"], excludes: &[] },
+    Rule { code: "34.9101", name: "胸腔穿刺抽液术", triggers: &["胸腔穿刺"], needs: &[], excludes: &["超声引导", "彩超引导", "B超引导", "超声实时引导", "实时超声引导"] },
 ];
 
 /// A code that includes another: the endoscopy with biopsy or haemostasis includes the
@@ -169,7 +175,7 @@ fn mine_endoscopic_haemostasis(section: Section, text: &str, out: &mut Vec<Found
     if let Some((s, e)) = ["取活检", "活检", "活组织检查"].iter().flat_map(|w| find_all(text, w)).find(|&(s, e)| taken(s, e)) {
         out.push(Found { code: "45.1600x001".into(), name: "胃十二指肠镜下活检".into(), evidence: ev(section, text, s, e), more: Vec::new(), facts: Vec::new(), confidence: 0.8 });
     }
-    let Some((s, e)) = ["钛夹", "止血夹"].iter().flat_map(|w| find_all(text, w)).find(|&(s, e)| done(text, s, e)) else { return };
+    let Some((s, e)) = ["钛夹", "止血夹", "和谐夹", "金属夹"].iter().flat_map(|w| find_all(text, w)).find(|&(s, e)| done(text, s, e)) else { return };
     let lesion = ["溃疡", "出血灶", "活动性出血", "渗血", "裸露血管"]
         .iter()
         .flat_map(|w| find_all(text, w))
@@ -186,7 +192,9 @@ fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
     for trig in ["深静脉置管", "中心静脉置管", "中心静脉导管", "PICC", "CVC", "中心静脉穿刺", "颈内静脉置管", "锁骨下静脉置管", "股静脉置管"] {
         for (s, e) in find_all(text, trig) {
             let (cl, _) = clause(text, s, e);
-            if cl.contains("拔除") || cl.contains("透析") || !done(text, s, e) {
+            // Placed, not used (经CVC补钾); a central catheter used as a chest drain is the drain.
+            let placed = contains_any(&cl, &["置入", "置管", "穿刺", "留置", "放置"]);
+            if cl.contains("拔除") || cl.contains("透析") || cl.contains("胸腔") || !placed || !done(text, s, e) {
                 continue;
             }
             let (code, name) = if cl.contains("PICC") || cl.contains("外周") {
@@ -563,6 +571,21 @@ mod tests {
         assert_eq!(c, vec!["37.0x01"]);
         let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "cTnI轻度升高考虑与CPR及电除颤相关。结合复苏、电除颤史，不支持急性心梗。"));
         assert!(c.is_empty(), "{c:?}");
+    }
+
+    /// What CCU notes tell without the procedure's own word: a thrombolytic by name and dose,
+    /// cooling after an arrest, a catheter used (经CVC补钾) or made a chest drain is no new line,
+    /// an ultrasound-guided thoracentesis, a clip by its brand.
+    #[test]
+    fn ccu_notes_tell_procedures_by_drug_device_and_guidance() {
+        let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "排除溶栓禁忌。15:20 阿替普酶50mg（10mg静推，余40mg 2h泵入）。尿激酶封管。"));
+        assert_eq!(c.iter().filter(|x| x.starts_with("99.10")).count(), 1, "{c:?}");
+        let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "启动目标温度管理，膀胱温33℃维持24h。氯化钾经CVC 20mmol/h补充。超声定位下置入单腔中心静脉导管作胸腔引流管。"));
+        assert!(c.contains(&"99.8100".to_string()) && !c.iter().any(|x| x.starts_with("38.93")), "{c:?}");
+        let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "于超声引导下行右侧胸腔穿刺抽液，抽出淡黄色液体800ml。"));
+        assert_eq!(c, vec!["34.9103"]);
+        let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "经口插入电子胃镜，十二指肠球部溃疡活动性渗血，以和谐夹3枚夹闭溃疡出血处。"));
+        assert_eq!(c, vec!["44.4303"]);
     }
 
     /// Notes written day by day tell the hours by their timestamps: intubated at 03:15 on the

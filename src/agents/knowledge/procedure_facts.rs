@@ -308,6 +308,8 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             // A clause's own cue, or the sentence's when it is about the whole plan (择期处理前降支).
             let outcome = match outcome_of(&cl) {
                 Outcome::Done if sentence_outcome == Outcome::NotNow && sent_text.starts_with(['拟', '建', '择']) => Outcome::NotNow,
+                // Proposed and refused in one sentence (与家属沟通急诊冠脉造影，家属…拒绝).
+                Outcome::Done if any(&sent_text, &["拒绝", "不同意"]) => Outcome::NotNow,
                 o => o,
             };
             let mut found: Vec<Told> = Vec::new();

@@ -237,5 +237,6 @@ mod tests {
         assert_eq!(codes("基础：AH 80ms，HV 45ms。心房S1S2刺激未诱发心动过速。未行消融放电。"), vec!["37.2600"]);
         assert!(codes("病情稳定出院，拟3月后再次评估消融。").is_empty());
         assert!(codes("晕厥机制已明确，不需起搏器植入。").is_empty());
+        assert!(codes("与家属沟通急诊冠脉造影，家属考虑预后差拒绝，签字为证。").is_empty());
     }
 }
