@@ -128,6 +128,18 @@ fn a_specified_mention_is_coded_once_by_its_specific_code() {
     }
 }
 
+/// A ventricular fibrillation ended by a shock: the defibrillation is the principal
+/// procedure, the resuscitation around it second; the intubation after it ranks below both.
+#[test]
+fn the_shock_is_the_principal_procedure_of_a_resuscitation() {
+    let rec = EhrRecord::new("vf")
+        .with(Section::DischargeDiagnosis, "心室颤动 心脏骤停")
+        .with(Section::ClinicalCourse, "22:38 心电监护示心室颤动，立即胸外按压，22:39予双相波200J非同步电除颤1次，恢复窦性心律。22:50经口气管插管。");
+    let px = pipeline().code(&rec).unwrap().procedure_codes();
+    assert_eq!(px.first().map(String::as_str), Some("99.6200"), "{px:?}");
+    assert!(px.contains(&"99.6000".to_string()) && px.contains(&"96.0400".to_string()), "{px:?}");
+}
+
 #[test]
 fn every_code_is_a_codable_concept_of_its_edition() {
     let p = pipeline();
