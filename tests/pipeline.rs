@@ -123,6 +123,10 @@ fn a_specified_mention_is_coded_once_by_its_specific_code() {
     for want in ["I48.x00x007", "K85.101", "I25.200x014"] {
         assert!(dx.contains(&want.to_string()), "{want}: {dx:?}");
     }
+    let rec = EhrRecord::new("org").with(Section::DischargeDiagnosis, "1.重症肺炎(肺炎克雷伯菌) 2.社区获得性肺炎（重症，肺炎链球菌）");
+    let organisms = pipeline().code(&rec).unwrap().disease_codes();
+    assert!(organisms.contains(&"J15.000".to_string()) && organisms.contains(&"J13.x00x001".to_string()), "{organisms:?}");
+    assert!(!organisms.iter().any(|c| c.starts_with("J18") || c.starts_with("A49")), "{organisms:?}");
     for not in ["I48.x01", "K85.900", "I21.401", "I69.300x002"] {
         assert!(!dx.contains(&not.to_string()), "{not}: {dx:?}");
     }

@@ -314,6 +314,23 @@ impl Standardizer {
         self.standardize_pieces(section, split_items(text), origin)
     }
 
+    /// A pneumonia whose organism the mention names (重症肺炎(肺炎克雷伯菌), 社区获得性肺炎（重症，
+    /// 肺炎链球菌）) is the organism's pneumonia code, not the unspecified one with a separate
+    /// infection code beside it.
+    fn pneumonia_by_organism(&self, mention: &str, resolved: Vec<Resolved>) -> Result<Vec<Resolved>, String> {
+        let unspecified = |c: &str| c.starts_with("J18") || c.starts_with("J15.9") || c.starts_with("A49");
+        let Some(&(_, code)) = PNEUMONIA_BY_ORGANISM.iter().find(|(words, _)| words.iter().any(|w| mention.contains(w))) else { return Ok(resolved) };
+        if !resolved.iter().any(|r| r.code.starts_with("J18") || r.code.starts_with("J15.9")) {
+            return Ok(resolved);
+        }
+        let cs = self.cs()?;
+        let Some(concept) = cs.get(code) else { return Ok(resolved) };
+        let confidence = resolved.iter().map(|r| r.confidence).fold(0.0, f32::max);
+        let mut out: Vec<Resolved> = resolved.into_iter().filter(|r| !unspecified(&r.code)).collect();
+        out.insert(0, Resolved { code: code.to_owned(), name: concept.name.clone(), confidence });
+        Ok(out)
+    }
+
     /// Items for pieces of a section's text (a list's items, or the course's statements).
     pub fn standardize_pieces(&self, section: Section, pieces: Vec<Piece>, origin: &str) -> Result<(Vec<Item>, Vec<Removal>), String> {
         let mut items: Vec<Item> = Vec::new();
@@ -342,6 +359,7 @@ impl Standardizer {
                 resolved.iter().any(|o| o.code != r.code && o.code.get(..3) == r.code.get(..3) && is_subsequence(&r.name, &o.name))
             };
             let (resolved, general): (Vec<Resolved>, Vec<Resolved>) = resolved.iter().cloned().partition(|r| !specific_beside(r));
+            let resolved = self.pneumonia_by_organism(&piece, resolved)?;
             for g in general {
                 removed.push(Removal {
                     item: Item { name: g.name, code: Some(g.code), mention: piece.clone(), evidence: vec![ev.clone()], confidence: g.confidence, origin: origin.into() },
@@ -366,6 +384,17 @@ impl Standardizer {
         Ok((items, removed))
     }
 }
+
+/// The organisms whose pneumonia has a code of its own in the clinical edition.
+const PNEUMONIA_BY_ORGANISM: &[(&[&str], &str)] = &[
+    (&["肺炎克雷伯", "克雷伯菌", "克雷伯杆菌"], "J15.000"),
+    (&["肺炎链球菌"], "J13.x00x001"),
+    (&["H1N1"], "J10.001"),
+    (&["铜绿假单胞", "假单胞菌"], "J15.100"),
+    (&["金黄色葡萄球菌", "金葡菌"], "J15.200"),
+    (&["肺炎支原体", "支原体"], "J15.700"),
+    (&["流感嗜血杆菌"], "J14.x00"),
+];
 
 /// Whether every char of `short` appears in `long`, in order (急性胰腺炎 in 急性胆源型胰腺炎，轻症).
 fn is_subsequence(short: &str, long: &str) -> bool {
