@@ -319,6 +319,13 @@ impl Standardizer {
     /// infection code beside it.
     fn pneumonia_by_organism(&self, mention: &str, resolved: Vec<Resolved>) -> Result<Vec<Resolved>, String> {
         let unspecified = |c: &str| c.starts_with("J18") || c.starts_with("J15.9") || c.starts_with("A49");
+        // An organism in the brackets of an infection of a site (囊袋感染(表皮葡萄球菌)) says what
+        // grew; the edition has no B95–B97 codes to add, and A49 is an infection of no site.
+        let resolved = if resolved.iter().any(|r| r.code.starts_with("A49")) && resolved.iter().any(|r| !r.code.starts_with("A49")) {
+            resolved.into_iter().filter(|r| !r.code.starts_with("A49")).collect()
+        } else {
+            resolved
+        };
         let Some(&(_, code)) = PNEUMONIA_BY_ORGANISM.iter().find(|(words, _)| words.iter().any(|w| mention.contains(w))) else { return Ok(resolved) };
         if !resolved.iter().any(|r| r.code.starts_with("J18") || r.code.starts_with("J15.9")) {
             return Ok(resolved);
@@ -445,7 +452,10 @@ pub fn strip_procedure_remarks(mention: &str) -> String {
     if depth > 0 {
         out.push_str(&group);
     }
-    let parts: Vec<&str> = out.split([' ', '\u{3000}']).filter(|p| !p.is_empty()).collect();
+    // Parts end at spaces, dashes and a closing bracket: 起搏器囊袋感染——起搏系统完全拔除术后 and
+    // WPW综合症（左侧游离壁显性旁路）RFCA术后 are a diagnosis and a remark.
+    let spaced = out.replace("——", " ").replace('—', " ").replace('）', "） ");
+    let parts: Vec<&str> = spaced.split([' ', '\u{3000}']).filter(|p| !p.is_empty()).collect();
     let kept: Vec<&str> = parts.iter().copied().filter(|p| !PROCEDURE_REMARK.iter().any(|w| p.contains(w))).collect();
     let result = if kept.is_empty() || kept.len() == parts.len() { out.trim().to_owned() } else { kept.join(" ") };
     if result.trim().is_empty() { mention.to_owned() } else { result }
@@ -745,6 +755,9 @@ mod tests {
         assert_eq!(strip("冠心病 不稳定型心绞痛 LAD远段PTCA术后"), "冠心病 不稳定型心绞痛");
         assert_eq!(strip("冠心病(陈旧心梗)"), "冠心病（陈旧心梗）");
         assert_eq!(strip("PCI术后"), "PCI术后");
+        assert_eq!(strip("起搏器囊袋感染——起搏系统完全拔除术后"), "起搏器囊袋感染");
+        assert_eq!(strip("WPW综合症（左侧游离壁显性旁路）RFCA术后"), "WPW综合症（左侧游离壁显性旁路）");
+        assert_eq!(strip("高血压病（3级，很高危）伴左心室肥厚"), "高血压病（3级，很高危）伴左心室肥厚");
     }
 
     fn more_specific_in_family_by_name(key: &str, scored: &[(f64, crate::terminology::Candidate)]) -> Option<usize> {
