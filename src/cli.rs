@@ -171,8 +171,7 @@ pub fn eval(config: &Config, args: EvalArgs) -> Result<(), String> {
         let report = eval::evaluate(&pipeline, &records, label_space.as_ref());
         eval::print_report(&name, &report);
         if let Some(path) = &args.errors {
-            let lines: Vec<String> = report.wrong.iter().map(|w| serde_json::to_string(w).map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
-            std::fs::write(path, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).map_err(|e| format!("{}: {e}", path.display()))?;
+            write_jsonl(path, &report.wrong)?;
             eprintln!("{} record track(s) not exactly right → {}", report.wrong.len(), path.display());
         }
     }
@@ -195,7 +194,7 @@ fn eval_chip_cdn(config: &Config, split: Split, file: Option<&Path>, errors: Opt
     let st = knowledge::standardizer(&t, &models, "icd-10-cn-beijing", crate::terminology::Scope::Dx);
     let items = crate::eval::chip_cdn::read(path)?;
     let (mut tp, mut np, mut ng) = (0usize, 0usize, 0usize);
-    let mut sink = errors.map(|p| std::fs::File::create(p).map(std::io::BufWriter::new).map_err(|e| format!("{}: {e}", p.display()))).transpose()?;
+    let mut wrong: Vec<serde_json::Value> = Vec::new();
     let start = std::time::Instant::now();
     for it in &items {
         let mut pred: HashSet<String> = HashSet::new();
@@ -205,14 +204,13 @@ fn eval_chip_cdn(config: &Config, split: Split, file: Option<&Path>, errors: Opt
             }
         }
         let gold: HashSet<String> = it.gold.iter().cloned().collect();
-        if let Some(w) = sink.as_mut().filter(|_| pred != gold) {
+        if errors.is_some() && pred != gold {
             let sorted = |s: &HashSet<String>, other: &HashSet<String>| {
                 let mut v: Vec<String> = s.difference(other).cloned().collect();
                 v.sort();
                 v
             };
-            let line = serde_json::json!({ "text": it.text, "missed": sorted(&gold, &pred), "extra": sorted(&pred, &gold) });
-            writeln!(w, "{line}").map_err(|e| e.to_string())?;
+            wrong.push(serde_json::json!({ "text": it.text, "missed": sorted(&gold, &pred), "extra": sorted(&pred, &gold) }));
         }
         tp += pred.intersection(&gold).count();
         np += pred.len();
@@ -224,7 +222,22 @@ fn eval_chip_cdn(config: &Config, split: Split, file: Option<&Path>, errors: Opt
     println!("| P | R | F1 |");
     println!("| --- | --- | --- |");
     println!("| {p:.4} | {r:.4} | {:.4} |", if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 });
+    if let Some(path) = errors {
+        write_jsonl(path, &wrong)?;
+        eprintln!("{} mention(s) not exactly right → {}", wrong.len(), path.display());
+    }
     Ok(())
+}
+
+/// One JSON line per row, for `eval --errors`.
+fn write_jsonl<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<(), String> {
+    let fail = |e: String| format!("{}: {e}", path.display());
+    let mut sink = std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| fail(e.to_string()))?);
+    for row in rows {
+        let line = serde_json::to_string(row).map_err(|e| fail(e.to_string()))?;
+        writeln!(sink, "{line}").map_err(|e| fail(e.to_string()))?;
+    }
+    sink.flush().map_err(|e| fail(e.to_string()))
 }
 
 /// One JSONL line per coder decision: what the pipeline said, what the coder made of it.

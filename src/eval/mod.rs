@@ -223,9 +223,10 @@ pub fn evaluate(pipeline: &Pipeline, records: &[EhrRecord], label_space: Option<
         dx_errors.add(&predicted, &gold.diseases);
         wrong.extend(RecordErrors::of(&rec.record_id, "diseases", &predicted, &gold.diseases));
         if !gold.procedures.is_empty() {
-            px.add(&coding.procedure_codes(), &gold.procedures);
-            px_errors.add(&coding.procedure_codes(), &gold.procedures);
-            wrong.extend(RecordErrors::of(&rec.record_id, "procedures", &coding.procedure_codes(), &gold.procedures));
+            let procedures = coding.procedure_codes();
+            px.add(&procedures, &gold.procedures);
+            px_errors.add(&procedures, &gold.procedures);
+            wrong.extend(RecordErrors::of(&rec.record_id, "procedures", &procedures, &gold.procedures));
         }
     }
     EvalReport {

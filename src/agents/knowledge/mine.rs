@@ -30,6 +30,10 @@ struct Rule {
 
 const PERICARDIOCENTESIS: &[&str] = &["心包穿刺", "穿刺心包", "心包腔内", "心包置管引流"];
 const ULTRASOUND_GUIDED: &[&str] = &["超声引导", "超声定位", "彩超引导", "B超引导", "超声下", "超声实时引导", "实时超声引导"];
+/// Real-time guidance (the site only localised, 超声定位, is not it).
+const REAL_TIME_GUIDED: &[&str] = &["超声引导", "彩超引导", "B超引导", "超声实时引导", "实时超声引导"];
+/// A ventilator's mode written for the ventilation itself (呼吸机A/C模式).
+const VENTILATOR_MODES: &[&str] = &["呼吸机A/C", "呼吸机VC", "呼吸机PC", "呼吸机SIMV"];
 const VENTRICULAR: &[&str] = &["室速", "室性心动过速", "VT", "室颤", "心室颤动", "VF", "室扑"];
 
 const RULES: &[Rule] = &[
@@ -95,8 +99,8 @@ const RULES: &[Rule] = &[
     Rule { code: "37.0x00x002", name: "心包穿刺引流术", triggers: PERICARDIOCENTESIS, needs: &["引流"], excludes: ULTRASOUND_GUIDED },
     Rule { code: "37.0x00", name: "心包穿刺术", triggers: PERICARDIOCENTESIS, needs: &[], excludes: &["引流", "超声引导", "超声定位", "彩超引导", "B超引导", "超声下"] },
     Rule { code: "34.0401", name: "胸腔闭式引流术", triggers: &["胸腔闭式引流", "胸腔引流"], needs: &[], excludes: &[] },
-    Rule { code: "34.9103", name: "超声引导下胸腔穿刺术", triggers: &["胸腔穿刺"], needs: &["超声引导", "彩超引导", "B超引导", "超声实时引导", "实时超声引导"], excludes: &[] },
-    Rule { code: "34.9101", name: "胸腔穿刺抽液术", triggers: &["胸腔穿刺"], needs: &[], excludes: &["超声引导", "彩超引导", "B超引导", "超声实时引导", "实时超声引导"] },
+    Rule { code: "34.9103", name: "超声引导下胸腔穿刺术", triggers: &["胸腔穿刺"], needs: REAL_TIME_GUIDED, excludes: &[] },
+    Rule { code: "34.9101", name: "胸腔穿刺抽液术", triggers: &["胸腔穿刺"], needs: &[], excludes: REAL_TIME_GUIDED },
 ];
 
 /// A code that includes another: the endoscopy with biopsy or haemostasis includes the
@@ -214,7 +218,7 @@ fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
     // clause about something else (2小时后SpO2仍<88%) is no duration.
     let mut told: Option<(usize, usize)> = None;
     let mut hours: Option<f64> = None;
-    for trig in ["有创呼吸机", "呼吸机辅助通气", "机械通气", "有创通气", "呼吸机辅助呼吸", "接呼吸机", "有创机械通气", "呼吸机A/C", "呼吸机VC", "呼吸机PC", "呼吸机SIMV"] {
+    for trig in ["有创呼吸机", "呼吸机辅助通气", "机械通气", "有创通气", "呼吸机辅助呼吸", "接呼吸机", "有创机械通气"].iter().chain(VENTILATOR_MODES) {
         for (s, e) in find_all(text, trig) {
             let (cl, rel) = clause(text, s, e);
             // From the trigger to the next comma or bracket (机械通气共约72小时), or the piece
@@ -254,12 +258,13 @@ fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
 /// (2026-03-02 03:15 …经口气管插管… 2026-03-06 01:45 …拔除气管插管 → 94.5 h). Answers nothing
 /// when either end has no time of its own.
 fn timeline_ventilation_hours(text: &str) -> Option<f64> {
-    const START: &[&str] = &["气管插管", "气管内插管", "经口插管", "经鼻插管", "接呼吸机", "呼吸机辅助", "呼吸机A/C", "呼吸机VC", "呼吸机PC", "有创机械通气", "有创通气"];
+    const START: &[&str] = &["气管插管", "气管内插管", "经口插管", "经鼻插管", "接呼吸机", "呼吸机辅助", "有创机械通气", "有创通气"];
     const END: &[&str] = &["拔除气管插管", "拔除气管导管", "拔管", "撤机", "脱机", "撤离呼吸机", "停用呼吸机", "宣告临床死亡", "宣告死亡", "临床死亡"];
     let stamps = timestamps(text);
     let at = |pos: usize| stamps.iter().rev().find(|(p, _)| *p <= pos).and_then(|(_, m)| *m);
     let first_start = START
         .iter()
+        .chain(VENTILATOR_MODES)
         .flat_map(|w| find_all(text, w))
         .filter(|&(s, e)| {
             let before: String = text.chars().skip(s.saturating_sub(3)).take(s.min(3)).collect();

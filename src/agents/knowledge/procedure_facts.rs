@@ -267,6 +267,8 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
     let mut last_vessels: Vec<&'static str> = Vec::new();
     let mut target: Vec<&'static str> = Vec::new();
     let whole_device_kind = device_kind(text);
+    // The mode is programmed in a sentence of its own (程控VVIR 60-120次/分): the section says it.
+    let section_rate_responsive = rate_responsive(text);
     let sentences = clauses(&chars);
     // The stent's delivery balloon is not a stent placed again.
     let clause_text = |s: usize, e: usize| -> String { chars[s..e].iter().collect::<String>().replace("支架输送球囊", "输送球囊").replace("支架球囊", "输送球囊") };
@@ -418,18 +420,14 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             let device_words = any(&cl, &["起搏器", "除颤器", "ICD", "CRT", "脉冲发生器", "起搏系统"]);
             if device_words && any(&cl, &["置入", "植入", "更换", "置换", "埋置", "埋入", "连接", "放入囊袋", "置于囊袋"]) && !any(&cl, &["临时", "术后", "既往", "程控"]) && !any(&cl, NEGATED) {
                 let kind = match device_kind(&cl).or(whole_device_kind).unwrap_or(DeviceKind::Pacemaker) {
-                    // The mode is programmed in a sentence of its own (程控VVIR 60-120次/分).
-                    DeviceKind::PacemakerSingle { atrial, .. } => DeviceKind::PacemakerSingle { atrial, rate_responsive: rate_responsive(text) },
+                    DeviceKind::PacemakerSingle { atrial, .. } => DeviceKind::PacemakerSingle { atrial, rate_responsive: section_rate_responsive },
                     k => k,
                 };
                 // An upgrade (双腔起搏器升级为CRT-D) implants a new system of another kind: a
                 // first implant of that kind, not a generator replacement.
                 // A CRT or ICD whose new lead the old system lacked (a left-ventricular lead
                 // through the coronary sinus, a defibrillation lead) is such an upgrade too.
-                let new_lead = |words: &[&str]| clauses(&chars).iter().flatten().any(|&(s, e)| {
-                    let c: String = chars[s..e].iter().collect();
-                    any(&c, words) && any(&c, &["送入", "植入", "置入"]) && !c.contains("原")
-                });
+                let new_lead = |words: &[&str]| flat.iter().any(|(c, _, _)| any(c, words) && any(c, &["送入", "植入", "置入"]) && !c.contains("原"));
                 let upgrade = any(text, &["升级"])
                     || matches!(kind, DeviceKind::CrtD | DeviceKind::CrtP) && new_lead(&["左室电极", "左心室电极", "冠状窦电极", "LV电极"])
                     || matches!(kind, DeviceKind::CrtD | DeviceKind::IcdSingle | DeviceKind::IcdDual) && new_lead(&["除颤电极"]);

@@ -315,23 +315,14 @@ impl Standardizer {
     }
 
     /// A pneumonia whose organism the mention names (重症肺炎(肺炎克雷伯菌), 社区获得性肺炎（重症，
-    /// 肺炎链球菌）) is the organism's pneumonia code, not the unspecified one with a separate
-    /// infection code beside it.
+    /// 肺炎链球菌）) is the organism's pneumonia code, not the unspecified one beside it.
     fn pneumonia_by_organism(&self, mention: &str, resolved: Vec<Resolved>) -> Result<Vec<Resolved>, String> {
-        let unspecified = |c: &str| c.starts_with("J18") || c.starts_with("J15.9") || c.starts_with("A49");
-        // An organism in the brackets of an infection of a site (囊袋感染(表皮葡萄球菌)) says what
-        // grew; the edition has no B95–B97 codes to add, and A49 is an infection of no site.
-        let resolved = if resolved.iter().any(|r| r.code.starts_with("A49")) && resolved.iter().any(|r| !r.code.starts_with("A49")) {
-            resolved.into_iter().filter(|r| !r.code.starts_with("A49")).collect()
-        } else {
-            resolved
-        };
+        let unspecified = |c: &str| c.starts_with("J18") || c.starts_with("J15.9");
         let Some(&(_, code)) = PNEUMONIA_BY_ORGANISM.iter().find(|(words, _)| words.iter().any(|w| mention.contains(w))) else { return Ok(resolved) };
-        if !resolved.iter().any(|r| r.code.starts_with("J18") || r.code.starts_with("J15.9")) {
+        if !resolved.iter().any(|r| unspecified(&r.code)) {
             return Ok(resolved);
         }
-        let cs = self.cs()?;
-        let Some(concept) = cs.get(code) else { return Ok(resolved) };
+        let Some(concept) = self.cs()?.get(code) else { return Ok(resolved) };
         let confidence = resolved.iter().map(|r| r.confidence).fold(0.0, f32::max);
         let mut out: Vec<Resolved> = resolved.into_iter().filter(|r| !unspecified(&r.code)).collect();
         out.insert(0, Resolved { code: code.to_owned(), name: concept.name.clone(), confidence });
@@ -366,6 +357,14 @@ impl Standardizer {
                 resolved.iter().any(|o| o.code != r.code && o.code.get(..3) == r.code.get(..3) && is_subsequence(&r.name, &o.name))
             };
             let (resolved, general): (Vec<Resolved>, Vec<Resolved>) = resolved.iter().cloned().partition(|r| !specific_beside(r));
+            // An organism in the brackets of an infection of a site (囊袋感染(表皮葡萄球菌),
+            // 社区获得性肺炎（肺炎链球菌）) says what grew: the edition has no B95–B97 codes to add,
+            // and A49 is an infection of no site.
+            let resolved: Vec<Resolved> = if resolved.iter().any(|r| !r.code.starts_with("A49")) {
+                resolved.into_iter().filter(|r| !r.code.starts_with("A49")).collect()
+            } else {
+                resolved
+            };
             let resolved = self.pneumonia_by_organism(&piece, resolved)?;
             for g in general {
                 removed.push(Removal {
