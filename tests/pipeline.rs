@@ -132,6 +132,25 @@ fn a_specified_mention_is_coded_once_by_its_specific_code() {
     }
 }
 
+/// A remark that names a code of the term's own subcategory is that code (AVNRT is the
+/// supraventricular tachycardia, I47.106); one of another subcategory is not (STEMI does not
+/// undo the wall the term names). A name of the edition with a comma in it is one item, and
+/// community-acquired pneumonia of no stated severity is the non-severe code.
+#[test]
+fn a_remark_naming_the_subtype_decides_it_and_a_comma_inside_a_name_does_not_split_it() {
+    let rec = EhrRecord::new("rm").with(Section::DischargeDiagnosis, "1.阵发性室上速（AVNRT，慢-快型） 2.急性前间壁心肌梗死(STEMI)");
+    let dx = pipeline().code(&rec).unwrap().disease_codes();
+    assert!(dx.contains(&"I47.106".to_string()) && dx.contains(&"I21.003".to_string()), "{dx:?}");
+    assert!(!dx.contains(&"I47.102".to_string()) && !dx.contains(&"I21.300x004".to_string()), "{dx:?}");
+    let rec = EhrRecord::new("cap").with(Section::DischargeDiagnosis, "1.脓毒性休克 2.社区获得性肺炎，重症");
+    let dx = pipeline().code(&rec).unwrap().disease_codes();
+    assert!(dx.contains(&"J15.903".to_string()) && !dx.contains(&"J15.902".to_string()), "{dx:?}");
+    let rec = EhrRecord::new("cap2").with(Section::DischargeDiagnosis, "社区获得性肺炎");
+    assert_eq!(pipeline().code(&rec).unwrap().disease_codes(), vec!["J15.902".to_string()]);
+    let rec = EhrRecord::new("pe").with(Section::DischargeDiagnosis, "右侧胸腔积液");
+    assert_eq!(pipeline().code(&rec).unwrap().disease_codes(), vec!["J90.x00".to_string()], "the national policy prefers J90 to J94.804");
+}
+
 /// A ventricular fibrillation ended by a shock: the defibrillation is the principal
 /// procedure, the resuscitation around it second; the intubation after it ranks below both.
 #[test]

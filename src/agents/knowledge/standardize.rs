@@ -58,6 +58,9 @@ impl Standardizer {
         let Some((main, remark)) = trailing_remark(mention).filter(|_| self.scope == Scope::Dx) else {
             return self.resolve_whole(cs, mention);
         };
+        if let Some(r) = self.named_in_remark(cs, main, remark)? {
+            return Ok(vec![r]);
+        }
         // A remark in brackets (带状疱疹(左胸背部T4-5), 胃溃疡伴出血(胃角，Forrest IIa)) may say
         // which term it is (高血压病（3级，很高危）) or only where and how much: the whole mention
         // is kept where its term says something of the remark, else the term before it is.
@@ -97,6 +100,24 @@ impl Standardizer {
             _ if whole.iter().any(|r| says_remark(r) > 0) || base.is_empty() => Ok(whole),
             _ => Ok(base),
         }
+    }
+
+    /// The term a remark names where it is a code of the subcategory the term before it has
+    /// (阵发性室上速（AVNRT，慢-快型） is I47.106 房室结内折返性心动过速, not I47.102): the remark
+    /// says which of the family it is. A remark of another subcategory says something else
+    /// (急性前间壁心肌梗死(STEMI) is I21.0 by its wall, not I21.3 of no site). Only a part of the
+    /// remark that is a name of the edition (or a lexicon alias of one) counts; a remark that
+    /// says where or how much does not.
+    fn named_in_remark(&self, cs: &CodeSystem, main: &str, remark: &str) -> Result<Option<Resolved>, String> {
+        let base = self.resolve_whole(cs, main)?;
+        let [one] = base.as_slice() else { return Ok(None) };
+        let Some(subcategory) = one.code.get(..5) else { return Ok(None) };
+        Ok(remark
+            .split(['，', ',', '、', ';', '；', ' '])
+            .map(normalize)
+            .filter(|p| p.chars().count() >= 2)
+            .filter_map(|p| self.exact(cs, &p))
+            .find(|r| r.code.starts_with(subcategory) && r.code != one.code))
     }
 
     /// [`Self::resolve`] of a mention taken whole.
@@ -329,11 +350,30 @@ impl Standardizer {
         Ok(out)
     }
 
+    /// Two pieces that a comma split out of one name of the edition (社区获得性肺炎，重症 is
+    /// J15.903, not 社区获得性肺炎 and a word of no code) are that name again.
+    fn join_names_split_at_commas(&self, pieces: Vec<Piece>) -> Result<Vec<Piece>, String> {
+        let cs = self.cs()?;
+        let mut out: Vec<Piece> = Vec::with_capacity(pieces.len());
+        for p in pieces {
+            if let Some(last) = out.last_mut() {
+                let joined = format!("{}，{}", last.text, p.text);
+                if !cs.by_key_exact(&normalize(&joined)).is_empty() {
+                    last.text = joined;
+                    last.end = p.end;
+                    continue;
+                }
+            }
+            out.push(p);
+        }
+        Ok(out)
+    }
+
     /// Items for pieces of a section's text (a list's items, or the course's statements).
     pub fn standardize_pieces(&self, section: Section, pieces: Vec<Piece>, origin: &str) -> Result<(Vec<Item>, Vec<Removal>), String> {
         let mut items: Vec<Item> = Vec::new();
         let mut removed = Vec::new();
-        for Piece { start, end, text: piece } in pieces {
+        for Piece { start, end, text: piece } in self.join_names_split_at_commas(pieces)? {
             let ev = Evidence { section, start, end, text: piece.clone() };
             let resolved = self.resolve(&piece)?;
             if resolved.is_empty() && self.names_umbrella(&piece) {
