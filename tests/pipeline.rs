@@ -151,6 +151,29 @@ fn a_remark_naming_the_subtype_decides_it_and_a_comma_inside_a_name_does_not_spl
     assert_eq!(pipeline().code(&rec).unwrap().disease_codes(), vec!["J90.x00".to_string()], "the national policy prefers J90 to J94.804");
 }
 
+/// Under the national policy: a worsened chronic heart failure is not also coded as the chronic
+/// one; microvascular angina brings no atherosclerosis code; a listed carotid plaque is the
+/// edition's plaque code; a potassium that fell during the stay is hypokalaemia; and an
+/// admission's question that the course confirms stays coded.
+#[test]
+fn national_conventions_for_heart_failure_angina_plaques_potassium_and_confirmed_questions() {
+    let rec = EhrRecord::new("hf")
+        .with(Section::AdmissionDiagnosis, "1.扩张型心肌病 慢性心力衰竭 心功能IV级(NYHA)")
+        .with(Section::ClinicalCourse, "入院血钾3.6mmol/L。诊断慢性心力衰竭急性加重，予呋塞米40mg iv bid。第3天利尿后血钾3.1mmol/L↓，予氯化钾静脉补充，复查4.2mmol/L。");
+    let dx = pipeline().code(&rec).unwrap().disease_codes();
+    assert!(dx.contains(&"I50.900x018".to_string()) && !dx.contains(&"I50.908".to_string()), "{dx:?}");
+    assert!(dx.contains(&"E87.600".to_string()), "the potassium of day 3: {dx:?}");
+    let rec = EhrRecord::new("mva").with(Section::DischargeDiagnosis, "1、微血管性心绞痛 2、双侧颈动脉斑块形成").with(Section::ProcedureName, "冠状动脉造影术");
+    let dx = pipeline().code(&rec).unwrap().disease_codes();
+    assert_eq!(dx, vec!["I20.800x007".to_string(), "I65.200x014".to_string()]);
+    let rec = EhrRecord::new("q")
+        .with(Section::AdmissionDiagnosis, "1.呼吸困难原因待查：急性左心衰竭？ 肺部感染？ 2.高血压病3级（极高危）")
+        .with(Section::ClinicalCourse, "PCT 0.04ng/ml，肺部感染依据不足，未使用抗生素。诊断：高血压性心脏病，急性左心衰竭。予呋塞米20mg iv。");
+    let dx = pipeline().code(&rec).unwrap().disease_codes();
+    assert!(dx.contains(&"I50.101".to_string()) && dx.contains(&"I11.000".to_string()), "{dx:?}");
+    assert!(!dx.contains(&"J98.414".to_string()), "{dx:?}");
+}
+
 /// A ventricular fibrillation ended by a shock: the defibrillation is the principal
 /// procedure, the resuscitation around it second; the intubation after it ranks below both.
 #[test]

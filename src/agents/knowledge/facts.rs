@@ -10,6 +10,8 @@ pub struct Facts {
     pub hba1c: Option<f64>,
     pub ogtt_2h: Option<f64>,
     pub hemoglobin: Option<f64>,
+    /// The lowest serum potassium told: hypokalaemia found on day 3 (利尿后血钾3.1) is no less
+    /// one for a normal value on admission.
     pub potassium: Option<f64>,
     pub uric_acid: Option<f64>,
     pub homocysteine: Option<f64>,
@@ -24,7 +26,6 @@ pub struct Facts {
     pub coronary_no_significant_stenosis: bool,
     pub significant_stenosis: bool,
     pub pci_done: bool,
-    pub myocardial_bridge: bool,
     pub antidiabetic_drugs: bool,
     pub chest_pain: bool,
     pub dyspnea: bool,
@@ -77,6 +78,33 @@ fn lab(text: &str, labels: &[&str], window: usize) -> Option<f64> {
     None
 }
 
+/// The lowest serum potassium of the text: 血钾3.1, 钾：3.25, K+ 3.2, K 3.3. A dose of a
+/// potassium salt (氯化钾缓释片1g, 枸橼酸钾10ml) is no level.
+fn lowest_potassium(text: &str) -> Option<f64> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut lowest: Option<f64> = None;
+    for label in ["钾", "K"] {
+        for (s, e) in find_all(text, label) {
+            let prev = if s > 0 { chars[s - 1] } else { ' ' };
+            if label == "K" && (prev.is_ascii_alphabetic() || !chars.get(e).is_some_and(|c| matches!(c, ' ' | '+' | ':' | '：') || c.is_ascii_digit())) {
+                continue;
+            }
+            if matches!(prev, '化' | '酸' | '补') {
+                continue;
+            }
+            // Its own value only, before the next separator (血钾正常，Ca 2.2 is no potassium).
+            let after: String = chars[e..(e + 10).min(chars.len())].iter().take_while(|c| !matches!(c, '，' | ',' | '；' | ';' | '。' | '、')).collect();
+            if ["g", "片", "ml", "mL", "液"].iter().any(|u| after.contains(u)) {
+                continue;
+            }
+            if let Some(v) = number_after(&after, 0, 6).filter(|v| *v > 1.0 && *v < 9.0) {
+                lowest = Some(lowest.map_or(v, |l: f64| l.min(v)));
+            }
+        }
+    }
+    lowest
+}
+
 fn present_any(text: &str, words: &[&str]) -> bool {
     words.iter().any(|w| find_all(text, w).into_iter().any(|(s, e)| matches!(assertion(text, s, e), Assertion::Present)))
 }
@@ -108,7 +136,7 @@ impl Facts {
             hba1c: lab(&body, &["糖化血红蛋白", "HbA1c", "HBA1C"], 12),
             ogtt_2h: lab(&body, &["2小时", "2h血糖", "餐后2小时血糖"], 10).filter(|_| body.contains("OGTT") || body.contains("糖耐量")),
             hemoglobin: lab(&body, &["血红蛋白：", "血红蛋白:", "血红蛋白", "HGB", "Hb"], 8).filter(|v| *v > 20.0),
-            potassium: lab(&body, &["钾：", "钾:", "血钾", "K+", "钾"], 6).filter(|v| *v > 1.0 && *v < 9.0),
+            potassium: lowest_potassium(&body),
             uric_acid: lab(&body, &["尿酸"], 8).filter(|v| *v > 50.0),
             homocysteine: lab(&body, &["同型半胱氨酸"], 8),
             ldl: lab(&body, &["低密度脂蛋白"], 10).filter(|v| *v < 20.0),
@@ -180,7 +208,6 @@ impl Facts {
         });
         f.pci_done = present_any(&course, &["支架置入", "支架植入", "置入支架", "植入支架", "球囊扩张", "PTCA", "PCI术"])
             && !course.contains("支架植入术后") || course.contains("行PCI") || course.contains("行PTCA");
-        f.myocardial_bridge = body.contains("心肌桥") || body.contains("肌桥");
         // Drugs that treat diabetes only: SGLT2 inhibitors (达格列净, 恩格列净) are heart-failure
         // and kidney drugs too, and insulin with glucose lowers potassium.
         let without_sglt2 = |t: &str| t.replace("达格列净", "").replace("恩格列净", "").replace("卡格列净", "");
@@ -266,6 +293,16 @@ mod tests {
         assert!(Facts::read(&dated).troponin_high);
         let normal = EhrRecord::new("t").with(Section::ClinicalCourse, "血清肌钙蛋白I测定（2024-08-1909：37）：0.012ng/mL；NT-proBNP 1405pg/mL。");
         assert!(!Facts::read(&normal).troponin_high);
+    }
+
+    #[test]
+    fn the_lowest_potassium_counts_and_a_dose_is_no_level() {
+        let later = EhrRecord::new("t").with(Section::ClinicalCourse, "入院血钾3.6mmol/L，第3天利尿后血钾3.1mmol/L↓，予氯化钾缓释片1g tid，复查4.2mmol/L。");
+        assert_eq!(Facts::read(&later).potassium, Some(3.1));
+        let bare = EhrRecord::new("t").with(Section::ClinicalCourse, "入院K 3.3，CK 300U/L，予氯化钾3g/d口服。");
+        assert_eq!(Facts::read(&bare).potassium, Some(3.3));
+        let dose = EhrRecord::new("t").with(Section::ClinicalCourse, "血钾4.0mmol/L，予枸橼酸钾10ml tid，血钾正常，Ca 2.2mmol/L。");
+        assert_eq!(Facts::read(&dose).potassium, Some(4.0));
     }
 
     #[test]

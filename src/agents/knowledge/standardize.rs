@@ -594,6 +594,12 @@ impl StandardizeAgent {
                     out.items.push(f);
                 }
             } else if !out.items.iter().any(|o| o.code == it.code) {
+                // A question the course confirms (急性左心衰竭？ and then 诊断：…，急性左心衰竭)
+                // carries the course's words as its evidence: it is no open question any more.
+                let mut it = it;
+                if let Some(f) = established.iter().find(|f| f.code == it.code) {
+                    it.evidence.extend(f.evidence.iter().cloned());
+                }
                 out.items.push(it);
             }
         }

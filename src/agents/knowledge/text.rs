@@ -110,7 +110,8 @@ pub fn assertion(text: &str, start: usize, end: usize) -> Assertion {
     if before.contains("不除外") || before.contains("不排除") || after.starts_with("不除外") {
         return Assertion::Uncertain;
     }
-    if NEG_BEFORE.iter().any(|w| before.contains(w)) {
+    // A denial may follow the finding, too: 中段肌桥不明显, 肌桥（-）, 肺部感染依据不足.
+    if NEG_BEFORE.iter().any(|w| before.contains(w)) || ["不明显", "（-）", "(-)", "依据不足", "证据不足"].iter().any(|w| after.starts_with(w)) {
         return Assertion::Negated;
     }
     if after.starts_with('?') || after.starts_with('？') || after.contains("待排") || after.contains("待查") || before.contains("可能") || after.starts_with("可能") {
@@ -203,7 +204,7 @@ mod tests {
         let (s, e) = find_all(t, "冠脉造影")[1];
         assert_eq!(assertion(t, s, e), Assertion::Present);
         // A technique's 无 is no absence; an absence's is.
-        for (text, word, want) in [("予无创呼吸机BiPAP辅助通气约40小时", "BiPAP", Assertion::Present), ("行无痛胃镜检查", "胃镜", Assertion::Present), ("无胸痛，无气促", "胸痛", Assertion::Negated)] {
+        for (text, word, want) in [("予无创呼吸机BiPAP辅助通气约40小时", "BiPAP", Assertion::Present), ("行无痛胃镜检查", "胃镜", Assertion::Present), ("无胸痛，无气促", "胸痛", Assertion::Negated), ("前降支近段狭窄约90%，中段肌桥不明显", "肌桥", Assertion::Negated), ("LM(-)；LAD中段心肌桥，收缩期压缩约30%", "心肌桥", Assertion::Present)] {
             let (s, e) = find_all(text, word)[0];
             assert_eq!(assertion(text, s, e), want, "{text}");
         }
