@@ -174,6 +174,19 @@ fn national_conventions_for_heart_failure_angina_plaques_potassium_and_confirmed
     assert!(!dx.contains(&"J98.414".to_string()), "{dx:?}");
 }
 
+/// The infection the chief complaint tells is the principal diagnosis, though the heart
+/// disease is listed first; without that complaint the listed order stands.
+#[test]
+fn the_infection_the_patient_came_with_is_principal() {
+    let listed = "1.病窦综合征 DDD起搏器植入术后 2.社区获得性肺炎（右下叶，非重症） 3.高血压病2级（极高危）";
+    let rec = EhrRecord::new("cap").with(Section::ChiefComplaint, "咳嗽、咳痰伴发热4天").with(Section::DischargeDiagnosis, listed);
+    let dx = pipeline().code(&rec).unwrap().disease_codes();
+    assert_eq!(dx.first().map(String::as_str), Some("J15.902"), "{dx:?}");
+    let rec = EhrRecord::new("sss").with(Section::ChiefComplaint, "反复头晕、黑矇1月").with(Section::DischargeDiagnosis, listed);
+    let dx = pipeline().code(&rec).unwrap().disease_codes();
+    assert_eq!(dx.first().map(String::as_str), Some("I49.500"), "{dx:?}");
+}
+
 /// A ventricular fibrillation ended by a shock: the defibrillation is the principal
 /// procedure, the resuscitation around it second; the intubation after it ranks below both.
 #[test]

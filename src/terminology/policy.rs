@@ -139,6 +139,10 @@ pub struct PrincipalRule {
     pub kind: PrincipalKind,
     pub codes: Vec<String>,
     pub when: Vec<String>,
+    /// Words of the chief complaint of which one must be there for the rule to apply: the
+    /// condition that brought the patient in (发热、咳痰 is the pneumonia's, not the heart
+    /// disease listed before it).
+    pub complaint: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -305,6 +309,8 @@ struct RawPrincipal {
     kind: PrincipalKind,
     codes: Option<Spanned<Vec<String>>>,
     when: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    complaint: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -614,6 +620,7 @@ impl Builder {
                     id: r.id.get_ref().clone(),
                     codes: src.some_families(check, r.codes.as_ref(), "principal codes")?,
                     when: src.some_families(check, r.when.as_ref(), "principal when")?,
+                    complaint: r.complaint,
                     why: r.why,
                     kind: r.kind,
                 });

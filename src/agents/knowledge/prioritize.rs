@@ -14,7 +14,7 @@ use super::facts::Facts;
 use crate::terminology::families::in_families;
 use crate::terminology::policy::{Policy, PrincipalKind};
 use crate::agents::{Agent, AgentError, AgentInfo, AgentInput, AgentOutput, Item, Role};
-use crate::record::EhrRecord;
+use crate::record::{EhrRecord, Section};
 
 pub const PRINCIPAL_FEATURES: [&str; 26] = [
     "first_listed",
@@ -197,8 +197,9 @@ pub struct PrincipalDecision {
 }
 
 /// Runs the principal decision list (主要诊断选择原则) over the candidates. A rule no candidate
-/// meets, or one that would leave none, is passed over.
-pub fn decide_principal(items: &[Item], procedures: &[Item], policy: &Policy) -> PrincipalDecision {
+/// meets, or one that would leave none, is passed over; so is one whose complaint words the
+/// chief complaint lacks.
+pub fn decide_principal(items: &[Item], procedures: &[Item], policy: &Policy, chief_complaint: &str) -> PrincipalDecision {
     let code = |i: usize| items[i].code.as_deref().unwrap_or("");
     let mut standing: Vec<usize> = (0..items.len()).filter(|&i| items[i].code.is_some()).collect();
     if standing.is_empty() {
@@ -212,6 +213,9 @@ pub fn decide_principal(items: &[Item], procedures: &[Item], policy: &Policy) ->
             break;
         }
         if !rule.when.is_empty() && !standing.iter().any(|&i| in_families(code(i), &rule.when)) {
+            continue;
+        }
+        if !rule.complaint.is_empty() && !rule.complaint.iter().any(|w| chief_complaint.contains(w.as_str())) {
             continue;
         }
         let meets = |i: usize| match rule.kind {
@@ -240,7 +244,7 @@ pub fn prioritize_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &
     if items.len() < 2 {
         return (items, Vec::new());
     }
-    let decision = decide_principal(&items, procedures, policy);
+    let decision = decide_principal(&items, procedures, policy, rec.text(Section::ChiefComplaint));
     let mut notes = decision.steps.iter().map(|s| format!("rule {s}")).collect::<Vec<_>>();
     let (best, how) = if let (Some(rule), [only]) = (&decision.decided_by, decision.standing.as_slice()) {
         let why = policy.principal.iter().find(|r| &r.id == rule).map(|r| r.why.as_str()).unwrap_or("");

@@ -383,7 +383,7 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     // put first itself (NSTEMI, microvascular angina) stands.
     let principal_gone = principal_in.as_ref().is_some_and(|p| !has_code(&items, p));
     if principal_gone && items.first().is_some_and(|i| i.origin != "validate") {
-        let decision = decide_principal(&items, procedures, policy);
+        let decision = decide_principal(&items, procedures, policy, rec.text(Section::ChiefComplaint));
         if let Some(&best) = decision.standing.first().filter(|&&b| b != 0) {
             let principal = items.remove(best);
             out.notes.push(format!("principal {} removed; {} by the decision list ({})", principal_in.as_deref().unwrap_or(""), principal.code.as_deref().unwrap_or(""), decision.steps.join(", ")));
