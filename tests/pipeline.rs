@@ -187,6 +187,19 @@ fn the_infection_the_patient_came_with_is_principal() {
     assert_eq!(dx.first().map(String::as_str), Some("I49.500"), "{dx:?}");
 }
 
+/// A pacemaker treats the block, not the atrial fibrillation listed before it; without a
+/// pacemaker the rule does not apply.
+#[test]
+fn a_pacemaker_makes_the_block_principal_before_the_atrial_fibrillation() {
+    let listed = "1.永久性心房颤动 2.三度房室传导阻滞";
+    let report = "穿刺左锁骨下静脉，植入心室电极至右室心尖部，测试参数满意，连接VVIR起搏器，埋入囊袋。";
+    let rec = EhrRecord::new("ppm").with(Section::DischargeDiagnosis, listed).with(Section::ProcedureName, "永久起搏器植入术（VVIR）").with(Section::OperativeReport, report);
+    let c = pipeline().code(&rec).unwrap();
+    assert_eq!(c.disease_codes().first().map(String::as_str), Some("I44.200"), "{:?} / {:?}", c.disease_codes(), c.procedure_codes());
+    let rec = EhrRecord::new("af").with(Section::DischargeDiagnosis, listed);
+    assert_eq!(pipeline().code(&rec).unwrap().disease_codes().first().map(String::as_str), Some("I48.x00x013"));
+}
+
 /// A ventricular fibrillation ended by a shock: the defibrillation is the principal
 /// procedure, the resuscitation around it second; the intubation after it ranks below both.
 #[test]

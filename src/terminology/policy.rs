@@ -143,6 +143,8 @@ pub struct PrincipalRule {
     /// condition that brought the patient in (发热、咳痰 is the pneumonia's, not the heart
     /// disease listed before it).
     pub complaint: Vec<String>,
+    /// Families of which the principal procedure must be one for the rule to apply.
+    pub procedures: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -311,6 +313,7 @@ struct RawPrincipal {
     when: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     complaint: Vec<String>,
+    procedures: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -621,6 +624,7 @@ impl Builder {
                     codes: src.some_families(check, r.codes.as_ref(), "principal codes")?,
                     when: src.some_families(check, r.when.as_ref(), "principal when")?,
                     complaint: r.complaint,
+                    procedures: src.some_families(check, r.procedures.as_ref(), "principal procedures")?,
                     why: r.why,
                     kind: r.kind,
                 });

@@ -198,7 +198,7 @@ pub struct PrincipalDecision {
 
 /// Runs the principal decision list (主要诊断选择原则) over the candidates. A rule no candidate
 /// meets, or one that would leave none, is passed over; so is one whose complaint words the
-/// chief complaint lacks.
+/// chief complaint lacks, or whose procedure families the principal procedure is not of.
 pub fn decide_principal(items: &[Item], procedures: &[Item], policy: &Policy, chief_complaint: &str) -> PrincipalDecision {
     let code = |i: usize| items[i].code.as_deref().unwrap_or("");
     let mut standing: Vec<usize> = (0..items.len()).filter(|&i| items[i].code.is_some()).collect();
@@ -216,6 +216,9 @@ pub fn decide_principal(items: &[Item], procedures: &[Item], policy: &Policy, ch
             continue;
         }
         if !rule.complaint.is_empty() && !rule.complaint.iter().any(|w| chief_complaint.contains(w.as_str())) {
+            continue;
+        }
+        if !rule.procedures.is_empty() && !procedure.is_some_and(|p| in_families(p, &rule.procedures)) {
             continue;
         }
         let meets = |i: usize| match rule.kind {
