@@ -98,14 +98,16 @@ const RULES: &[Rule] = &[
     Rule { code: "37.0x01", name: "超声引导下心包穿刺引流术", triggers: PERICARDIOCENTESIS, needs: ULTRASOUND_GUIDED, excludes: &[] },
     Rule { code: "37.0x00x002", name: "心包穿刺引流术", triggers: PERICARDIOCENTESIS, needs: &["引流"], excludes: ULTRASOUND_GUIDED },
     Rule { code: "37.0x00", name: "心包穿刺术", triggers: PERICARDIOCENTESIS, needs: &[], excludes: &["引流", "超声引导", "超声定位", "彩超引导", "B超引导", "超声下"] },
-    Rule { code: "34.0401", name: "胸腔闭式引流术", triggers: &["胸腔闭式引流", "胸腔引流"], needs: &[], excludes: &[] },
+    // A catheter left in the pleural space to drain (胸腔穿刺置管引流) is a closed drainage, not
+    // a tap.
+    Rule { code: "34.0401", name: "胸腔闭式引流术", triggers: &["胸腔闭式引流", "胸腔引流", "胸腔穿刺置管", "胸腔置管"], needs: &[], excludes: &[] },
     Rule { code: "34.9103", name: "超声引导下胸腔穿刺术", triggers: &["胸腔穿刺"], needs: REAL_TIME_GUIDED, excludes: &[] },
     Rule { code: "34.9101", name: "胸腔穿刺抽液术", triggers: &["胸腔穿刺"], needs: &[], excludes: REAL_TIME_GUIDED },
 ];
 
 /// A code that includes another: the endoscopy with biopsy or haemostasis includes the
-/// endoscopy.
-const INCLUDES: &[(&str, &str)] = &[("45.16", "45.13"), ("44.43", "45.13")];
+/// endoscopy; a pleural drain includes the puncture it went in by.
+const INCLUDES: &[(&str, &str)] = &[("45.16", "45.13"), ("44.43", "45.13"), ("34.04", "34.91")];
 
 /// A code whose extension codes say more of the same procedure: beside one of them (told in
 /// another sentence: 予BiPAP…，第6天停无创通气) the plain code is not a second procedure.
@@ -198,15 +200,29 @@ fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
             let (cl, _) = clause(text, s, e);
             // Placed, not used (经CVC补钾); a central catheter used as a chest drain is the drain.
             let placed = contains_any(&cl, &["置入", "置管", "穿刺", "留置", "放置"]);
-            if cl.contains("拔除") || cl.contains("透析") || cl.contains("胸腔") || !placed || !done(text, s, e) {
+            if cl.contains("拔除") || cl.contains("透析") || cl.contains("胸腔") || cl.contains("胸膜") || !placed || !done(text, s, e) {
                 continue;
             }
-            let (code, name) = if cl.contains("PICC") || cl.contains("外周") {
-                ("38.9301", "经外周静脉穿刺中心静脉置管术")
-            } else if cl.contains("股静脉") {
+            // The site decides; 外周 alone may be the veins that failed (外周静脉通路建立困难). A
+            // clause that names none has the site its section names (右腹股沟韧带下…进针).
+            let site = |t: &str| -> Option<&str> {
+                if t.contains("股静脉") || t.contains("腹股沟") {
+                    Some("femoral")
+                } else if t.contains("锁骨下") {
+                    Some("subclavian")
+                } else if t.contains("颈内") {
+                    Some("jugular")
+                } else {
+                    None
+                }
+            };
+            let at = site(&cl).or_else(|| if contains_any(&cl, &["PICC", "经外周"]) { None } else { site(text) });
+            let (code, name) = if at == Some("femoral") {
                 ("38.9304", "股静脉穿刺置管术")
-            } else if cl.contains("锁骨下") {
+            } else if at == Some("subclavian") {
                 ("38.9303", "锁骨下静脉穿刺中心静脉置管术")
+            } else if cl.contains("PICC") || cl.contains("经外周") {
+                ("38.9301", "经外周静脉穿刺中心静脉置管术")
             } else {
                 ("38.9302", "颈内静脉穿刺中心静脉置管术")
             };
@@ -589,6 +605,12 @@ mod tests {
         assert!(c.contains(&"99.8100".to_string()) && !c.iter().any(|x| x.starts_with("38.93")), "{c:?}");
         let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "于超声引导下行右侧胸腔穿刺抽液，抽出淡黄色液体800ml。"));
         assert_eq!(c, vec!["34.9103"]);
+        // A drain left in is the drain, not a tap; a catheter in the pleural space is no line.
+        let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "行右侧胸腔穿刺置管引流术，置入单腔中心静脉导管于胸膜腔内约12cm，首次引流600ml。"));
+        assert_eq!(c, vec!["34.0401"]);
+        // The site decides, not the peripheral veins that failed.
+        let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "因外周静脉通路建立困难，行右股静脉穿刺中心静脉置管术。"));
+        assert_eq!(c, vec!["38.9304"]);
         let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "经口插入电子胃镜，十二指肠球部溃疡活动性渗血，以和谐夹3枚夹闭溃疡出血处。"));
         assert_eq!(c, vec!["44.4303"]);
     }

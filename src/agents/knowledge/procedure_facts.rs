@@ -227,8 +227,8 @@ fn clauses(chars: &[char]) -> Vec<Vec<(usize, usize)>> {
     sentences
 }
 
-const PLANNED: &[&str] = &["未放电", "未消融", "不消融", "风险高", "取消", "择期", "二期", "分期", "拟行", "拟于", "建议", "下次", "必要时", "计划", "待病情", "拒绝", "不同意", "暂不", "未行", "未予", "原定", "暂缓", "再入院", "拟", "再次评估", "月后再", "后再次"];
-const NEGATED: &[&str] = &["未见", "无需", "不需", "未置入", "未植入", "无明显", "未使用", "未用", "未行", "取消"];
+const PLANNED: &[&str] = &["未放电", "未消融", "不消融", "风险高", "取消", "择期", "二期", "分期", "拟行", "拟于", "建议", "下次", "必要时", "计划", "待病情", "拒绝", "不同意", "暂不", "未行", "未予", "原定", "暂缓", "再入院", "拟", "再次评估", "月后再", "后再次", "备用", "未启用", "指征"];
+const NEGATED: &[&str] = &["未见", "无需", "不需", "未置入", "未植入", "无明显", "未使用", "未用", "未行", "取消", "放弃", "暂无", "暂未"];
 const STENT_FAILED: &[&str] = &[
     "支架无法", "支架未能", "支架不能", "支架送入失败", "支架输送失败", "支架通过困难未成功", "未能置入支架", "无法置入支架", "放弃置入支架",
     "放弃支架", "未置入支架", "未植入支架", "不能置入支架", "支架未通过",
@@ -270,6 +270,7 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
     // The mode is programmed in a sentence of its own (程控VVIR 60-120次/分): the section says it.
     let section_rate_responsive = rate_responsive(text);
     let sentences = clauses(&chars);
+    let section_angio = any(text, &["造影", "冠造", "显影"]);
     // The stent's delivery balloon is not a stent placed again.
     let clause_text = |s: usize, e: usize| -> String { chars[s..e].iter().collect::<String>().replace("支架输送球囊", "输送球囊").replace("支架球囊", "输送球囊") };
     let is_intervention = |cl: &str| any(cl, &["指引", "导丝", "球囊", "支架", "DES", "处理", "PCI", "PTCA", "介入", "开通", "扩张", "GC"]) && !any(cl, HISTORY);
@@ -319,7 +320,10 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
 
             // Catheters and angiography.
             let coronary_context = any(&cl, &["冠", "左主干", "前降支", "回旋支", "造影"]) || !here.is_empty();
-            if any(&cl, &["造影", "导管"]) && !any(&cl, &["CT", "CTA", "肺动脉", "肾动脉", "下肢", "颈动脉", "脑血管", "主动脉造影"]) {
+            // A catheter named by its curve in a report that tells an angiography counts in a
+            // clause of its own too (先用5F TIG：…; JR4反复尝试无法到位, 换AL1…).
+            let names_catheter = section_angio && DIAGNOSTIC.iter().any(|(w, f)| (w.chars().any(|c| c.is_ascii_digit()) || *f == "TIG") && cl.contains(w));
+            if (any(&cl, &["造影", "导管", "冠造"]) || names_catheter) && !any(&cl, &["CT", "CTA", "肺动脉", "肾动脉", "下肢", "颈动脉", "脑血管", "主动脉造影"]) {
                 let guiding = any(&cl, GUIDING);
                 // By designation where it has a curve size (JL4, then JL3.5 after an exchange:
                 // two catheters), else by kind; a bare JL beside JL4 is the same one.
@@ -340,7 +344,7 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
                 if any(&cl, &["猪尾", "pigtail", "Pigtail"]) {
                     tell(Fact::Catheter { name: "pigtail".into(), role: CatheterRole::Ventricular }, outcome);
                 }
-                let coronary_angio = any(&cl, &["冠脉造影", "冠状动脉造影", "CAG", "左右冠脉", "左、右冠", "冠状动脉选择性造影", "选择性冠脉", "冠脉显影", "左冠造影", "右冠造影", "冠造影", "左冠显影", "右冠显影"])
+                let coronary_angio = any(&cl, &["冠脉造影", "冠状动脉造影", "CAG", "左右冠脉", "左、右冠", "冠状动脉选择性造影", "选择性冠脉", "冠脉显影", "左冠造影", "右冠造影", "冠造", "左冠显影", "右冠显影"])
                     || (cl.contains("造影") && any(&cl, &["TIG", "JL", "JR", "造影导管"]));
                 if coronary_angio {
                     tell(Fact::Angiography, outcome);
@@ -445,7 +449,7 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
                 tell(Fact::Ablation { energy, target }, outcome);
             }
             // The study told by what it measured (AH/HV intervals, S1S2 stimulation).
-            let measured = any(&cl, &["AH", "HV"]) && cl.contains("ms") || any(&cl, &["S1S1", "S1S2", "心房刺激", "心室刺激", "心房程序", "心室程序"]);
+            let measured = any(&cl, &["AH", "HV"]) && cl.contains("ms") || any(&cl, &["S1S1", "S1S2", "心房刺激", "心室刺激", "心房程序", "心室程序", "拖带", "腔内图", "腔内电图"]);
             if any(&cl, &["电生理检查", "心内电生理", "EPS", "程序刺激", "电生理检测"]) || measured {
                 tell(Fact::EpStudy, outcome);
             }
@@ -670,6 +674,16 @@ mod tests {
         let cats: Vec<_> = f.iter().filter_map(|t| match &t.fact { Fact::Catheter { name, role: CatheterRole::Diagnostic } => Some(name.clone()), _ => None }).collect();
         assert_eq!(cats, vec!["TIG", "JR4"], "by designation: {f:?}");
         assert!(!f.iter().any(|t| matches!(&t.fact, Fact::Stent { vessels, .. } if vessels.contains(&"LCX")) && t.outcome == Outcome::Done));
+    }
+
+    #[test]
+    fn an_abandoned_ablation_and_a_mapping_system_on_standby_are_not_done() {
+        let f = facts("EnSite三维标测：旁道紧邻希氏束。本院暂无冷冻消融条件，与家属沟通后放弃消融，未放电，结束手术。");
+        assert!(!f.iter().any(|t| matches!(t.fact, Fact::Ablation { .. }) && t.outcome == Outcome::Done), "{f:?}");
+        let f = facts("腔内图示逆钟向TA环折返，CTI处拖带PPI-TCL 12ms。CARTO系统备用，术中未启用。冷盐水灌注导管沿CTI线性消融，40W。");
+        assert!(f.iter().any(|t| t.fact == Fact::EpStudy && t.outcome == Outcome::Done), "{f:?}");
+        assert!(!f.iter().any(|t| t.fact == Fact::Mapping3d && t.outcome == Outcome::Done), "{f:?}");
+        assert!(f.iter().any(|t| matches!(t.fact, Fact::Ablation { .. }) && t.outcome == Outcome::Done), "{f:?}");
     }
 
     #[test]
