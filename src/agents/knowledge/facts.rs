@@ -145,10 +145,16 @@ impl Facts {
             ..Default::default()
         };
         // Troponin: a flagged value, or a value over the usual upper limits for its unit.
-        for (_, e) in find_all(&body, "肌钙蛋白") {
+        // By name or by abbreviation (cTnI, hs-cTnT); TnI inside cTnI is the same value again.
+        for (_, e) in ["肌钙蛋白", "TnI", "TnT"].iter().flat_map(|l| find_all(&body, l)) {
             // Its own value only: up to the next separator (肌钙蛋白I阴性;BNP 96pg/ml is no
             // troponin of 96).
             let win: String = body.chars().skip(e).take(48).take_while(|c| !matches!(c, '；' | ';' | '，' | ',' | '。')).collect();
+            // A raised level that stays flat (呈慢性平台，无动态变化) is no infarction's.
+            let flat: String = body.chars().skip(e).take(48).take_while(|c| !matches!(c, '；' | ';' | '。')).collect();
+            if flat.contains("平台") || flat.contains("无动态") {
+                continue;
+            }
             // Without what brackets hold: the time it was drawn (（2024-08-1909：37）) is no value.
             let mut depth = 0;
             let win: String = win
@@ -165,7 +171,7 @@ impl Facts {
                     depth == 0
                 })
                 .collect();
-            if win.contains("阴性") || win.contains("正常") || win.contains("未见") {
+            if ["阴性", "正常", "未见", "未升高", "无升高", "不高"].iter().any(|w| win.contains(w)) {
                 continue;
             }
             if win.contains('↑') || win.contains("升高") || win.contains("阳性") || win.contains("增高") {
@@ -180,6 +186,10 @@ impl Facts {
                     f.troponin_high = true;
                 }
             }
+        }
+        // A rise the record puts down to resuscitation or shocks, or says is no infarction.
+        if ["不支持急性心肌梗死", "不支持心肌梗死", "排除急性心肌梗死", "除外急性心肌梗死", "不考虑急性心肌梗死", "与CPR", "与心肺复苏", "除颤相关", "复苏相关"].iter().any(|w| body.contains(w)) {
+            f.troponin_high = false;
         }
         if let Some(v) = lab(&body, &["B型钠尿肽", "BNP", "脑钠肽"], 12) {
             f.bnp_high = v >= 400.0;
@@ -293,6 +303,18 @@ mod tests {
         assert!(Facts::read(&dated).troponin_high);
         let normal = EhrRecord::new("t").with(Section::ClinicalCourse, "血清肌钙蛋白I测定（2024-08-1909：37）：0.012ng/mL；NT-proBNP 1405pg/mL。");
         assert!(!Facts::read(&normal).troponin_high);
+    }
+
+    #[test]
+    fn troponin_by_its_abbreviation_and_a_flat_level_is_not_raised() {
+        let rise = EhrRecord::new("t").with(Section::ClinicalCourse, "cTnI动态监测：入院时0.86ng/ml，6小时3.42ng/ml。");
+        assert!(Facts::read(&rise).troponin_high);
+        let flat = EhrRecord::new("t").with(Section::ClinicalCourse, "cTnI 0.09ng/ml（呈慢性平台，无动态变化）。");
+        assert!(!Facts::read(&flat).troponin_high);
+        let not_raised = EhrRecord::new("t").with(Section::ClinicalCourse, "ECG无动态演变，hsTnT未升高。");
+        assert!(!Facts::read(&not_raised).troponin_high);
+        let resuscitated = EhrRecord::new("t").with(Section::ClinicalCourse, "hs-cTnI 1.86ng/mL，ECG无新发ST段抬高，考虑与CPR、电除颤相关。");
+        assert!(!Facts::read(&resuscitated).troponin_high);
     }
 
     #[test]
