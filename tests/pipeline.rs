@@ -172,6 +172,12 @@ fn national_conventions_for_heart_failure_angina_plaques_potassium_and_confirmed
     let dx = pipeline().code(&rec).unwrap().disease_codes();
     assert!(dx.contains(&"I50.101".to_string()) && dx.contains(&"I11.000".to_string()), "{dx:?}");
     assert!(!dx.contains(&"J98.414".to_string()), "{dx:?}");
+    // A bleeding beside the ulcer it came from is the ulcer with haemorrhage; HFpEF is the
+    // edition's diastolic heart failure.
+    let rec = EhrRecord::new("ulcer").with(Section::DischargeDiagnosis, "1.上消化道出血 十二指肠球部溃疡 2.高血压性心脏病 射血分数保留的心力衰竭（HFpEF）");
+    let dx = pipeline().code(&rec).unwrap().disease_codes();
+    assert!(dx.contains(&"K26.401".to_string()) && !dx.iter().any(|c| c.starts_with("K92.2") || c.starts_with("K26.9")), "{dx:?}");
+    assert!(dx.contains(&"I50.900x019".to_string()) && dx.contains(&"I11.000".to_string()), "{dx:?}");
 }
 
 /// The infection the chief complaint tells is the principal diagnosis, though the heart
