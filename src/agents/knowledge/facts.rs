@@ -147,14 +147,14 @@ impl Facts {
         // Troponin: a flagged value, or a value over the usual upper limits for its unit.
         // By name or by abbreviation (cTnI, hs-cTnT); TnI inside cTnI is the same value again.
         for (_, e) in ["肌钙蛋白", "TnI", "TnT"].iter().flat_map(|l| find_all(&body, l)) {
-            // Its own value only: up to the next separator (肌钙蛋白I阴性;BNP 96pg/ml is no
-            // troponin of 96).
-            let win: String = body.chars().skip(e).take(48).take_while(|c| !matches!(c, '；' | ';' | '，' | ',' | '。')).collect();
+            let sentence: String = body.chars().skip(e).take(48).take_while(|c| !matches!(c, '；' | ';' | '。')).collect();
             // A raised level that stays flat (呈慢性平台，无动态变化) is no infarction's.
-            let flat: String = body.chars().skip(e).take(48).take_while(|c| !matches!(c, '；' | ';' | '。')).collect();
-            if flat.contains("平台") || flat.contains("无动态") {
+            if sentence.contains("平台") || sentence.contains("无动态") {
                 continue;
             }
+            // Its own value only: up to the next separator (肌钙蛋白I阴性;BNP 96pg/ml is no
+            // troponin of 96).
+            let win: String = sentence.chars().take_while(|c| !matches!(c, '，' | ',')).collect();
             // Without what brackets hold: the time it was drawn (（2024-08-1909：37）) is no value.
             let mut depth = 0;
             let win: String = win
