@@ -246,8 +246,16 @@ pub fn record_from_plain_text(id: &str, text: &str) -> EhrRecord {
             }
         }
     }
-    marks.sort_by_key(|m| m.0);
-    marks.dedup_by_key(|m| m.0);
+    // Longest heading first at one place; a heading inside another (首次病程记录 in
+    // 术后首次病程记录) is no heading of its own.
+    marks.sort_by_key(|m| (m.0, std::cmp::Reverse(m.1)));
+    let mut kept: Vec<(usize, usize, Section)> = Vec::with_capacity(marks.len());
+    for m in marks {
+        if kept.last().is_none_or(|k| m.0 >= k.1) {
+            kept.push(m);
+        }
+    }
+    let marks = kept;
     if marks.is_empty() {
         rec.sections.insert(Section::DischargeDiagnosis, text.trim().to_owned());
         return rec;
@@ -426,6 +434,15 @@ mod tests {
         assert_eq!(r.text(Section::ChiefComplaint), "胸痛3天。");
         assert_eq!(r.text(Section::DischargeDiagnosis), "1.冠心病");
         assert_eq!(r.text(Section::ProcedureName), "冠脉造影");
+    }
+
+    #[test]
+    fn a_hospitals_other_headings_find_their_sections_and_nested_ones_do_not_split() {
+        let r = record_from_plain_text("d", "初步诊断：冠心病\n术后首次病程记录：行PCI术\n有创操作记录：右颈内静脉置管\n最后诊断：1.冠心病");
+        assert_eq!(r.text(Section::AdmissionDiagnosis), "冠心病");
+        assert_eq!(r.text(Section::OperativeReport), "行PCI术\n右颈内静脉置管");
+        assert_eq!(r.text(Section::ProgressNotes), "");
+        assert_eq!(r.text(Section::DischargeDiagnosis), "1.冠心病");
     }
 
     #[test]

@@ -251,8 +251,13 @@ fn gold_and_record(cells: &[(String, String)], row: usize) -> Result<EhrRecord, 
         if ID_KEYS.contains(&key) {
             rec.record_id = text.to_owned();
         } else if let Some(section) = Section::from_key(key) {
+            // Two headings of one section (手术记录 and 有创操作记录) are both kept, in order.
             if !text.is_empty() {
-                rec.sections.insert(section, text.to_owned());
+                let slot = rec.sections.entry(section).or_default();
+                if !slot.is_empty() {
+                    slot.push('\n');
+                }
+                slot.push_str(text);
             }
         } else if DX_PRINCIPAL.contains(&key) {
             dx_principal.get_or_insert_with(Default::default).0 = text.to_owned();
@@ -463,6 +468,14 @@ mod tests {
         assert_eq!(r.text(Section::AdmissionDiagnosis), "1.冠心病");
         assert_eq!(r.extra.get("护理记录").map(String::as_str), Some("夜间安静"));
         assert_eq!(r.gold.unwrap().diseases, vec!["I20.000", "I10.x00x032", "E11.900"]);
+    }
+
+    #[test]
+    fn two_headings_of_one_section_are_both_kept_in_order() {
+        let v: Value = serde_json::json!({ "病案标识": "Z", "手术记录": "PCI", "操作记录": "右股静脉置管", "出院诊断": "冠心病" });
+        let r = record_from_json(&v, 1).unwrap();
+        assert_eq!(r.text(Section::OperativeReport), "PCI\n右股静脉置管");
+        assert!(r.extra.is_empty());
     }
 
     #[test]

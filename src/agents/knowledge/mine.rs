@@ -651,6 +651,23 @@ mod tests {
         }
     }
 
+    /// A hospital's own headings (有创操作记录, 抢救记录) are read like the operative report and
+    /// the notes: the record is whatever keys the hospital gave it.
+    #[test]
+    fn procedures_under_a_hospitals_other_headings_are_coded() {
+        let v = serde_json::json!({
+            "病案标识": "H1", "主诉": "胸痛2小时", "入院诊断": "急性心肌梗死",
+            "有创操作记录": "超声引导下右侧颈内静脉穿刺置管术，置入双腔中心静脉导管。",
+            "抢救记录": "患者室颤，立即予胸外按压，200J非同步电除颤一次后恢复窦性心律。"
+        });
+        let rec = crate::record::io::record_from_json(&v, 1).unwrap();
+        assert!(rec.extra.is_empty(), "{:?}", rec.extra.keys().collect::<Vec<_>>());
+        let c = codes(&rec);
+        for want in ["38.9302", "99.6200", "99.6000"] {
+            assert!(c.contains(&want.to_string()), "{want} missing from {c:?}");
+        }
+    }
+
     #[test]
     fn an_icus_terse_wordings_are_coded_as_the_conventions_say() {
         // A span of days is no duration; the sum after it is (98 h: 96.72).
