@@ -602,3 +602,29 @@ fn cath_lab_abbreviations_are_the_editions_names() {
         .with(Section::ClinicalCourse, "行冷冻球囊肺静脉隔离术。术后窦律。与患者讨论左心耳封堵,患者暂不考虑。");
     assert!(!p.code(&laa).unwrap().procedure_codes().iter().any(|c| c.starts_with("37.90")));
 }
+
+/// An arrest in an admission for something else: the cause is the principal diagnosis and
+/// the treatment of it the principal procedure, not the resuscitation; an arrest from a
+/// ventricular arrhythmia keeps the shock that ended it first, and the trace says which rule
+/// moved the principal procedure.
+#[test]
+fn a_resuscitation_is_principal_only_beside_its_own_arrest() {
+    let course = "入院当晚22:10突发心脏骤停，心电监护示无脉电活动，立即胸外按压心肺复苏，22:16经口气管插管接呼吸机辅助通气，6分钟后恢复自主循环。3天后拔除气管插管。";
+    let asthma = EhrRecord::new("asthma-arrest")
+        .with(Section::DischargeDiagnosis, "1.心脏骤停 心肺复苏成功 2.支气管哮喘急性发作（危重） 3.II型呼吸衰竭")
+        .with(Section::ClinicalCourse, course);
+    let c = pipeline().code(&asthma).unwrap();
+    assert!(c.disease_codes()[0].starts_with("J46") || c.disease_codes()[0].starts_with("J45"), "{:?}", c.disease_codes());
+    let px = c.procedure_codes();
+    assert!(px.contains(&"99.6000".to_string()), "{px:?}");
+    assert!(px[0].starts_with("96.7"), "ventilation treated the asthma: {px:?}");
+    let pr = c.trace.iter().find(|t| t.stage == Stage::Prioritize && t.track == Track::Procedure).unwrap();
+    assert!(pr.notes.iter().any(|n| n.contains("policy rule resuscitation")), "{:?}", pr.notes);
+
+    let vf = EhrRecord::new("vf-arrest")
+        .with(Section::DischargeDiagnosis, "1.心室颤动 心脏骤停 心肺复苏成功 2.冠状动脉粥样硬化性心脏病 3.高血压病2级")
+        .with(Section::ClinicalCourse, "入院后突发室颤，立即胸外按压，200J非同步电除颤1次后恢复窦律。予经口气管插管呼吸机辅助通气，次日拔除气管插管。");
+    let c = pipeline().code(&vf).unwrap();
+    assert!(c.disease_codes()[0].starts_with("I49.0"), "{:?}", c.disease_codes());
+    assert_eq!(c.procedure_codes()[0], "99.6200", "{:?}", c.procedure_codes());
+}

@@ -85,6 +85,15 @@ fn a_bad_policy_file_is_refused_with_its_file_and_line() {
     let text = e.to_string();
     assert!(matches!(e, TerminologyError::Policy(_)), "{e:?}");
     assert!(text.contains("typo.toml:7") && text.contains("Z95.599"), "{text}");
+    // A hospital that lets resuscitation lead whatever the diagnosis switches the rule off;
+    // a family that is no code is refused by its line.
+    std::fs::write(&file, "name = \"ours\"\nversion = \"1\"\nextends = \"national\"\n\n[[principal_only_for]]\nid = \"resuscitation\"\nprocedures = [\"99.60\"]\ndiagnoses = [\"Q99.99\"]\n").unwrap();
+    let text = with_policy(file.to_str().unwrap()).err().expect("Q99.99 is no family").to_string();
+    assert!(text.contains("typo.toml:8") && text.contains("Q99.99"), "{text}");
+    std::fs::write(&file, "name = \"ours\"\nversion = \"1\"\nextends = \"national\"\n\n[[principal_only_for]]\nid = \"resuscitation\"\nprocedures = [\"99.60\"]\ndiagnoses = [\"I46\"]\nenabled = false\n").unwrap();
+    let t = with_policy(file.to_str().unwrap()).unwrap();
+    assert!(t.policy.principal_only_for.is_empty(), "switched off: {:?}", t.policy.principal_only_for);
+    assert!(national().policy.principal_only_for.iter().any(|r| r.id == "resuscitation"));
     let e = with_policy("/nowhere/policy.toml").err().expect("no such file");
     assert!(e.to_string().contains("/nowhere/policy.toml"), "{e}");
 }

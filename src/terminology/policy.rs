@@ -188,6 +188,10 @@ pub struct Policy {
     pub prefers: Vec<Prefer>,
     pub combines: Vec<Combine>,
     pub treats: Vec<Treats>,
+    /// Procedures that are the principal procedure only where the principal diagnosis is one
+    /// of theirs (P2): resuscitation supports through an arrest the illness the admission was
+    /// for.
+    pub principal_only_for: Vec<Treats>,
     pub principal: Vec<PrincipalRule>,
     pub procedure_rank: ProcedureRank,
     pub counts: Counts,
@@ -352,6 +356,8 @@ struct RawPolicy {
     combine: Vec<RawCombine>,
     #[serde(default)]
     treats: Vec<RawTreats>,
+    #[serde(default)]
+    principal_only_for: Vec<RawTreats>,
     principal: Option<Vec<RawPrincipal>>,
     procedure_rank: Option<RawRank>,
     counts: Option<RawCounts>,
@@ -469,6 +475,7 @@ struct Builder {
     prefers: Vec<(String, Prefer)>,
     combines: Vec<(String, Combine)>,
     treats: Vec<(String, Treats)>,
+    principal_only_for: Vec<(String, Treats)>,
     principal: Option<Vec<PrincipalRule>>,
     procedure_rank: Option<ProcedureRank>,
     counts: Option<Counts>,
@@ -498,6 +505,7 @@ impl Builder {
         unique_ids(src, raw.companion.iter().map(|f| &f.id), "companion")?;
         unique_ids(src, raw.status.iter().map(|f| &f.id), "status")?;
         unique_ids(src, raw.treats.iter().map(|f| &f.id), "treats")?;
+        unique_ids(src, raw.principal_only_for.iter().map(|f| &f.id), "principal_only_for")?;
         unique_ids(src, raw.prefer.iter().map(|f| &f.id), "prefer")?;
         unique_ids(src, raw.lab.iter().map(|f| &f.id), "lab")?;
         unique_ids(src, raw.combine.iter().map(|f| &f.id), "combine")?;
@@ -610,6 +618,16 @@ impl Builder {
             treats.push((item.id.clone(), t.enabled, item));
         }
         merge(&mut self.treats, treats);
+        let mut only_for = Vec::new();
+        for t in raw.principal_only_for {
+            let item = Treats {
+                id: t.id.get_ref().clone(),
+                procedures: src.families(check, &t.procedures, "principal_only_for procedures")?,
+                diagnoses: src.families(check, &t.diagnoses, "principal_only_for diagnoses")?,
+            };
+            only_for.push((item.id.clone(), t.enabled, item));
+        }
+        merge(&mut self.principal_only_for, only_for);
 
         if let Some(rules) = raw.principal {
             let mut out = Vec::new();
@@ -688,6 +706,7 @@ impl Builder {
             prefers: self.prefers.into_iter().map(|(_, f)| f).collect(),
             combines: self.combines.into_iter().map(|(_, f)| f).collect(),
             treats: self.treats.into_iter().map(|(_, f)| f).collect(),
+            principal_only_for: self.principal_only_for.into_iter().map(|(_, f)| f).collect(),
             principal: self.principal.ok_or_else(|| missing("[[principal]] decision list"))?,
             procedure_rank: self.procedure_rank.ok_or_else(|| missing("[procedure_rank]"))?,
             counts: self.counts.ok_or_else(|| missing("[counts]"))?,
@@ -746,6 +765,15 @@ impl Policy {
             .iter()
             .filter(move |t| in_families(procedure, &t.procedures))
             .flat_map(|t| t.diagnoses.iter().map(String::as_str))
+    }
+
+    /// Whether `procedure` may be the principal procedure beside `principal_diagnosis`: the
+    /// rule of `principal_only_for` it falls under, when the diagnosis is not one of its own.
+    pub fn principal_only_for_failing(&self, procedure: &str, principal_diagnosis: &str) -> Option<&str> {
+        self.principal_only_for
+            .iter()
+            .find(|t| in_families(procedure, &t.procedures) && !in_families(principal_diagnosis, &t.diagnoses))
+            .map(|t| t.id.as_str())
     }
 
     /// The count code for `n` (vessels or stents): none for 0, the last for 4 or more.

@@ -52,6 +52,9 @@ const RULES: &[Rule] = &[
     Rule { code: "37.8901", name: "起搏器装置去除术", triggers: &["取出脉冲发生器", "取出起搏器", "起搏系统完全拔除", "起搏系统拔除", "移除脉冲发生器", "拔除起搏系统"], needs: &[], excludes: &["原脉冲发生器", "原起搏器", "临时"] },
     Rule { code: "37.7701", name: "心脏电极去除术", triggers: &["拔除心室电极", "拔除心房电极", "拔除电极", "电极拔除", "拔除导线", "导线拔除", "拔除心房、心室电极", "拔除心室电极及心房电极"], needs: &[], excludes: &["临时"] },
     Rule { code: "37.7901", name: "心脏起搏器囊袋清创术", triggers: &["清创"], needs: &["囊袋", "包膜"], excludes: &[] },
+    // A wound or ulcer debrided by excision (sharp removal of necrotic tissue); dressing
+    // changes (换药) are not coded.
+    Rule { code: "86.2200x011", name: "皮肤和皮下坏死组织切除清创术", triggers: &["清创"], needs: &["锐性", "切除", "坏死组织", "清除坏死"], excludes: &["囊袋", "包膜", "非切除", "清创缝合"] },
     Rule { code: "37.7600", name: "经静脉心房和（或）心室导线[电极]的置换", triggers: &["送入新", "植入新", "置入新", "重新植入", "重新置入"], needs: &["电极", "导线"], excludes: &["临时", "未植入", "未置入", "未送入"] },
     Rule { code: "37.7900x004", name: "循环记录器置入术", triggers: &["循环记录器", "ILR", "植入式心电事件记录", "心电记录系统", "心电事件监测器", "ICM", "Reveal LINQ", "LINQ", "皮下心电监测"], needs: &["置入", "植入"], excludes: &[] },
     Rule { code: "35.9604", name: "经导管二尖瓣球囊扩张成形术", triggers: &["二尖瓣球囊扩张", "PBMV", "经皮球囊二尖瓣"], needs: &[], excludes: &[] },
@@ -87,12 +90,23 @@ const RULES: &[Rule] = &[
     Rule { code: "45.1300x004", name: "胃-十二指肠镜检查", triggers: &["胃镜"], needs: &[], excludes: &["活检", "钛夹", "止血"] },
     Rule { code: "31.1x00x005", name: "暂时性气管切开术", triggers: &["气管切开术", "经皮扩张气管切开", "行气管切开", "床旁气管切开"], needs: &[], excludes: &["拔除", "既往", "永久"] },
     Rule { code: "33.2403", name: "纤维支气管镜检查伴肺泡灌洗术", triggers: &["支气管镜", "纤支镜", "气管镜", "肺泡灌洗"], needs: &["灌洗"], excludes: &[] },
+    // Biliary drainage at ERCP: the nasobiliary drain and the sphincterotomy are coded, the
+    // ERCP they were done by is included in them; a drain taken out, or a cholangiogram
+    // through it, is no new drain.
+    Rule { code: "51.8600x002", name: "内镜下鼻胆管引流术", triggers: &["鼻胆管引流", "鼻胆引流", "ENBD"], needs: &[], excludes: &["拔除", "造影"] },
+    Rule { code: "51.8503", name: "内镜下十二指肠乳头肌切开术(EST)", triggers: &["乳头括约肌切开", "乳头肌切开", "乳头切开", "括约肌小切开", "括约肌切开术(EST)", "EST术"], needs: &[], excludes: &["胰管"] },
+    // Bone marrow: the aspirate and the trephine biopsy are two procedures when both are done.
+    Rule { code: "41.3800x001", name: "骨髓穿刺术", triggers: &["骨髓穿刺", "骨穿"], needs: &[], excludes: &[] },
+    Rule { code: "41.3100", name: "骨髓活组织检查", triggers: &["骨髓活检", "骨髓活组织检查"], needs: &[], excludes: &[] },
+    // Colonic polyps removed at colonoscopy, by site.
+    Rule { code: "45.4201", name: "内镜下乙状结肠息肉切除术", triggers: &["乙状结肠息肉"], needs: &["切除", "电切", "圈套"], excludes: &[] },
+    Rule { code: "45.4200x003", name: "纤维结肠镜下结肠息肉切除术", triggers: &["结肠息肉"], needs: &["切除", "电切", "圈套"], excludes: &["乙状结肠息肉"] },
     Rule { code: "03.3101", name: "腰椎穿刺术", triggers: &["腰椎穿刺", "腰穿"], needs: &[], excludes: &["腰大池"] },
     Rule { code: "54.9101", name: "腹腔穿刺引流术", triggers: &["腹腔穿刺", "腹穿"], needs: &["引流", "置管"], excludes: &[] },
     Rule { code: "54.9105", name: "腹腔穿刺术", triggers: &["腹腔穿刺", "腹穿"], needs: &[], excludes: &["引流", "置管"] },
     // Transfusions by component.
     Rule { code: "99.0401", name: "红细胞输入", triggers: &["输注红细胞", "输红细胞", "悬浮红细胞", "输入红细胞", "红细胞悬液", "去白红细胞", "洗涤红细胞"], needs: &[], excludes: &[] },
-    Rule { code: "99.0500", name: "输入血小板", triggers: &["输注血小板", "输血小板", "单采血小板", "血小板输注", "输入血小板"], needs: &[], excludes: &[] },
+    Rule { code: "99.0500", name: "输入血小板", triggers: &["输注血小板", "输血小板", "单采血小板", "机采血小板", "血小板输注", "输入血小板"], needs: &[], excludes: &[] },
     Rule { code: "99.0701", name: "血浆输入", triggers: &["输注血浆", "输血浆", "新鲜冰冻血浆", "血浆输注", "输入血浆", "冰冻血浆"], needs: &[], excludes: &["置换"] },
     // Pericardiocentesis by how it was guided and whether a drain stayed.
     Rule { code: "37.0x01", name: "超声引导下心包穿刺引流术", triggers: PERICARDIOCENTESIS, needs: ULTRASOUND_GUIDED, excludes: &[] },
@@ -157,7 +171,7 @@ fn mine_rules(section: Section, text: &str, out: &mut Vec<Found>) {
                 let (cl, rel) = clause(text, s, e);
                 // Told and then not done: 曾考虑临时起搏，…，未予置入.
                 let after: String = cl.chars().skip(rel).collect();
-                let undone_after = contains_any(&after, &["未予", "未行", "未置入", "未植入", "取消", "放弃", "暂不", "不考虑"]);
+                let undone_after = undone_later(&after);
                 if (!rule.needs.is_empty() && !contains_any(&cl, rule.needs)) || contains_any(&cl, rule.excludes) || undone_after || !done(text, s, e) {
                     continue;
                 }
@@ -165,6 +179,22 @@ fn mine_rules(section: Section, text: &str, out: &mut Vec<Found>) {
             }
         }
     }
+}
+
+/// Whether the rest of a clause takes the procedure back (…临时起搏，…，未予置入; 取消; 放弃) rather
+/// than telling another one not done (…括约肌小切开，未行取石: the stones were left, the
+/// incision was made).
+fn undone_later(after: &str) -> bool {
+    if contains_any(after, &["未置入", "未植入", "取消", "放弃", "暂不", "不考虑"]) {
+        return true;
+    }
+    const GENERIC: &[&str] = &["置入", "植入", "处理", "治疗", "实施", "操作", "手术", "该", "此", "上述"];
+    ["未予", "未行"].iter().any(|w| {
+        find_all(after, w).into_iter().any(|(_, e)| {
+            let next: String = after.chars().skip(e).take(2).collect();
+            next.is_empty() || next.starts_with(|c: char| !c.is_alphanumeric()) || GENERIC.iter().any(|g| next.starts_with(g) || g.starts_with(&next))
+        })
+    })
 }
 
 /// Endoscopic haemostasis by clips, at the site the bleeding lesion is told (胃角溃疡 …
@@ -181,7 +211,9 @@ fn mine_endoscopic_haemostasis(section: Section, text: &str, out: &mut Vec<Found
     if let Some((s, e)) = ["取活检", "活检", "活组织检查"].iter().flat_map(|w| find_all(text, w)).find(|&(s, e)| taken(s, e)) {
         out.push(Found { code: "45.1600x001".into(), name: "胃十二指肠镜下活检".into(), evidence: ev(section, text, s, e), more: Vec::new(), facts: Vec::new(), confidence: 0.8 });
     }
-    let Some((s, e)) = ["钛夹", "止血夹", "和谐夹", "金属夹"].iter().flat_map(|w| find_all(text, w)).find(|&(s, e)| done(text, s, e)) else { return };
+    // A clip closing the wound a polypectomy left (创面予钛夹封闭) is part of the polypectomy.
+    let closes_polypectomy = |s: usize, e: usize| contains_any(&clause(text, s, e).0, &["息肉", "结肠", "直肠", "封闭", "EMR", "ESD"]);
+    let Some((s, e)) = ["钛夹", "止血夹", "和谐夹", "金属夹"].iter().flat_map(|w| find_all(text, w)).find(|&(s, e)| done(text, s, e) && !closes_polypectomy(s, e)) else { return };
     let lesion = ["溃疡", "出血灶", "活动性出血", "渗血", "裸露血管"]
         .iter()
         .flat_map(|w| find_all(text, w))
@@ -666,6 +698,29 @@ mod tests {
         for want in ["38.9302", "99.6200", "99.6000"] {
             assert!(c.contains(&want.to_string()), "{want} missing from {c:?}");
         }
+    }
+
+    /// Procedures on the wards and in the endoscopy unit that coders code: what ERCP did,
+    /// the marrow sampled, a polyp removed (the clip closing its wound is no haemostasis), a
+    /// wound debrided.
+    #[test]
+    fn ward_and_endoscopy_procedures_are_coded_by_what_was_done() {
+        let scope = |s: Section, t: &str| codes(&EhrRecord::new("t").with(s, t));
+        // The stones left for later do not take back the incision made.
+        let c = scope(Section::OperativeReport, "进十二指肠镜，选择性胆管插管成功。仅行十二指肠乳头括约肌小切开（EST，约5mm），未行取石。沿导丝留置7Fr鼻胆引流管至左肝管。");
+        assert!(c.contains(&"51.8503".to_string()) && c.contains(&"51.8600x002".to_string()), "{c:?}");
+        let c = scope(Section::ClinicalCourse, "9月30日 经鼻胆管造影示结石仍在，予拔除鼻胆管。");
+        assert!(c.is_empty(), "a cholangiogram through the drain and its removal: {c:?}");
+        let c = scope(Section::ClinicalCourse, "于左侧髂后上棘行骨髓穿刺术+骨髓活检术，抽取骨髓液送涂片。术前输机采血小板1治疗量。");
+        for want in ["41.3800x001", "41.3100", "99.0500"] {
+            assert!(c.contains(&want.to_string()), "{want} missing from {c:?}");
+        }
+        assert!(scope(Section::ClinicalCourse, "建议骨髓穿刺，患者拒绝。").is_empty());
+        let c = scope(Section::OperativeReport, "结肠镜：乙状结肠见一1.5cm亚蒂息肉，以圈套器完整电切，创面予钛夹2枚封闭。诊断：乙状结肠息肉（已行内镜下切除）。");
+        assert_eq!(c, ["45.4201"], "the polypectomy, not a gastric clip haemostasis");
+        let c = scope(Section::ClinicalCourse, "床旁局麻下行右足溃疡清创术：锐性切除坏死肌腱及皮下坏死组织。隔日换药。");
+        assert_eq!(c, ["86.2200x011"]);
+        assert!(scope(Section::ClinicalCourse, "骶尾部压疮换药每3天1次。").is_empty());
     }
 
     #[test]

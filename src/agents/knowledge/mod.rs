@@ -84,7 +84,7 @@ pub fn agents(t: &Arc<Terminology>, models: &KnowledgeModels) -> Agents {
         }),
         mine_procedures: Arc::new(mine::MineAgent { policy: t.policy.clone() }),
         prioritize_diagnoses: Arc::new(prioritize::PrioritizeDiagnosesAgent { model: models.principal.clone(), policy: t.policy.clone() }),
-        prioritize_procedures: Arc::new(prioritize::PrioritizeProceduresAgent { policy: t.policy.clone() }),
+        prioritize_procedures: Arc::new(prioritize::PrioritizeProceduresAgent { policy: t.policy.clone(), model: models.principal.clone() }),
         validate_diagnoses: Arc::new(validate::ValidateDiagnosesAgent { policy: t.policy.clone() }),
         validate_procedures: Arc::new(validate::ValidateProceduresAgent { policy: t.policy.clone() }),
     }

@@ -284,6 +284,8 @@ impl Agent for PrioritizeDiagnosesAgent {
 /// Principal procedure by the policy's tiers: therapeutic before diagnostic before adjunct.
 pub struct PrioritizeProceduresAgent {
     pub policy: Arc<Policy>,
+    /// The diagnoses' tie-break, for the rules that ask what the principal diagnosis is.
+    pub model: Arc<PrincipalModel>,
 }
 
 impl Agent for PrioritizeProceduresAgent {
@@ -297,12 +299,38 @@ impl Agent for PrioritizeProceduresAgent {
     }
     fn run(&self, input: AgentInput<'_>) -> Result<AgentOutput, AgentError> {
         let mut items = input.items;
-        items.sort_by_key(|i| self.policy.procedure_tier(i.code.as_deref().unwrap_or("")));
-        let note = items.first().map(|p| {
-            let tier = self.policy.procedure_tier(p.code.as_deref().unwrap_or(""));
-            format!("principal procedure {} {} (tier {tier} of policy {})", p.code.as_deref().unwrap_or(""), p.name, self.policy.name)
-        });
-        Ok(AgentOutput { items, notes: note.into_iter().collect(), ..Default::default() })
+        let code = |i: &Item| i.code.clone().unwrap_or_default();
+        items.sort_by_key(|i| self.policy.procedure_tier(&code(i)));
+        let mut notes: Vec<String> = items
+            .first()
+            .map(|p| {
+                let tier = self.policy.procedure_tier(&code(p));
+                format!("principal procedure {} {} (tier {tier} of policy {})", code(p), p.name, self.policy.name)
+            })
+            .into_iter()
+            .collect();
+        // A procedure principal only beside a diagnosis of its own (resuscitation in an
+        // admission for pneumonia): the principal diagnosis the list would choose decides, and
+        // the next therapeutic procedure that may be principal takes its place.
+        let first = items.first().map(code).unwrap_or_default();
+        if items.len() > 1 && !input.other_track.is_empty() && self.policy.principal_only_for.iter().any(|t| in_families(&first, &t.procedures)) {
+            let (dx, _) = prioritize_diagnoses(input.record, input.other_track.to_vec(), &items, &self.model, &self.policy);
+            let principal_dx = dx.first().and_then(|d| d.code.clone()).unwrap_or_default();
+            if let Some(rule) = self.policy.principal_only_for_failing(&first, &principal_dx) {
+                let reach = self.policy.procedure_tier(&first).saturating_add(1).min(self.policy.procedure_rank.default_tier.saturating_sub(1));
+                let next = items.iter().position(|i| self.policy.principal_only_for_failing(&code(i), &principal_dx).is_none() && self.policy.procedure_tier(&code(i)) <= reach);
+                if let Some(j) = next {
+                    let chosen = items.remove(j);
+                    notes.push(format!(
+                        "principal procedure {} {}: {first} is principal only beside a diagnosis of its own (policy rule {rule}), and the principal diagnosis is {principal_dx}",
+                        code(&chosen),
+                        chosen.name
+                    ));
+                    items.insert(0, chosen);
+                }
+            }
+        }
+        Ok(AgentOutput { items, notes, ..Default::default() })
     }
 }
 

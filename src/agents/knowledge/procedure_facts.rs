@@ -235,6 +235,24 @@ const STENT_FAILED: &[&str] = &[
 ];
 /// A stent told in other words than 支架.
 const STENT_WORDS: &[&str] = &["支架", "DES", "BMS", "药物洗脱", "BVS"];
+/// Stents told by their brand alone (植入Firebird2 3.0×29mm、Resolute Onyx 2.5×30mm): operators
+/// write the device they used, and many reports never say 支架. Matched as written (case
+/// matters: "Excel" the stent, not a word of a sentence).
+const STENT_BRANDS: &[&str] = &[
+    "Firebird", "Firehawk", "火鸟", "火鹰", "Excel", "EXCEL", "Resolute", "Onyx", "Xience", "XIENCE", "Promus", "PROMUS", "Synergy", "SYNERGY",
+    "Partner", "BuMA", "Tivoli", "GuReater", "Orsiro", "Cypher", "Endeavor", "BioMatrix", "Biomatrix", "Ultimaster", "Yukon", "HT Supreme", "Helios",
+    "Nano plus", "NeoVas", "Firesorb", "Xinsorb", "Absorb",
+];
+/// Brands of bioresorbable scaffolds.
+const SCAFFOLD_BRANDS: &[&str] = &["NeoVas", "Firesorb", "Xinsorb", "Absorb"];
+/// Balloons told by their brand (Sprinter 2.0×15mm, NC Trek 3.5×12mm): their sizes are not stents.
+const BALLOON_BRANDS: &[&str] = &["球囊", "Sprinter", "Trek", "TREK", "Emerge", "Euphora", "Maverick", "Tazuna", "Ryujin", "Empira", "Quantum", "Hiryu", "Wolverine", "Scoreflex", "Lacrosse", "SeQuent", "Bingo", "Vesselin"];
+
+/// A stent is named: by the word, an abbreviation or a brand.
+fn names_stent(cl: &str) -> bool {
+    any(cl, STENT_WORDS) || any(cl, STENT_BRANDS)
+}
+
 /// The stent was taken out again, or not placed.
 const STENT_NOT_PLACED: &[&str] = &["未植入", "未置入", "撤出支架", "退出支架", "支架撤出", "未释放"];
 const HISTORY: &[&str] = &["术后", "原支架", "支架内再狭窄", "支架内狭窄", "支架内血栓", "既往", "支架通畅", "支架内未见", "支架内轻度", "年前", "月前"];
@@ -273,7 +291,7 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
     let section_angio = any(text, &["造影", "冠造", "显影"]);
     // The stent's delivery balloon is not a stent placed again.
     let clause_text = |s: usize, e: usize| -> String { chars[s..e].iter().collect::<String>().replace("支架输送球囊", "输送球囊").replace("支架球囊", "输送球囊") };
-    let is_intervention = |cl: &str| any(cl, &["指引", "导丝", "球囊", "支架", "DES", "处理", "PCI", "PTCA", "介入", "开通", "扩张", "GC"]) && !any(cl, HISTORY);
+    let is_intervention = |cl: &str| (any(cl, &["指引", "导丝", "球囊", "支架", "DES", "处理", "PCI", "PTCA", "介入", "开通", "扩张", "GC"]) || names_stent(cl)) && !any(cl, HISTORY);
     // Every clause in order: (its text, vessels named, an intervention told).
     let flat: Vec<(String, Vec<&'static str>, bool)> = sentences
         .iter()
@@ -285,18 +303,38 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
         })
         .collect();
     let mut at = 0;
+    let section_first = out.len();
+    // Facts of the report's own summary line (术式：…), kept apart so that they do not add to
+    // what the steps tell.
+    let mut summary_facts: Vec<usize> = Vec::new();
+    let (mut summary, mut inventory) = (false, false);
     for sentence in &sentences {
         let sent_text: String = sentence.iter().map(|&(s, e)| chars[s..e].iter().collect::<String>()).collect::<Vec<_>>().join("，");
         let sentence_outcome = outcome_of(&sent_text);
         let first_fact = out.len();
+        // A summary or inventory line runs to the line's end, over its ；.
+        let starts_line = sentence.first().is_none_or(|&(s, _)| chars[..s].iter().rev().find(|c| !matches!(c, ' ' | '\t')).is_none_or(|c| !matches!(c, '；' | ';')));
+        if starts_line {
+            let lead = sent_text.trim_start();
+            (summary, inventory) = (any_prefix(lead, SUMMARY_HEADINGS), any_prefix(lead, INVENTORY_HEADINGS));
+        }
         let mut in_sentence: Vec<&'static str> = Vec::new();
-        for &(s, e) in sentence.iter() {
+        for (nth, &(s, e)) in sentence.iter().enumerate() {
             let me = at;
             at += 1;
             let cl = flat[me].0.as_str();
             let span = Span { section, start: s, end: e, text: chars[s..e].iter().collect() };
             let here = flat[me].1.clone();
             let intervention = flat[me].2;
+            // A step headed by its vessel (①LAD：导丝通过…, OM1：预扩后植入…) treats that vessel
+            // until another is named.
+            let vessel_heading = !here.is_empty()
+                && chars.get(e).is_some_and(|c| matches!(c, '：' | ':'))
+                && is_label(cl)
+                && flat[me + 1..me + sentence.len() - nth].iter().any(|(_, _, i)| *i);
+            if vessel_heading && outcome_of(&sent_text) == Outcome::Done {
+                target = here.clone();
+            }
             let vessels = if !here.is_empty() {
                 here.clone()
             } else if !in_sentence.is_empty() {
@@ -355,16 +393,16 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             }
 
             // Stents.
-            if any(&cl, STENT_WORDS) && !any(&cl, HISTORY) && (coronary_context || !last_vessels.is_empty()) {
+            if names_stent(&cl) && !any(&cl, HISTORY) && (coronary_context || !last_vessels.is_empty()) {
                 let placed = any(&cl, &["置入", "植入", "释放", "串联", "送入", "定位"]) || (cl.contains("DES") && !cl.contains("支架"));
                 let failed = any(&cl, STENT_FAILED)
                     || any(&cl, STENT_NOT_PLACED)
-                    || (any(&cl, STENT_WORDS) && any(&cl, &["未能通过", "无法通过", "不能通过", "无法到位", "未能到位"]) && !any(&cl, &["球囊无法", "球囊未能", "球囊不能"]));
+                    || (names_stent(&cl) && any(&cl, &["未能通过", "无法通过", "不能通过", "无法到位", "未能到位"]) && !any(&cl, &["球囊无法", "球囊未能", "球囊不能"]));
                 if placed || failed {
                     let stent_outcome = if failed { Outcome::Failed } else { outcome };
                     let kind = if any(&cl, &["裸金属", "裸支架", "BMS"]) {
                         StentKind::BareMetal
-                    } else if any(&cl, &["生物可吸收", "可降解", "BRS", "生物可降解"]) {
+                    } else if any(&cl, &["生物可吸收", "可降解", "BRS", "生物可降解"]) || any(&cl, SCAFFOLD_BRANDS) {
                         StentKind::Bioresorbable
                     } else if cl.contains("覆膜") {
                         StentKind::Covered
@@ -379,7 +417,7 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             }
 
             // "反复尝试不能通过迂曲段": the stent tried in this sentence failed.
-            if !any(&cl, STENT_WORDS) && any(&cl, &["不能通过", "无法通过", "未能通过", "仍失败", "无法到位", "未能到位"]) && out[first_fact..].iter().any(|t| matches!(t.fact, Fact::Stent { .. })) {
+            if !names_stent(&cl) && any(&cl, &["不能通过", "无法通过", "未能通过", "仍失败", "无法到位", "未能到位"]) && out[first_fact..].iter().any(|t| matches!(t.fact, Fact::Stent { .. })) {
                 let vessels = vessels.clone();
                 out.push(Told { fact: Fact::Stent { vessels, kind: StentKind::DrugEluting, count: 0, size: None, total: false }, outcome: Outcome::Failed, span: span.clone() });
             }
@@ -456,16 +494,23 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             if any(&cl, &["CARTO", "Carto", "EnSite", "Ensite", "ENSITE", "三维标测", "三维电解剖", "三维建模", "Rhythmia"]) && !any(&cl, NEGATED) {
                 tell(Fact::Mapping3d, outcome);
             }
+            // The device list (器械：…支架3枚) is an inventory: what was placed is told in the steps.
+            if inventory {
+                found.retain(|t| !matches!(t.fact, Fact::Stent { .. } | Fact::Balloon { .. } | Fact::Bifurcation));
+            }
+            if summary {
+                summary_facts.extend(out.len()..out.len() + found.len());
+            }
             out.extend(found);
             // A wire passed on to a distal branch does not move the lesion being treated.
             // A wire to another coronary tree (after a guide change: 更换JR4指引导管，导丝至RCA) is
             // the next vessel treated; one to a branch of the vessel treated, or to protect it, is
             // not.
             let other_tree = !target.is_empty() && here.iter().all(|v| target.iter().all(|t| tree_of(v) != tree_of(t)));
-            let wire_only = cl.contains("导丝") && !any(&cl, &["球囊", "支架", "DES"]) && !target.is_empty() && (!other_tree || cl.contains("保护"));
+            let wire_only = cl.contains("导丝") && !any(&cl, &["球囊", "支架", "DES"]) && !names_stent(&cl) && !target.is_empty() && (!other_tree || cl.contains("保护"));
             // A guiding catheter seated at a vessel (EBU3.75指引导管至LM) tells where it sits, not
             // what is treated.
-            let guide_only = any(&cl, GUIDING) && !any(&cl, &["导丝", "球囊", "支架", "DES", "扩张", "植入", "置入"]);
+            let guide_only = any(&cl, GUIDING) && !any(&cl, &["导丝", "球囊", "支架", "DES", "扩张", "植入", "置入"]) && !names_stent(&cl);
             // Except a guide changed over to the right coronary after the left was treated
             // (更换6F JR4指引导管至RCA): the right system has one vessel, the next one treated.
             let guide_to_the_right = guide_only && !here.is_empty() && here.iter().all(|v| tree_of(v) == "RCA") && !target.is_empty() && target.iter().all(|t| tree_of(t) != "RCA");
@@ -498,6 +543,31 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             }
         }
     }
+    // The summary line's stents are the steps' stents told again: where the steps tell any, the
+    // summary's count nothing (they still cite the line).
+    let steps_tell_stents = (section_first..out.len()).any(|i| !summary_facts.contains(&i) && matches!(out[i].fact, Fact::Stent { .. }));
+    if steps_tell_stents {
+        for &i in &summary_facts {
+            if let Fact::Stent { count, .. } = &mut out[i].fact {
+                *count = 0;
+            }
+        }
+    }
+}
+
+/// The report's summary line: what the operation was, before the steps tell it.
+const SUMMARY_HEADINGS: &[&str] = &["术式", "手术方式", "手术名称", "操作名称", "拟行术式", "实施术式"];
+/// The list of devices and consumables used.
+const INVENTORY_HEADINGS: &[&str] = &["器械", "耗材", "使用器械", "术中器械", "材料", "器材", "植入物"];
+
+fn any_prefix(text: &str, heads: &[&str]) -> bool {
+    heads.iter().any(|h| text.starts_with(h))
+}
+
+/// A clause that is only a label: a step number and a vessel (①LAD, 2）OM1, 对角支).
+fn is_label(cl: &str) -> bool {
+    let rest: String = cl.chars().filter(|c| !c.is_whitespace() && !"①②③④⑤⑥⑦⑧⑨⑩()（）0123456789.、）)".contains(*c)).collect();
+    !rest.is_empty() && rest.chars().count() <= 6
 }
 
 /// A single-chamber pacemaker programmed to respond to the rate (VVIR, AAIR, 频率应答开启),
@@ -599,7 +669,12 @@ fn stent_count(cl: &str, vessels: usize) -> u32 {
             let after = &tail[len..];
             if token.contains(['×', 'x', 'X', '*']) {
                 let device = ["支架", "DES", "球囊"].iter().filter_map(|w| after.find(w).map(|p| (p, *w))).min();
-                if device.is_some_and(|(_, w)| w != "球囊") {
+                // Or, with no device named after it, to the brand named last before it
+                // (Firebird2 3.0×29mm、3.5×18mm; Sprinter 2.0×15mm预扩).
+                let before = &cl[..cl.len() - tail.len()];
+                let last_before = |words: &[&str]| words.iter().filter_map(|w| before.rfind(w)).max();
+                let brand_stent = device.is_none() && last_before(STENT_BRANDS).is_some_and(|s| last_before(BALLOON_BRANDS).is_none_or(|b| b < s));
+                if device.is_some_and(|(_, w)| w != "球囊") || brand_stent {
                     n += 1;
                 }
             }
@@ -658,6 +733,17 @@ mod tests {
         let balloons = |t: &str| facts(t).iter().filter(|f| matches!(f.fact, Fact::Balloon { .. })).count();
         assert_eq!(balloons("RCA中段狭窄80%,未预扩,直接置入3.5×23mm DES 1枚(14atm),TIMI 3级,未后扩。"), 0);
         assert_eq!(balloons("RCA中段狭窄80%，以2.5×15mm球囊预扩后置入3.0×23mm支架1枚。"), 1);
+    }
+
+    #[test]
+    fn stents_named_only_by_brand_are_stents_counted_by_their_sizes() {
+        let t = "Sprinter 2.0×15mm球囊8atm预扩张LAD；由远及近植入Firebird2 2.75×33mm（12atm）、Firebird2 3.25×23mm（12atm），重叠3mm；NC Trek 3.5×15mm 18atm后扩近段。OM1：Sprinter 2.0×15mm 8atm预扩后植入Excel 2.5×18mm（12atm）。";
+        let stents: Vec<(Vec<&str>, u32)> = facts(t).into_iter().filter_map(|f| if let Fact::Stent { vessels, count, .. } = f.fact { Some((vessels, count)) } else { None }).collect();
+        assert_eq!(stents, vec![(vec!["LAD"], 2), (vec!["OM1"], 1)]);
+        assert_eq!(stent_count("植入Resolute Onyx 2.5×30mm（dLAD）、3.0×38mm（mLAD）、3.5×18mm（pLAD）", 1), 3);
+        assert_eq!(stent_count("Sprinter 2.0×15mm 8atm预扩后植入Excel 2.5×18mm", 1), 1);
+        // The device list is an inventory, not a placement.
+        assert!(!facts("器械：6F EBU3.5 GC；支架3枚（Firebird2 2.75×33、Firebird2 3.25×23、Excel 2.5×18）；球囊3枚。").iter().any(|f| matches!(f.fact, Fact::Stent { .. })));
     }
 
     #[test]
