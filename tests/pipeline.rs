@@ -628,3 +628,26 @@ fn a_resuscitation_is_principal_only_beside_its_own_arrest() {
     assert!(c.disease_codes()[0].starts_with("I49.0"), "{:?}", c.disease_codes());
     assert_eq!(c.procedure_codes()[0], "99.6200", "{:?}", c.procedure_codes());
 }
+
+/// Septic shock with the organism grown from the blood is that organism's sepsis (principal)
+/// with 感染性休克; where a drainage treated the focus, the focus is principal, and a stone with
+/// the cholangitis it caused is one code.
+#[test]
+fn a_sepsis_by_its_organism_is_principal_unless_its_focus_was_drained() {
+    let uro = EhrRecord::new("urosepsis")
+        .with(Section::DischargeDiagnosis, "1.2型糖尿病 2.急性肾盂肾炎 3.脓毒性休克 大肠埃希菌血流感染 4.急性肾损伤")
+        .with(Section::ClinicalCourse, "血培养：大肠埃希菌。予美罗培南抗感染，去甲肾上腺素维持血压。");
+    let dx = pipeline().code(&uro).unwrap().disease_codes();
+    assert_eq!(dx[0], "A41.501", "{dx:?}");
+    assert!(dx.contains(&"R57.200".to_string()) && !dx.contains(&"A41.900x003".to_string()), "{dx:?}");
+    assert!(dx.iter().any(|c| c.starts_with("N10")), "the focus stays secondary: {dx:?}");
+
+    let bile = EhrRecord::new("cholangitis")
+        .with(Section::DischargeDiagnosis, "1.急性梗阻性化脓性胆管炎 2.胆总管结石 3.感染性休克 4.肺炎克雷伯菌血流感染")
+        .with(Section::OperativeReport, "十二指肠镜下选择性胆管插管成功，行乳头括约肌切开，沿导丝留置鼻胆引流管，引出脓性胆汁。");
+    let c = pipeline().code(&bile).unwrap();
+    let dx = c.disease_codes();
+    assert_eq!(dx[0], "K80.300x005", "{dx:?}");
+    assert!(dx.contains(&"A41.503".to_string()) && !dx.iter().any(|d| d.starts_with("K83") || d.starts_with("K80.5")), "{dx:?}");
+    assert!(c.procedure_codes().contains(&"51.8600x002".to_string()), "{:?}", c.procedure_codes());
+}

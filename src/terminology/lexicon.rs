@@ -78,7 +78,12 @@ impl Lexicon {
             }
             let scope = Scope::parse(cols.get(2).copied().unwrap_or(""))
                 .ok_or_else(|| format!("{source} line {}: scope must be dx, px or any", i + 1))?;
-            self.add(cols[0].trim(), cols[1].trim(), scope);
+            let indexed = match cols.get(3).map(|c| c.trim()) {
+                None | Some("") => true,
+                Some("query") => false,
+                Some(other) => return Err(format!("{source} line {}: the fourth column may only be `query`, not {other:?}", i + 1)),
+            };
+            self.add_entry(cols[0].trim(), cols[1].trim(), scope, indexed);
             n += 1;
         }
         Ok(n)
@@ -115,6 +120,13 @@ impl Lexicon {
     }
 
     pub fn add(&mut self, alias: &str, canonical: &str, scope: Scope) {
+        self.add_entry(alias, canonical, scope, true)
+    }
+
+    /// `indexed = false` (a `query` entry) rewrites the mention only: the concept is not
+    /// indexed under the alias, whose words would draw other mentions to it (肺炎克雷伯菌感染
+    /// to the sepsis that 克雷伯菌血流感染 is).
+    pub fn add_entry(&mut self, alias: &str, canonical: &str, scope: Scope, indexed: bool) {
         if canonical == UMBRELLA {
             self.umbrella.insert((normalize(alias), scope));
             return;
@@ -130,7 +142,9 @@ impl Lexicon {
         if !targets.iter().any(|t| t.key == ckey) {
             targets.push(Target { key: ckey.clone(), name: canonical.to_owned(), scope });
         }
-        self.reverse.entry(ckey.clone()).or_default().push(akey);
+        if indexed {
+            self.reverse.entry(ckey.clone()).or_default().push(akey);
+        }
         self.canonical.insert(ckey);
     }
 
@@ -285,6 +299,17 @@ fn ascii_boundary_ok(chars: &[char], start: usize, end: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_query_entry_rewrites_the_mention_without_indexing_the_concept_under_it() {
+        let mut lx = Lexicon::default();
+        lx.load_tsv("克雷伯菌血流感染\t克雷伯杆菌败血症\tdx\tquery\n心梗\t心肌梗死\tdx\n", "t.tsv").unwrap();
+        assert_eq!(lx.rewrite_key(&normalize("肺炎克雷伯菌血流感染"), Scope::Dx), [normalize("肺炎克雷伯杆菌败血症")]);
+        assert!(lx.aliases_of(&normalize("克雷伯杆菌败血症")).is_empty(), "not indexed under the alias");
+        assert_eq!(lx.aliases_of(&normalize("心肌梗死")), [normalize("心梗")]);
+        let e = lx.load_tsv("a\tb\tdx\tsometimes\n", "t.tsv").unwrap_err();
+        assert!(e.contains("t.tsv line 1") && e.contains("query"), "{e}");
+    }
 
     #[test]
     fn an_unqualified_disease_defaults_to_its_form_without_complication() {
