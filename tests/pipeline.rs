@@ -345,6 +345,13 @@ fn lab_diagnoses_need_the_treatment_the_course_tells_of() {
         .with(Section::ClinicalCourse, "入院查血钾：3.1mmol/L，尿酸：520umol/L。予口服补钾，加用非布司他。");
     let codes = pipeline().code(&treated).unwrap().disease_codes();
     assert!(codes.iter().any(|d| d == "E87.600") && codes.iter().any(|d| d == "E79.000"), "{codes:?}");
+    // Sodium and a high potassium likewise: saline in every drip is no treatment of either.
+    let saline = EhrRecord::new("na-saline").with(Section::DischargeDiagnosis, dx).with(Section::ClinicalCourse, "血钠130mmol/L，血钾5.9mmol/L，予0.9%氯化钠250ml静滴。");
+    let codes = pipeline().code(&saline).unwrap().disease_codes();
+    assert!(!codes.iter().any(|d| d.starts_with("E87.1") || d.starts_with("E87.5")), "{codes:?}");
+    let treated = EhrRecord::new("na-treated").with(Section::DischargeDiagnosis, dx).with(Section::ClinicalCourse, "血钠126mmol/L，予氯化钠胶囊口服补钠。血钾6.1mmol/L，予葡萄糖酸钙及胰岛素加葡萄糖降钾。");
+    let codes = pipeline().code(&treated).unwrap().disease_codes();
+    assert!(codes.contains(&"E87.102".to_string()) && codes.contains(&"E87.500".to_string()), "{codes:?}");
 }
 
 /// A mention one name of the edition says whole is that term, not the dictionary words it

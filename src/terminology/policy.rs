@@ -95,7 +95,7 @@ pub struct Lab {
 }
 
 /// The rules a `[[lab]]` entry may name.
-pub const LAB_RULES: &[&str] = &["diabetes", "hyperlipidaemia-history", "hyperlipidaemia-labs", "hypokalaemia", "hyperhomocysteinaemia", "anaemia", "hyperuricaemia", "infarction-heart-failure", "occasional-beats"];
+pub const LAB_RULES: &[&str] = &["diabetes", "hyperlipidaemia-history", "hyperlipidaemia-labs", "hypokalaemia", "hyperkalaemia", "hyponatraemia", "hyperhomocysteinaemia", "anaemia", "hyperuricaemia", "infarction-heart-failure", "occasional-beats"];
 
 /// Of two codes for the same concept, the one this policy codes (心功能Ⅲ级 I50.904 →
 /// the NYHA code I50.900x008).

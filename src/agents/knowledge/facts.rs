@@ -13,6 +13,10 @@ pub struct Facts {
     /// The lowest serum potassium told: hypokalaemia found on day 3 (利尿后血钾3.1) is no less
     /// one for a normal value on admission.
     pub potassium: Option<f64>,
+    /// The highest serum potassium told.
+    pub potassium_high: Option<f64>,
+    /// The lowest serum sodium told.
+    pub sodium: Option<f64>,
     pub uric_acid: Option<f64>,
     pub homocysteine: Option<f64>,
     pub ldl: Option<f64>,
@@ -78,31 +82,41 @@ fn lab(text: &str, labels: &[&str], window: usize) -> Option<f64> {
     None
 }
 
-/// The lowest serum potassium of the text: 血钾3.1, 钾：3.25, K+ 3.2, K 3.3. A dose of a
-/// potassium salt (氯化钾缓释片1g, 枸橼酸钾10ml) is no level.
-fn lowest_potassium(text: &str) -> Option<f64> {
+/// The serum levels of an electrolyte the text tells, by its Chinese name and its symbol
+/// (血钾3.1, 钾：3.25, K+ 3.2, K 3.3; 血钠128, Na+ 124). A dose of a salt (氯化钾缓释片1g,
+/// 氯化钠胶囊, 碳酸氢钠) and a peptide (脑钠肽) are no level; values outside `range` are not
+/// this electrolyte's.
+fn electrolyte_levels(text: &str, name: &str, symbol: &str, range: (f64, f64)) -> Vec<f64> {
     let chars: Vec<char> = text.chars().collect();
-    let mut lowest: Option<f64> = None;
-    for label in ["钾", "K"] {
+    let mut out = Vec::new();
+    for label in [name, symbol] {
         for (s, e) in find_all(text, label) {
             let prev = if s > 0 { chars[s - 1] } else { ' ' };
-            if label == "K" && (prev.is_ascii_alphabetic() || !chars.get(e).is_some_and(|c| matches!(c, ' ' | '+' | ':' | '：') || c.is_ascii_digit())) {
+            if label == symbol && (prev.is_ascii_alphabetic() || !chars.get(e).is_some_and(|c| matches!(c, ' ' | '+' | ':' | '：') || c.is_ascii_digit())) {
                 continue;
             }
-            if matches!(prev, '化' | '酸' | '补') {
+            if matches!(prev, '化' | '酸' | '补' | '脑') || chars.get(e).is_some_and(|c| matches!(c, '尿' | '肽')) {
                 continue;
             }
             // Its own value only, before the next separator (血钾正常，Ca 2.2 is no potassium).
             let after: String = chars[e..(e + 10).min(chars.len())].iter().take_while(|c| !matches!(c, '，' | ',' | '；' | ';' | '。' | '、')).collect();
-            if ["g", "片", "ml", "mL", "液"].iter().any(|u| after.contains(u)) {
+            if ["g", "片", "ml", "mL", "液", "胶囊"].iter().any(|u| after.contains(u)) {
                 continue;
             }
-            if let Some(v) = number_after(&after, 0, 6).filter(|v| *v > 1.0 && *v < 9.0) {
-                lowest = Some(lowest.map_or(v, |l: f64| l.min(v)));
+            if let Some(v) = number_after(&after, 0, 6).filter(|v| *v > range.0 && *v < range.1) {
+                out.push(v);
             }
         }
     }
-    lowest
+    out
+}
+
+fn lowest(v: &[f64]) -> Option<f64> {
+    v.iter().copied().reduce(f64::min)
+}
+
+fn highest(v: &[f64]) -> Option<f64> {
+    v.iter().copied().reduce(f64::max)
 }
 
 fn present_any(text: &str, words: &[&str]) -> bool {
@@ -136,7 +150,9 @@ impl Facts {
             hba1c: lab(&body, &["糖化血红蛋白", "HbA1c", "HBA1C"], 12),
             ogtt_2h: lab(&body, &["2小时", "2h血糖", "餐后2小时血糖"], 10).filter(|_| body.contains("OGTT") || body.contains("糖耐量")),
             hemoglobin: lab(&body, &["血红蛋白：", "血红蛋白:", "血红蛋白", "HGB", "Hb"], 8).filter(|v| *v > 20.0),
-            potassium: lowest_potassium(&body),
+            potassium: lowest(&electrolyte_levels(&body, "钾", "K", (1.0, 9.0))),
+            potassium_high: highest(&electrolyte_levels(&body, "钾", "K", (1.0, 9.0))),
+            sodium: lowest(&electrolyte_levels(&body, "钠", "Na", (90.0, 190.0))),
             uric_acid: lab(&body, &["尿酸"], 8).filter(|v| *v > 50.0),
             homocysteine: lab(&body, &["同型半胱氨酸"], 8),
             ldl: lab(&body, &["低密度脂蛋白"], 10).filter(|v| *v < 20.0),
@@ -315,6 +331,15 @@ mod tests {
         assert!(!Facts::read(&not_raised).troponin_high);
         let resuscitated = EhrRecord::new("t").with(Section::ClinicalCourse, "hs-cTnI 1.86ng/mL，ECG无新发ST段抬高，考虑与CPR、电除颤相关。");
         assert!(!Facts::read(&resuscitated).troponin_high);
+    }
+
+    #[test]
+    fn sodium_is_read_by_name_and_symbol_and_salts_and_peptides_are_no_level() {
+        let r = EhrRecord::new("t").with(Section::ClinicalCourse, "NT-proBNP 3200pg/ml，B型钠尿肽升高，血钠128mmol/L，予氯化钠胶囊2g tid口服补钠，第4天Na+ 136mmol/L。碳酸氢钠片0.5g。");
+        let f = Facts::read(&r);
+        assert_eq!(f.sodium, Some(128.0));
+        let k = EhrRecord::new("t").with(Section::ClinicalCourse, "血钾6.3mmol/L，予葡萄糖酸钙、胰岛素加葡萄糖降钾，复查K+ 4.8。");
+        assert_eq!((Facts::read(&k).potassium_high, Facts::read(&k).potassium), (Some(6.3), Some(4.8)));
     }
 
     #[test]

@@ -452,6 +452,13 @@ fn is_subsequence(short: &str, long: &str) -> bool {
 /// (long names beat their fragments). Returns (text, is_word) runs in order.
 /// Words that mark a remark about a procedure, not a diagnosis.
 const PROCEDURE_REMARK: &[&str] = &["术后", "治疗后", "植入", "置入", "PCI", "PTCA", "球囊", "支架", "消融", "搭桥"];
+/// A complication of a device or a procedure is a diagnosis, though it names the procedure
+/// (LAD支架内再狭窄, 起搏器囊袋感染).
+const COMPLICATION: &[&str] = &["再狭窄", "支架内血栓", "支架血栓", "囊袋感染", "囊袋破溃", "电极脱位", "导线脱位", "电极移位"];
+
+fn is_procedure_remark(part: &str) -> bool {
+    PROCEDURE_REMARK.iter().any(|w| part.contains(w)) && !COMPLICATION.iter().any(|w| part.contains(w))
+}
 
 /// A diagnosis mention without its remarks about procedures: "不稳定型心绞痛（LCX药物球囊治疗后）"
 /// and "冠心病 不稳定型心绞痛 LAD远段PTCA术后" name angina, and a separate status code is
@@ -472,7 +479,7 @@ pub fn strip_procedure_remarks(mention: &str) -> String {
             ')' | '）' if depth > 0 => {
                 depth -= 1;
                 if depth == 0 {
-                    if !PROCEDURE_REMARK.iter().any(|w| group.contains(w)) {
+                    if !is_procedure_remark(&group) {
                         out.push('（');
                         out.push_str(&group);
                         out.push('）');
@@ -495,7 +502,7 @@ pub fn strip_procedure_remarks(mention: &str) -> String {
     // WPW综合症（左侧游离壁显性旁路）RFCA术后 are a diagnosis and a remark.
     let spaced = out.replace("——", " ").replace('—', " ").replace('）', "） ");
     let parts: Vec<&str> = spaced.split([' ', '\u{3000}']).filter(|p| !p.is_empty()).collect();
-    let kept: Vec<&str> = parts.iter().copied().filter(|p| !PROCEDURE_REMARK.iter().any(|w| p.contains(w))).collect();
+    let kept: Vec<&str> = parts.iter().copied().filter(|p| !is_procedure_remark(p)).collect();
     let result = if kept.is_empty() || kept.len() == parts.len() { out.trim().to_owned() } else { kept.join(" ") };
     if result.trim().is_empty() { mention.to_owned() } else { result }
 }

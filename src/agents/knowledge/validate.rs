@@ -246,6 +246,8 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
         }
     }
     lab_rules.push(("hypokalaemia", facts.potassium.is_some_and(|k| k < 3.5) && !has_prefix(&items, &["E87.6"]), "血钾 < 3.5 mmol/L", None));
+    lab_rules.push(("hyperkalaemia", facts.potassium_high.is_some_and(|k| k > 5.5) && !has_prefix(&items, &["E87.5"]), "血钾 > 5.5 mmol/L", None));
+    lab_rules.push(("hyponatraemia", facts.sodium.is_some_and(|n| n < 135.0) && !has_prefix(&items, &["E87.1"]), "血钠 < 135 mmol/L", None));
     // Mild elevation (15–30 μmol/L) is common and rarely treated; intermediate and above is.
     lab_rules.push(("hyperhomocysteinaemia", facts.homocysteine.is_some_and(|h| h > 30.0) && !has_prefix(&items, &["E72.1"]), "同型半胱氨酸 > 30 μmol/L", None));
     lab_rules.push(("anaemia", facts.hemoglobin.is_some_and(|h| h < 110.0) && !has_prefix(&items, &["D5", "D6", "D46", "N18"]), "血红蛋白 < 110 g/L", None));
