@@ -658,3 +658,22 @@ fn a_sepsis_by_its_organism_is_principal_unless_its_focus_was_drained() {
     assert!(dx.contains(&"A41.503".to_string()) && !dx.iter().any(|d| d.starts_with("K83") || d.starts_with("K80.5")), "{dx:?}");
     assert!(c.procedure_codes().contains(&"51.8600x002".to_string()), "{:?}", c.procedure_codes());
 }
+
+/// The status of an earlier pacemaker is not coded when this admission replaces or upgrades
+/// it; an earlier stent's status stands beside a new stent.
+#[test]
+fn a_device_replaced_now_has_no_status_beside_it() {
+    let rec = EhrRecord::new("gen-change")
+        .with(Section::PastHistory, "2014年因病态窦房结综合征行双腔起搏器植入术。")
+        .with(Section::DischargeDiagnosis, "1.病态窦房结综合征 双腔起搏器植入术后 2.起搏器电池耗竭")
+        .with(Section::OperativeReport, "沿原切口切开囊袋，取出原脉冲发生器，测试心房、心室电极参数良好，连接新双腔脉冲发生器，置入囊袋，逐层缝合。");
+    let c = pipeline().code(&rec).unwrap();
+    assert!(!c.disease_codes().iter().any(|d| d.starts_with("Z95.0")), "{:?}", c.disease_codes());
+    let validate = c.trace.iter().find(|t| t.stage == Stage::Validate && t.track == Track::Disease).unwrap();
+    assert!(validate.removed.iter().any(|r| r.reason.contains("replaced")) || !validate.output.iter().any(|i| i.code.as_deref() == Some("Z95.000")));
+    let stent = EhrRecord::new("stent-again")
+        .with(Section::PastHistory, "2019年LAD支架植入术后，规律服用阿司匹林。")
+        .with(Section::DischargeDiagnosis, "1.冠状动脉粥样硬化性心脏病 不稳定型心绞痛 PCI术后")
+        .with(Section::OperativeReport, "TIG导管造影：RCA中段狭窄90%，LAD原支架通畅。于RCA置入药物洗脱支架1枚。");
+    assert!(pipeline().code(&stent).unwrap().disease_codes().contains(&"Z95.501".to_string()));
+}

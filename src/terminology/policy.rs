@@ -75,6 +75,10 @@ pub struct Status {
     /// Diagnosis families that exclude the status (Z95.0 beside Z45.0, a device adjusted now).
     pub unless: Vec<String>,
     pub coded: bool,
+    /// A procedure of `unless_done` now replaces the earlier device, so its status is not
+    /// coded even where the history tells of it (a generator changed, a system taken out or
+    /// upgraded); a stent placed now stands beside the earlier ones.
+    pub replaced_when_done: bool,
 }
 
 /// A diagnosis the knowledge backend establishes from labs, drugs or the history, by a rule
@@ -259,6 +263,8 @@ struct RawStatus {
     unless: Option<Spanned<Vec<String>>>,
     #[serde(default = "yes")]
     coded: bool,
+    #[serde(default)]
+    replaced_when_done: bool,
     #[serde(default = "yes")]
     enabled: bool,
 }
@@ -568,6 +574,7 @@ impl Builder {
                 unless: src.some_families(check, s.unless.as_ref(), "status unless")?,
                 history: s.history,
                 coded: s.coded,
+                replaced_when_done: s.replaced_when_done,
             };
             statuses.push((item.id.clone(), s.enabled, item));
         }

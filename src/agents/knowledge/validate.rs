@@ -306,11 +306,12 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
         let done_now = procedures.iter().any(|p| p.code.as_deref().is_some_and(|c| in_families(c, &st.unless_done)));
         let before = present_in(rec, &[Section::PastHistory, Section::AdmissionDiagnosis, Section::PresentIllness], &st.history, &[]);
         let family = &st.code[..st.code.len().min(5)];
-        if st.coded && before.is_some() && !has_prefix(&items, &[family]) && !has_prefix(&items, &st.unless) {
+        let replaced = done_now && st.replaced_when_done;
+        if st.coded && before.is_some() && !replaced && !has_prefix(&items, &[family]) && !has_prefix(&items, &st.unless) {
             add(&mut items, &st.code, &st.id, "既往植入（状态编码）", before.clone(), 0.6);
         }
         let excluded = has_prefix(&items, &st.unless);
-        if (done_now && before.is_none()) || !st.coded || excluded {
+        if (done_now && before.is_none()) || replaced || !st.coded || excluded {
             items.retain(|i| {
                 let drop = i.code.as_deref().is_some_and(|c| c.starts_with(family));
                 if drop {
@@ -318,6 +319,8 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
                         "status code not coded under this policy"
                     } else if excluded {
                         "excluded by a diagnosis of this admission (the device adjusted now)"
+                    } else if replaced {
+                        "the earlier device is replaced, revised or taken out in this admission"
                     } else {
                         "placed in this admission: a procedure, not a status"
                     };
