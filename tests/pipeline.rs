@@ -677,3 +677,14 @@ fn a_device_replaced_now_has_no_status_beside_it() {
         .with(Section::OperativeReport, "TIG导管造影：RCA中段狭窄90%，LAD原支架通畅。于RCA置入药物洗脱支架1枚。");
     assert!(pipeline().code(&stent).unwrap().disease_codes().contains(&"Z95.501".to_string()));
 }
+
+/// A sequela with what it left in brackets is the sequela's code alone; an arrest told with
+/// its resuscitation is the arrest resuscitated.
+#[test]
+fn a_sequela_is_coded_alone_and_a_resuscitated_arrest_as_such() {
+    let rec = EhrRecord::new("sequela")
+        .with(Section::DischargeDiagnosis, "1.心室颤动 心脏骤停（心肺复苏术后） 2.脑梗死后遗症（左侧偏瘫） 3.高血压病2级（高危）");
+    let dx = pipeline().code(&rec).unwrap().disease_codes();
+    assert!(dx.contains(&"I69.300".to_string()) && !dx.iter().any(|d| d.starts_with("G81") || d.starts_with("R29")), "{dx:?}");
+    assert!(dx.contains(&"I46.000".to_string()) && !dx.contains(&"I46.900".to_string()), "{dx:?}");
+}

@@ -405,6 +405,13 @@ impl Standardizer {
             } else {
                 resolved
             };
+            // A sequela with what it left in brackets (脑梗死后遗症（左侧偏瘫）) is the sequela's
+            // code alone.
+            let resolved: Vec<Resolved> = if piece.contains("后遗症") && resolved.iter().any(|r| r.name.contains("后遗症")) {
+                resolved.into_iter().filter(|r| r.name.contains("后遗症")).collect()
+            } else {
+                resolved
+            };
             let resolved = self.pneumonia_by_organism(&piece, resolved)?;
             for g in general {
                 removed.push(Removal {
@@ -454,7 +461,8 @@ fn is_subsequence(short: &str, long: &str) -> bool {
 const PROCEDURE_REMARK: &[&str] = &["术后", "治疗后", "植入", "置入", "PCI", "PTCA", "球囊", "支架", "消融", "搭桥"];
 /// A complication of a device or a procedure is a diagnosis, though it names the procedure
 /// (LAD支架内再狭窄, 起搏器囊袋感染).
-const COMPLICATION: &[&str] = &["再狭窄", "支架内血栓", "支架血栓", "囊袋感染", "囊袋破溃", "电极脱位", "导线脱位", "电极移位"];
+/// A resuscitation's outcome (心脏骤停（心肺复苏术后）) says which arrest code it is.
+const COMPLICATION: &[&str] = &["再狭窄", "支架内血栓", "支架血栓", "囊袋感染", "囊袋破溃", "电极脱位", "导线脱位", "电极移位", "复苏"];
 
 fn is_procedure_remark(part: &str) -> bool {
     PROCEDURE_REMARK.iter().any(|w| part.contains(w)) && !COMPLICATION.iter().any(|w| part.contains(w))
@@ -810,6 +818,9 @@ mod tests {
         assert_eq!(strip("起搏器囊袋感染——起搏系统完全拔除术后"), "起搏器囊袋感染");
         assert_eq!(strip("WPW综合症（左侧游离壁显性旁路）RFCA术后"), "WPW综合症（左侧游离壁显性旁路）");
         assert_eq!(strip("高血压病（3级，很高危）伴左心室肥厚"), "高血压病（3级，很高危）伴左心室肥厚");
+        // Complications and a resuscitation's outcome name a procedure and are diagnoses.
+        assert_eq!(strip("冠心病 不稳定型心绞痛 LAD支架内再狭窄 冠状动脉支架植入术后"), "冠心病 不稳定型心绞痛 LAD支架内再狭窄");
+        assert_eq!(strip("心脏骤停（心肺复苏术后）"), "心脏骤停（心肺复苏术后）");
     }
 
     fn more_specific_in_family_by_name(key: &str, scored: &[(f64, crate::terminology::Candidate)]) -> Option<usize> {
