@@ -57,6 +57,13 @@ pub fn split_items(text: &str) -> Vec<Piece> {
                     continue;
                 }
             }
+            // Circled numbering (①重症肺炎 ②脓毒性休克) marks an item too.
+            if ('\u{2460}'..='\u{2473}').contains(&c) || ('\u{2776}'..='\u{277F}').contains(&c) {
+                flush(&mut pieces, start, i);
+                start = i + 1;
+                i += 1;
+                continue;
+            }
             if matches!(c, '，' | ',' | '；' | ';' | '。' | '\n' | '、') && !(c == '、' && joins_walls(&chars, i)) {
                 flush(&mut pieces, start, i);
                 start = i + 1;
@@ -74,9 +81,23 @@ pub fn split_items(text: &str) -> Vec<Piece> {
             p.text = stripped.to_owned();
         }
     }
+    // A heading the list carries (死亡诊断：, 出院诊断:) names the list, not a diagnosis.
+    for p in &mut pieces {
+        if let Some(h) = LIST_HEADINGS.iter().find(|h| p.text.starts_with(**h)) {
+            let rest = &p.text[h.len()..];
+            let body = rest.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '：' | ':'));
+            if body.is_empty() || body.len() < rest.len() {
+                p.start += p.text.chars().count() - body.chars().count();
+                p.text = body.to_owned();
+            }
+        }
+    }
     pieces.retain(|p| !p.text.is_empty());
     pieces
 }
+
+/// Headings a hospital writes inside its lists.
+const LIST_HEADINGS: &[&str] = &["死亡诊断", "出院诊断", "最后诊断", "修正诊断", "补充诊断", "入院诊断", "初步诊断", "术后诊断", "术前诊断"];
 
 /// A 、 between the walls of one infarction (急性下壁、右心室心肌梗死, 前壁、下壁): the walls
 /// share the head that follows, so the list goes on after it, not at it.
@@ -107,6 +128,16 @@ mod tests {
 
     fn texts(s: &str) -> Vec<String> {
         split_items(s).into_iter().map(|p| p.text).collect()
+    }
+
+    #[test]
+    fn a_heading_inside_the_list_is_no_item() {
+        let pieces = split_items("死亡诊断：\n①重症肺炎\n出院诊断: 1.高血压病");
+        let t: Vec<&str> = pieces.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(t, ["重症肺炎", "高血压病"]);
+        let text: Vec<char> = "死亡诊断：\n①重症肺炎\n出院诊断: 1.高血压病".chars().collect();
+        assert_eq!(text[pieces[0].start..pieces[0].end].iter().collect::<String>(), "重症肺炎", "offsets follow the text");
+        assert_eq!(texts("①脑梗死后遗症（左侧偏瘫）②重症肺炎（铜绿假单胞菌）③脓毒性休克"), ["脑梗死后遗症（左侧偏瘫）", "重症肺炎（铜绿假单胞菌）", "脓毒性休克"]);
     }
 
     #[test]
