@@ -146,12 +146,13 @@ impl Facts {
         let body = body_text(rec);
         let course = format!("{}。{}。{}", rec.text(Section::ClinicalCourse), rec.text(Section::ProgressNotes), rec.text(Section::OperativeReport));
         let cc = format!("{}。{}", rec.text(Section::ChiefComplaint), rec.text(Section::PresentIllness));
+        let potassium = electrolyte_levels(&body, "钾", "K", (1.0, 9.0));
         let mut f = Facts {
             hba1c: lab(&body, &["糖化血红蛋白", "HbA1c", "HBA1C"], 12),
             ogtt_2h: lab(&body, &["2小时", "2h血糖", "餐后2小时血糖"], 10).filter(|_| body.contains("OGTT") || body.contains("糖耐量")),
             hemoglobin: lab(&body, &["血红蛋白：", "血红蛋白:", "血红蛋白", "HGB", "Hb"], 8).filter(|v| *v > 20.0),
-            potassium: lowest(&electrolyte_levels(&body, "钾", "K", (1.0, 9.0))),
-            potassium_high: highest(&electrolyte_levels(&body, "钾", "K", (1.0, 9.0))),
+            potassium: lowest(&potassium),
+            potassium_high: highest(&potassium),
             sodium: lowest(&electrolyte_levels(&body, "钠", "Na", (90.0, 190.0))),
             uric_acid: lab(&body, &["尿酸"], 8).filter(|v| *v > 50.0),
             homocysteine: lab(&body, &["同型半胱氨酸"], 8),
