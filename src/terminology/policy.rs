@@ -453,6 +453,21 @@ fn merge<T: Clone>(base: &mut Vec<(String, T)>, next: Vec<(String, bool, T)>) {
     }
 }
 
+/// Procedure families paired with diagnosis families (`[[treats]]`, `[[principal_only_for]]`),
+/// checked against the editions.
+fn read_treats(src: &Source<'_>, check: &dyn CodeCheck, raw: Vec<RawTreats>, what: &str) -> Result<Vec<(String, bool, Treats)>, PolicyError> {
+    let mut out = Vec::new();
+    for t in raw {
+        let item = Treats {
+            id: t.id.get_ref().clone(),
+            procedures: src.families(check, &t.procedures, &format!("{what} procedures"))?,
+            diagnoses: src.families(check, &t.diagnoses, &format!("{what} diagnoses"))?,
+        };
+        out.push((item.id.clone(), t.enabled, item));
+    }
+    Ok(out)
+}
+
 /// Ids must be unique within one file.
 fn unique_ids<'a>(src: &Source<'_>, ids: impl Iterator<Item = &'a Spanned<String>>, what: &str) -> Result<(), PolicyError> {
     let mut seen = HashSet::new();
@@ -615,26 +630,8 @@ impl Builder {
         }
         merge(&mut self.combines, combines);
 
-        let mut treats = Vec::new();
-        for t in raw.treats {
-            let item = Treats {
-                id: t.id.get_ref().clone(),
-                procedures: src.families(check, &t.procedures, "treats procedures")?,
-                diagnoses: src.families(check, &t.diagnoses, "treats diagnoses")?,
-            };
-            treats.push((item.id.clone(), t.enabled, item));
-        }
-        merge(&mut self.treats, treats);
-        let mut only_for = Vec::new();
-        for t in raw.principal_only_for {
-            let item = Treats {
-                id: t.id.get_ref().clone(),
-                procedures: src.families(check, &t.procedures, "principal_only_for procedures")?,
-                diagnoses: src.families(check, &t.diagnoses, "principal_only_for diagnoses")?,
-            };
-            only_for.push((item.id.clone(), t.enabled, item));
-        }
-        merge(&mut self.principal_only_for, only_for);
+        merge(&mut self.treats, read_treats(src, check, raw.treats, "treats")?);
+        merge(&mut self.principal_only_for, read_treats(src, check, raw.principal_only_for, "principal_only_for")?);
 
         if let Some(rules) = raw.principal {
             let mut out = Vec::new();

@@ -291,15 +291,16 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
     let section_angio = any(text, &["造影", "冠造", "显影"]);
     // The stent's delivery balloon is not a stent placed again.
     let clause_text = |s: usize, e: usize| -> String { chars[s..e].iter().collect::<String>().replace("支架输送球囊", "输送球囊").replace("支架球囊", "输送球囊") };
-    let is_intervention = |cl: &str| (any(cl, &["指引", "导丝", "球囊", "支架", "DES", "处理", "PCI", "PTCA", "介入", "开通", "扩张", "GC"]) || names_stent(cl)) && !any(cl, HISTORY);
-    // Every clause in order: (its text, vessels named, an intervention told).
-    let flat: Vec<(String, Vec<&'static str>, bool)> = sentences
+    // Every clause in order: (its text, vessels named, an intervention told, a stent named).
+    let flat: Vec<(String, Vec<&'static str>, bool, bool)> = sentences
         .iter()
         .flatten()
         .map(|&(s, e)| {
             let cl = clause_text(s, e);
-            let (vessels, intervention) = (vessels_in(&cl), is_intervention(&cl));
-            (cl, vessels, intervention)
+            let stent = names_stent(&cl);
+            let intervention = (stent || any(&cl, &["指引", "导丝", "球囊", "支架", "DES", "处理", "PCI", "PTCA", "介入", "开通", "扩张", "GC"])) && !any(&cl, HISTORY);
+            let vessels = vessels_in(&cl);
+            (cl, vessels, intervention, stent)
         })
         .collect();
     let mut at = 0;
@@ -325,13 +326,13 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             let cl = flat[me].0.as_str();
             let span = Span { section, start: s, end: e, text: chars[s..e].iter().collect() };
             let here = flat[me].1.clone();
-            let intervention = flat[me].2;
+            let (intervention, named_stent) = (flat[me].2, flat[me].3);
             // A step headed by its vessel (①LAD：导丝通过…, OM1：预扩后植入…) treats that vessel
             // until another is named.
             let vessel_heading = !here.is_empty()
                 && chars.get(e).is_some_and(|c| matches!(c, '：' | ':'))
                 && is_label(cl)
-                && flat[me + 1..me + sentence.len() - nth].iter().any(|(_, _, i)| *i);
+                && flat[me + 1..me + sentence.len() - nth].iter().any(|(_, _, i, _)| *i);
             if vessel_heading && outcome_of(&sent_text) == Outcome::Done {
                 target = here.clone();
             }
@@ -341,7 +342,7 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
                 in_sentence.clone()
             } else if !target.is_empty() {
                 target.clone()
-            } else if let Some((_, next, _)) = flat[me + 1..].iter().find(|(_, v, i)| !v.is_empty() && *i) {
+            } else if let Some((_, next, _, _)) = flat[me + 1..].iter().find(|(_, v, i, _)| !v.is_empty() && *i) {
                 next.clone()
             } else {
                 last_vessels.clone()
@@ -393,11 +394,11 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             }
 
             // Stents.
-            if names_stent(&cl) && !any(&cl, HISTORY) && (coronary_context || !last_vessels.is_empty()) {
+            if named_stent && !any(&cl, HISTORY) && (coronary_context || !last_vessels.is_empty()) {
                 let placed = any(&cl, &["置入", "植入", "释放", "串联", "送入", "定位"]) || (cl.contains("DES") && !cl.contains("支架"));
                 let failed = any(&cl, STENT_FAILED)
                     || any(&cl, STENT_NOT_PLACED)
-                    || (names_stent(&cl) && any(&cl, &["未能通过", "无法通过", "不能通过", "无法到位", "未能到位"]) && !any(&cl, &["球囊无法", "球囊未能", "球囊不能"]));
+                    || (named_stent && any(&cl, &["未能通过", "无法通过", "不能通过", "无法到位", "未能到位"]) && !any(&cl, &["球囊无法", "球囊未能", "球囊不能"]));
                 if placed || failed {
                     let stent_outcome = if failed { Outcome::Failed } else { outcome };
                     let kind = if any(&cl, &["裸金属", "裸支架", "BMS"]) {
@@ -417,7 +418,7 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             }
 
             // "反复尝试不能通过迂曲段": the stent tried in this sentence failed.
-            if !names_stent(&cl) && any(&cl, &["不能通过", "无法通过", "未能通过", "仍失败", "无法到位", "未能到位"]) && out[first_fact..].iter().any(|t| matches!(t.fact, Fact::Stent { .. })) {
+            if !named_stent && any(&cl, &["不能通过", "无法通过", "未能通过", "仍失败", "无法到位", "未能到位"]) && out[first_fact..].iter().any(|t| matches!(t.fact, Fact::Stent { .. })) {
                 let vessels = vessels.clone();
                 out.push(Told { fact: Fact::Stent { vessels, kind: StentKind::DrugEluting, count: 0, size: None, total: false }, outcome: Outcome::Failed, span: span.clone() });
             }
@@ -469,7 +470,7 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
                 // first implant of that kind, not a generator replacement.
                 // A CRT or ICD whose new lead the old system lacked (a left-ventricular lead
                 // through the coronary sinus, a defibrillation lead) is such an upgrade too.
-                let new_lead = |words: &[&str]| flat.iter().any(|(c, _, _)| any(c, words) && any(c, &["送入", "植入", "置入"]) && !c.contains("原"));
+                let new_lead = |words: &[&str]| flat.iter().any(|(c, _, _, _)| any(c, words) && any(c, &["送入", "植入", "置入"]) && !c.contains("原"));
                 let upgrade = any(text, &["升级"])
                     || matches!(kind, DeviceKind::CrtD | DeviceKind::CrtP) && new_lead(&["左室电极", "左心室电极", "冠状窦电极", "LV电极"])
                     || matches!(kind, DeviceKind::CrtD | DeviceKind::IcdSingle | DeviceKind::IcdDual) && new_lead(&["除颤电极"]);
@@ -507,10 +508,10 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             // the next vessel treated; one to a branch of the vessel treated, or to protect it, is
             // not.
             let other_tree = !target.is_empty() && here.iter().all(|v| target.iter().all(|t| tree_of(v) != tree_of(t)));
-            let wire_only = cl.contains("导丝") && !any(&cl, &["球囊", "支架", "DES"]) && !names_stent(&cl) && !target.is_empty() && (!other_tree || cl.contains("保护"));
+            let wire_only = cl.contains("导丝") && !any(&cl, &["球囊", "支架", "DES"]) && !named_stent && !target.is_empty() && (!other_tree || cl.contains("保护"));
             // A guiding catheter seated at a vessel (EBU3.75指引导管至LM) tells where it sits, not
             // what is treated.
-            let guide_only = any(&cl, GUIDING) && !any(&cl, &["导丝", "球囊", "支架", "DES", "扩张", "植入", "置入"]) && !names_stent(&cl);
+            let guide_only = any(&cl, GUIDING) && !any(&cl, &["导丝", "球囊", "支架", "DES", "扩张", "植入", "置入"]) && !named_stent;
             // Except a guide changed over to the right coronary after the left was treated
             // (更换6F JR4指引导管至RCA): the right system has one vessel, the next one treated.
             let guide_to_the_right = guide_only && !here.is_empty() && here.iter().all(|v| tree_of(v) == "RCA") && !target.is_empty() && target.iter().all(|t| tree_of(t) != "RCA");
@@ -733,6 +734,15 @@ mod tests {
         let balloons = |t: &str| facts(t).iter().filter(|f| matches!(f.fact, Fact::Balloon { .. })).count();
         assert_eq!(balloons("RCA中段狭窄80%,未预扩,直接置入3.5×23mm DES 1枚(14atm),TIMI 3级,未后扩。"), 0);
         assert_eq!(balloons("RCA中段狭窄80%，以2.5×15mm球囊预扩后置入3.0×23mm支架1枚。"), 1);
+    }
+
+    #[test]
+    fn a_templated_reports_summary_line_does_not_add_to_the_steps_and_a_vessel_heading_is_the_target() {
+        let t = "术式：临时起搏器置入术；RCA血栓抽吸+球囊预扩+支架植入\n介入过程：①RCA：Runthrough导丝通过闭塞段，Export抽吸。\nSprinter 2.0×15mm球囊预扩，植入Firebird2 3.0×29mm、Firebird2 3.5×18mm。\n器械：Firebird2 3.0×29mm（已植入）；球囊2枚。";
+        let stents: Vec<(Vec<&str>, u32)> = facts(t).into_iter().filter_map(|f| if let Fact::Stent { vessels, count, .. } = f.fact { Some((vessels, count)) } else { None }).collect();
+        // The summary's stent cites its line and counts nothing; the steps' two are in RCA, the
+        // vessel their step is headed by; the inventory tells none.
+        assert_eq!(stents, vec![(vec!["RCA"], 0), (vec!["RCA"], 2)]);
     }
 
     #[test]
