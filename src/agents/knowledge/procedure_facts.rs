@@ -333,7 +333,7 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
                 && chars.get(e).is_some_and(|c| matches!(c, '：' | ':'))
                 && is_label(cl)
                 && flat[me + 1..me + sentence.len() - nth].iter().any(|(_, _, i, _)| *i);
-            if vessel_heading && outcome_of(&sent_text) == Outcome::Done {
+            if vessel_heading && sentence_outcome == Outcome::Done {
                 target = here.clone();
             }
             let vessels = if !here.is_empty() {
@@ -567,7 +567,7 @@ fn any_prefix(text: &str, heads: &[&str]) -> bool {
 
 /// A clause that is only a label: a step number and a vessel (①LAD, 2）OM1, 对角支).
 fn is_label(cl: &str) -> bool {
-    let rest: String = cl.chars().filter(|c| !c.is_whitespace() && !"①②③④⑤⑥⑦⑧⑨⑩()（）0123456789.、）)".contains(*c)).collect();
+    let rest: String = cl.chars().filter(|c| !c.is_whitespace() && !"①②③④⑤⑥⑦⑧⑨⑩()（）0123456789.、".contains(*c)).collect();
     !rest.is_empty() && rest.chars().count() <= 6
 }
 
