@@ -163,6 +163,7 @@ impl Facts {
         };
         // Troponin: a flagged value, or a value over the usual upper limits for its unit.
         // By name or by abbreviation (cTnI, hs-cTnT); TnI inside cTnI is the same value again.
+        let (mut troponin_denied, mut troponin_peak) = (false, 0.0f64);
         for (_, e) in ["肌钙蛋白", "TnI", "TnT"].iter().flat_map(|l| find_all(&body, l)) {
             let sentence: String = body.chars().skip(e).take(48).take_while(|c| !matches!(c, '；' | ';' | '。')).collect();
             // A raised level that stays flat (呈慢性平台，无动态变化) is no infarction's.
@@ -188,21 +189,30 @@ impl Facts {
                     depth == 0
                 })
                 .collect();
-            if ["阴性", "正常", "未见", "未升高", "无升高", "不高"].iter().any(|w| win.contains(w)) {
+            if ["阴性", "正常", "未见", "未升高", "无升高", "不高", "无明显异常", "无异常"].iter().any(|w| win.contains(w)) {
+                troponin_denied = true;
                 continue;
             }
             if win.contains('↑') || win.contains("升高") || win.contains("阳性") || win.contains("增高") {
                 f.troponin_high = true;
+                troponin_peak = troponin_peak.max(1.0);
             }
             if let Some(v) = number_after(&win, 0, 15) {
                 let unit_ng_ml = win.contains("ng/mL") || win.contains("ng/ml") || win.contains("μg/L") || win.contains("ug/L");
                 let unit_ng_l = win.contains("ng/L") || win.contains("pg/mL") || win.contains("pg/ml");
                 // Above the usual 99th-percentile upper limits of conventional and
                 // high-sensitivity assays.
-                if (unit_ng_ml && v >= 0.05) || (unit_ng_l && v >= 50.0) {
+                let ratio = if unit_ng_ml { v / 0.05 } else if unit_ng_l { v / 50.0 } else { 0.0 };
+                if ratio >= 1.0 {
                     f.troponin_high = true;
+                    troponin_peak = troponin_peak.max(ratio);
                 }
             }
+        }
+        // The doctor's own reading (肌钙蛋白I无明显异常) outweighs a value at the upper limit
+        // (the assay's flag at 51 pg/mL against a limit of 38), not a rise to twice it.
+        if troponin_denied && troponin_peak < 2.0 {
+            f.troponin_high = false;
         }
         // A rise the record puts down to resuscitation or shocks, or says is no infarction.
         if ["不支持急性心肌梗死", "不支持心肌梗死", "排除急性心肌梗死", "除外急性心肌梗死", "不考虑急性心肌梗死", "与CPR", "与心肺复苏", "除颤相关", "复苏相关"].iter().any(|w| body.contains(w)) {
@@ -332,6 +342,14 @@ mod tests {
         assert!(!Facts::read(&not_raised).troponin_high);
         let resuscitated = EhrRecord::new("t").with(Section::ClinicalCourse, "hs-cTnI 1.86ng/mL，ECG无新发ST段抬高，考虑与CPR、电除颤相关。");
         assert!(!Facts::read(&resuscitated).troponin_high);
+    }
+
+    #[test]
+    fn the_doctors_reading_outweighs_a_value_at_the_limit_not_a_rise() {
+        let read_normal = EhrRecord::new("t").with(Section::ClinicalCourse, "血清高敏肌钙蛋白I：51.35pg/mL↑（<38.64）；降钙素原0.1ng/mL；CRP、肌钙蛋白I无明显异常。");
+        assert!(!Facts::read(&read_normal).troponin_high);
+        let rose_later = EhrRecord::new("t").with(Section::ClinicalCourse, "入院时肌钙蛋白I阴性，6小时后复查肌钙蛋白I：0.86ng/ml。");
+        assert!(Facts::read(&rose_later).troponin_high);
     }
 
     #[test]

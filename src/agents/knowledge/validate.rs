@@ -132,9 +132,19 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
             items.insert(0, recovered(code, name, why, None, 0.6));
         }
     }
+    let chronic_hf = present_in(rec, &[Section::AdmissionDiagnosis, Section::DischargeDiagnosis, Section::PresentIllness, Section::PastHistory], &["慢性心力衰竭", "慢性心功能不全", "慢性心衰"], &[]);
+    // Heart failure with years of dyspnoea that brought the patient in now is chronic heart
+    // failure acutely worsened; a NYHA class or a cardiomyopathy alone does not say it is
+    // chronic (an infarction's acute failure has a class too).
+    let known_hf = has_prefix(&items, &["I50"]) && facts.long_dyspnea;
+    let chronic_hf = chronic_hf.or_else(|| known_hf.then(|| Evidence { section: Section::ChiefComplaint, start: 0, end: 0, text: String::new() }));
+    let hf_worsening = has_code(&items, "I50.900x018")
+        || chronic_hf.is_some() && (facts.hf_exacerbation_words || facts.dyspnea && facts.recent_worsening || facts.bnp_high && facts.dyspnea);
     let principal_is = |items: &[Item], ps: &[&str]| items.first().and_then(|i| i.code.as_deref()).is_some_and(|c| ps.iter().any(|p| c.starts_with(p)));
     // Troponin also rises with pulmonary embolism, myocarditis and sepsis: no infarction there.
-    let other_cause = has_prefix(&items, &["I26", "I40", "I41", "A41", "R57.2"]);
+    // So does a failing heart that decompensates: the worsening of a chronic heart failure is
+    // what the rise tells of, unless the doctor calls it an infarction.
+    let other_cause = has_prefix(&items, &["I26", "I40", "I41", "A41", "R57.2"]) || hf_worsening;
     if facts.troponin_high && coronary && !other_cause && !has_prefix(&items, &["I21", "I22"]) && !facts.st_elevation {
         out.notes.push("troponin raised with coronary disease: NSTEMI".into());
         let nstemi = recovered("I21.401", "急性非ST段抬高型心肌梗死", "肌钙蛋白升高", None, 0.7);
@@ -186,13 +196,7 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
             }
         }
     }
-    let chronic_hf = present_in(rec, &[Section::AdmissionDiagnosis, Section::DischargeDiagnosis, Section::PresentIllness, Section::PastHistory], &["慢性心力衰竭", "慢性心功能不全", "慢性心衰"], &[]);
-    // Heart failure with years of dyspnoea that brought the patient in now is chronic heart
-    // failure acutely worsened; a NYHA class or a cardiomyopathy alone does not say it is
-    // chronic (an infarction's acute failure has a class too).
-    let known_hf = has_prefix(&items, &["I50"]) && facts.long_dyspnea;
-    let chronic_hf = chronic_hf.or_else(|| known_hf.then(|| Evidence { section: Section::ChiefComplaint, start: 0, end: 0, text: String::new() }));
-    if chronic_hf.is_some() && (facts.hf_exacerbation_words || facts.dyspnea && facts.recent_worsening || facts.bnp_high && facts.dyspnea) && !has_code(&items, "I50.900x018") {
+    if hf_worsening && !has_code(&items, "I50.900x018") {
         out.notes.push("chronic heart failure worsening this admission".into());
         let worse = recovered("I50.900x018", "慢性心功能不全急性加重", "慢性心衰加重", chronic_hf, 0.7);
         // The worsening is what brought the patient in, before the heart failure or the
