@@ -117,6 +117,25 @@ fn checkpoint(shared: &Shared, checkpointer: &Connection) {
 /// 16 MiB of 4 KiB pages: under full `$code` load, about every half second.
 const WAL_FRAMES_BEFORE_RESTART: i64 = 4096;
 
+/// Where a commit copies the WAL itself: the background checkpointer runs every 50 ms, and a
+/// burst of large writes on every core (the release build's writers filled 32 MiB between two
+/// of its rounds) can outrun it. Called after each commit on the writer connection, while the
+/// store's write lock is still held, so the copy leaves nothing uncopied and the next commit
+/// starts the WAL over. Checkpoints stay off the request path otherwise.
+const WAL_FRAMES_BACKSTOP: i64 = WAL_FRAMES_BEFORE_RESTART * 3 / 2;
+
+/// SQLite's WAL hook (`sqlite3_wal_hook`): `frames` is the WAL's length after the commit.
+/// The commit has happened whatever this returns, so a failed copy is logged, never returned
+/// (an error would reach the caller as a failed write).
+fn wal_backstop(wal: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
+    if i64::from(frames) >= WAL_FRAMES_BACKSTOP {
+        if let Err(e) = wal.checkpoint_v2(rusqlite::hooks::CheckpointMode::PASSIVE) {
+            tracing::warn!(error = %e, "WAL checkpoint on commit failed");
+        }
+    }
+    Ok(())
+}
+
 impl Drop for SqliteStore {
     fn drop(&mut self) {
         self.stop.take();
@@ -375,6 +394,8 @@ impl SqliteStore {
         // From here on commits write their frames and [`WalSync`] flushes them outside the lock;
         // the migration above committed with a full sync.
         conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
+        // After the `wal_autocheckpoint` pragma, which would replace it.
+        conn.wal_hook(Some(wal_backstop));
         let open_more = || -> Result<Connection, StoreError> {
             let c = Connection::open(path)?;
             c.execute_batch("PRAGMA busy_timeout=5000;")?;
