@@ -260,6 +260,8 @@ impl Pipeline {
     /// must not let one record hold a core for as long as it likes).
     pub fn code_within(&self, rec: &EhrRecord, budget: Option<std::time::Duration>) -> Result<Coding, PipelineError> {
         let started = Instant::now();
+        let stopped = crate::record::stops::with_full_width_stops(rec);
+        let rec = stopped.as_ref().unwrap_or(rec);
         let in_time = || match budget {
             Some(b) if started.elapsed() > b => Err(PipelineError::OverBudget { record: rec.record_id.clone(), budget_ms: b.as_millis() as u64 }),
             _ => Ok(()),

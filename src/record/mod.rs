@@ -4,6 +4,7 @@
 pub mod io;
 pub mod limits;
 pub mod lists;
+pub mod stops;
 
 use std::collections::BTreeMap;
 

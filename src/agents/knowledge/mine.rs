@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::procedure_facts::{read_record, SOURCES};
 use super::procedure_rules::code_facts;
-use super::text::{assertion, clause, contains_any, find_all, Assertion};
+use super::text::{assertion, chars_before, clause, contains_any, find_all, Assertion};
 use crate::agents::{Agent, AgentError, AgentInfo, AgentInput, AgentOutput, Evidence, Item, Role};
 use crate::record::{EhrRecord, Section};
 use crate::terminology::families::same_family;
@@ -184,7 +184,7 @@ fn mine_rules(section: Section, text: &str, out: &mut Vec<Found>) {
         let (rule, trig) = (&RULES[r], RULES[r].triggers[t]);
         for (s, e) in find_all(text, trig) {
             let (cl, rel) = clause(text, s, e);
-            if (!rule.needs.is_empty() && !contains_any(&cl, rule.needs)) || contains_any(&cl, rule.excludes) {
+            if (!rule.needs.is_empty() && !contains_any(&cl, rule.needs)) || excluded(&cl, rule.excludes) {
                 continue;
             }
             // Told and then not done: 曾考虑临时起搏，…，未予置入.
@@ -195,6 +195,12 @@ fn mine_rules(section: Section, text: &str, out: &mut Vec<Found>) {
             out.push(Found { code: rule.code.into(), name: rule.name.into(), evidence: ev(section, text, s, e), more: Vec::new(), facts: Vec::new(), confidence: 0.85 });
         }
     }
+}
+
+/// Whether a clause tells of what rules a rule out (a gastroscopy's biopsy makes it another
+/// code), not of its absence (未取活检, 无需止血).
+fn excluded(clause: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| find_all(clause, w).into_iter().any(|(s, _)| !chars_before(clause, s, 2).contains(['未', '无', '不', '拒'])))
 }
 
 /// Whether the rest of a clause takes the procedure back (…临时起搏，…，未予置入; 取消; 放弃) rather
@@ -583,6 +589,9 @@ mod tests {
         let scope = |s: Section, t: &str| codes(&EhrRecord::new("t").with(s, t));
         let c = scope(Section::OperativeReport, "胃镜：食管下段黏膜破损，胃窦黏膜充血。未取活检。");
         assert!(c.contains(&"45.1300x004".to_string()) && !c.iter().any(|x| x.starts_with("45.16")), "{c:?}");
+        // The biopsy not taken in the gastroscopy's own clause does not make it another code.
+        let c = scope(Section::ClinicalCourse, "消化科会诊后行胃镜检查：慢性浅表性胃炎，食管黏膜未见破损，未取活检。");
+        assert_eq!(c, ["45.1300x004"]);
         let c = scope(Section::OperativeReport, "急诊胃镜：胃角溃疡，中央裸露血管，予钛夹3枚夹闭。因出血风险未取活检。嘱8周后复查胃镜并取活检。");
         assert_eq!(c, ["44.4302"], "clips at the stomach, no biopsy");
         let c = scope(Section::ClinicalCourse, "予BiPAP无创呼吸机辅助通气，每日12小时，共5天。第6天停无创通气，改鼻导管吸氧。");
