@@ -66,6 +66,8 @@ const RULES: &[Rule] = &[
     Rule { code: "39.9500", name: "血液透析", triggers: &["血液透析", "血透"], needs: &[], excludes: &["CRRT", "连续性", "床旁", "规律", "维持性"] },
     // At the bedside too when it is told intermittent.
     Rule { code: "39.9500", name: "血液透析", triggers: &["间歇性血液透析", "间歇性血透", "IHD"], needs: &[], excludes: &[] },
+    // HD by its abbreviation where it cannot be HDL's (床旁HD 1次, 行HD).
+    Rule { code: "39.9500", name: "血液透析", triggers: &["床旁HD", "行HD", "HD 1次", "HD1次", "HD 2次", "HD2次", "HD 3次", "HD3次", "HD治疗", "常规HD", "急诊HD", "紧急HD"], needs: &[], excludes: &["CRRT"] },
     Rule { code: "39.9500x005", name: "单膜血浆置换", triggers: &["血浆置换"], needs: &[], excludes: &["双膜", "DFPP"] },
     Rule { code: "39.9500x006", name: "双膜血浆置换", triggers: &["双膜血浆置换", "DFPP"], needs: &[], excludes: &[] },
     Rule { code: "38.9502", name: "为肾透析的临时静脉插管术", triggers: &["透析导管", "临时透析管", "血透管", "透析用导管"], needs: &["置", "穿刺"], excludes: &[] },
@@ -74,11 +76,13 @@ const RULES: &[Rule] = &[
     Rule { code: "38.7x04", name: "下腔静脉滤器置入术", triggers: &["下腔静脉滤器", "滤器"], needs: &["下腔静脉"], excludes: &["取出"] },
     // A resuscitation in the history or the reasoning (结合复苏、电除颤史; 与CPR相关) is not one done now.
     Rule { code: "99.6000", name: "心肺复苏", triggers: &["心肺复苏", "胸外按压", "CPR"], needs: &[], excludes: &["史", "相关"] },
-    Rule { code: "99.1007", name: "肺动脉血栓溶解剂灌注", triggers: &["溶栓"], needs: &["肺动脉", "导管"], excludes: &["静脉溶栓"] },
+    // Catheter-directed (肺动脉内, 经导管): a systemic infusion is 99.1000, and a 鼻导管 in the
+    // same sentence is no catheter of the lysis.
+    Rule { code: "99.1007", name: "肺动脉血栓溶解剂灌注", triggers: &["溶栓"], needs: &["肺动脉内", "肺动脉导管", "经导管", "导管溶栓", "导管接触", "置管溶栓", "导管内溶栓", "导管注入"], excludes: &["静脉溶栓"] },
     Rule { code: "99.1000", name: "血栓溶解药的注射或输注", triggers: &["溶栓"], needs: &["阿替普酶", "尿激酶", "rt-PA", "rtPA", "替奈普酶", "瑞替普酶", "链激酶", "静脉"], excludes: &["导管溶栓", "溶栓治疗禁忌", "未溶栓"] },
     // The thrombolytic given, told by its name and dose (阿替普酶50mg 2h泵入) without the word 溶栓;
     // a catheter locked with urokinase (尿激酶封管) is no thrombolysis.
-    Rule { code: "99.1000", name: "血栓溶解药的注射或输注", triggers: &["阿替普酶", "替奈普酶", "瑞替普酶", "尿激酶", "rt-PA", "rtPA"], needs: &["mg", "万U", "万单位", "静推", "泵入", "静滴", "静脉"], excludes: &["封管", "导管内", "禁忌", "导管溶栓"] },
+    Rule { code: "99.1000", name: "血栓溶解药的注射或输注", triggers: &["阿替普酶", "替奈普酶", "瑞替普酶", "尿激酶", "rt-PA", "rtPA"], needs: &["mg", "万U", "万单位", "MU", "静推", "泵入", "静滴", "静注", "静脉", "iv", "IV"], excludes: &["封管", "导管内", "禁忌", "导管溶栓"] },
     // Targeted temperature management after an arrest (not cooling a fever).
     Rule { code: "99.8100", name: "低温(中枢)(局部)", triggers: &["目标温度管理", "亚低温治疗", "低温治疗", "TTM"], needs: &[], excludes: &[] },
     Rule { code: "88.4300", name: "肺动脉造影术", triggers: &["肺动脉造影"], needs: &[], excludes: &["CT", "CTA", "CTPA"] },
@@ -117,6 +121,7 @@ const RULES: &[Rule] = &[
     Rule { code: "34.0401", name: "胸腔闭式引流术", triggers: &["胸腔闭式引流", "胸腔引流", "胸腔穿刺置管", "胸腔置管"], needs: &[], excludes: &[] },
     Rule { code: "34.9103", name: "超声引导下胸腔穿刺术", triggers: &["胸腔穿刺"], needs: REAL_TIME_GUIDED, excludes: &[] },
     Rule { code: "34.9101", name: "胸腔穿刺抽液术", triggers: &["胸腔穿刺"], needs: &[], excludes: REAL_TIME_GUIDED },
+    Rule { code: "34.9102", name: "胸腔穿刺抽气术", triggers: &["穿刺排气", "穿刺抽气", "胸腔抽气", "针刺减压", "穿刺减压"], needs: &[], excludes: &[] },
 ];
 
 /// A code that includes another: the endoscopy with biopsy or haemostasis includes the
@@ -184,7 +189,7 @@ fn mine_rules(section: Section, text: &str, out: &mut Vec<Found>) {
         let (rule, trig) = (&RULES[r], RULES[r].triggers[t]);
         for (s, e) in find_all(text, trig) {
             let (cl, rel) = clause(text, s, e);
-            if (!rule.needs.is_empty() && !contains_any(&cl, rule.needs)) || excluded(&cl, rule.excludes) {
+            if (!rule.needs.is_empty() && !contains_any(&cl, rule.needs)) || excluded(&cl, rule.excludes, rel) {
                 continue;
             }
             // Told and then not done: 曾考虑临时起搏，…，未予置入.
@@ -197,17 +202,48 @@ fn mine_rules(section: Section, text: &str, out: &mut Vec<Found>) {
     }
 }
 
+/// Atrial rhythms a cardioversion may have treated.
+const ATRIAL: &[&str] = &["房颤", "心房颤动", "房扑", "心房扑动", "房速", "房性心动过速", "室上速", "室上性心动过速", "AF", "AFL", "SVT"];
+
+/// A cardioversion whose clause names no rhythm (急诊：镇静下同步电复律150J转为窦律) treated the
+/// rhythm the record tells of: a ventricular tachycardia's is 99.6200, not atrial 99.6100.
+fn ventricular_cardioversion(rec: &EhrRecord, found: &mut [Found]) {
+    let told = |words: &[&str]| [Section::AdmissionDiagnosis, Section::DischargeDiagnosis, Section::PresentIllness, Section::ClinicalCourse].iter().any(|&s| contains_any(rec.text(s), words));
+    let unnamed: Vec<usize> = found
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.code == "99.6100" && !contains_any(&clause(rec.text(f.evidence.section), f.evidence.start, f.evidence.end).0, ATRIAL))
+        .map(|(n, _)| n)
+        .collect();
+    if unnamed.is_empty() || !told(VENTRICULAR) || told(ATRIAL) {
+        return;
+    }
+    for n in unnamed {
+        found[n].code = "99.6200".into();
+        found[n].name = "心脏其他电抗休克".into();
+    }
+}
+
 /// Whether a clause tells of what rules a rule out (a gastroscopy's biopsy makes it another
-/// code), not of its absence (未取活检, 无需止血).
-fn excluded(clause: &str, words: &[&str]) -> bool {
-    words.iter().any(|w| find_all(clause, w).into_iter().any(|(s, _)| !chars_before(clause, s, 2).contains(['未', '无', '不', '拒'])))
+/// code, a contraindication the lysis), not of its absence (未取活检, 无溶栓绝对禁忌，予阿替普酶).
+/// A negation that also covers the trigger at `trigger` (未行除颤阈值测试) takes the exclude word
+/// with it: the clause still tells of no procedure of the rule.
+fn excluded(clause: &str, words: &[&str], trigger: usize) -> bool {
+    words.iter().any(|w| {
+        find_all(clause, w).into_iter().any(|(s, _)| {
+            let before = chars_before(clause, s, 6);
+            let own: Vec<char> = before.rsplit(['，', ',']).next().unwrap_or("").chars().collect();
+            let negation = own.iter().rposition(|c| matches!(c, '未' | '无' | '不' | '拒')).map(|i| s - own.len() + i);
+            !negation.is_some_and(|n| !(n <= trigger && trigger < s))
+        })
+    })
 }
 
 /// Whether the rest of a clause takes the procedure back (…临时起搏，…，未予置入; 取消; 放弃) rather
 /// than telling another one not done (…括约肌小切开，未行取石: the stones were left, the
 /// incision was made).
 fn undone_later(after: &str) -> bool {
-    if contains_any(after, &["未置入", "未植入", "取消", "放弃", "暂不", "不考虑"]) {
+    if contains_any(after, &["未置入", "未植入", "未放置", "未安置", "取消", "放弃", "暂不", "不考虑"]) {
         return true;
     }
     const GENERIC: &[&str] = &["置入", "植入", "处理", "治疗", "实施", "操作", "手术", "该", "此", "上述"];
@@ -483,6 +519,7 @@ pub fn mine_record(rec: &EhrRecord, policy: &Policy) -> Mined {
             mine_endoscopic_haemostasis(section, text, &mut found);
         }
     }
+    ventricular_cardioversion(rec, &mut found);
     // Each item with the facts it cites, until the last filter.
     let mut mined: Vec<(Item, String)> = Vec::new();
     for f in found {
@@ -583,6 +620,24 @@ mod tests {
     /// Wordings other hospitals use: a biopsy not taken, a specific ventilation code beside the
     /// plain one told when it stopped, pericardiocentesis by its guidance, a generator
     /// replaced with its leads kept, cryoablation by the veins it isolated, radiofrequency
+    /// A chest-pain centre's terse notes: abbreviations, half-width stops, a rhythm told
+    /// elsewhere in the record, a catheter in the lysis's sentence that is a nasal one.
+    #[test]
+    fn a_chest_pain_centres_terse_notes_are_coded_as_the_conventions_say() {
+        let course = |t: &str| codes(&EhrRecord::new("t").with(Section::ClinicalCourse, t));
+        let vt = EhrRecord::new("t").with(Section::PresentIllness, "ECG:宽QRS心动过速,HR 192bpm,考虑VT.").with(Section::ClinicalCourse, "急诊:咪达唑仑镇静下同步电复律150J 1次转为窦律.");
+        assert_eq!(codes(&vt), ["99.6200"], "a ventricular tachycardia's cardioversion");
+        let af = EhrRecord::new("t").with(Section::AdmissionDiagnosis, "1.阵发性心房颤动").with(Section::ClinicalCourse, "镇静下同步电复律150J转为窦律。");
+        assert_eq!(codes(&af), ["99.6100"]);
+        assert_eq!(course("入院K 6.3mmol/L,当日床旁HD 1次.HDL-C 0.9mmol/L."), ["39.9500"]);
+        assert_eq!(course("立即左锁骨中线第2肋间14G留置针穿刺排气。"), ["34.9102"]);
+        assert_eq!(course("急诊科予阿替普酶50mg静滴2h。溶栓后SpO2 95%(鼻导管3L/min)。讨论下腔静脉滤器,因已抗凝,未放置。"), ["99.1000"]);
+        assert_eq!(course("高危PE,无溶栓绝对禁忌,急诊科予阿替普酶50mg静滴2h。"), ["99.1000"], "no contraindication is no exclusion");
+        let c = course("经右股静脉置管至肺动脉内，予尿激酶导管溶栓。");
+        assert!(c.contains(&"99.1007".to_string()) && !c.contains(&"99.1000".to_string()), "{c:?}");
+        assert!(codes(&EhrRecord::new("t").with(Section::OperativeReport, "三根电极连接CRT-D脉冲发生器。本例未行除颤阈值测试。")).iter().all(|c| c != "99.6200"));
+    }
+
     /// energy told only as its discharge.
     #[test]
     fn other_hospitals_wordings_are_coded_as_the_conventions_say() {

@@ -227,7 +227,7 @@ fn clauses(chars: &[char]) -> Vec<Vec<(usize, usize)>> {
     sentences
 }
 
-const PLANNED: &[&str] = &["未放电", "未消融", "不消融", "风险高", "取消", "择期", "二期", "分期", "拟行", "拟于", "建议", "下次", "必要时", "计划", "待病情", "拒绝", "不同意", "暂不", "未行", "未予", "原定", "暂缓", "再入院", "拟", "再次评估", "月后再", "后再次", "备用", "未启用", "植入指征", "置入指征"];
+const PLANNED: &[&str] = &["未放电", "未消融", "不消融", "风险高", "取消", "择期", "二期", "分期", "拟行", "拟于", "建议", "下次", "必要时", "计划", "待病情", "拒绝", "不同意", "暂不", "未行", "未予", "原定", "暂缓", "再入院", "拟", "再次评估", "月后再", "后再次", "备用", "未启用", "植入指征", "置入指征", "转上级医院", "转外院", "转院行"];
 const NEGATED: &[&str] = &["未见", "无需", "不需", "未置入", "未植入", "无明显", "未使用", "未用", "未行", "取消", "放弃", "暂无", "暂未"];
 const STENT_FAILED: &[&str] = &[
     "支架无法", "支架未能", "支架不能", "支架送入失败", "支架输送失败", "支架通过困难未成功", "未能置入支架", "无法置入支架", "放弃置入支架",
@@ -283,12 +283,15 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
     // in its sentence, else on the one being treated, else on the next one an intervention
     // names, else on the last one named.
     let mut last_vessels: Vec<&'static str> = Vec::new();
+    // The vessel named last with a lesion: a stent told without a vessel after 前降支近段100%闭塞，
+    // 回旋支、右冠无明显狭窄 went into the occlusion, not into the arteries said to be normal.
+    let mut last_lesion: Vec<&'static str> = Vec::new();
     let mut target: Vec<&'static str> = Vec::new();
     let whole_device_kind = device_kind(text);
     // The mode is programmed in a sentence of its own (程控VVIR 60-120次/分): the section says it.
     let section_rate_responsive = rate_responsive(text);
     let sentences = clauses(&chars);
-    let section_angio = any(text, &["造影", "冠造", "显影"]);
+    let section_angio = any(text, &["造影", "冠造", "显影", "CAG"]);
     // The stent's delivery balloon is not a stent placed again.
     let clause_text = |s: usize, e: usize| -> String { chars[s..e].iter().collect::<String>().replace("支架输送球囊", "输送球囊").replace("支架球囊", "输送球囊") };
     // Every clause in order: (its text, vessels named, an intervention told, a stent named).
@@ -344,6 +347,8 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
                 target.clone()
             } else if let Some((_, next, _, _)) = flat[me + 1..].iter().find(|(_, v, i, _)| !v.is_empty() && *i) {
                 next.clone()
+            } else if !last_lesion.is_empty() {
+                last_lesion.clone()
             } else {
                 last_vessels.clone()
             };
@@ -362,7 +367,7 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             // A catheter named by its curve in a report that tells an angiography counts in a
             // clause of its own too (先用5F TIG：…; JR4反复尝试无法到位, 换AL1…).
             let names_catheter = section_angio && DIAGNOSTIC.iter().any(|(w, f)| (w.chars().any(|c| c.is_ascii_digit()) || *f == "TIG") && cl.contains(w));
-            if (any(&cl, &["造影", "导管", "冠造"]) || names_catheter) && !any(&cl, &["CT", "CTA", "肺动脉", "肾动脉", "下肢", "颈动脉", "脑血管", "主动脉造影"]) {
+            if (any(&cl, &["造影", "导管", "冠造", "CAG"]) || names_catheter) && !any(&cl, &["CT", "CTA", "肺动脉", "肾动脉", "下肢", "颈动脉", "脑血管", "主动脉造影"]) {
                 let guiding = any(&cl, GUIDING);
                 // By designation where it has a curve size (JL4, then JL3.5 after an exchange:
                 // two catheters), else by kind; a bare JL beside JL4 is the same one.
@@ -522,6 +527,9 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             if !here.is_empty() && !treats_nothing {
                 in_sentence = here.clone();
             }
+            if !here.is_empty() && has_lesion(cl) {
+                last_lesion = here.clone();
+            }
             if !here.is_empty() {
                 last_vessels = here;
             }
@@ -626,6 +634,11 @@ fn sizes(cl: &str) -> Vec<String> {
     out
 }
 
+/// Whether a clause describes a lesion of the vessels it names, not their being normal.
+fn has_lesion(cl: &str) -> bool {
+    any(cl, &["闭塞", "狭窄", "病变", "血栓", "夹层", "罪犯"]) && !any(cl, &["无明显狭窄", "未见明显狭窄", "未见狭窄", "无狭窄", "未见异常", "正常", "通畅", "无明显异常", "未见有意义狭窄"])
+}
+
 /// Stents in one clause: "支架2枚", "2枚支架", "两枚", "各1枚" (times the vessels), or the
 /// stent sizes given; one when nothing says more.
 fn stent_count(cl: &str, vessels: usize) -> u32 {
@@ -669,13 +682,20 @@ fn stent_count(cl: &str, vessels: usize) -> u32 {
             let token = &tail[..len];
             let after = &tail[len..];
             if token.contains(['×', 'x', 'X', '*']) {
-                let device = ["支架", "DES", "球囊"].iter().filter_map(|w| after.find(w).map(|p| (p, *w))).min();
+                // A balloon by its dilation too, or misspelt (2.5×15球襄预扩后植入DES).
+                let device = ["支架", "DES", "球", "预扩", "后扩"].iter().filter_map(|w| after.find(w).map(|p| (p, *w))).min();
                 // Or, with no device named after it, to the brand named last before it
                 // (Firebird2 3.0×29mm、3.5×18mm; Sprinter 2.0×15mm预扩).
                 let before = &cl[..cl.len() - tail.len()];
                 let last_before = |words: &[&str]| words.iter().filter_map(|w| before.rfind(w)).max();
                 let brand_stent = device.is_none() && last_before(STENT_BRANDS).is_some_and(|s| last_before(BALLOON_BRANDS).is_none_or(|b| b < s));
-                if device.is_some_and(|(_, w)| w != "球囊") || brand_stent {
+                // Or to the stent named just before a list of sizes (植入DES 3.0×33mm、3.5×18mm各1枚):
+                // nothing but sizes and separators between them.
+                let listed_after_stent = device.is_none()
+                    && ["DES", "支架"].iter().filter_map(|w| before.rfind(w).map(|p| p + w.len())).max().is_some_and(|end| {
+                        before[end..].chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | '×' | 'x' | 'X' | '*' | 'm' | 'M' | '、' | '，' | ',' | ' ' | '及' | '和' | '与'))
+                    });
+                if device.is_some_and(|(_, w)| matches!(w, "支架" | "DES")) || brand_stent || listed_after_stent {
                     n += 1;
                 }
             }
@@ -760,6 +780,8 @@ mod tests {
     fn stents_count_by_number_sizes_and_each() {
         assert_eq!(stent_count("于前降支串联置入3.0×29mm、2.75×18mm药物洗脱支架", 1), 2);
         assert_eq!(stent_count("于前降支及对角支各置入支架1枚", 2), 2);
+        assert_eq!(stent_count("2.0×20mm球囊预扩后TIMI 3，植入DES 3.0×33mm、3.5×18mm各1枚", 1), 2);
+        assert_eq!(stent_count("植入DES 3.0×29mm，NC 3.5×12mm后扩", 1), 1);
         assert_eq!(stent_count("以2.5×15mm球囊预扩张后置入3.0×29mm支架1枚", 1), 1);
         assert_eq!(stent_count("置入支架", 1), 1);
     }
