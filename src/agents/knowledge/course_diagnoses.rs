@@ -51,11 +51,14 @@ pub fn ruled_out(rec: &EhrRecord) -> Vec<String> {
             if !(at("排除") || at("除外")) || i > 0 && chars[i - 1] == '不' {
                 continue;
             }
-            let text: String = chars[i + 2..].iter().take_while(|c| !ENDS.contains(c) && **c != '、').collect();
-            let text = text.trim_start_matches(['了', '：', ':']).to_string();
-            // 排除禁忌症 / 排除手术禁忌 are no diagnoses.
-            if text.chars().count() >= 2 && !text.contains("禁忌") {
-                out.push(text);
+            // A list ruled out together (排除冠心病、不稳定型心绞痛; 排除原发性醛固酮增多症、嗜铬细胞瘤及…).
+            let text: String = chars[i + 2..].iter().take_while(|c| !ENDS.contains(c)).collect();
+            let text = text.trim_start_matches(['了', '：', ':']);
+            for item in text.split(['、', '及', '和']) {
+                // 排除禁忌症 / 排除手术禁忌 are no diagnoses.
+                if item.chars().count() >= 2 && !item.contains("禁忌") {
+                    out.push(item.to_string());
+                }
             }
         }
     }

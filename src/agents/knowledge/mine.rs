@@ -122,6 +122,20 @@ const RULES: &[Rule] = &[
     Rule { code: "34.9103", name: "超声引导下胸腔穿刺术", triggers: &["胸腔穿刺"], needs: REAL_TIME_GUIDED, excludes: &[] },
     Rule { code: "34.9101", name: "胸腔穿刺抽液术", triggers: &["胸腔穿刺"], needs: &[], excludes: REAL_TIME_GUIDED },
     Rule { code: "34.9102", name: "胸腔穿刺抽气术", triggers: &["穿刺排气", "穿刺抽气", "胸腔抽气", "针刺减压", "穿刺减压"], needs: &[], excludes: &[] },
+    // Chinese-medicine treatments a TCM hospital codes from the ICD-9-CM-3 clinical edition's
+    // own codes (herbal decoctions and 耳穴压豆 have none). A day's count is one procedure.
+    Rule { code: "99.9200x016", name: "电针治疗", triggers: &["电针"], needs: &[], excludes: &["电针经络"] },
+    Rule { code: "99.9200x001", name: "头针治疗", triggers: &["头针"], needs: &[], excludes: &[] },
+    Rule { code: "99.9200x014", name: "穴位注射治疗", triggers: &["穴位注射"], needs: &[], excludes: &[] },
+    Rule { code: "99.9200", name: "针刺", triggers: &["针刺", "毫针"], needs: &[], excludes: &["针刺样", "针刺感", "针刺痛", "如针刺", "针刺伤", "耳穴"] },
+    Rule { code: "93.3500x013", name: "温针灸治疗", triggers: &["温针灸"], needs: &[], excludes: &[] },
+    Rule { code: "93.3500x005", name: "艾灸", triggers: &["艾灸", "艾条灸", "悬灸"], needs: &[], excludes: &["温针灸"] },
+    Rule { code: "17.9500x018", name: "中药塌渍治疗", triggers: &["中药塌渍", "塌渍"], needs: &[], excludes: &[] },
+    Rule { code: "17.9500x005", name: "穴位贴敷治疗", triggers: &["穴位贴敷", "贴敷"], needs: &["穴", "神阙", "涌泉", "关元", "贴敷治疗"], excludes: &["耳穴"] },
+    Rule { code: "17.9500x014", name: "中药局部熏洗治疗", triggers: &["中药熏洗", "中药泡洗", "中药足浴"], needs: &[], excludes: &[] },
+    Rule { code: "17.9400x001", name: "拔罐治疗", triggers: &["拔罐"], needs: &[], excludes: &["刺络拔罐"] },
+    Rule { code: "17.9400x003", name: "刺络拔罐治疗", triggers: &["刺络拔罐"], needs: &[], excludes: &[] },
+    Rule { code: "17.9300x001", name: "刮痧治疗", triggers: &["刮痧"], needs: &[], excludes: &[] },
 ];
 
 /// A code that includes another: the endoscopy with biopsy or haemostasis includes the
@@ -199,6 +213,33 @@ fn mine_rules(section: Section, text: &str, out: &mut Vec<Found>) {
             }
             out.push(Found { code: rule.code.into(), name: rule.name.into(), evidence: ev(section, text, s, e), more: Vec::new(), facts: Vec::new(), confidence: 0.85 });
         }
+    }
+}
+
+/// 推拿 is coded by the condition it treats (17.9200x003 中风后遗症推拿治疗, x005 眩晕…), read from
+/// the clause or else the record's diagnoses; the basic technique's code when none is named.
+const TUINA_FOR: &[(&[&str], &str, &str)] = &[
+    (&["中风", "脑梗死后遗症", "偏瘫", "脑卒中后遗症", "脑梗死恢复期"], "17.9200x003", "中风后遗症推拿治疗"),
+    (&["眩晕", "头晕"], "17.9200x005", "眩晕推拿治疗"),
+    (&["头痛"], "17.9200x004", "头痛推拿治疗"),
+    (&["失眠", "不寐"], "17.9200x006", "失眠推拿治疗"),
+    (&["心悸"], "17.9200x009", "心悸推拿治疗"),
+    (&["颈椎病"], "17.9200x001", "颈椎病推拿治疗"),
+    (&["腰椎间盘突出"], "17.9200x029", "腰椎间盘突出推拿治疗"),
+    (&["胃脘痛"], "17.9200x015", "胃脘痛推拿治疗"),
+    (&["便秘"], "17.9200x019", "便秘推拿治疗"),
+];
+
+fn mine_tuina(rec: &EhrRecord, found: &mut Vec<Found>) {
+    for section in SOURCES {
+        let text = rec.text(section);
+        let Some((s, e)) = find_all(text, "推拿").into_iter().find(|&(s, e)| done(text, s, e)) else { continue };
+        let cl = clause(text, s, e).0;
+        let diagnoses = [Section::DischargeDiagnosis, Section::AdmissionDiagnosis].map(|d| rec.text(d)).join("；");
+        let by = |hay: &str| TUINA_FOR.iter().find(|(words, _, _)| contains_any(hay, words)).map(|&(_, c, n)| (c, n));
+        let (code, name) = by(&cl).or_else(|| by(&diagnoses)).unwrap_or(("17.9200x024", "基本手法推拿治疗"));
+        found.push(Found { code: code.into(), name: name.into(), evidence: ev(section, text, s, e), more: Vec::new(), facts: Vec::new(), confidence: 0.8 });
+        return;
     }
 }
 
@@ -520,6 +561,7 @@ pub fn mine_record(rec: &EhrRecord, policy: &Policy) -> Mined {
         }
     }
     ventricular_cardioversion(rec, &mut found);
+    mine_tuina(rec, &mut found);
     // Each item with the facts it cites, until the last filter.
     let mut mined: Vec<(Item, String)> = Vec::new();
     for f in found {

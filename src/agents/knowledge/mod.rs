@@ -1,5 +1,6 @@
 //! The knowledge backend: retrieval over the code tables, the lexicon, clinical rules and small
 //! models trained on CPU from coded records. No GPU, no weights to download.
+pub mod chinese_medicine;
 pub mod course_diagnoses;
 pub mod facts;
 pub mod mine;

@@ -332,7 +332,13 @@ impl Standardizer {
 
     /// Items for a whole section.
     pub fn standardize_section(&self, section: Section, text: &str, origin: &str) -> Result<(Vec<Item>, Vec<Removal>), String> {
-        self.standardize_pieces(section, split_items(text), origin)
+        let (pieces, tcm) = super::chinese_medicine::set_aside(text, split_items(text));
+        let (items, mut removed) = self.standardize_pieces(section, pieces, origin)?;
+        removed.extend(tcm.into_iter().map(|p| Removal {
+            item: Item { name: p.text.clone(), code: None, mention: p.text.clone(), evidence: vec![Evidence { section, start: p.start, end: p.end, text: p.text }], confidence: 0.0, origin: origin.into() },
+            reason: "a Chinese-medicine diagnosis (中医诊断): coded in the TCM classification, not in ICD-10".into(),
+        }));
+        Ok((items, removed))
     }
 
     /// A pneumonia whose organism the mention names (重症肺炎(肺炎克雷伯菌), 社区获得性肺炎（重症，

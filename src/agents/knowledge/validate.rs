@@ -93,8 +93,9 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
         let negated = it.origin == "standardize"
             && it.evidence.iter().any(|ev| {
                 let text = rec.text(ev.section);
-                let (cl, _) = clause(text, ev.start, ev.end);
-                cl.contains("排除") && !cl.contains("不排除") || cl.starts_with("否认")
+                let (cl, rel) = clause(text, ev.start, ev.end);
+                let own = ev.text.trim_start();
+                ruled_out_before(&cl, rel) || own.starts_with("排除") || own.starts_with("除外") || cl.starts_with("否认")
             });
         if negated {
             out.removed.push(Removal { item: it.clone(), reason: "ruled out in the record (排除/否认)".into() });
@@ -131,6 +132,13 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
             out.notes.push(format!("work-up resolved: {code} {name}"));
             items.insert(0, recovered(code, name, why, None, 0.6));
         }
+    }
+    // The work-up ruled the coronary cause out and found no other (胸痛原因未明确): coded from
+    // the course, the chest pain itself is what the admission was for (a symptom is principal
+    // when nothing explains it).
+    if facts.chest_pain && coronary_ruled_out && !explained && !rec.has(Section::DischargeDiagnosis) && !has_prefix(&items, &["R07", "I20", "I21", "I24"]) {
+        out.notes.push("work-up found no cause: R07.400 胸痛".into());
+        items.insert(0, recovered("R07.400", "胸痛", "冠心病已排除，胸痛原因未明", None, 0.6));
     }
     let chronic_hf = present_in(rec, &[Section::AdmissionDiagnosis, Section::DischargeDiagnosis, Section::PresentIllness, Section::PastHistory], &["慢性心力衰竭", "慢性心功能不全", "慢性心衰"], &[]);
     // Heart failure with years of dyspnoea that brought the patient in now is chronic heart
@@ -210,9 +218,13 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     }
 
     // 3. Omissions recovered from labs, imaging and notes.
+    // The omissions recovered here (labs, findings, umbrella, companion and status codes):
+    // secondary diagnoses, never the principal in place of one listed.
+    let mut omissions: Vec<String> = Vec::new();
     let mut add = |items: &mut Vec<Item>, code: &str, name: &str, why: &str, ev: Option<Evidence>, conf: f32| {
         if !has_code(items, code) {
             out.notes.push(format!("recovered {code} {name}: {why}"));
+            omissions.push(code.to_owned());
             items.push(recovered(code, name, why, ev, conf));
         }
     };
@@ -392,8 +404,12 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     // put first itself (NSTEMI, microvascular angina) stands.
     let principal_gone = principal_in.as_ref().is_some_and(|p| !has_code(&items, p));
     if principal_gone && items.first().is_some_and(|i| i.origin != "validate") {
-        let decision = decide_principal(&items, procedures, policy, rec.text(Section::ChiefComplaint));
-        if let Some(&best) = decision.standing.first().filter(|&&b| b != 0) {
+        // Among what the doctor listed, where anything listed is left: a condition this stage
+        // recovered from the labs (血钾3.2，予补钾) is not what a hypertension admission was for.
+        let listed: Vec<usize> = (0..items.len()).filter(|&i| !items[i].code.as_ref().is_some_and(|c| omissions.contains(c))).collect();
+        let pool: Vec<Item> = listed.iter().map(|&i| items[i].clone()).collect();
+        let decision = decide_principal(&pool, procedures, policy, rec.text(Section::ChiefComplaint));
+        if let Some(&best) = decision.standing.first().map(|b| &listed[*b]).filter(|&&b| b != 0) {
             let principal = items.remove(best);
             out.notes.push(format!("principal {} removed; {} by the decision list ({})", principal_in.as_deref().unwrap_or(""), principal.code.as_deref().unwrap_or(""), decision.steps.join(", ")));
             items.insert(0, principal);
@@ -552,5 +568,31 @@ impl Agent for ValidateProceduresAgent {
     }
     fn run(&self, input: AgentInput<'_>) -> Result<AgentOutput, AgentError> {
         Ok(validate_procedures(input.record, input.items, &self.policy))
+    }
+}
+
+/// Whether a 排除 (not 不排除) before the mention at `at` of its clause rules it out: one whose
+/// list runs up to the mention (排除原发性醛固酮增多症、嗜铬细胞瘤), not one that another
+/// statement follows (…及睡眠呼吸暂停，诊断原发性高血压), nor one after it (高血压病2级，排除继发性).
+fn ruled_out_before(cl: &str, at: usize) -> bool {
+    let before: String = cl.chars().take(at).collect();
+    let Some(p) = before.rfind("排除") else { return false };
+    let negation_of_negation = before[..p].ends_with('不');
+    let between = &before[p + "排除".len()..];
+    !negation_of_negation && !["，", ",", "诊断", "考虑", "确诊", "明确"].iter().any(|w| between.contains(w))
+}
+
+#[cfg(test)]
+mod ruled_out_tests {
+    use super::ruled_out_before;
+
+    #[test]
+    fn a_rule_out_covers_its_own_list_not_the_statement_after_it_nor_what_came_before() {
+        let cl = "综合评估排除原发性醛固酮增多症、嗜铬细胞瘤及睡眠呼吸暂停，诊断原发性高血压（高血压病2级 高危）";
+        let at = |w: &str| cl[..cl.find(w).unwrap()].chars().count();
+        assert!(ruled_out_before(cl, at("嗜铬细胞瘤")));
+        assert!(!ruled_out_before(cl, at("原发性高血压")));
+        assert!(!ruled_out_before("高血压病2级，排除继发性高血压", 0));
+        assert!(!ruled_out_before("不排除冠心病", 3));
     }
 }
