@@ -16,7 +16,7 @@ const ENDS: [char; 8] = ['，', ',', '。', '；', ';', '\n', '！', '!'];
 const NOT_A_FINDING: [&str; 9] = ["依据", "不明", "不清", "待", "困难", "标准", "性治疗", "意见", "治疗"];
 
 /// What a stated diagnosis may not say: it is still a question.
-const UNSURE: [&str; 6] = ["?", "？", "可能", "不除外", "待排", "疑似"];
+const UNSURE: [&str; 9] = ["?", "？", "可能", "不除外", "待排", "疑似", "依据不足", "不支持", "可能性小"];
 
 /// The diagnoses the course states as established, in course order: (section, piece).
 pub fn established(rec: &EhrRecord) -> Vec<(Section, Piece)> {
@@ -110,7 +110,22 @@ fn statement_at(chars: &[char], i: usize) -> Option<Vec<Piece>> {
             return (!out.is_empty()).then_some(out);
         }
         let end = (j..chars.len()).find(|&k| ENDS.contains(&chars[k])).unwrap_or(chars.len());
-        return piece(chars, j, end).map(|p| vec![p]);
+        let mut out: Vec<Piece> = piece(chars, j, end).into_iter().collect();
+        // 诊断急性高危肺栓塞，梗阻性休克。: the names that follow up to the full stop, while they
+        // are names (短, no verb: 诊断高脂血症，予阿托伐他汀 stops at 予).
+        let mut s = end + 1;
+        while !out.is_empty() && s < chars.len() && matches!(chars[s - 1], '，' | ',') {
+            let e = (s..chars.len()).find(|&k| ENDS.contains(&chars[k])).unwrap_or(chars.len());
+            let text: String = chars[s..e].iter().collect();
+            // And no cause told of the first (晕厥为心动过缓所致).
+            const VERBS: [&str; 22] = ["予", "给", "行", "考虑", "示", "见", "建议", "继续", "改", "加用", "停", "复查", "后", "于", "经", "请", "转", "治疗", "为", "所致", "因", "由"];
+            if e - s > 15 || VERBS.iter().any(|v| text.contains(v)) || text.contains("指征") || text.starts_with(['有', '无', '伴']) {
+                break;
+            }
+            out.extend(piece(chars, s, e));
+            s = e + 1;
+        }
+        return (!out.is_empty()).then_some(out);
     }
     // An endoscopy's conclusion: 行急诊胃镜，十二指肠球部溃疡伴出血，镜下钛夹止血; 胃镜检查，提示反流性食管炎.
     if ["胃镜", "肠镜", "内镜"].iter().any(|w| at(i, w)) {
@@ -163,6 +178,12 @@ mod tests {
         assert_eq!(texts("同期于LAD植入DES 1枚。冠心病诊断明确,高血压病重新分层。"), vec!["冠心病"]);
         assert_eq!(texts("胃镜提示反流性食管炎，胸痛考虑为反流性食管炎所致。"), vec!["反流性食管炎"]);
         assert!(texts("入院诊断：冠心病。诊断依据不足。初步诊断为心衰。诊断考虑心衰？").is_empty());
+        // The names after the first, to the full stop; not a cause, a doubt or what was done.
+        assert_eq!(texts("诊断急性高危（大面积）肺栓塞，梗阻性休克。"), vec!["急性高危（大面积）肺栓塞", "梗阻性休克"]);
+        assert_eq!(texts("诊断III度房室传导阻滞，晕厥为心动过缓所致。"), vec!["III度房室传导阻滞"]);
+        assert_eq!(texts("诊断社区获得性肺炎（非重症），心力衰竭依据不足。"), vec!["社区获得性肺炎（非重症）"]);
+        assert_eq!(texts("诊断高脂血症，予阿托伐他汀20mg qn。"), vec!["高脂血症"]);
+        assert_eq!(ruled_out(&EhrRecord::new("r").with(Section::ClinicalCourse, "排除冠心病、不稳定型心绞痛。")), vec!["冠心病", "不稳定型心绞痛"]);
         assert!(texts("诊断：肺栓塞？").is_empty());
         assert_eq!(texts("发作时ST段压低。考虑不稳定型心绞痛,予阿司匹林+替格瑞洛。"), vec!["不稳定型心绞痛"]);
         assert!(texts("考虑心衰可能，建议复查。考虑冠心病，建议造影。").is_empty());

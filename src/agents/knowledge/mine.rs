@@ -140,7 +140,8 @@ const RULES: &[Rule] = &[
 
 /// A code that includes another: the endoscopy with biopsy or haemostasis includes the
 /// endoscopy; a pleural drain includes the puncture it went in by.
-const INCLUDES: &[(&str, &str)] = &[("45.16", "45.13"), ("44.43", "45.13"), ("34.04", "34.91")];
+/// (Not a needle decompression of a pneumothorax, 34.9102, done before the drain went in.)
+const INCLUDES: &[(&str, &str)] = &[("45.16", "45.13"), ("44.43", "45.13"), ("34.04", "34.9100"), ("34.04", "34.9101"), ("34.04", "34.9103"), ("34.04", "34.9104")];
 
 /// A code whose extension codes say more of the same procedure: beside one of them (told in
 /// another sentence: 予BiPAP…，第6天停无创通气) the plain code is not a second procedure.

@@ -117,9 +117,13 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
         i.code.as_deref().is_some_and(|c| !c.starts_with('R') && !c.starts_with('Z') && !["I10", "I11", "I12", "I15", "E1", "E78", "E79", "E66", "E04", "I25.2", "I69", "K76", "N28", "I70"].iter().any(|p| c.starts_with(p)))
     });
     // 排除冠心病: the course found the chest's complaint is not coronary.
-    let coronary_ruled_out = ruled_out(rec).iter().any(|r| r.contains("冠心病") || r.contains("心绞痛") || r.contains("冠状动脉"));
+    let coronary_ruled_out = ruled_out(rec).iter().any(|r| ["冠心病", "心绞痛", "冠状动脉", "冠脉综合征", "ACS", "心肌梗死", "心梗"].iter().any(|w| r.contains(w)));
+    // Troponin also rises with pulmonary embolism, myocarditis and sepsis: no infarction there.
+    // (Found, not asked: a 肺栓塞？ of the admission the course may rule out.)
+    let found: Vec<Item> = items.iter().filter(|i| !i.mention.contains('?') && !i.mention.contains('？')).cloned().collect();
+    let troponin_explained = has_prefix(&found, &["I26", "I40", "I41", "A41", "R57.2"]);
     if facts.chest_pain && (symptom_first || no_cardiac && !explained) && !coronary_ruled_out {
-        let established = if facts.troponin_high && !facts.st_elevation {
+        let established = if facts.troponin_high && !facts.st_elevation && !troponin_explained {
             Some(("I21.401", "急性非ST段抬高型心肌梗死", "胸痛待查：肌钙蛋白升高"))
         } else if facts.significant_stenosis || facts.pci_done {
             Some(("I20.000", "不稳定型心绞痛", "胸痛待查：冠脉显著狭窄"))
@@ -149,10 +153,9 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     let hf_worsening = has_code(&items, "I50.900x018")
         || chronic_hf.is_some() && (facts.hf_exacerbation_words || facts.dyspnea && facts.recent_worsening || facts.bnp_high && facts.dyspnea);
     let principal_is = |items: &[Item], ps: &[&str]| items.first().and_then(|i| i.code.as_deref()).is_some_and(|c| ps.iter().any(|p| c.starts_with(p)));
-    // Troponin also rises with pulmonary embolism, myocarditis and sepsis: no infarction there.
     // So does a failing heart that decompensates: the worsening of a chronic heart failure is
     // what the rise tells of, unless the doctor calls it an infarction.
-    let other_cause = has_prefix(&items, &["I26", "I40", "I41", "A41", "R57.2"]) || hf_worsening;
+    let other_cause = troponin_explained || hf_worsening;
     if facts.troponin_high && coronary && !other_cause && !has_prefix(&items, &["I21", "I22"]) && !facts.st_elevation {
         out.notes.push("troponin raised with coronary disease: NSTEMI".into());
         let nstemi = recovered("I21.401", "急性非ST段抬高型心肌梗死", "肌钙蛋白升高", None, 0.7);
