@@ -18,6 +18,20 @@ const EQUIVALENCES: &[(&str, &str)] = &[
     ("瘘管", "瘘"),
     ("疼痛", "痛"),
     ("植入", "置入"),
+    // 心梗 inside a longer name (急性下壁正后壁ST段抬高型心梗); no name has 心梗 otherwise.
+    ("心梗", "心肌梗死"),
+    // Chinese numerals of a degree, type or grade, as the Roman and Arabic ones read (三度房室
+    //传导阻滞 is Ⅲ度; the table's Ⅱ度一型 is 2度1型, so that 一过性 in a remark says nothing of it).
+    ("一度", "1度"),
+    ("二度", "2度"),
+    ("三度", "3度"),
+    ("一型", "1型"),
+    ("二型", "2型"),
+    ("三型", "3型"),
+    ("一级", "1级"),
+    ("二级", "2级"),
+    ("三级", "3级"),
+    ("四级", "4级"),
 ];
 
 /// Normalizes a name to its matching key: NFKC (full/half width, Ⅱ → II), Roman numerals to
