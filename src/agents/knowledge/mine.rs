@@ -50,8 +50,8 @@ const RULES: &[Rule] = &[
     // Device systems taken out (for infection), the pocket debrided, a failed lead replaced; a
     // generator taken out for its replacement (取出原脉冲发生器) is the replacement's.
     Rule { code: "37.8901", name: "起搏器装置去除术", triggers: &["取出脉冲发生器", "取出起搏器", "起搏系统完全拔除", "起搏系统拔除", "移除脉冲发生器", "拔除起搏系统"], needs: &[], excludes: &["原脉冲发生器", "原起搏器", "临时"] },
-    Rule { code: "37.7701", name: "心脏电极去除术", triggers: &["拔除心室电极", "拔除心房电极", "拔除电极", "电极拔除", "拔除导线", "导线拔除", "拔除心房、心室电极", "拔除心室电极及心房电极"], needs: &[], excludes: &["临时"] },
-    Rule { code: "37.7901", name: "心脏起搏器囊袋清创术", triggers: &["清创"], needs: &["囊袋", "包膜"], excludes: &[] },
+    Rule { code: "37.7701", name: "心脏电极去除术", triggers: &["拔除心室电极", "拔除心房电极", "拔除电极", "电极拔除", "拔除导线", "导线拔除", "拔除心房、心室电极", "拔除心室电极及心房电极", "拔除右房电极", "拔除右室电极", "拔除右心房电极", "拔除右心室电极"], needs: &[], excludes: &["临时"] },
+    Rule { code: "37.7901", name: "心脏起搏器囊袋清创术", triggers: &["清创", "清除感染", "清除坏死"], needs: &["囊袋", "包膜"], excludes: &[] },
     // A wound or ulcer debrided by excision (sharp removal of necrotic tissue); dressing
     // changes (换药) are not coded.
     Rule { code: "86.2200x011", name: "皮肤和皮下坏死组织切除清创术", triggers: &["清创"], needs: &["锐性", "切除", "坏死组织", "清除坏死"], excludes: &["囊袋", "包膜", "非切除", "清创缝合"] },
@@ -122,12 +122,19 @@ const RULES: &[Rule] = &[
     Rule { code: "34.9103", name: "超声引导下胸腔穿刺术", triggers: &["胸腔穿刺"], needs: REAL_TIME_GUIDED, excludes: &[] },
     Rule { code: "34.9101", name: "胸腔穿刺抽液术", triggers: &["胸腔穿刺"], needs: &[], excludes: REAL_TIME_GUIDED },
     Rule { code: "34.9102", name: "胸腔穿刺抽气术", triggers: &["穿刺排气", "穿刺抽气", "胸腔抽气", "针刺减压", "穿刺减压"], needs: &[], excludes: &[] },
+    // Device revisions: a lead repositioned (回撤后重新送入，固定于…), a pocket haematoma evacuated,
+    // a defibrillator reprogrammed as the treatment (a routine check is no procedure).
+    Rule { code: "37.7501", name: "心脏起搏器电极调整术", triggers: &["重新送入", "回撤后重新", "重新固定", "电极复位", "电极重置", "调整电极位置", "电极重新定位"], needs: &["电极", "导线"], excludes: &["未调整", "临时", "新电极", "新的电极"] },
+    Rule { code: "37.7900", name: "心脏装置的囊袋修复术或再定位术", triggers: &["血肿清除", "清除血肿", "清除积血", "清除血凝块", "清除暗红色血凝块"], needs: &["囊袋"], excludes: &[] },
+    Rule { code: "89.4900", name: "自动化可置入的复率器（或）除颤器(AICD)检查", triggers: &["重新程控", "程控调整", "调整程控"], needs: &["ICD", "除颤", "VT区", "VF区", "ATP"], excludes: &["未调整"] },
+    // A pseudoaneurysm closed by thrombin injected under ultrasound.
+    Rule { code: "39.7900", name: "其他血管的其他血管内修补术", triggers: &["凝血酶注射", "注射凝血酶", "注入凝血酶"], needs: &["瘤腔", "假性动脉瘤"], excludes: &[] },
     // Chinese-medicine treatments a TCM hospital codes from the ICD-9-CM-3 clinical edition's
     // own codes (herbal decoctions and 耳穴压豆 have none). A day's count is one procedure.
     Rule { code: "99.9200x016", name: "电针治疗", triggers: &["电针"], needs: &[], excludes: &["电针经络"] },
     Rule { code: "99.9200x001", name: "头针治疗", triggers: &["头针"], needs: &[], excludes: &[] },
     Rule { code: "99.9200x014", name: "穴位注射治疗", triggers: &["穴位注射"], needs: &[], excludes: &[] },
-    Rule { code: "99.9200", name: "针刺", triggers: &["针刺", "毫针"], needs: &[], excludes: &["针刺样", "针刺感", "针刺痛", "如针刺", "针刺伤", "耳穴"] },
+    Rule { code: "99.9200", name: "针刺", triggers: &["针刺", "毫针"], needs: &[], excludes: &["针刺样", "针刺感", "针刺痛", "如针刺", "针刺伤", "耳穴", "针刺入", "穿刺针"] },
     Rule { code: "93.3500x013", name: "温针灸治疗", triggers: &["温针灸"], needs: &[], excludes: &[] },
     Rule { code: "93.3500x005", name: "艾灸", triggers: &["艾灸", "艾条灸", "悬灸"], needs: &[], excludes: &["温针灸"] },
     Rule { code: "17.9500x018", name: "中药塌渍治疗", triggers: &["中药塌渍", "塌渍"], needs: &[], excludes: &[] },
@@ -242,6 +249,21 @@ fn mine_tuina(rec: &EhrRecord, found: &mut Vec<Found>) {
         found.push(Found { code: code.into(), name: name.into(), evidence: ev(section, text, s, e), more: Vec::new(), facts: Vec::new(), confidence: 0.8 });
         return;
     }
+}
+
+/// Words of an angiography of bypass grafts.
+const GRAFT_ANGIOGRAPHY: &[&str] = &["桥血管造影", "桥血管选择性造影", "桥血管开口", "LIMA造影", "SVG造影", "旁路血管造影", "搭桥血管造影", "内乳动脉造影"];
+
+/// After a bypass operation the grafts are imaged with the native arteries: 88.5700x003 多根导管
+/// 冠状动脉搭桥术后桥血管造影 is that angiography, in place of the native one's catheter-count code.
+fn graft_angiography(rec: &EhrRecord, found: &mut Vec<Found>) {
+    let told = SOURCES.iter().find_map(|&section| {
+        let text = rec.text(section);
+        GRAFT_ANGIOGRAPHY.iter().flat_map(|w| find_all(text, w)).find(|&(s, e)| done(text, s, e)).map(|(s, e)| ev(section, text, s, e))
+    });
+    let Some(evidence) = told else { return };
+    found.retain(|f| !(f.code.starts_with("88.55") || f.code.starts_with("88.56") || f.code.starts_with("88.57")));
+    found.push(Found { code: "88.5700x003".into(), name: "多根导管冠状动脉搭桥术后桥血管造影".into(), evidence, more: Vec::new(), facts: Vec::new(), confidence: 0.8 });
 }
 
 /// Atrial rhythms a cardioversion may have treated.
@@ -563,6 +585,7 @@ pub fn mine_record(rec: &EhrRecord, policy: &Policy) -> Mined {
     }
     ventricular_cardioversion(rec, &mut found);
     mine_tuina(rec, &mut found);
+    graft_angiography(rec, &mut found);
     // Each item with the facts it cites, until the last filter.
     let mut mined: Vec<(Item, String)> = Vec::new();
     for f in found {

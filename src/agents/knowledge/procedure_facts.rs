@@ -254,7 +254,7 @@ fn names_stent(cl: &str) -> bool {
 }
 
 /// The stent was taken out again, or not placed.
-const STENT_NOT_PLACED: &[&str] = &["未植入", "未置入", "撤出支架", "退出支架", "支架撤出", "未释放"];
+const STENT_NOT_PLACED: &[&str] = &["未植入", "未置入", "未再植入", "未再置入", "撤出支架", "退出支架", "支架撤出", "未释放"];
 const HISTORY: &[&str] = &["术后", "原支架", "支架内再狭窄", "支架内狭窄", "支架内血栓", "既往", "支架通畅", "支架内未见", "支架内轻度", "年前", "月前"];
 
 /// The outcome of what a clause tells, from its own cues.
@@ -466,7 +466,10 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
 
             // Devices.
             let device_words = any(&cl, &["起搏器", "除颤器", "ICD", "CRT", "脉冲发生器", "起搏系统"]);
-            if device_words && any(&cl, &["置入", "植入", "更换", "置换", "埋置", "埋入", "连接", "放入囊袋", "置于囊袋"]) && !any(&cl, &["临时", "术后", "既往", "程控"]) && !any(&cl, NEGATED) {
+            // The same generator put back after a lead or pocket revision (原脉冲发生器连接后放回囊袋)
+            // is neither an implant nor a replacement.
+            let put_back = any(&cl, &["放回", "回纳", "重新放入"]) && !any(&cl, &["更换", "新"]);
+            if device_words && !put_back && any(&cl, &["置入", "植入", "更换", "置换", "埋置", "埋入", "连接", "放入囊袋", "置于囊袋"]) && !any(&cl, &["临时", "术后", "既往", "程控"]) && !any(&cl, NEGATED) {
                 let kind = match device_kind(&cl).or(whole_device_kind).unwrap_or(DeviceKind::Pacemaker) {
                     DeviceKind::PacemakerSingle { atrial, .. } => DeviceKind::PacemakerSingle { atrial, rate_responsive: section_rate_responsive },
                     k => k,

@@ -350,6 +350,21 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
         }
     }
 
+    // A listed 术后 state of what this admission did (射频消融术后 after today's ablation, RCA球囊
+    // 扩张术后（支架未能通过）): the procedure is coded, not a status beside it. Unless the history
+    // tells of an earlier one (a redo ablation keeps the first one's state); the device statuses
+    // (Z95) are the policy's above.
+    let done = |families: &[&str]| procedures.iter().any(|p| p.code.as_deref().is_some_and(|c| families.iter().any(|f| c.starts_with(f))));
+    let earlier = |words: &[&str]| present_in(rec, &[Section::PastHistory, Section::PresentIllness], words, &[]).is_some();
+    items.retain(|i| {
+        let status = i.code.as_deref().is_some_and(|c| c.starts_with("Z98.8"));
+        let now = status && i.mention.contains("术后") && DONE_NOW.iter().any(|(words, families)| super::text::contains_any(&i.mention, words) && done(families) && !earlier(words));
+        if now {
+            out.removed.push(Removal { item: i.clone(), reason: "placed in this admission: a procedure, not a status".into() });
+        }
+        !now
+    });
+
     // 5. The policy's preferred code of synonymous pairs, and its combination codes.
     for p in &policy.prefers {
         if let Some(it) = items.iter_mut().find(|i| i.code.as_deref() == Some(p.from.as_str())) {
@@ -599,3 +614,13 @@ mod ruled_out_tests {
         assert!(!ruled_out_before("不排除冠心病", 3));
     }
 }
+
+/// A 术后 state's words and the procedure families that, done this admission, are what it tells.
+const DONE_NOW: &[(&[&str], &[&str])] = &[
+    (&["支架", "PCI", "PTCA", "球囊"], &["36.06", "36.07", "00.66"]),
+    (&["消融"], &["37.34"]),
+    (&["起搏器"], &["37.8"]),
+    (&["ICD", "除颤器"], &["37.94", "37.96", "00.54"]),
+    (&["CRT"], &["37.8300x002", "00.54"]),
+    (&["封堵"], &["37.90", "35.52"]),
+];
