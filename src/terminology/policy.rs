@@ -135,6 +135,23 @@ pub enum PrincipalKind {
     Treated,
 }
 
+impl PrincipalRule {
+    /// Whether the chief complaint has one of the rule's words (none: every complaint does).
+    pub fn complaint_matches(&self, chief_complaint: &str) -> bool {
+        self.complaint.is_empty() || self.complaint.iter().any(|w| complaint_has(chief_complaint, w))
+    }
+}
+
+/// Whether `text` has `word`, a `#` in it matching one or more digits.
+fn complaint_has(text: &str, word: &str) -> bool {
+    let Some((before, after)) = word.split_once('#') else { return text.contains(word) };
+    text.match_indices(before).any(|(at, _)| {
+        let rest = &text[at + before.len()..];
+        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+        digits > 0 && rest[digits..].starts_with(after)
+    })
+}
+
 /// One rule of the principal decision list.
 #[derive(Clone, Debug)]
 pub struct PrincipalRule {
@@ -145,7 +162,8 @@ pub struct PrincipalRule {
     pub when: Vec<String>,
     /// Words of the chief complaint of which one must be there for the rule to apply: the
     /// condition that brought the patient in (发热、咳痰 is the pneumonia's, not the heart
-    /// disease listed before it).
+    /// disease listed before it). A `#` in a word stands for a number (术后#天: 术后4天, 术后12天,
+    /// not CABG术后8年).
     pub complaint: Vec<String>,
     /// Families of which the principal procedure must be one for the rule to apply.
     pub procedures: Vec<String>,
@@ -792,6 +810,15 @@ impl Policy {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_number_in_a_complaint_word_matches_any_digits() {
+        assert!(super::complaint_has("起搏器植入术后9天，左胸囊袋肿胀疼痛3天", "术后#天"));
+        assert!(super::complaint_has("起搏器术后12天,头晕、黑矇1天", "术后#天"));
+        assert!(!super::complaint_has("CABG术后8年，胸痛再发1月", "术后#天"));
+        assert!(!super::complaint_has("术后天", "术后#天"));
+        assert!(super::complaint_has("发热、咳痰3天", "咳痰"));
+    }
+
     use super::*;
 
     /// A code table small enough to write here.

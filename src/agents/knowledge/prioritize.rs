@@ -215,7 +215,7 @@ pub fn decide_principal(items: &[Item], procedures: &[Item], policy: &Policy, ch
         if !rule.when.is_empty() && !standing.iter().any(|&i| in_families(code(i), &rule.when)) {
             continue;
         }
-        if !rule.complaint.is_empty() && !rule.complaint.iter().any(|w| chief_complaint.contains(w.as_str())) {
+        if !rule.complaint_matches(chief_complaint) {
             continue;
         }
         if !rule.procedures.is_empty() && !procedure.is_some_and(|p| in_families(p, &rule.procedures)) {
