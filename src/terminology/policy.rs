@@ -186,7 +186,7 @@ pub const PROCEDURE_FACTS: &[&str] = &[
     "angiography-1", "angiography-2", "angiography-3", "angiography-unspecified", "ventriculography",
     "stent-des", "stent-bms", "stent-bioresorbable", "stent-covered", "balloon", "balloon-drug-coated", "bifurcation",
     "ffr", "ifr", "ivus", "oct",
-    "pacemaker-single-ventricle", "pacemaker-single-atrium", "pacemaker-single-ventricle-rate-responsive", "pacemaker-single-atrium-rate-responsive", "pacemaker-dual", "pacemaker-unspecified", "crt-p", "crt-d", "icd-single", "icd-dual",
+    "pacemaker-single-ventricle", "pacemaker-single-atrium", "pacemaker-single-ventricle-rate-responsive", "pacemaker-single-atrium-rate-responsive", "pacemaker-dual", "pacemaker-unspecified", "pacemaker-leadless", "crt-p", "crt-d", "icd-single", "icd-dual",
     "replace-pacemaker-single", "replace-pacemaker-dual", "replace-pacemaker-unspecified", "replace-crt-p", "replace-crt-d", "replace-icd",
     "ablation-pvi", "ablation-radiofrequency", "ablation-cryo", "ep-study", "mapping-3d",
 ];

@@ -93,7 +93,9 @@ const RULES: &[Rule] = &[
     Rule { code: "99.6100", name: "心房复律术", triggers: &["同步电复律", "直流电复律", "电复律"], needs: &[], excludes: &["非同步", "药物复律", "室速", "室性心动过速", "VT", "室颤", "心室颤动", "VF", "室扑"] },
     Rule { code: "45.1300x004", name: "胃-十二指肠镜检查", triggers: &["胃镜"], needs: &[], excludes: &["活检", "钛夹", "止血"] },
     Rule { code: "31.1x00x005", name: "暂时性气管切开术", triggers: &["气管切开术", "经皮扩张气管切开", "行气管切开", "床旁气管切开"], needs: &[], excludes: &["拔除", "既往", "永久"] },
-    Rule { code: "33.2403", name: "纤维支气管镜检查伴肺泡灌洗术", triggers: &["支气管镜", "纤支镜", "气管镜", "肺泡灌洗"], needs: &["灌洗"], excludes: &[] },
+    // A bronchoalveolar lavage (its fluid sent for culture, GM, mNGS) is diagnostic: 33.2400x002
+    // (the gold's writers settled on it, P8), told as 灌洗 or as BAL.
+    Rule { code: "33.2400x002", name: "支气管镜下诊断性支气管肺泡灌洗[BAL]", triggers: &["支气管镜", "纤支镜", "气管镜", "肺泡灌洗"], needs: &["灌洗", "BAL"], excludes: &[] },
     // Biliary drainage at ERCP: the nasobiliary drain and the sphincterotomy are coded, the
     // ERCP they were done by is included in them; a drain taken out, or a cholangiogram
     // through it, is no new drain.
@@ -353,7 +355,8 @@ fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
         for (s, e) in find_all(text, trig) {
             let (cl, _) = clause(text, s, e);
             // Placed, not used (经CVC补钾); a central catheter used as a chest drain is the drain.
-            let placed = contains_any(&cl, &["置入", "置管", "穿刺", "留置", "放置"]);
+            // 右颈内静脉CVC: the catheter named by its site is one placed.
+            let placed = contains_any(&cl, &["置入", "置管", "穿刺", "留置", "放置", "静脉CVC"]);
             if cl.contains("拔除") || cl.contains("透析") || cl.contains("胸腔") || cl.contains("胸膜") || !placed || !done(text, s, e) {
                 continue;
             }
@@ -410,8 +413,13 @@ fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
             }
         }
     }
-    if told.is_some() && hours.is_none() {
+    if hours.is_none() {
         hours = timeline_ventilation_hours(text);
+        // Intubated at one time and extubated at another (01-18 21:40 经口气管插管 … 01-27 10:20
+        // 拔除气管插管): ventilated between, though no ventilation word is written.
+        if told.is_none() && hours.is_some() {
+            told = ["气管插管", "气管内插管", "经口插管"].iter().flat_map(|w| find_all(text, w)).find(|&(s, e)| done(text, s, e));
+        }
     }
     if let Some((s, e)) = told {
         let (code, name) = match hours {
@@ -822,7 +830,7 @@ mod tests {
     fn ward_procedures_and_ventilation_hours_are_coded_from_the_notes() {
         let c = codes(&EhrRecord::new("t").with(Section::ProgressNotes, "2小时后SpO2仍<88%，行经口气管插管，接呼吸机A/C模式。D5：予拔除气管插管。本次共呼吸机辅助呼吸102小时。床旁纤维支气管镜检查并行肺泡灌洗。"));
         assert!(c.contains(&"96.7200".to_string()) && !c.iter().any(|x| x == "96.7100" || x == "96.7000"), "{c:?}");
-        assert!(c.contains(&"33.2403".to_string()) && c.contains(&"96.0400".to_string()), "{c:?}");
+        assert!(c.contains(&"33.2400x002".to_string()) && c.contains(&"96.0400".to_string()), "{c:?}");
         let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "D8行床旁经皮扩张气管切开术，继续机械通气。行腰椎穿刺，脑脊液常规正常。予腹腔穿刺放腹水1000ml。输注悬浮红细胞2U、单采血小板1治疗量。"));
         for want in ["31.1x00x005", "03.3101", "54.9105", "99.0401", "99.0500", "96.7000"] {
             assert!(c.contains(&want.to_string()), "{want} missing from {c:?}");
@@ -878,7 +886,7 @@ mod tests {
         assert!(c.contains(&"96.0400".to_string()) && c.contains(&"96.7200".to_string()), "{c:?}");
         // A lavage told in the clause after the bronchoscopy.
         let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "床旁纤维支气管镜检查：右下叶见脓性分泌物，予吸净；于右下叶外基底段行支气管肺泡灌洗，回收48ml送培养。"));
-        assert!(c.contains(&"33.2403".to_string()), "{c:?}");
+        assert!(c.contains(&"33.2400x002".to_string()), "{c:?}");
         // Intermittent haemodialysis at the bedside is haemodialysis, not CRRT.
         let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "右颈内静脉穿刺置入临时双腔透析导管。床旁行间歇性血液透析（IHD）4小时。"));
         assert!(c.contains(&"39.9500".to_string()) && c.contains(&"38.9502".to_string()) && !c.contains(&"39.9500x007".to_string()), "{c:?}");

@@ -69,6 +69,8 @@ pub enum DeviceKind {
     IcdDual,
     /// 起搏器 with no kind stated.
     Pacemaker,
+    /// A leadless pacemaker (Micra, Aveir): in the ventricle, the device its own lead.
+    Leadless,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -465,7 +467,7 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             }
 
             // Devices.
-            let device_words = any(&cl, &["起搏器", "除颤器", "ICD", "CRT", "脉冲发生器", "起搏系统"]);
+            let device_words = any(&cl, &["起搏器", "除颤器", "ICD", "CRT", "脉冲发生器", "起搏系统", "无导线起搏"]) || any(&cl, DEVICE_MODELS);
             // The same generator put back after a lead or pocket revision (原脉冲发生器连接后放回囊袋)
             // is neither an implant nor a replacement.
             let put_back = any(&cl, &["放回", "回纳", "重新放入"]) && !any(&cl, &["更换", "新"]);
@@ -480,8 +482,8 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
                 // through the coronary sinus, a defibrillation lead) is such an upgrade too.
                 let new_lead = |words: &[&str]| flat.iter().any(|(c, _, _, _)| any(c, words) && any(c, &["送入", "植入", "置入"]) && !c.contains("原"));
                 let upgrade = any(text, &["升级"])
-                    || matches!(kind, DeviceKind::CrtD | DeviceKind::CrtP) && new_lead(&["左室电极", "左心室电极", "冠状窦电极", "LV电极"])
-                    || matches!(kind, DeviceKind::CrtD | DeviceKind::IcdSingle | DeviceKind::IcdDual) && new_lead(&["除颤电极"]);
+                    || matches!(kind, DeviceKind::CrtD | DeviceKind::CrtP) && new_lead(&["左室电极", "左心室电极", "冠状窦电极", "LV电极", "LV lead", "LV导线", "左室导线", "CS lead"])
+                    || matches!(kind, DeviceKind::CrtD | DeviceKind::IcdSingle | DeviceKind::IcdDual) && new_lead(&["除颤电极", "除颤导线", "ICD lead", "DF-4", "DF4"]);
                 let replacement = !upgrade && (any(&cl, &["更换", "置换", "电池耗竭", "电池耗尽"]) || any(text, &["电池耗竭", "电池耗尽", "择期更换指征", "ERI", "取出原", "原脉冲发生器", "原起搏器", "旧脉冲发生器", "旧起搏器", "原CRT", "原ICD", "原双腔", "原单腔", "保留原电极"]));
                 tell(Fact::Device { kind, replacement }, outcome);
             }
@@ -490,9 +492,9 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             // Energy at a target (放电8秒δ波消失, 30W放电): an ablation even where the word is not
             // written; a device's shock (ICD放电, 除颤) is none.
             let energy_delivered = cl.contains("放电") && any(&cl, &["W", "℃", "瓦", "秒", "消失"]) && !any(&cl, &["除颤", "ICD", "电击", "未放电"]);
-            if (any(&cl, &["消融", "隔离", "RFCA", "PVI"]) || energy_delivered) && !any(&cl, &["肾动脉", "甲状腺", "肝", "肺病损", "酒精"]) && !any(&cl, NEGATED) {
+            if (any(&cl, &["消融", "隔离", "RFCA", "PVI", "WACA", "CPVI"]) || energy_delivered) && !any(&cl, &["肾动脉", "甲状腺", "肝", "肺病损", "酒精"]) && !any(&cl, NEGATED) {
                 let energy = if any(&cl, &["冷冻", "冷冻球囊"]) || any(text, &["冷冻球囊"]) { Energy::Cryo } else { Energy::Radiofrequency };
-                let target = if any(&cl, &["肺静脉", "PVI", "环肺", "LSPV", "LIPV", "RSPV", "RIPV", "支PV", "PV均", "PV电隔离", "PV隔离"]) { AblationTarget::PulmonaryVeins } else { AblationTarget::Other };
+                let target = if any(&cl, &["肺静脉", "PVI", "WACA", "CPVI", "环肺", "LSPV", "LIPV", "RSPV", "RIPV", "支PV", "PV均", "PV电隔离", "PV隔离"]) { AblationTarget::PulmonaryVeins } else { AblationTarget::Other };
                 tell(Fact::Ablation { energy, target }, outcome);
             }
             // The study told by what it measured (AH/HV intervals, S1S2 stimulation).
@@ -589,7 +591,9 @@ fn rate_responsive(text: &str) -> bool {
 }
 
 fn device_kind(text: &str) -> Option<DeviceKind> {
-    if any(text, &["CRT-D", "CRTD", "三腔除颤", "三腔ICD", "心脏再同步治疗除颤器"]) {
+    if any(text, &["Micra", "MICRA", "Aveir", "AVEIR", "无导线起搏器", "无导线心脏起搏器", "无导线起搏"]) {
+        Some(DeviceKind::Leadless)
+    } else if any(text, &["CRT-D", "CRTD", "三腔除颤", "三腔ICD", "心脏再同步治疗除颤器"]) {
         Some(DeviceKind::CrtD)
     } else if any(text, &["CRT-P", "CRTP", "三腔起搏", "三腔永久起搏", "CRT", "心脏再同步"]) {
         Some(DeviceKind::CrtP)
@@ -597,7 +601,7 @@ fn device_kind(text: &str) -> Option<DeviceKind> {
         Some(DeviceKind::IcdDual)
     } else if any(text, &["单腔ICD", "单腔除颤", "ICD", "除颤器", "植入型心律转复除颤器"]) {
         Some(DeviceKind::IcdSingle)
-    } else if any(text, &["双腔", "DDD"]) {
+    } else if any(text, &["双腔", "DDD"]) || any(text, DUAL_MODELS) {
         Some(DeviceKind::PacemakerDual)
     } else if any(text, &["AAI"]) {
         Some(DeviceKind::PacemakerSingle { atrial: true, rate_responsive: rate_responsive(text) })
@@ -607,6 +611,16 @@ fn device_kind(text: &str) -> Option<DeviceKind> {
         None
     }
 }
+
+/// A generator named by its model (连接 Medtronic Azure XT DR MRI, Biotronik Enitra 8 DR-T): the
+/// report of a device service need not write 起搏器.
+const DEVICE_MODELS: &[&str] = &[
+    "Azure", "Adapta", "Advisa", "Attesta", "Ensura", "Sphera", "Percepta", "Claria", "Evera", "Visia", "Cobalt", "Crome", "Amplia", "Compia",
+    "Enitra", "Edora", "Evity", "Amvia", "Enticos", "Evia", "Itrevia", "Rivacor", "Acticor", "Assurity", "Endurity", "Zenus", "Zenex", "Accolade",
+    "Proponent", "Essentio", "Vitalio", "Valitude", "Visionist", "Momentum", "Resonate", "Dynagen", "Inogen", "Vitatron", "Eterna", "Kora", "Reply", "Alizea", "Borea", "Micra", "Aveir",
+];
+/// A model's dual-chamber suffix.
+const DUAL_MODELS: &[&str] = &[" DR", "DR-T", "DR MRI", "DR(", "DR（"];
 
 /// Sizes written as 3.0×29mm, 2.5*15, 3.5x18 mm.
 fn sizes(cl: &str) -> Vec<String> {

@@ -149,6 +149,8 @@ pub fn code_facts(told: &[Told], policy: &Policy) -> FactCoding {
             (DeviceKind::PacemakerSingle { atrial: true, rate_responsive: true }, false) => "pacemaker-single-atrium-rate-responsive",
             (DeviceKind::PacemakerDual, false) => "pacemaker-dual",
             (DeviceKind::Pacemaker, false) => "pacemaker-unspecified",
+            (DeviceKind::Leadless, false) => "pacemaker-leadless",
+            (DeviceKind::Leadless, true) => "replace-pacemaker-single",
             (DeviceKind::CrtP, false) => "crt-p",
             (DeviceKind::CrtD, false) => "crt-d",
             (DeviceKind::IcdSingle, false) => "icd-single",
