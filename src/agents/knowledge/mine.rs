@@ -131,6 +131,12 @@ const RULES: &[Rule] = &[
     Rule { code: "89.4900", name: "自动化可置入的复率器（或）除颤器(AICD)检查", triggers: &["重新程控", "程控调整", "调整程控"], needs: &["ICD", "除颤", "VT区", "VF区", "ATP"], excludes: &["未调整"] },
     // A pseudoaneurysm closed by thrombin injected under ultrasound.
     Rule { code: "39.7900", name: "其他血管的其他血管内修补术", triggers: &["凝血酶注射", "注射凝血酶", "注入凝血酶"], needs: &["瘤腔", "假性动脉瘤"], excludes: &[] },
+    // Stones taken out at ERCP; a ureter stented for an obstructed, infected kidney; a valve
+    // replaced or dilated through a catheter.
+    Rule { code: "51.8800", name: "内镜去除胆管结石", triggers: &["取石球囊", "取出结石", "取出黄褐色结石", "网篮取石", "取石"], needs: &["ERCP", "十二指肠镜", "乳头", "胆总管", "胆管"], excludes: &["未取石", "未行取石", "未能取石", "二期", "再入院", "择期", "建议"] },
+    Rule { code: "59.8x03", name: "经尿道输尿管支架置入术", triggers: &["双J管", "输尿管支架"], needs: &["置入", "留置", "放置", "插入"], excludes: &["拔除", "取出", "更换"] },
+    Rule { code: "35.0501", name: "经导管主动脉瓣植入术", triggers: &["TAVR", "TAVI", "经导管主动脉瓣"], needs: &["植入", "置入", "释放", "瓣膜"], excludes: &["评估", "拟行", "建议"] },
+    Rule { code: "35.9602", name: "经导管主动脉瓣球囊扩张成形术", triggers: &["主动脉瓣球囊扩张", "BAV", "球囊扩张主动脉瓣"], needs: &[], excludes: &["TAVR前预扩", "预扩张后植入"] },
     // Chinese-medicine treatments a TCM hospital codes from the ICD-9-CM-3 clinical edition's
     // own codes (herbal decoctions and 耳穴压豆 have none). A day's count is one procedure.
     Rule { code: "99.9200x016", name: "电针治疗", triggers: &["电针"], needs: &[], excludes: &["电针经络"] },

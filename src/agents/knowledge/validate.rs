@@ -512,6 +512,9 @@ pub fn validate_procedures(rec: &EhrRecord, items: Vec<Item>, policy: &Policy) -
                         || text.starts_with("拟") || text.starts_with("建议")
                 });
             let less_specific = it.origin == "standardize" && generic_beside_specific(c, &mined_codes);
+            // The report itself says the named procedure was called off (因左心耳血栓，取消当日CTI
+            // 射频消融), though it tells of nothing else of its kind.
+            let called_off = it.origin == "standardize" && called_off_in_report(rec, &it.mention);
             let reason = if contradicted {
                 Some("the operative report's facts give other codes for this procedure")
             } else if less_specific {
@@ -520,6 +523,8 @@ pub fn validate_procedures(rec: &EhrRecord, items: Vec<Item>, policy: &Policy) -
                 Some("the operative report and notes do not tell of it")
             } else if planned {
                 Some("the procedure name says it was planned, not done")
+            } else if called_off {
+                Some("the operative report says it was called off")
             } else {
                 None
             };
@@ -624,3 +629,19 @@ const DONE_NOW: &[(&[&str], &[&str])] = &[
     (&["CRT"], &["37.8300x002", "00.54"]),
     (&["封堵"], &["37.90", "35.52"]),
 ];
+
+/// The procedure nouns a name and its report share (射频消融术 and 取消…射频消融).
+const PROCEDURE_NOUNS: &[&str] = &["消融", "支架", "起搏器", "除颤器", "电复律", "封堵", "造影", "球囊"];
+
+/// Whether a report clause calls off the procedure a name `mention` names (取消, 放弃, 未行).
+fn called_off_in_report(rec: &EhrRecord, mention: &str) -> bool {
+    let Some(noun) = PROCEDURE_NOUNS.iter().find(|n| mention.contains(**n)) else { return false };
+    let text = rec.text(Section::OperativeReport);
+    // The cue in the noun's own comma piece, before it (取消当日CTI射频消融; not 未行球囊预扩，直接
+    // 植入支架).
+    find_all(text, noun).into_iter().any(|(s, _)| {
+        let before = chars_before(text, s, 12);
+        let own = before.rsplit(['，', ',', '。', '；', ';', '\n']).next().unwrap_or("");
+        ["取消", "放弃", "未行", "未予", "暂缓"].iter().any(|w| own.contains(w))
+    })
+}
