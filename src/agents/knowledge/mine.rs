@@ -700,6 +700,34 @@ mod tests {
     /// Wordings other hospitals use: a biopsy not taken, a specific ventilation code beside the
     /// plain one told when it stopped, pericardiocentesis by its guidance, a generator
     /// replaced with its leads kept, cryoablation by the veins it isolated, radiofrequency
+    /// A device service's and a long ICU stay's wordings: generators by model, a leadless
+    /// pacemaker, revisions of a lead or a pocket, graft angiography, ERCP stones, a ureteral
+    /// stent, TAVR, catheters by their abbreviations, ventilation from intubation to extubation.
+    #[test]
+    fn device_revisions_and_long_icu_stays_are_coded_as_the_conventions_say() {
+        let op = |t: &str| codes(&EhrRecord::new("t").with(Section::OperativeReport, t));
+        let course = |t: &str| codes(&EhrRecord::new("t").with(Section::ClinicalCourse, t));
+        let c = op("RA lead 5076于右心耳，RV lead 3830于左束支区域。连接 Medtronic Azure XT DR MRI，程控DDD 60/130bpm。");
+        assert!(c.contains(&"37.8301".to_string()) && c.contains(&"37.7200".to_string()), "{c:?}");
+        assert_eq!(op("经右股静脉送入Micra无导线起搏器，释放于右室间隔，牵拉试验固定良好。"), ["37.8101"]);
+        let c = op("打开原囊袋，游离右室电极，回撤后重新送入，固定于右室间隔部。原脉冲发生器连接后放回囊袋，缝合。");
+        assert!(c.contains(&"37.7501".to_string()) && !c.iter().any(|x| x.starts_with("37.85") || x.starts_with("37.87")), "{c:?}");
+        assert_eq!(op("沿原切口切开囊袋，清除暗红色血凝块及积血约70ml，电凝止血，放回脉冲发生器。"), ["37.7900"]);
+        assert_eq!(op("超声引导下用22G穿刺针刺入瘤腔，注入凝血酶溶液500U，瘤腔血流消失。"), ["39.7900"]);
+        let c = op("JL4导管行左冠造影，JR4导管行右冠造影；经JR4导管行SVG-PDA桥血管选择性造影，更换IMA导管行LIMA造影。");
+        assert!(c.contains(&"88.5700x003".to_string()) && !c.iter().any(|x| x.starts_with("88.56")), "{c:?}");
+        let mut c = course("ERCP：行乳头括约肌切开（EST），取石球囊取出结石1枚。");
+        c.sort();
+        assert_eq!(c, ["51.8503", "51.8800"]);
+        assert!(!course("仅行EST，未行取石。患者要求1个月后再入院取石。").contains(&"51.8800".to_string()));
+        assert_eq!(course("急诊经膀胱镜沿导丝置入F6双J管1根。"), ["59.8x03"]);
+        assert_eq!(course("经股动脉TAVR：自膨胀式瓣膜26mm植入，释放满意。"), ["35.0501"]);
+        let c = course("入CCU：右颈内静脉CVC，左桡动脉置管。床旁纤支镜BAL，BALF送培养。");
+        assert!(c.contains(&"38.9302".to_string()) && c.contains(&"33.2400x002".to_string()), "{c:?}");
+        let c = course("01-18 21:40 HFNC失败，经口气管插管，肺保护性通气。\n01-27 10:20 拔除气管插管，序贯HFNC。");
+        assert!(c.contains(&"96.7200".to_string()) && c.contains(&"96.0400".to_string()), "{c:?}");
+    }
+
     /// A chest-pain centre's terse notes: abbreviations, half-width stops, a rhythm told
     /// elsewhere in the record, a catheter in the lysis's sentence that is a nasal one.
     #[test]

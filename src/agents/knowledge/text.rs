@@ -101,7 +101,9 @@ pub fn assertion(text: &str, start: usize, end: usize) -> Assertion {
     let after: String = chars[(rel + len).min(chars.len())..after_end].iter().collect();
     let whole_before: String = chars[..rel].iter().collect();
 
-    if NOT_DONE.iter().any(|w| whole_before.contains(w)) || after.starts_with("失败") || after.contains("未成功") {
+    // 失败 in an earlier piece is what failed before this was done (HFNC失败，经口气管插管).
+    let not_done = |w: &&str| if *w == "失败" { before.contains(w) } else { whole_before.contains(w) };
+    if NOT_DONE.iter().any(not_done) || after.starts_with("失败") || after.contains("未成功") {
         return Assertion::NotDone;
     }
     if PLAN_BEFORE.iter().any(|w| before.contains(w)) {
