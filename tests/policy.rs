@@ -92,7 +92,8 @@ fn a_bad_policy_file_is_refused_with_its_file_and_line() {
     assert!(text.contains("typo.toml:8") && text.contains("Q99.99"), "{text}");
     std::fs::write(&file, "name = \"ours\"\nversion = \"1\"\nextends = \"national\"\n\n[[principal_only_for]]\nid = \"resuscitation\"\nprocedures = [\"99.60\"]\ndiagnoses = [\"I46\"]\nenabled = false\n").unwrap();
     let t = with_policy(file.to_str().unwrap()).unwrap();
-    assert!(t.policy.principal_only_for.is_empty(), "switched off: {:?}", t.policy.principal_only_for);
+    assert!(!t.policy.principal_only_for.iter().any(|r| r.id == "resuscitation"), "switched off: {:?}", t.policy.principal_only_for);
+    assert!(t.policy.principal_only_for.iter().any(|r| r.id == "cardioversion"), "the other rules stay");
     assert!(national().policy.principal_only_for.iter().any(|r| r.id == "resuscitation"));
     let e = with_policy("/nowhere/policy.toml").err().expect("no such file");
     assert!(e.to_string().contains("/nowhere/policy.toml"), "{e}");
