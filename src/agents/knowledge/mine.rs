@@ -419,7 +419,9 @@ fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
             }
         }
     }
-    if hours.is_none() {
+    // (Timed only where the section tells of a ventilation or an intubation: the timeline
+    // reads every timestamp of the section.)
+    if hours.is_none() && (told.is_some() || text.contains("插管")) {
         hours = timeline_ventilation_hours(text);
         // Intubated at one time and extubated at another (01-18 21:40 经口气管插管 … 01-27 10:20
         // 拔除气管插管): ventilated between, though no ventilation word is written.
@@ -697,9 +699,6 @@ mod tests {
         }
     }
 
-    /// Wordings other hospitals use: a biopsy not taken, a specific ventilation code beside the
-    /// plain one told when it stopped, pericardiocentesis by its guidance, a generator
-    /// replaced with its leads kept, cryoablation by the veins it isolated, radiofrequency
     /// A device service's and a long ICU stay's wordings: generators by model, a leadless
     /// pacemaker, revisions of a lead or a pocket, graft angiography, ERCP stones, a ureteral
     /// stent, TAVR, catheters by their abbreviations, ventilation from intubation to extubation.
@@ -746,6 +745,9 @@ mod tests {
         assert!(codes(&EhrRecord::new("t").with(Section::OperativeReport, "三根电极连接CRT-D脉冲发生器。本例未行除颤阈值测试。")).iter().all(|c| c != "99.6200"));
     }
 
+    /// Wordings other hospitals use: a biopsy not taken, a specific ventilation code beside the
+    /// plain one told when it stopped, pericardiocentesis by its guidance, a generator
+    /// replaced with its leads kept, cryoablation by the veins it isolated, radiofrequency
     /// energy told only as its discharge.
     #[test]
     fn other_hospitals_wordings_are_coded_as_the_conventions_say() {

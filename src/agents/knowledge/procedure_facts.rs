@@ -472,9 +472,10 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             // is neither an implant nor a replacement.
             let put_back = any(&cl, &["放回", "回纳", "重新放入"]) && !any(&cl, &["更换", "新"]);
             // A leadless pacemaker is delivered and released (送入Micra，释放于右室间隔).
-            let leadless_delivered = matches!(device_kind(&cl), Some(DeviceKind::Leadless)) && any(&cl, &["送入", "释放"]);
+            let kind_here = device_kind(&cl);
+            let leadless_delivered = matches!(kind_here, Some(DeviceKind::Leadless)) && any(&cl, &["送入", "释放"]);
             if device_words && !put_back && (leadless_delivered || any(&cl, &["置入", "植入", "更换", "置换", "埋置", "埋入", "连接", "放入囊袋", "置于囊袋"])) && !any(&cl, &["临时", "术后", "既往", "程控"]) && !any(&cl, NEGATED) {
-                let kind = match device_kind(&cl).or(whole_device_kind).unwrap_or(DeviceKind::Pacemaker) {
+                let kind = match kind_here.or(whole_device_kind).unwrap_or(DeviceKind::Pacemaker) {
                     DeviceKind::PacemakerSingle { atrial, .. } => DeviceKind::PacemakerSingle { atrial, rate_responsive: section_rate_responsive },
                     k => k,
                 };
