@@ -690,3 +690,71 @@ fn a_sequela_is_coded_alone_and_a_resuscitated_arrest_as_such() {
     assert!(dx.contains(&"I69.300".to_string()) && !dx.iter().any(|d| d.starts_with("G81") || d.starts_with("R29")), "{dx:?}");
     assert!(dx.contains(&"I46.000".to_string()) && !dx.contains(&"I46.900".to_string()), "{dx:?}");
 }
+
+/// A templated report's stent field, a balloon named by its brand, a stent placed inside the
+/// old one and a ventricle that bulges like a balloon are read as a coder reads them.
+#[test]
+fn templated_fields_brands_and_stents_inside_old_ones_are_read_as_placed() {
+    let rec = EhrRecord::new("template").with(
+        Section::OperativeReport,
+        "【造影导管】JL3.5 5F；JR4.0 5F\n【造影结果】LCX：中段次全闭塞99%；OM1：中段狭窄90%。\n【指引导管】6F EBU3.5\n【球囊】Sprinter 2.0×15mm预扩LCX中段；Sprinter 2.0×15mm扩张OM1中段，12atm×2次\n【支架】LCX中段 Firehawk 3.0×23mm 药物洗脱支架 1枚，14atm",
+    );
+    let px = set(&pipeline().code(&rec).unwrap().procedure_codes());
+    for c in ["36.0700", "00.6600x004", "00.4100", "00.4500", "88.5600"] {
+        assert!(px.contains(c), "{c}: {px:?}");
+    }
+    let rec = EhrRecord::new("stent-in-stent")
+        .with(Section::OperativeReport, "CAG：RCA原支架内近段闭塞。6F JR4指引，2.0球囊扩张后，原支架内近段再植入3.5×18mm DES 1枚。");
+    let px = set(&pipeline().code(&rec).unwrap().procedure_codes());
+    assert!(px.contains("36.0700") && px.contains("00.4500"), "{px:?}");
+    let rec = EhrRecord::new("takotsubo")
+        .with(Section::OperativeReport, "JL4、JR4导管左右冠脉造影：各支未见明显狭窄。5F猪尾导管行左心室造影：左室心尖部呈球囊样扩张、运动消失。");
+    let px = pipeline().code(&rec).unwrap().procedure_codes();
+    assert_eq!(px, vec!["88.5600".to_string(), "88.5302".to_string()], "the angiography leads the ventriculography, and no balloon");
+}
+
+/// What our own emergency department did is coded from the present illness; what happened
+/// before the patient arrived is not.
+#[test]
+fn our_emergency_departments_resuscitation_is_coded_and_the_ambulances_is_not() {
+    let ours = EhrRecord::new("ed").with(
+        Section::PresentIllness,
+        "1h前突发胸痛，120送至我院。到达急诊后突发意识丧失，心电监护示心室颤动，立即予胸外按压，200J非同步电除颤2次后恢复窦性心律。随后急诊气管插管。",
+    );
+    let px = set(&pipeline().code(&ours).unwrap().procedure_codes());
+    for c in ["99.6000", "99.6200", "96.0400"] {
+        assert!(px.contains(c), "{c}: {px:?}");
+    }
+    let theirs = EhrRecord::new("before")
+        .with(Section::PresentIllness, "3h前于家中心脏骤停，120现场予胸外按压及电除颤后恢复自主循环，外院气管插管后转入我院，以“心肺复苏术后”收入。");
+    let px = pipeline().code(&theirs).unwrap().procedure_codes();
+    assert!(!px.iter().any(|c| ["99.6000", "99.6200", "96.0400"].contains(&c.as_str())), "{px:?}");
+}
+
+/// The report's site and guidance decide over the procedure name's, a dialysis at the bedside
+/// is a dialysis, and a pneumonia's breathlessness does not worsen the heart failure beside it.
+#[test]
+fn the_report_decides_the_site_and_a_pneumonia_does_not_worsen_heart_failure() {
+    let cvc = EhrRecord::new("cvc")
+        .with(Section::ProcedureName, "深静脉穿刺置管术")
+        .with(Section::OperativeReport, "床旁超声引导下右颈内静脉穿刺，Seldinger法置入双腔中心静脉导管，回血通畅。");
+    assert_eq!(pipeline().code(&cvc).unwrap().procedure_codes(), vec!["38.9302".to_string()]);
+    let hd = EhrRecord::new("hd").with(Section::OperativeReport, "右股静脉穿刺，置入双腔临时血液透析导管。随即行床旁血液透析4小时，过程顺利。");
+    let px = set(&pipeline().code(&hd).unwrap().procedure_codes());
+    assert!(px.contains("39.9500") && px.contains("38.9502"), "{px:?}");
+    let pneumonia = EhrRecord::new("cap")
+        .with(Section::ChiefComplaint, "发热、咳嗽咳痰3天，气促加重1天。")
+        .with(Section::PastHistory, "慢性心力衰竭5年，规律口服托拉塞米。")
+        .with(Section::ClinicalCourse, "予哌拉西林他唑巴坦抗感染。继续原剂量利尿，未见心衰加重。")
+        .with(Section::DischargeDiagnosis, "1.右下肺肺炎 2.慢性心力衰竭");
+    let dx = pipeline().code(&pneumonia).unwrap().disease_codes();
+    assert!(dx.contains(&"I50.908".to_string()) && !dx.contains(&"I50.900x018".to_string()), "{dx:?}");
+}
+
+/// A rhythm's course and its kind told apart (the kind in a remark) are one code of the
+/// edition that says both.
+#[test]
+fn a_rhythms_course_and_kind_are_one_code() {
+    let dx = |list: &str| pipeline().code(&EhrRecord::new("r").with(Section::DischargeDiagnosis, list)).unwrap().disease_codes();
+    assert_eq!(dx("1.阵发性室上性心动过速（房室结折返性心动过速，慢快型）"), vec!["I47.106".to_string()]);
+}

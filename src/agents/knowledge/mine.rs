@@ -63,7 +63,9 @@ const RULES: &[Rule] = &[
     Rule { code: "93.9000x002", name: "无创呼吸机辅助通气(双水平气道正压[BiPAP])", triggers: &["BiPAP", "BIPAP", "双水平"], needs: &[], excludes: &[] },
     Rule { code: "93.9000", name: "无创机械性通气", triggers: &["无创呼吸机", "无创通气", "无创正压通气", "NIV", "无创机械通气", "无创辅助通气"], needs: &[], excludes: &["BiPAP", "BIPAP", "双水平"] },
     Rule { code: "39.9500x007", name: "连续性肾脏替代治疗[CRRT]", triggers: &["CRRT", "连续性肾脏替代", "床旁血滤", "连续性血液净化"], needs: &[], excludes: &[] },
-    Rule { code: "39.9500", name: "血液透析", triggers: &["血液透析", "血透"], needs: &[], excludes: &["CRRT", "连续性", "床旁", "规律", "维持性"] },
+    // A dialysis at the bedside is one (床旁血液透析4小时); its catheter (床旁临时血透导管置入) and a
+    // haemofiltration at the bedside (床旁血液透析滤过, CRRT) are not.
+    Rule { code: "39.9500", name: "血液透析", triggers: &["血液透析", "血透"], needs: &[], excludes: &["CRRT", "连续性", "规律", "维持性", "透析滤过", "血滤", "导管", "透析管", "血透管"] },
     // At the bedside too when it is told intermittent.
     Rule { code: "39.9500", name: "血液透析", triggers: &["间歇性血液透析", "间歇性血透", "IHD"], needs: &[], excludes: &[] },
     // HD by its abbreviation where it cannot be HDL's (床旁HD 1次, 行HD).
@@ -355,6 +357,38 @@ fn mine_endoscopic_haemostasis(section: Section, text: &str, out: &mut Vec<Found
     out.push(Found { code: code.into(), name: name.into(), evidence: ev(section, text, s, e), more: Vec::new(), facts: Vec::new(), confidence: 0.8 });
 }
 
+/// Where the present illness reaches our own hospital (送至我院急诊, 到达急诊后…).
+const ARRIVAL: &[&str] = &["我院急诊", "本院急诊", "到达急诊", "到急诊", "来我院", "至我院", "送我院", "入我院", "到达我院", "抵达我院", "来院急诊"];
+/// What an emergency department does before the patient reaches the ward.
+const EMERGENCY_CODES: &[&str] = &["99.6000", "99.6200", "99.6100", "96.0400", "37.7800", "99.1000"];
+
+/// Resuscitation, defibrillation, intubation, temporary pacing and lysis done in our own
+/// emergency department belong to this stay and are coded, though only the present illness
+/// tells them (到达急诊后约10分钟室颤，立即予胸外按压，200J非同步电除颤2次…急诊气管插管). What
+/// the present illness tells before the patient arrived is another hospital's or the
+/// ambulance's, and is not read.
+fn mine_our_emergency_department(rec: &EhrRecord, found: &mut Vec<Found>) {
+    let text = rec.text(Section::PresentIllness);
+    let Some(from) = ARRIVAL
+        .iter()
+        .flat_map(|w| find_all(text, w))
+        .filter(|&(s, e)| !contains_any(&clause(text, s, e).0, &["年前", "月前", "既往", "曾于", "曾在"]))
+        .map(|(s, _)| s)
+        .min()
+    else {
+        return;
+    };
+    // 心肺复苏术后 is the state the patient came in, not a resuscitation told.
+    let tail: String = text.chars().skip(from).collect::<String>().replace("心肺复苏术后", "＿＿＿＿术后").replace("复苏术后", "＿＿术后");
+    let mut here = Vec::new();
+    mine_rules(Section::PresentIllness, &tail, &mut here);
+    for mut f in here.into_iter().filter(|f| EMERGENCY_CODES.contains(&f.code.as_str())) {
+        f.evidence.start += from;
+        f.evidence.end += from;
+        found.push(f);
+    }
+}
+
 /// Central venous catheters by site, and invasive ventilation by duration.
 fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
     for trig in ["深静脉置管", "中心静脉置管", "中心静脉导管", "PICC", "CVC", "中心静脉穿刺", "颈内静脉置管", "锁骨下静脉置管", "股静脉置管"] {
@@ -599,6 +633,7 @@ pub fn mine_record(rec: &EhrRecord, policy: &Policy) -> Mined {
             mine_endoscopic_haemostasis(section, text, &mut found);
         }
     }
+    mine_our_emergency_department(rec, &mut found);
     ventricular_cardioversion(rec, &mut found);
     mine_tuina(rec, &mut found);
     graft_angiography(rec, &mut found);

@@ -258,6 +258,26 @@ fn names_stent(cl: &str) -> bool {
 /// The stent was taken out again, or not placed.
 const STENT_NOT_PLACED: &[&str] = &["未植入", "未置入", "未再植入", "未再置入", "撤出支架", "退出支架", "支架撤出", "未释放"];
 const HISTORY: &[&str] = &["术后", "原支架", "支架内再狭窄", "支架内狭窄", "支架内血栓", "既往", "支架通畅", "支架内未见", "支架内轻度", "年前", "月前"];
+/// Words of [`HISTORY`] that say where, not when: a stent placed now inside the old one (原支架内
+/// 近段再植入DES 1枚) is placed now.
+const OLD_STENT_AS_PLACE: &[&str] = &["原支架", "支架内再狭窄", "支架内狭窄", "支架内血栓"];
+
+/// The clause tells of an earlier procedure, not of one done now: a history word, unless every
+/// one it has names the old stent as the place where a stent is placed now.
+fn tells_history(cl: &str) -> bool {
+    let Some(placed_at) = ["再植入", "再置入", "植入", "置入", "释放"].iter().filter_map(|w| cl.find(w)).min() else { return any(cl, HISTORY) };
+    HISTORY.iter().any(|h| match cl.find(h) {
+        None => false,
+        Some(at) => !OLD_STENT_AS_PLACE.contains(h) || at > placed_at,
+    })
+}
+
+/// A templated report's stent field (【支架】LCX中段 Firehawk 3.0×23mm 1枚): the field lists
+/// the stents placed, with no verb.
+fn stent_field(cl: &str) -> bool {
+    let lead = cl.trim_start();
+    ["【支架", "[支架", "【植入支架", "【置入支架"].iter().any(|h| lead.starts_with(h))
+}
 
 /// The outcome of what a clause tells, from its own cues.
 fn outcome_of(cl: &str) -> Outcome {
@@ -303,7 +323,7 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
         .map(|&(s, e)| {
             let cl = clause_text(s, e);
             let stent = names_stent(&cl);
-            let intervention = (stent || any(&cl, &["指引", "导丝", "球囊", "支架", "DES", "处理", "PCI", "PTCA", "介入", "开通", "扩张", "GC"])) && !any(&cl, HISTORY);
+            let intervention = (stent || any(&cl, &["指引", "导丝", "球囊", "支架", "DES", "处理", "PCI", "PTCA", "介入", "开通", "扩张", "GC"])) && !tells_history(&cl);
             let vessels = vessels_in(&cl);
             (cl, vessels, intervention, stent)
         })
@@ -401,8 +421,8 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             }
 
             // Stents.
-            if named_stent && !any(&cl, HISTORY) && (coronary_context || !last_vessels.is_empty()) {
-                let placed = any(&cl, &["置入", "植入", "释放", "串联", "送入", "定位"]) || (cl.contains("DES") && !cl.contains("支架"));
+            if named_stent && !tells_history(&cl) && (coronary_context || !last_vessels.is_empty()) {
+                let placed = any(&cl, &["置入", "植入", "释放", "串联", "送入", "定位"]) || (cl.contains("DES") && !cl.contains("支架")) || stent_field(&cl);
                 let failed = any(&cl, STENT_FAILED)
                     || any(&cl, STENT_NOT_PLACED)
                     || (named_stent && any(&cl, &["未能通过", "无法通过", "不能通过", "无法到位", "未能到位"]) && !any(&cl, &["球囊无法", "球囊未能", "球囊不能"]));
@@ -433,7 +453,9 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             // Balloons: dilation with a balloon; a drug-coated balloon is its own fact.
             let dcb = any(&cl, &["药物球囊", "药物涂层球囊", "药涂球囊", "DCB"]);
             // "以2.0×15mm球囊12atm扩张(POBA)": a balloon and a dilation, written apart.
-            let written_apart = cl.contains("球囊") && cl.contains("扩张") && !cl.contains("输送球囊");
+            // A balloon told by its brand dilates too (Sprinter 2.0×15mm扩张OM1中段); a wall that
+            // bulges like one (心尖部呈球囊样扩张) is no balloon.
+            let written_apart = any(&cl, BALLOON_BRANDS) && cl.contains("扩张") && !cl.contains("输送球囊") && !cl.contains("球囊样");
             // 未预扩，直接置入 (direct stenting) and 未后扩 tell of no balloon.
             let dilated = ["预扩张", "后扩张", "预扩", "后扩", "球囊扩张", "PTCA", "POBA", "扩张球囊", "切割球囊", "棘突球囊", "高压球囊", "非顺应性球囊", "NC球囊", "半顺应性球囊", "球囊对吻"]
                 .iter()
@@ -441,7 +463,7 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             let plain = (dilated || written_apart)
                 && !any(&cl, &["药物球囊扩张", "药物涂层球囊扩张"]);
             let balloon_failed = any(&cl, &["球囊无法通过", "球囊未能通过", "球囊不能通过"]);
-            if (dcb || plain) && (coronary_context || !last_vessels.is_empty()) && !any(&cl, HISTORY) && !any(&cl, NEGATED) {
+            if (dcb || plain) && (coronary_context || !last_vessels.is_empty()) && !tells_history(&cl) && !any(&cl, NEGATED) {
                 let o = if balloon_failed { Outcome::Failed } else { outcome };
                 if dcb {
                     tell(Fact::Balloon { vessels: vessels.clone(), drug_coated: true }, o);

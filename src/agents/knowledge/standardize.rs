@@ -117,7 +117,13 @@ impl Standardizer {
             .map(normalize)
             .filter(|p| p.chars().count() >= 2)
             .filter_map(|p| self.exact(cs, &p))
-            .find(|r| r.code.starts_with(subcategory) && r.code != one.code))
+            .find(|r| r.code.starts_with(subcategory) && r.code != one.code)
+            // The course the term said stays said (阵发性室上性心动过速（房室结折返性心动过速） is
+            // I47.106 阵发性房室结内折返性心动过速) where the edition has a name for both.
+            .map(|r| match course_with_kind(cs, one, &r) {
+                Some(both) => Resolved { confidence: r.confidence, ..both },
+                None => r,
+            }))
     }
 
     /// [`Self::resolve`] of a mention taken whole.
@@ -198,7 +204,18 @@ impl Standardizer {
                 return Ok(out);
             }
         }
-        self.rerank_accept(cs, mention)
+        let found = self.rerank_accept(cs, mention)?;
+        // An abbreviation inside a longer mention (持续性单形性室速) can leave retrieval unsure of
+        // the mention as written though its expansion reads plainly: the expansion is tried
+        // only then, so a mention that resolves pays for no second retrieval.
+        // Diagnoses only: a procedure name left unresolved is a group name (择期PCI术), which its
+        // expansion does not make one procedure, and a diagnosis naming a procedure
+        // (冠脉造影未见明显异常) is a finding of it.
+        let names_procedure = is_procedure_remark(mention) || mention.contains("造影");
+        match variants.first() {
+            Some(v) if found.is_empty() && *v != key && self.scope == Scope::Dx && !names_procedure => self.rerank_accept(cs, v),
+            _ => Ok(found),
+        }
     }
 
     /// One name of the edition the words make together, the way names compose: joined by 性
@@ -356,6 +373,28 @@ impl Standardizer {
         Ok(out)
     }
 
+    /// One mention that gave a rhythm's course (持续性室性心动过速, 阵发性室上性心动过速) and another
+    /// term of its subcategory (单形性室性心动过速, 房室结折返性心动过速) names one rhythm: the edition's
+    /// name that says the course and the other term in order where it has one (阵发性房室结内折返性心动过速),
+    /// else the course's code — the axis the edition subdivides by (持续性单形性室速 is I47.203).
+    fn one_course_of_one_rhythm(&self, cs: &CodeSystem, resolved: Vec<Resolved>, mut general: Vec<Resolved>) -> (Vec<Resolved>, Vec<Resolved>) {
+        let subcategory = |r: &Resolved| r.code.get(..5).map(str::to_owned);
+        let Some(i) = resolved.iter().position(|r| course_of(r).is_some()) else { return (resolved, general) };
+        let Some(j) = resolved.iter().position(|r| r.code != resolved[i].code && course_of(r).is_none() && subcategory(r) == subcategory(&resolved[i])) else {
+            return (resolved, general);
+        };
+        let combined = course_with_kind(cs, &resolved[i], &resolved[j]);
+        let mut out = resolved;
+        let other = out.remove(j);
+        if let Some(c) = combined {
+            let at = if j < i { i - 1 } else { i };
+            let first = std::mem::replace(&mut out[at], Resolved { confidence: other.confidence, ..c });
+            general.push(first);
+        }
+        general.push(other);
+        (out, general)
+    }
+
     /// Two pieces that a comma split out of one name of the edition (社区获得性肺炎，重症 is
     /// J15.903, not 社区获得性肺炎 and a word of no code) are that name again.
     fn join_names_split_at_commas(&self, pieces: Vec<Piece>) -> Result<Vec<Piece>, String> {
@@ -377,6 +416,7 @@ impl Standardizer {
 
     /// Items for pieces of a section's text (a list's items, or the course's statements).
     pub fn standardize_pieces(&self, section: Section, pieces: Vec<Piece>, origin: &str) -> Result<(Vec<Item>, Vec<Removal>), String> {
+        let cs = self.cs()?;
         let mut items: Vec<Item> = Vec::new();
         let mut removed = Vec::new();
         for Piece { start, end, text: piece } in self.join_names_split_at_commas(pieces)? {
@@ -419,6 +459,7 @@ impl Standardizer {
                 resolved
             };
             let resolved = self.pneumonia_by_organism(&piece, resolved)?;
+            let (resolved, general) = self.one_course_of_one_rhythm(cs, resolved, general);
             for g in general {
                 removed.push(Removal {
                     item: Item { name: g.name, code: Some(g.code), mention: piece.clone(), evidence: vec![ev.clone()], confidence: g.confidence, origin: origin.into() },
@@ -744,6 +785,27 @@ fn infarction_by_walls(mention: &str) -> Option<String> {
     let before = mention[..head].strip_suffix("ST段抬高型").unwrap_or(&mention[..head]);
     let tail = &after[close + after[close..].chars().next()?.len_utf8()..];
     Some(format!("{before}{walls}心肌梗死{tail}"))
+}
+
+/// The words the edition subdivides a rhythm by its course with (阵发性室上性心动过速).
+const COURSE: &[&str] = &["非持续性", "非阵发性", "长程持续性", "持续性", "阵发性", "永久性"];
+
+fn course_of(r: &Resolved) -> Option<&'static str> {
+    COURSE.iter().find(|c| r.name.starts_with(**c)).copied()
+}
+
+/// The edition's name, in the subcategory of `course`, that says its course and the kind
+/// `kind` names, in order (阵发性 + 房室结折返性心动过速 → I47.106 阵发性房室结内折返性心动过速);
+/// the shortest such name, so that it says nothing more.
+fn course_with_kind(cs: &CodeSystem, course: &Resolved, kind: &Resolved) -> Option<Resolved> {
+    let word = course_of(course)?;
+    let prefix = course.code.get(..5)?;
+    let said = format!("{word}{}", kind.name);
+    cs.codes_with_prefix(prefix)
+        .into_iter()
+        .filter(|c| c.name.starts_with(word) && (c.name == said || is_subsequence(&said, &c.name)))
+        .min_by_key(|c| c.name.chars().count())
+        .map(|c| Resolved { code: c.code.clone(), name: c.name.clone(), confidence: 0.0 })
 }
 
 /// A mention's trailing remark in brackets and what comes before it (both non-empty).

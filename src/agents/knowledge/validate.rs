@@ -152,8 +152,20 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     // chronic (an infarction's acute failure has a class too).
     let known_hf = has_prefix(&items, &["I50"]) && facts.long_dyspnea;
     let chronic_hf = chronic_hf.or_else(|| known_hf.then(|| Evidence { section: Section::ChiefComplaint, start: 0, end: 0, text: String::new() }));
+    // Breathlessness worse lately in an admission for something else (a pneumonia, a COPD
+    // exacerbation, a bleed) is that illness's; the heart failure beside it worsened only
+    // where the notes say so in words.
+    let cardiac_admission = items.first().and_then(|i| i.code.as_deref()).is_some_and(|c| c.starts_with('I'));
+    let hf_worse_in_words = present_in(
+        rec,
+        &[Section::ChiefComplaint, Section::PresentIllness, Section::ClinicalCourse],
+        &["心衰加重", "心力衰竭加重", "心功能不全加重", "心衰急性加重", "心力衰竭急性加重"],
+        &[],
+    )
+    .is_some();
     let hf_worsening = has_code(&items, "I50.900x018")
-        || chronic_hf.is_some() && (facts.hf_exacerbation_words || facts.dyspnea && facts.recent_worsening || facts.bnp_high && facts.dyspnea);
+        || chronic_hf.is_some()
+            && (hf_worse_in_words || cardiac_admission && (facts.hf_exacerbation_words || facts.dyspnea && facts.recent_worsening || facts.bnp_high && facts.dyspnea));
     let principal_is = |items: &[Item], ps: &[&str]| items.first().and_then(|i| i.code.as_deref()).is_some_and(|c| ps.iter().any(|p| c.starts_with(p)));
     // So does a failing heart that decompensates: the worsening of a chronic heart failure is
     // what the rise tells of, unless the doctor calls it an infarction.
@@ -481,6 +493,9 @@ fn group_families(policy: &Policy, group: &[&str]) -> Vec<String> {
     families
 }
 
+/// Procedure subcategories split by site or guidance: a procedure has one of their codes.
+const ONE_SITE: &[&str] = &["38.93", "34.91", "37.0x"];
+
 pub fn validate_procedures(rec: &EhrRecord, items: Vec<Item>, policy: &Policy) -> AgentOutput {
     let mut out = AgentOutput::default();
     let mined = mine_record(rec, policy).items;
@@ -514,11 +529,18 @@ pub fn validate_procedures(rec: &EhrRecord, items: Vec<Item>, policy: &Policy) -
                         || text.starts_with("拟") || text.starts_with("建议")
                 });
             let less_specific = it.origin == "standardize" && generic_beside_specific(c, &mined_codes);
+            // The subcategories a procedure takes one code of, by its site or guidance (a
+            // central line by vein, a tap with or without ultrasound): the report's says which.
+            let other_site = it.origin == "standardize"
+                && !mined_codes.contains(&c)
+                && ONE_SITE.iter().any(|f| c.starts_with(f) && mined_codes.iter().any(|m| m.starts_with(f)));
             // The report itself says the named procedure was called off (因左心耳血栓，取消当日CTI
             // 射频消融), though it tells of nothing else of its kind.
             let called_off = it.origin == "standardize" && called_off_in_report(rec, &it.mention);
             let reason = if contradicted {
                 Some("the operative report's facts give other codes for this procedure")
+            } else if other_site {
+                Some("the operative report tells another site or guidance for this procedure")
             } else if less_specific {
                 Some("the operative report names the procedure more specifically")
             } else if uncorroborated {
