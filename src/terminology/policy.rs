@@ -64,6 +64,9 @@ pub struct Companion {
     pub with: Vec<String>,
     pub facts: Vec<String>,
     pub unless: Vec<String>,
+    /// Facts of the record that make the companion wrong though its codes are there (an
+    /// infarction whose angiogram shows no significant stenosis is not atherosclerotic).
+    pub unless_facts: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -99,7 +102,7 @@ pub struct Lab {
 }
 
 /// The rules a `[[lab]]` entry may name.
-pub const LAB_RULES: &[&str] = &["diabetes", "hyperlipidaemia-history", "hyperlipidaemia-labs", "hypokalaemia", "hyperkalaemia", "hyponatraemia", "hyperhomocysteinaemia", "anaemia", "hyperuricaemia", "infarction-heart-failure", "occasional-beats"];
+pub const LAB_RULES: &[&str] = &["diabetes", "hyperlipidaemia-history", "hyperlipidaemia-labs", "hypokalaemia", "hyperkalaemia", "hyponatraemia", "hypomagnesaemia", "hyperhomocysteinaemia", "anaemia", "hyperuricaemia", "infarction-heart-failure", "occasional-beats"];
 
 /// Of two codes for the same concept, the one this policy codes (心功能Ⅲ级 I50.904 →
 /// the NYHA code I50.900x008).
@@ -192,7 +195,7 @@ pub const PROCEDURE_FACTS: &[&str] = &[
 ];
 
 /// The facts a companion rule may name (they are read by the knowledge backend).
-pub const FACTS: &[&str] = &["significant_stenosis", "pci_done", "troponin_high", "cag_done"];
+pub const FACTS: &[&str] = &["significant_stenosis", "no_significant_stenosis", "pci_done", "troponin_high", "cag_done"];
 
 /// The conventions in force. `Default` is an empty policy (no rules), which stands only while
 /// the terminology loads the editions it is checked against.
@@ -267,6 +270,7 @@ struct RawCompanion {
     with: Option<Spanned<Vec<String>>>,
     facts: Option<Spanned<Vec<String>>>,
     unless: Option<Spanned<Vec<String>>>,
+    unless_facts: Option<Spanned<Vec<String>>>,
     #[serde(default = "yes")]
     enabled: bool,
 }
@@ -583,8 +587,11 @@ impl Builder {
         let mut companions = Vec::new();
         for c in raw.companion {
             let facts = c.facts.as_ref().map(|f| f.get_ref().clone()).unwrap_or_default();
-            if let Some(f) = facts.iter().find(|f| !FACTS.contains(&f.as_str())) {
-                return src.error(c.facts.as_ref().map(|f| f.span()).unwrap_or(c.id.span()), format!("companion {}: unknown fact {f:?} (known: {})", c.id.get_ref(), FACTS.join(", ")));
+            let unless_facts = c.unless_facts.as_ref().map(|f| f.get_ref().clone()).unwrap_or_default();
+            for (list, named) in [(&facts, &c.facts), (&unless_facts, &c.unless_facts)] {
+                if let Some(f) = list.iter().find(|f| !FACTS.contains(&f.as_str())) {
+                    return src.error(named.as_ref().map(|f| f.span()).unwrap_or(c.id.span()), format!("companion {}: unknown fact {f:?} (known: {})", c.id.get_ref(), FACTS.join(", ")));
+                }
             }
             let item = Companion {
                 id: c.id.get_ref().clone(),
@@ -592,6 +599,7 @@ impl Builder {
                 with: src.some_families(check, c.with.as_ref(), "companion with")?,
                 unless: src.some_families(check, c.unless.as_ref(), "companion unless")?,
                 facts,
+                unless_facts,
             };
             companions.push((item.id.clone(), c.enabled, item));
         }

@@ -17,6 +17,8 @@ pub struct Facts {
     pub potassium_high: Option<f64>,
     /// The lowest serum sodium told.
     pub sodium: Option<f64>,
+    /// The lowest serum magnesium told (mmol/L).
+    pub magnesium: Option<f64>,
     pub uric_acid: Option<f64>,
     pub homocysteine: Option<f64>,
     pub ldl: Option<f64>,
@@ -154,6 +156,7 @@ impl Facts {
             potassium: lowest(&potassium),
             potassium_high: highest(&potassium),
             sodium: lowest(&electrolyte_levels(&body, "钠", "Na", (90.0, 190.0))),
+            magnesium: lowest(&electrolyte_levels(&body, "镁", "Mg", (0.1, 3.0))),
             uric_acid: lab(&body, &["尿酸"], 8).filter(|v| *v > 50.0),
             homocysteine: lab(&body, &["同型半胱氨酸"], 8),
             ldl: lab(&body, &["低密度脂蛋白"], 10).filter(|v| *v < 20.0),

@@ -43,6 +43,13 @@ fn recovered(code: &str, name: &str, why: &str, ev: Option<Evidence>, confidence
     }
 }
 
+/// A word that goes on as an organism's name (肺炎克雷伯菌, 肺炎链球菌, 肺炎支原体): a culture's
+/// result, not the disease.
+fn names_organism(text: &str, end: usize) -> bool {
+    let after: String = text.chars().skip(end).take(3).collect();
+    ["克雷伯", "链球菌", "支原体", "衣原体", "球菌", "杆菌"].iter().any(|o| after.starts_with(o))
+}
+
 /// First present (not negated, not planned) occurrence of any word in a section.
 fn present_in<W: AsRef<str>>(rec: &EhrRecord, sections: &[Section], words: &[W], clause_needs: &[W]) -> Option<Evidence> {
     for &sec in sections {
@@ -50,7 +57,7 @@ fn present_in<W: AsRef<str>>(rec: &EhrRecord, sections: &[Section], words: &[W],
         for w in words {
             let w = w.as_ref();
             for (s, e) in find_all(text, w) {
-                if !matches!(assertion(text, s, e), Assertion::Present) {
+                if !matches!(assertion(text, s, e), Assertion::Present) || names_organism(text, e) {
                     continue;
                 }
                 if !clause_needs.is_empty() {
@@ -281,6 +288,7 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     lab_rules.push(("hypokalaemia", facts.potassium.is_some_and(|k| k < 3.5) && !has_prefix(&items, &["E87.6"]), "血钾 < 3.5 mmol/L", None));
     lab_rules.push(("hyperkalaemia", facts.potassium_high.is_some_and(|k| k > 5.5) && !has_prefix(&items, &["E87.5"]), "血钾 > 5.5 mmol/L", None));
     lab_rules.push(("hyponatraemia", facts.sodium.is_some_and(|n| n < 135.0) && !has_prefix(&items, &["E87.1"]), "血钠 < 135 mmol/L", None));
+    lab_rules.push(("hypomagnesaemia", facts.magnesium.is_some_and(|m| m < 0.7) && !has_prefix(&items, &["E83.4"]), "血镁 < 0.7 mmol/L", None));
     // Mild elevation (15–30 μmol/L) is common and rarely treated; intermediate and above is.
     lab_rules.push(("hyperhomocysteinaemia", facts.homocysteine.is_some_and(|h| h > 30.0) && !has_prefix(&items, &["E72.1"]), "同型半胱氨酸 > 30 μmol/L", None));
     lab_rules.push(("anaemia", facts.hemoglobin.is_some_and(|h| h < 110.0) && !has_prefix(&items, &["D5", "D6", "D46", "N18"]), "血红蛋白 < 110 g/L", None));
@@ -316,15 +324,17 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
             out.removed.push(Removal { item: old, reason: format!("umbrella code beside a specific one (policy {}, {})", policy.name, u.id) });
         }
     }
+    let holds = |f: &String| match f.as_str() {
+        "significant_stenosis" => facts.significant_stenosis,
+        "no_significant_stenosis" => facts.coronary_no_significant_stenosis && !facts.significant_stenosis,
+        "pci_done" => facts.pci_done,
+        "troponin_high" => facts.troponin_high,
+        "cag_done" => facts.cag_done,
+        _ => false,
+    };
     for c in &policy.companions {
-        let by_fact = c.facts.iter().any(|f| match f.as_str() {
-            "significant_stenosis" => facts.significant_stenosis,
-            "pci_done" => facts.pci_done,
-            "troponin_high" => facts.troponin_high,
-            "cag_done" => facts.cag_done,
-            _ => false,
-        });
-        if (has_prefix(&items, &c.with) || by_fact) && !has_prefix(&items, &c.unless) {
+        let by_fact = c.facts.iter().any(holds);
+        if (has_prefix(&items, &c.with) || by_fact) && !has_prefix(&items, &c.unless) && !c.unless_facts.iter().any(holds) {
             add(&mut items, &c.code, &c.id, "伴随编码（编码政策）", None, 0.65);
         }
     }
