@@ -758,3 +758,26 @@ fn a_rhythms_course_and_kind_are_one_code() {
     let dx = |list: &str| pipeline().code(&EhrRecord::new("r").with(Section::DischargeDiagnosis, list)).unwrap().disease_codes();
     assert_eq!(dx("1.阵发性室上性心动过速（房室结折返性心动过速，慢快型）"), vec!["I47.106".to_string()]);
 }
+
+/// Structural procedures: a TAVR's valve deployed with its balloon pre-dilation (no coronary
+/// angioplasty), a septal defect closed by the device the sentence names, the lesion the
+/// procedure treated as the principal diagnosis, and an umbrella heart disease beside the
+/// lesion it names.
+#[test]
+fn structural_procedures_code_the_valve_or_defect_they_treat() {
+    let tavr = EhrRecord::new("tavr")
+        .with(Section::DischargeDiagnosis, "1.慢性心功能不全急性加重 心功能III级 2.主动脉瓣狭窄（重度）")
+        .with(Section::OperativeReport, "【TAVR】全麻下手术。直头导丝跨瓣后交换Safari超硬导丝至左室。180次/分快速起搏下以20mm球囊预扩张主动脉瓣。经导丝送入Venus-A 26mm自膨胀瓣膜，缓慢释放。");
+    let c = pipeline().code(&tavr).unwrap();
+    assert_eq!(c.procedure_codes(), vec!["35.0502".to_string()]);
+    assert_eq!(c.disease_codes().first().map(String::as_str), Some("I35.000"), "{:?}", c.disease_codes());
+    let asd = EhrRecord::new("asd")
+        .with(Section::DischargeDiagnosis, "1、先天性心脏病 房间隔缺损（继发孔型）")
+        .with(Section::OperativeReport, "MPA导管经ASD入左上肺静脉，测量球囊测缺损伸展径20mm，选24mm Amplatzer封堵器，TTE引导下释放。");
+    let c = pipeline().code(&asd).unwrap();
+    assert_eq!(c.disease_codes(), vec!["Q21.102".to_string()]);
+    assert_eq!(c.procedure_codes(), vec!["35.5200x001".to_string()]);
+    let rheumatic = EhrRecord::new("rhd").with(Section::DischargeDiagnosis, "1.风湿性心脏病 二尖瓣狭窄（重度） 2.持续性心房颤动");
+    let dx = pipeline().code(&rheumatic).unwrap().disease_codes();
+    assert_eq!(dx, vec!["I05.000x001".to_string(), "I48.x00x007".to_string()]);
+}

@@ -44,6 +44,12 @@ const RULES: &[Rule] = &[
     Rule { code: "37.9000x001", name: "经皮左心耳封堵术", triggers: &["左心耳封堵", "WATCHMAN", "Watchman", "LAmbre"], needs: &[], excludes: &[] },
     Rule { code: "35.5200x001", name: "经皮房间隔缺损封堵术", triggers: &["房间隔缺损封堵", "ASD封堵"], needs: &[], excludes: &[] },
     Rule { code: "35.5200x002", name: "经皮卵圆孔未闭封堵术", triggers: &["卵圆孔未闭封堵", "PFO封堵"], needs: &[], excludes: &[] },
+    Rule { code: "35.5500x001", name: "经皮室间隔缺损封堵术", triggers: &["室间隔缺损封堵", "VSD封堵"], needs: &[], excludes: &[] },
+    // A closure device released in the sentence that names the defect (选24mm Amplatzer封堵器
+    // 释放 after 经ASD入左上肺静脉) closes that defect.
+    Rule { code: "35.5200x001", name: "经皮房间隔缺损封堵术", triggers: &["封堵器"], needs: &["ASD", "房间隔缺损"], excludes: &["卵圆孔", "PFO", "室间隔", "VSD", "左心耳", "瓣周漏", "动脉导管", "建议", "拟"] },
+    Rule { code: "35.5200x002", name: "经皮卵圆孔未闭封堵术", triggers: &["封堵器"], needs: &["PFO", "卵圆孔"], excludes: &["室间隔", "VSD", "左心耳", "瓣周漏", "动脉导管", "建议", "拟"] },
+    Rule { code: "35.5500x001", name: "经皮室间隔缺损封堵术", triggers: &["封堵器"], needs: &["VSD", "室间隔缺损"], excludes: &["左心耳", "瓣周漏", "动脉导管", "建议", "拟"] },
     Rule { code: "37.2100", name: "右心导管置入", triggers: &["右心导管"], needs: &[], excludes: &[] },
     Rule { code: "37.2800", name: "心内超声心动图", triggers: &["心腔内超声", "ICE导管", "AcuNav", "SoundStar"], needs: &[], excludes: &[] },
     Rule { code: "89.5900x003", name: "直立倾斜试验", triggers: &["直立倾斜试验", "倾斜试验", "HUTT"], needs: &[], excludes: &[] },
@@ -137,7 +143,17 @@ const RULES: &[Rule] = &[
     // replaced or dilated through a catheter.
     Rule { code: "51.8800", name: "内镜去除胆管结石", triggers: &["取石球囊", "取出结石", "取出黄褐色结石", "网篮取石", "取石"], needs: &["ERCP", "十二指肠镜", "乳头", "胆总管", "胆管"], excludes: &["未取石", "未行取石", "未能取石", "二期", "再入院", "择期", "建议"] },
     Rule { code: "59.8x03", name: "经尿道输尿管支架置入术", triggers: &["双J管", "输尿管支架"], needs: &["置入", "留置", "放置", "插入"], excludes: &["拔除", "取出", "更换"] },
-    Rule { code: "35.0501", name: "经导管主动脉瓣植入术", triggers: &["TAVR", "TAVI", "经导管主动脉瓣"], needs: &["植入", "置入", "释放", "瓣膜"], excludes: &["评估", "拟行", "建议"] },
+    // TAVR is the replacement (置换, 35.0502), TAVI the implantation (植入, 35.0501), as the
+    // record names it; a valve told deployed (送入Venus-A 26mm自膨胀瓣膜，缓慢释放) is a
+    // replacement.
+    Rule { code: "35.0501", name: "经导管主动脉瓣植入术", triggers: &["TAVI", "经导管主动脉瓣植入"], needs: &["植入", "置入", "释放", "瓣膜"], excludes: &["评估", "拟行", "建议"] },
+    Rule { code: "35.0502", name: "经导管主动脉瓣置换术", triggers: &["TAVR", "经导管主动脉瓣置换"], needs: &["植入", "置入", "释放", "瓣膜", "手术", "术"], excludes: &["评估", "拟行", "建议", "TAVR术后", "TAVI"] },
+    Rule { code: "35.0502", name: "经导管主动脉瓣置换术", triggers: &["自膨胀瓣膜", "自膨胀式瓣膜", "球扩式瓣膜", "Venus-A", "VitaFlow", "TaurusOne", "Evolut", "CoreValve", "SAPIEN", "Sapien"], needs: &["释放", "植入", "置入", "送入"], excludes: &["评估", "拟", "建议", "二尖瓣", "TAVI", "经导管主动脉瓣植入"] },
+    // Edge-to-edge mitral repair by its clip (MitraClip, 夹合器), named or told.
+    Rule { code: "35.9700x003", name: "经皮二尖瓣钳夹术(MitraClip)", triggers: &["MitraClip", "夹合器", "缘对缘修复", "TEER", "二尖瓣钳夹", "ValveClamp", "DragonFly", "PASCAL"], needs: &["夹合", "释放", "夹闭", "植入", "送入", "修复", "行"], excludes: &["评估", "拟", "建议", "暂不", "不考虑"] },
+    // A transoesophageal echocardiogram told as a study with its findings (行TEE：左心耳未见血
+    // 栓) is coded; one that only guides or monitors a procedure (TEE引导下房间隔穿刺) is part of it.
+    Rule { code: "88.7202", name: "经食道超声心动图", triggers: &["经食管超声", "经食道超声", "TEE"], needs: &["：", ":", "示", "未见", "见"], excludes: &["引导", "监测", "后复查", "再评估", "未行", "拒绝", "建议", "无此设备", "TEER"] },
     Rule { code: "35.9602", name: "经导管主动脉瓣球囊扩张成形术", triggers: &["主动脉瓣球囊扩张", "BAV", "球囊扩张主动脉瓣"], needs: &[], excludes: &["TAVR前预扩", "预扩张后植入"] },
     // Chinese-medicine treatments a TCM hospital codes from the ICD-9-CM-3 clinical edition's
     // own codes (herbal decoctions and 耳穴压豆 have none). A day's count is one procedure.
@@ -755,7 +771,8 @@ mod tests {
         assert_eq!(c, ["51.8503", "51.8800"]);
         assert!(!course("仅行EST，未行取石。患者要求1个月后再入院取石。").contains(&"51.8800".to_string()));
         assert_eq!(course("急诊经膀胱镜沿导丝置入F6双J管1根。"), ["59.8x03"]);
-        assert_eq!(course("经股动脉TAVR：自膨胀式瓣膜26mm植入，释放满意。"), ["35.0501"]);
+        assert_eq!(course("经股动脉TAVR：自膨胀式瓣膜26mm植入，释放满意。"), ["35.0502"]);
+        assert_eq!(course("经股动脉TAVI：球扩式瓣膜植入，释放满意。"), ["35.0501"]);
         let c = course("入CCU：右颈内静脉CVC，左桡动脉置管。床旁纤支镜BAL，BALF送培养。");
         assert!(c.contains(&"38.9302".to_string()) && c.contains(&"33.2400x002".to_string()), "{c:?}");
         let c = course("01-18 21:40 HFNC失败，经口气管插管，肺保护性通气。\n01-27 10:20 拔除气管插管，序贯HFNC。");
@@ -967,8 +984,11 @@ mod tests {
         // Cardioversion of ventricular tachycardia is the other countershock; of AF atrial.
         let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "发作室速，予150J同步电复律转复。"));
         assert_eq!(c, vec!["99.6200"]);
+        // (The TEE that found no thrombus first is a study of its own.)
         let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "持续性心房颤动，TEE未见血栓，予120J同步电复律转为窦律。"));
-        assert_eq!(c, vec!["99.6100"]);
+        assert_eq!(c, vec!["99.6100", "88.7202"]);
+        let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "全麻，TEE引导下房间隔穿刺，送入MitraClip夹合器于A2/P2夹合，释放夹合器。"));
+        assert_eq!(c, vec!["35.9700x003"], "a TEE that guides is part of the procedure");
         // Thrombus aspiration told the other way round.
         let c = codes(&EhrRecord::new("t").with(Section::OperativeReport, "Export导管抽吸数次，吸出大量红色血栓。"));
         assert!(c.contains(&"17.5500x003".to_string()), "{c:?}");

@@ -96,7 +96,9 @@ impl Standardizer {
                 Ok(best.into_iter().collect())
             }
             // Several terms: the whole mention where it says something of the remark (冠心病（陈旧
-            // 心梗）), else the term before it.
+            // 心梗）), else the term before it. A remark that grades the lesion (二尖瓣狭窄（重度）)
+            // brings no term of its own (重度贫血).
+            _ if is_severity(remark) && !base.is_empty() => Ok(base),
             _ if whole.iter().any(|r| says_remark(r) > 0) || base.is_empty() => Ok(whole),
             _ => Ok(base),
         }
@@ -785,6 +787,12 @@ fn infarction_by_walls(mention: &str) -> Option<String> {
     let before = mention[..head].strip_suffix("ST段抬高型").unwrap_or(&mention[..head]);
     let tail = &after[close + after[close..].chars().next()?.len_utf8()..];
     Some(format!("{before}{walls}心肌梗死{tail}"))
+}
+
+/// A remark that only grades what it follows (重度, 中-重度, 少量).
+fn is_severity(remark: &str) -> bool {
+    let rest: String = normalize(remark).chars().filter(|c| !"轻中重极度大少等量微偏-~至".contains(*c)).collect();
+    rest.is_empty() && !remark.trim().is_empty()
 }
 
 /// The words the edition subdivides a rhythm by its course with (阵发性室上性心动过速).
