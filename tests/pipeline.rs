@@ -781,3 +781,18 @@ fn structural_procedures_code_the_valve_or_defect_they_treat() {
     let dx = pipeline().code(&rheumatic).unwrap().disease_codes();
     assert_eq!(dx, vec!["I05.000x001".to_string(), "I48.x00x007".to_string()]);
 }
+
+/// A CRT-D put in for a failing heart: the cardiomyopathy it treats is principal, and the
+/// breathlessness of years that is its indication is no decompensation.
+#[test]
+fn a_resynchronisation_device_treats_the_cardiomyopathy_of_a_stable_failing_heart() {
+    let rec = EhrRecord::new("crt-d")
+        .with(Section::ChiefComplaint, "反复胸闷气促2年，加重2周")
+        .with(Section::DischargeDiagnosis, "1.慢性心力衰竭 心功能III级(NYHA) 2.完全性左束支传导阻滞 3.扩张型心肌病")
+        .with(Section::OperativeReport, "经左腋静脉穿刺送入右室除颤电极、右房电极，经冠状窦送入左室电极，测试参数满意，连接CRT-D脉冲发生器，埋入囊袋。");
+    let c = pipeline().code(&rec).unwrap();
+    assert!(c.procedure_codes().contains(&"00.5401".to_string()), "{:?}", c.procedure_codes());
+    let dx = c.disease_codes();
+    assert_eq!(dx.first().map(String::as_str), Some("I42.000"), "{dx:?}");
+    assert!(!dx.contains(&"I50.900x018".to_string()), "{dx:?}");
+}

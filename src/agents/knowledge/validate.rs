@@ -170,9 +170,13 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
         &[],
     )
     .is_some();
+    // An admission for a pacemaker, CRT or ICD is planned for a failing heart that is stable
+    // enough for it: its breathlessness of months is the indication, not a decompensation.
+    let device_admission = procedures.iter().any(|p| p.code.as_deref().is_some_and(|c| in_families(c, DEVICE_IMPLANTS)));
     let hf_worsening = has_code(&items, "I50.900x018")
         || chronic_hf.is_some()
-            && (hf_worse_in_words || cardiac_admission && (facts.hf_exacerbation_words || facts.dyspnea && facts.recent_worsening || facts.bnp_high && facts.dyspnea));
+            && (hf_worse_in_words
+                || cardiac_admission && !device_admission && (facts.hf_exacerbation_words || facts.dyspnea && facts.recent_worsening || facts.bnp_high && facts.dyspnea));
     let principal_is = |items: &[Item], ps: &[&str]| items.first().and_then(|i| i.code.as_deref()).is_some_and(|c| ps.iter().any(|p| c.starts_with(p)));
     // So does a failing heart that decompensates: the worsening of a chronic heart failure is
     // what the rise tells of, unless the doctor calls it an infarction.
@@ -502,6 +506,9 @@ fn group_families(policy: &Policy, group: &[&str]) -> Vec<String> {
     families.dedup();
     families
 }
+
+/// Cardiac rhythm devices implanted or replaced (pacemakers, CRT, ICD).
+const DEVICE_IMPLANTS: &[&str] = &["37.80", "37.81", "37.82", "37.83", "37.85", "37.86", "37.87", "37.94", "37.96", "37.98", "00.54"];
 
 /// Procedure subcategories split by site or guidance: a procedure has one of their codes.
 const ONE_SITE: &[&str] = &["38.93", "34.91", "37.0x"];
