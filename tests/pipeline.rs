@@ -796,3 +796,18 @@ fn a_resynchronisation_device_treats_the_cardiomyopathy_of_a_stable_failing_hear
     assert_eq!(dx.first().map(String::as_str), Some("I42.000"), "{dx:?}");
     assert!(!dx.contains(&"I50.900x018".to_string()), "{dx:?}");
 }
+
+/// A deep vein thrombosis is coded by the veins its remark names, and an earlier stent's
+/// status dated in the list stands beside a stent placed now.
+#[test]
+fn a_thrombosis_by_its_veins_and_a_dated_stent_status() {
+    let dx = |list: &str| pipeline().code(&EhrRecord::new("v").with(Section::DischargeDiagnosis, list)).unwrap().disease_codes();
+    assert_eq!(dx("1.右下肢深静脉血栓形成（髂股静脉）"), vec!["I80.103".to_string()]);
+    assert_eq!(dx("1.左下肢深静脉血栓形成（股总、股浅静脉及小腿肌间静脉）"), vec!["I80.104".to_string(), "I80.300x006".to_string()]);
+    assert_eq!(dx("1.急性肺栓塞（中高危）"), dx("1.急性肺栓塞"), "a grade is no vein");
+    let rec = EhrRecord::new("stent")
+        .with(Section::DischargeDiagnosis, "1.急性非ST段抬高型心肌梗死 2.冠状动脉支架植入术后(LAD，2019年)")
+        .with(Section::OperativeReport, "TIG导管造影示RCA中段狭窄95%。于RCA植入药物洗脱支架1枚。");
+    let dx = pipeline().code(&rec).unwrap().disease_codes();
+    assert!(dx.contains(&"Z95.501".to_string()), "{dx:?}");
+}

@@ -61,6 +61,10 @@ impl Standardizer {
         if let Some(r) = self.named_in_remark(cs, main, remark)? {
             return Ok(vec![r]);
         }
+        let sites = self.sites_in_remark(cs, main, remark)?;
+        if !sites.is_empty() {
+            return Ok(sites);
+        }
         // A remark in brackets (带状疱疹(左胸背部T4-5), 胃溃疡伴出血(胃角，Forrest IIa)) may say
         // which term it is (高血压病（3级，很高危）) or only where and how much: the whole mention
         // is kept where its term says something of the remark, else the term before it is.
@@ -126,6 +130,41 @@ impl Standardizer {
                 Some(both) => Resolved { confidence: r.confidence, ..both },
                 None => r,
             }))
+    }
+
+    /// The vessels a remark lists for the term before it, each the edition's name of the term at
+    /// that site (下肢深静脉血栓形成（髂股静脉） is I80.103 髂股静脉血栓形成; （股总、股浅静脉及小腿
+    /// 肌间静脉） is the femoral and the calf muscle veins' thrombosis): a part of the remark
+    /// followed by the end of the term's name (血栓形成) that is a name of the term's category.
+    /// Parts that are names themselves are [`Self::named_in_remark`]'s.
+    fn sites_in_remark(&self, cs: &CodeSystem, main: &str, remark: &str) -> Result<Vec<Resolved>, String> {
+        let base = self.resolve_whole(cs, main)?;
+        // One term, though retrieval may give it by two names of its category.
+        let Some(one) = base.first() else { return Ok(Vec::new()) };
+        let Some(category) = one.code.get(..3) else { return Ok(Vec::new()) };
+        if base.iter().any(|b| !b.code.starts_with(category)) {
+            return Ok(Vec::new());
+        }
+        let name: Vec<char> = one.name.chars().collect();
+        let mut out: Vec<Resolved> = Vec::new();
+        // Sites are vessels here (a grade, 中高危, or a kind, I型, is not where).
+        for part in remark.split(['，', ',', '、', ';', '；', ' ', '及', '和', '与']).map(normalize).filter(|p| p.contains("静脉") || p.contains("动脉")) {
+            if self.exact(cs, &part).is_some() {
+                continue;
+            }
+            // The longest end of the name first (静脉血栓形成, then 血栓形成).
+            let found = (1..name.len().saturating_sub(1))
+                .map(|k| name[k..].iter().collect::<String>())
+                .find_map(|end| self.exact(cs, &format!("{part}{end}")).filter(|r| r.code.starts_with(category)));
+            if let Some(r) = found.filter(|r| !out.iter().any(|o| o.code == r.code)) {
+                out.push(r);
+            }
+        }
+        // A remark that names only the term's own site again (（下肢深静脉）) adds nothing.
+        if out.iter().all(|r| base.iter().any(|b| b.code == r.code)) {
+            return Ok(Vec::new());
+        }
+        Ok(out)
     }
 
     /// [`Self::resolve`] of a mention taken whole.

@@ -351,8 +351,11 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     // 4. Status codes only for earlier admissions: a device placed now is a procedure.
     for st in &policy.statuses {
         let done_now = procedures.iter().any(|p| p.code.as_deref().is_some_and(|c| in_families(c, &st.unless_done)));
-        let before = present_in(rec, &[Section::PastHistory, Section::AdmissionDiagnosis, Section::PresentIllness], &st.history, &[]);
         let family = &st.code[..st.code.len().min(5)];
+        let before = present_in(rec, &[Section::PastHistory, Section::AdmissionDiagnosis, Section::PresentIllness], &st.history, &[]);
+        // The listed status dates itself (冠状动脉支架植入术后(LAD，2019年), PCI术后3年).
+        let dated = items.iter().any(|i| i.code.as_deref().is_some_and(|c| c.starts_with(family)) && names_a_past_time(&i.mention));
+        let before = before.or_else(|| dated.then(|| Evidence { section: Section::DischargeDiagnosis, start: 0, end: 0, text: String::new() }));
         let replaced = done_now && st.replaced_when_done;
         if st.coded && before.is_some() && !replaced && !has_prefix(&items, &[family]) && !has_prefix(&items, &st.unless) {
             add(&mut items, &st.code, &st.id, "既往植入（状态编码）", before.clone(), 0.6);
@@ -505,6 +508,18 @@ fn group_families(policy: &Policy, group: &[&str]) -> Vec<String> {
     families.sort();
     families.dedup();
     families
+}
+
+/// A mention that dates what it tells in the past: a year (2019年), or so long ago (3年前, 术后5年).
+fn names_a_past_time(mention: &str) -> bool {
+    let chars: Vec<char> = mention.chars().collect();
+    let year = chars.windows(5).any(|w| w[..4].iter().all(char::is_ascii_digit) && w[4] == '年');
+    let ago = mention.contains("年前") || mention.contains("月前");
+    let since = find_all(mention, "术后").into_iter().any(|(_, e)| {
+        let rest: String = chars[e..].iter().take_while(|c| c.is_ascii_digit() || matches!(c, '余' | '多')).collect();
+        !rest.is_empty() && chars.get(e + rest.chars().count()).is_some_and(|c| matches!(c, '年' | '月'))
+    });
+    year || ago || since
 }
 
 /// Cardiac rhythm devices implanted or replaced (pacemakers, CRT, ICD).
