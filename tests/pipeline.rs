@@ -797,7 +797,8 @@ fn a_resynchronisation_device_treats_the_cardiomyopathy_of_a_stable_failing_hear
     assert!(!dx.contains(&"I50.900x018".to_string()), "{dx:?}");
 }
 
-/// A deep vein thrombosis is coded by the veins its remark names, and an earlier stent's
+/// A deep vein thrombosis is coded by the veins its remark names, an unstable angina by the kind
+/// its remark names, and an earlier stent's
 /// status dated in the list stands beside a stent placed now.
 #[test]
 fn a_thrombosis_by_its_veins_and_a_dated_stent_status() {
@@ -805,6 +806,8 @@ fn a_thrombosis_by_its_veins_and_a_dated_stent_status() {
     assert_eq!(dx("1.右下肢深静脉血栓形成（髂股静脉）"), vec!["I80.103".to_string()]);
     assert_eq!(dx("1.左下肢深静脉血栓形成（股总、股浅静脉及小腿肌间静脉）"), vec!["I80.104".to_string(), "I80.300x006".to_string()]);
     assert_eq!(dx("1.急性肺栓塞（中高危）"), dx("1.急性肺栓塞"), "a grade is no vein");
+    assert_eq!(dx("1.不稳定型心绞痛（恶化劳力型）")[0], "I20.003", "the kind the remark names");
+    assert_eq!(dx("1.急性呼吸衰竭（I型）"), vec!["J96.000x001".to_string()], "a kind of another subcategory is not taken");
     let rec = EhrRecord::new("stent")
         .with(Section::DischargeDiagnosis, "1.急性非ST段抬高型心肌梗死 2.冠状动脉支架植入术后(LAD，2019年)")
         .with(Section::OperativeReport, "TIG导管造影示RCA中段狭窄95%。于RCA植入药物洗脱支架1枚。");

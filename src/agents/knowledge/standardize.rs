@@ -139,32 +139,44 @@ impl Standardizer {
     /// Parts that are names themselves are [`Self::named_in_remark`]'s.
     fn sites_in_remark(&self, cs: &CodeSystem, main: &str, remark: &str) -> Result<Vec<Resolved>, String> {
         let base = self.resolve_whole(cs, main)?;
-        // One term, though retrieval may give it by two names of its category.
-        let Some(one) = base.first() else { return Ok(Vec::new()) };
-        let Some(category) = one.code.get(..3) else { return Ok(Vec::new()) };
-        if base.iter().any(|b| !b.code.starts_with(category)) {
-            return Ok(Vec::new());
-        }
-        let name: Vec<char> = one.name.chars().collect();
-        let mut out: Vec<Resolved> = Vec::new();
-        // Sites are vessels here (a grade, 中高危, or a kind, I型, is not where).
-        for part in remark.split(['，', ',', '、', ';', '；', ' ', '及', '和', '与']).map(normalize).filter(|p| p.contains("静脉") || p.contains("动脉")) {
-            if self.exact(cs, &part).is_some() {
+        // Each term the main part names (冠心病 不稳定型心绞痛 is two), though retrieval may give
+        // one term by two names of its category: the first whose category the remark specifies.
+        for one in &base {
+            let Some(category) = one.code.get(..3) else { continue };
+            let subcategory = one.code.get(..5).unwrap_or(category);
+            let name: Vec<char> = one.name.chars().collect();
+            let mut found: Vec<Resolved> = Vec::new();
+            // Sites are vessels here (a grade, 中高危, is not where); a kind (不稳定型心绞痛(初发劳
+            // 力型)) is one of the term's own subcategory (呼吸衰竭（I型） of an acute failure stays
+            // acute).
+            for part in remark.split(['，', ',', '、', ';', '；', ' ', '及', '和', '与']).map(normalize) {
+                let within = if part.contains("静脉") || part.contains("动脉") {
+                    category
+                } else if part.ends_with('型') && part.chars().count() >= 3 {
+                    subcategory
+                } else {
+                    continue;
+                };
+                if self.exact(cs, &part).is_some() {
+                    continue;
+                }
+                // The longest end of the name first (静脉血栓形成, then 血栓形成).
+                let named = (1..name.len().saturating_sub(1))
+                    .map(|k| name[k..].iter().collect::<String>())
+                    .find_map(|end| self.exact(cs, &format!("{part}{end}")).filter(|r| r.code.starts_with(within)));
+                if let Some(r) = named.filter(|r| !found.iter().any(|o| o.code == r.code)) {
+                    found.push(r);
+                }
+            }
+            // A remark that names only the term's own site again (（下肢深静脉）) adds nothing.
+            if found.is_empty() || found.iter().all(|r| base.iter().any(|b| b.code == r.code)) {
                 continue;
             }
-            // The longest end of the name first (静脉血栓形成, then 血栓形成).
-            let found = (1..name.len().saturating_sub(1))
-                .map(|k| name[k..].iter().collect::<String>())
-                .find_map(|end| self.exact(cs, &format!("{part}{end}")).filter(|r| r.code.starts_with(category)));
-            if let Some(r) = found.filter(|r| !out.iter().any(|o| o.code == r.code)) {
-                out.push(r);
-            }
+            let mut out: Vec<Resolved> = base.iter().filter(|b| !b.code.starts_with(category)).cloned().collect();
+            out.extend(found);
+            return Ok(out);
         }
-        // A remark that names only the term's own site again (（下肢深静脉）) adds nothing.
-        if out.iter().all(|r| base.iter().any(|b| b.code == r.code)) {
-            return Ok(Vec::new());
-        }
-        Ok(out)
+        Ok(Vec::new())
     }
 
     /// [`Self::resolve`] of a mention taken whole.
