@@ -58,10 +58,12 @@ impl Standardizer {
         let Some((main, remark)) = trailing_remark(mention).filter(|_| self.scope == Scope::Dx) else {
             return self.resolve_whole(cs, mention);
         };
-        if let Some(r) = self.named_in_remark(cs, main, remark)? {
+        // The term before the remark, read once for the readings below.
+        let main_terms = self.resolve_whole(cs, main)?;
+        if let Some(r) = self.named_in_remark(cs, &main_terms, remark) {
             return Ok(vec![r]);
         }
-        let sites = self.sites_in_remark(cs, main, remark)?;
+        let sites = self.sites_in_remark(cs, &main_terms, remark);
         if !sites.is_empty() {
             return Ok(sites);
         }
@@ -81,7 +83,7 @@ impl Standardizer {
         let says_remark = |r: &Resolved| count(r, &|ch| remark_only.contains(&ch));
         let base = match whole.as_slice() {
             [one] if says_main(one) == all_of_main && says_remark(one) > 0 => Vec::new(),
-            _ => self.resolve_whole(cs, main)?,
+            _ => main_terms,
         };
         match (whole.as_slice(), base.as_slice()) {
             // One term either way: the reading that says most of the term, then most of the
@@ -114,11 +116,10 @@ impl Standardizer {
     /// (急性前间壁心肌梗死(STEMI) is I21.0 by its wall, not I21.3 of no site). Only a part of the
     /// remark that is a name of the edition (or a lexicon alias of one) counts; a remark that
     /// says where or how much does not.
-    fn named_in_remark(&self, cs: &CodeSystem, main: &str, remark: &str) -> Result<Option<Resolved>, String> {
-        let base = self.resolve_whole(cs, main)?;
-        let [one] = base.as_slice() else { return Ok(None) };
-        let Some(subcategory) = one.code.get(..5) else { return Ok(None) };
-        Ok(remark
+    fn named_in_remark(&self, cs: &CodeSystem, base: &[Resolved], remark: &str) -> Option<Resolved> {
+        let [one] = base else { return None };
+        let subcategory = one.code.get(..5)?;
+        remark
             .split(['，', ',', '、', ';', '；', ' '])
             .map(normalize)
             .filter(|p| p.chars().count() >= 2)
@@ -129,7 +130,7 @@ impl Standardizer {
             .map(|r| match course_with_kind(cs, one, &r) {
                 Some(both) => Resolved { confidence: r.confidence, ..both },
                 None => r,
-            }))
+            })
     }
 
     /// The vessels a remark lists for the term before it, each the edition's name of the term at
@@ -137,11 +138,10 @@ impl Standardizer {
     /// 肌间静脉） is the femoral and the calf muscle veins' thrombosis): a part of the remark
     /// followed by the end of the term's name (血栓形成) that is a name of the term's category.
     /// Parts that are names themselves are [`Self::named_in_remark`]'s.
-    fn sites_in_remark(&self, cs: &CodeSystem, main: &str, remark: &str) -> Result<Vec<Resolved>, String> {
-        let base = self.resolve_whole(cs, main)?;
+    fn sites_in_remark(&self, cs: &CodeSystem, base: &[Resolved], remark: &str) -> Vec<Resolved> {
         // Each term the main part names (冠心病 不稳定型心绞痛 is two), though retrieval may give
         // one term by two names of its category: the first whose category the remark specifies.
-        for one in &base {
+        for one in base {
             let Some(category) = one.code.get(..3) else { continue };
             let subcategory = one.code.get(..5).unwrap_or(category);
             let name: Vec<char> = one.name.chars().collect();
@@ -174,9 +174,9 @@ impl Standardizer {
             }
             let mut out: Vec<Resolved> = base.iter().filter(|b| !b.code.starts_with(category)).cloned().collect();
             out.extend(found);
-            return Ok(out);
+            return out;
         }
-        Ok(Vec::new())
+        Vec::new()
     }
 
     /// [`Self::resolve`] of a mention taken whole.
