@@ -463,9 +463,10 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             let plain = (dilated || written_apart)
                 && !any(&cl, &["药物球囊扩张", "药物涂层球囊扩张"]);
             let balloon_failed = any(&cl, &["球囊无法通过", "球囊未能通过", "球囊不能通过"]);
-            // A valve or septum dilated (20mm球囊预扩张主动脉瓣, 180次/分快速起搏下预扩) is a
-            // structural procedure's step, not a coronary angioplasty.
-            let structural = any(&cl, &["主动脉瓣", "二尖瓣", "肺动脉瓣", "三尖瓣", "瓣膜", "瓣口", "房间隔", "快速起搏", "起搏下", "bpm"]);
+            // A valve or septum dilated (20mm球囊预扩张主动脉瓣, 180bpm起搏下预扩) is a structural
+            // procedure's step, not a coronary angioplasty (a coronary dilated under temporary
+            // pacing is one).
+            let structural = any(&cl, &["主动脉瓣", "二尖瓣", "肺动脉瓣", "三尖瓣", "瓣膜", "瓣口", "房间隔", "快速起搏", "bpm"]);
             if (dcb || plain) && (coronary_context || !last_vessels.is_empty()) && !structural && !tells_history(&cl) && !any(&cl, NEGATED) {
                 let o = if balloon_failed { Outcome::Failed } else { outcome };
                 if dcb {

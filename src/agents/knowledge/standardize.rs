@@ -555,8 +555,6 @@ fn is_subsequence(short: &str, long: &str) -> bool {
     short.chars().count() < long.chars().count() && short.chars().all(|c| rest.any(|l| l == c))
 }
 
-/// Segments `key` into dictionary words and gaps, maximizing the sum of squared word lengths
-/// (long names beat their fragments). Returns (text, is_word) runs in order.
 /// Words that mark a remark about a procedure, not a diagnosis.
 const PROCEDURE_REMARK: &[&str] = &["术后", "治疗后", "植入", "置入", "PCI", "PTCA", "球囊", "支架", "消融", "搭桥"];
 /// A complication of a device or a procedure is a diagnosis, though it names the procedure
@@ -615,6 +613,8 @@ pub fn strip_procedure_remarks(mention: &str) -> String {
     if result.trim().is_empty() { mention.to_owned() } else { result }
 }
 
+/// Segments `key` into dictionary words and gaps, maximizing the sum of squared word lengths
+/// (long names beat their fragments). Returns (text, is_word) runs in order.
 pub fn segment(key: &str, is_word: impl Fn(&str) -> bool) -> Vec<(String, bool)> {
     const MAX_WORD: usize = 32;
     let chars: Vec<char> = key.chars().collect();
