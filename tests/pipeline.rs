@@ -814,3 +814,19 @@ fn a_thrombosis_by_its_veins_and_a_dated_stent_status() {
     let dx = pipeline().code(&rec).unwrap().disease_codes();
     assert!(dx.contains(&"Z95.501".to_string()), "{dx:?}");
 }
+
+/// A coronary intervention where the lists name only the coronary disease was done for an
+/// unstable angina, which is principal; where an angina is listed nothing is added.
+#[test]
+fn a_coronary_intervention_treats_an_angina_the_lists_may_not_name() {
+    let rec = EhrRecord::new("pci-cad")
+        .with(Section::AdmissionDiagnosis, "1.冠状动脉粥样硬化性心脏病 2.高血压（2级很高危）")
+        .with(Section::ClinicalCourse, "患者有手术指征，排除相关禁忌行冠状动脉造影术+冠状动脉药物球囊扩张术，手术顺利。");
+    let dx = pipeline().code(&rec).unwrap().disease_codes();
+    assert_eq!(dx.first().map(String::as_str), Some("I20.000"), "{dx:?}");
+    let listed = EhrRecord::new("pci-sa")
+        .with(Section::DischargeDiagnosis, "1.冠状动脉粥样硬化性心脏病 稳定型心绞痛")
+        .with(Section::OperativeReport, "TIG导管造影示LAD近段狭窄90%。于LAD植入药物洗脱支架1枚。");
+    let dx = pipeline().code(&listed).unwrap().disease_codes();
+    assert!(!dx.contains(&"I20.000".to_string()), "{dx:?}");
+}

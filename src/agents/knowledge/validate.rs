@@ -215,6 +215,14 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
             }
         }
     }
+    // A coronary intervention treats an angina or an infarction: where the lists name only the
+    // coronary disease it was done in (冠心病 … 行冠状动脉药物球囊扩张术), the angina it was done
+    // for is unstable angina, and it is what the admission treated.
+    let pci_now = procedures.iter().any(|p| p.code.as_deref().is_some_and(|c| in_families(c, &["36.06", "36.07", "00.66", "17.55"])));
+    if pci_now && has_prefix(&items, &["I25.1"]) && !has_prefix(&items, &["I20", "I21", "I22", "I24"]) && !coronary_ruled_out {
+        out.notes.push("a coronary intervention with no angina or infarction listed: I20.000".into());
+        items.insert(0, recovered("I20.000", "不稳定型心绞痛", "冠脉介入治疗所针对的心绞痛", None, 0.6));
+    }
     let angina: Vec<usize> = items
         .iter()
         .enumerate()
