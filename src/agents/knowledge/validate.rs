@@ -163,19 +163,21 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     // exacerbation, a bleed) is that illness's; the heart failure beside it worsened only
     // where the notes say so in words.
     let cardiac_admission = items.first().and_then(|i| i.code.as_deref()).is_some_and(|c| c.starts_with('I'));
-    let hf_worse_in_words = present_in(
-        rec,
-        &[Section::ChiefComplaint, Section::PresentIllness, Section::ClinicalCourse],
-        &["心衰加重", "心力衰竭加重", "心功能不全加重", "心衰急性加重", "心力衰竭急性加重"],
-        &[],
-    )
-    .is_some();
+    let hf_worse_in_words = || {
+        present_in(
+            rec,
+            &[Section::ChiefComplaint, Section::PresentIllness, Section::ClinicalCourse],
+            &["心衰加重", "心力衰竭加重", "心功能不全加重", "心衰急性加重", "心力衰竭急性加重"],
+            &[],
+        )
+        .is_some()
+    };
     // An admission for a pacemaker, CRT or ICD is planned for a failing heart that is stable
     // enough for it: its breathlessness of months is the indication, not a decompensation.
     let device_admission = procedures.iter().any(|p| p.code.as_deref().is_some_and(|c| in_families(c, DEVICE_IMPLANTS)));
     let hf_worsening = has_code(&items, "I50.900x018")
         || chronic_hf.is_some()
-            && (hf_worse_in_words
+            && (hf_worse_in_words()
                 || cardiac_admission && !device_admission && (facts.hf_exacerbation_words || facts.dyspnea && facts.recent_worsening || facts.bnp_high && facts.dyspnea));
     let principal_is = |items: &[Item], ps: &[&str]| items.first().and_then(|i| i.code.as_deref()).is_some_and(|c| ps.iter().any(|p| c.starts_with(p)));
     // So does a failing heart that decompensates: the worsening of a chronic heart failure is
@@ -215,10 +217,11 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
             }
         }
     }
-    // A coronary intervention treats an angina or an infarction: where the lists name only the
-    // coronary disease it was done in (冠心病 … 行冠状动脉药物球囊扩张术), the angina it was done
-    // for is unstable angina, and it is what the admission treated.
-    let pci_now = procedures.iter().any(|p| p.code.as_deref().is_some_and(|c| in_families(c, &["36.06", "36.07", "00.66", "17.55"])));
+    // A coronary intervention (a procedure the policy says treats angina) treats an angina or
+    // an infarction: where the lists name only the coronary disease it was done in (冠心病 …
+    // 行冠状动脉药物球囊扩张术), the angina it was done for is unstable angina, and it is what
+    // the admission treated.
+    let pci_now = procedures.iter().any(|p| p.code.as_deref().is_some_and(|c| policy.treated_by(c).any(|d| d == "I20")));
     if pci_now && has_prefix(&items, &["I25.1"]) && !has_prefix(&items, &["I20", "I21", "I22", "I24"]) && !coronary_ruled_out {
         out.notes.push("a coronary intervention with no angina or infarction listed: I20.000".into());
         items.insert(0, recovered("I20.000", "不稳定型心绞痛", "冠脉介入治疗所针对的心绞痛", None, 0.6));
@@ -360,10 +363,14 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     for st in &policy.statuses {
         let done_now = procedures.iter().any(|p| p.code.as_deref().is_some_and(|c| in_families(c, &st.unless_done)));
         let family = &st.code[..st.code.len().min(5)];
-        let before = present_in(rec, &[Section::PastHistory, Section::AdmissionDiagnosis, Section::PresentIllness], &st.history, &[]);
-        // The listed status dates itself (冠状动脉支架植入术后(LAD，2019年), PCI术后3年).
-        let dated = items.iter().any(|i| i.code.as_deref().is_some_and(|c| c.starts_with(family)) && names_a_past_time(&i.mention));
-        let before = before.or_else(|| dated.then(|| Evidence { section: Section::DischargeDiagnosis, start: 0, end: 0, text: String::new() }));
+        // Told in the history, or the listed status dates itself (冠状动脉支架植入术后(LAD，2019年),
+        // PCI术后3年).
+        let before = present_in(rec, &[Section::PastHistory, Section::AdmissionDiagnosis, Section::PresentIllness], &st.history, &[]).or_else(|| {
+            items
+                .iter()
+                .find(|i| i.code.as_deref().is_some_and(|c| c.starts_with(family)) && names_a_past_time(&i.mention))
+                .and_then(|i| i.evidence.first().cloned())
+        });
         let replaced = done_now && st.replaced_when_done;
         if st.coded && before.is_some() && !replaced && !has_prefix(&items, &[family]) && !has_prefix(&items, &st.unless) {
             add(&mut items, &st.code, &st.id, "既往植入（状态编码）", before.clone(), 0.6);
