@@ -373,6 +373,24 @@ fn mine_endoscopic_haemostasis(section: Section, text: &str, out: &mut Vec<Found
     out.push(Found { code: code.into(), name: name.into(), evidence: ev(section, text, s, e), more: Vec::new(), facts: Vec::new(), confidence: 0.8 });
 }
 
+/// A ventilation no section times alone (the intubation in the operative note, the extubation
+/// in the course) is timed by the record's whole timeline; an intubation and an extubation
+/// timed apart are a ventilation, though no ventilation word is written.
+fn time_ventilation_across_sections(rec: &EhrRecord, found: &mut Vec<Found>) {
+    if found.iter().any(|f| f.code == "96.7100" || f.code == "96.7200") {
+        return;
+    }
+    let Some(hours) = record_ventilation_hours(rec) else { return };
+    let (code, name) = if hours >= 96.0 { ("96.7200", "等于或大于96小时连续的持续性侵入性机械性通气") } else { ("96.7100", "少于96小时连续的持续性侵入性机械性通气") };
+    if let Some(f) = found.iter_mut().find(|f| f.code == "96.7000") {
+        f.code = code.into();
+        f.name = name.into();
+    } else if let Some(intubation) = found.iter().find(|f| f.code == "96.0400") {
+        let evidence = intubation.evidence.clone();
+        found.push(Found { code: code.into(), name: name.into(), evidence, more: Vec::new(), facts: Vec::new(), confidence: 0.8 });
+    }
+}
+
 /// Where the present illness reaches our own hospital (送至我院急诊, 到达急诊后…).
 const ARRIVAL: &[&str] = &["我院急诊", "本院急诊", "到达急诊", "到急诊", "来我院", "至我院", "送我院", "入我院", "到达我院", "抵达我院", "来院急诊"];
 /// What an emergency department does before the patient reaches the ward.
@@ -494,33 +512,69 @@ fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
 /// (2026-03-02 03:15 …经口气管插管… 2026-03-06 01:45 …拔除气管插管 → 94.5 h). Answers nothing
 /// when either end has no time of its own.
 fn timeline_ventilation_hours(text: &str) -> Option<f64> {
-    const START: &[&str] = &["气管插管", "气管内插管", "经口插管", "经鼻插管", "接呼吸机", "呼吸机辅助", "有创机械通气", "有创通气"];
-    const END: &[&str] = &["拔除气管插管", "拔除气管导管", "拔管", "撤机", "脱机", "撤离呼吸机", "停用呼吸机", "宣告临床死亡", "宣告死亡", "临床死亡"];
-    let stamps = timestamps(text);
+    let stamps = timestamps(text, None);
     let at = |pos: usize| stamps.iter().rev().find(|(p, _)| *p <= pos).and_then(|(_, m)| *m);
-    let first_start = START
-        .iter()
-        .chain(VENTILATOR_MODES)
-        .flat_map(|w| find_all(text, w))
-        .filter(|&(s, e)| {
-            let before: String = text.chars().skip(s.saturating_sub(3)).take(s.min(3)).collect();
-            done(text, s, e) && !before.contains("拔") && !clause(text, s, e).0.contains("无创")
-        })
-        .map(|(s, _)| s)
-        .min()?;
+    let first_start = ventilation_starts(text).min()?;
     let start = at(first_start)?;
-    let end_pos = END.iter().flat_map(|w| find_all(text, w)).map(|(s, _)| s).filter(|&s| s > first_start).min()?;
+    let end_pos = find_any(text, VENTILATION_ENDS).map(|(s, _)| s).filter(|&s| s > first_start).min()?;
     let end = at(end_pos)?;
     (end > start).then(|| (end - start) as f64 / 60.0)
 }
 
+const VENTILATION_STARTS: &[&str] = &["气管插管", "气管内插管", "经口插管", "经鼻插管", "接呼吸机", "呼吸机辅助", "有创机械通气", "有创通气"];
+const VENTILATION_ENDS: &[&str] = &["拔除气管插管", "拔除气管导管", "拔管", "撤机", "脱机", "撤离呼吸机", "停用呼吸机", "宣告临床死亡", "宣告死亡", "临床死亡"];
+
+fn find_any<'a>(text: &'a str, words: &'a [&str]) -> impl Iterator<Item = (usize, usize)> + 'a {
+    words.iter().flat_map(move |w| find_all(text, w))
+}
+
+/// Where a section starts an invasive ventilation (not an extubation, not a non-invasive one).
+fn ventilation_starts(text: &str) -> impl Iterator<Item = usize> + '_ {
+    find_any(text, VENTILATION_STARTS).chain(find_any(text, VENTILATOR_MODES)).filter(|&(s, e)| {
+        let before: String = text.chars().skip(s.saturating_sub(3)).take(s.min(3)).collect();
+        done(text, s, e) && !before.contains("拔") && !clause(text, s, e).0.contains("无创")
+    }).map(|(s, _)| s)
+}
+
+/// The hours between the intubation one section times and the extubation (weaning, death)
+/// another does: an operative note's 12-03 19:50 经口气管插管 and the course's 12.06 17:30 拔管
+/// (70 h). Every start and end is placed by its own timestamp, so the sections' order does not
+/// matter; dates without their year take the record's first year.
+fn record_ventilation_hours(rec: &EhrRecord) -> Option<f64> {
+    let texts: Vec<&str> = SOURCES.iter().map(|&s| rec.text(s)).filter(|t| !t.is_empty()).collect();
+    let year = texts.iter().find_map(|t| first_year(t));
+    let mut starts = Vec::new();
+    let mut ends = Vec::new();
+    for text in &texts {
+        let stamps = timestamps(text, year);
+        let at = |pos: usize| stamps.iter().rev().find(|(p, _)| *p <= pos).and_then(|(_, m)| *m);
+        starts.extend(ventilation_starts(text).filter_map(at));
+        ends.extend(find_any(text, VENTILATION_ENDS).filter_map(|(s, _)| at(s)));
+    }
+    let start = starts.into_iter().min()?;
+    let end = ends.into_iter().filter(|&e| e > start).min()?;
+    Some((end - start) as f64 / 60.0)
+}
+
+/// The first year a section writes in a date (2024-03-25, 2024年3月).
+fn first_year(text: &str) -> Option<i64> {
+    let chars: Vec<char> = text.chars().collect();
+    (0..chars.len().saturating_sub(4)).find_map(|i| {
+        let digits = chars[i..i + 4].iter().all(char::is_ascii_digit) && (i == 0 || !chars[i - 1].is_ascii_digit());
+        let year: i64 = if digits { chars[i..i + 4].iter().collect::<String>().parse().ok()? } else { return None };
+        ((1900..2200).contains(&year) && matches!(chars[i + 4], '-' | '/' | '年' | '.')).then_some(year)
+    })
+}
+
 /// The timestamps of notes written day by day, by char offset: each time of day (03:15) with
-/// the date last written before it (2026-03-02, 3-21, 3月21日), in minutes; a date alone
-/// answers `None` (its time is not known). Ratios such as 1:1 are not times.
-fn timestamps(text: &str) -> Vec<(usize, Option<i64>)> {
+/// the date last written before it (2026-03-02, 3-21, 12.06 at a note's head, 3月21日), in
+/// minutes; a date alone answers `None` (its time is not known). A date without its year takes
+/// the last year written, else `year`. Ratios such as 1:1 are not times.
+fn timestamps(text: &str, year: Option<i64>) -> Vec<(usize, Option<i64>)> {
     let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
     let mut day: Option<i64> = None;
+    let mut last_year = year.unwrap_or(2000);
     let mut i = 0;
     let number = |from: usize| {
         let mut j = from;
@@ -540,16 +594,18 @@ fn timestamps(text: &str) -> Vec<(usize, Option<i64>)> {
         };
         let sep = chars.get(j).copied();
         match sep {
-            // 2026-03-02, 2026/3/2, 3-21, 3月21日
-            Some('-' | '/' | '月') if chars.get(j + 1).is_some_and(char::is_ascii_digit) => {
+            // 2026-03-02, 2026/3/2, 3-21, 3月21日, 12.06 17:30
+            Some('-' | '/' | '月' | '.') if chars.get(j + 1).is_some_and(char::is_ascii_digit) => {
                 let (Some(b), k) = number(j + 1) else {
                     i = j;
                     continue;
                 };
                 let with_year = a >= 1900 && matches!(chars.get(k), Some('-' | '/'));
                 // A month and day without the year only where it heads a note (3-21 07:10) or
-                // says 日 (3月21日): 3-5次 is a range.
-                let heads_note = (i == 0 || chars[i - 1] == '\n') || (chars.get(k) == Some(&' ') && chars.get(k + 1).is_some_and(char::is_ascii_digit));
+                // says 日 (3月21日): 3-5次 is a range, 3.5 a number.
+                let at_line_start = i == 0 || chars[i - 1] == '\n';
+                let before_time = chars.get(k) == Some(&' ') && chars.get(k + 1).is_some_and(char::is_ascii_digit);
+                let heads_note = if sep == Some('.') { at_line_start && before_time } else { at_line_start || before_time };
                 if !with_year && !(if sep == Some('月') { chars.get(k) == Some(&'日') } else { heads_note }) {
                     i = k;
                     continue;
@@ -560,9 +616,10 @@ fn timestamps(text: &str) -> Vec<(usize, Option<i64>)> {
                         _ => (a, b, 1, k),
                     }
                 } else {
-                    (2000, a, b, k)
+                    (last_year, a, b, k)
                 };
                 if (1..=12).contains(&m) && (1..=31).contains(&d) {
+                    last_year = y;
                     day = Some(days_from_civil(y, m, d));
                     out.push((i, None));
                 }
@@ -649,6 +706,7 @@ pub fn mine_record(rec: &EhrRecord, policy: &Policy) -> Mined {
             mine_endoscopic_haemostasis(section, text, &mut found);
         }
     }
+    time_ventilation_across_sections(rec, &mut found);
     mine_our_emergency_department(rec, &mut found);
     ventricular_cardioversion(rec, &mut found);
     mine_tuina(rec, &mut found);
@@ -909,6 +967,25 @@ mod tests {
         assert!(c.contains(&"96.7000".to_string()), "{c:?}");
         let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "予BiPAP无创通气。告知家属如2h内血气无改善，需气管插管有创通气，家属签字同意。2h后神志转清，暂不插管。"));
         assert!(!c.iter().any(|x| x.starts_with("96.7") || x == "96.0400"), "{c:?}");
+    }
+
+    /// The intubation timed in the operative note and the extubation (or the death) in the
+    /// course: the hours are the record's, whatever section tells each end; a yearless date
+    /// takes the record's year, and 12.06 heading a note is a date.
+    #[test]
+    fn ventilation_hours_across_sections() {
+        let rec = |op: &str, course: &str| EhrRecord::new("t").with(Section::OperativeReport, op).with(Section::ClinicalCourse, course);
+        let op = "(1) 12-03 09:00 BiPAP无创通气。\n(2) 12-03 19:50 意识障碍加重，行经口气管插管（7.5#），接有创呼吸机。";
+        let c = codes(&rec(op, "12.03 08:40入院，予BiPAP。\n12.06 17:30 拔管，序贯BiPAP无创通气。"));
+        assert!(c.contains(&"96.7100".to_string()) && !c.contains(&"96.7000".to_string()), "{c:?}");
+        let c = codes(&rec(op, "12.03 08:40入院，予BiPAP。\n12.08 17:30 拔管，序贯BiPAP无创通气。"));
+        assert!(c.contains(&"96.7200".to_string()), "{c:?}");
+        // The year written in one section dates the other's yearless times.
+        let c = codes(&rec("1、03-25 19:30 经口气管插管7.0#，顺利。", "2024-03-25 19:00 入科，抽搐发作。\n03-28 16:00 拔管。"));
+        assert!(c.contains(&"96.7100".to_string()), "{c:?}");
+        // Neither end timed: the duration stays unknown; a decimal is no date.
+        let c = codes(&rec("经口气管插管，接呼吸机。", "血钾3.5 mmol/L。\n拔管后改鼻导管。"));
+        assert!(c.contains(&"96.7000".to_string()), "{c:?}");
     }
 
     /// Ward and ICU procedures told in the notes: tracheostomy, bronchoscopy with lavage,
