@@ -830,3 +830,33 @@ fn a_coronary_intervention_treats_an_angina_the_lists_may_not_name() {
     let dx = pipeline().code(&listed).unwrap().disease_codes();
     assert!(!dx.contains(&"I20.000".to_string()), "{dx:?}");
 }
+
+/// Maintenance haemodialysis the patient came in on: beside the pacemaker the admission was
+/// for, its sessions rank after it and the kidney disease is not principal; the status is
+/// Z99.201 血液透析状态. Admitted for the kidney, the dialysis stays principal.
+#[test]
+fn maintenance_dialysis_continues_beside_the_procedure_the_admission_was_for() {
+    let rec = EhrRecord::new("hd-ppm")
+        .with(Section::DischargeDiagnosis, "1.三度房室传导阻滞 2.慢性肾脏病5期 维持性血液透析")
+        .with(Section::OperativeReport, "局麻下经左锁骨下静脉穿刺，植入双腔永久起搏器，心房电极置于右心耳，心室电极置于右室间隔部，测试参数满意。")
+        .with(Section::ClinicalCourse, "入院后继续规律血液透析。术后第2天行血液透析1次。");
+    let c = pipeline().code(&rec).unwrap();
+    let px = c.procedure_codes();
+    assert_eq!(px.first().map(String::as_str), Some("37.8301"), "{px:?}");
+    assert_eq!(px.last().map(String::as_str), Some("39.9500"), "{px:?}");
+    let dx = c.disease_codes();
+    assert_eq!(dx.first().map(String::as_str), Some("I44.200"), "{dx:?}");
+    assert!(dx.contains(&"Z99.201".to_string()), "{dx:?}");
+    let angiography = EhrRecord::new("hd-cag")
+        .with(Section::DischargeDiagnosis, "1.冠状动脉粥样硬化性心脏病 不稳定型心绞痛 2.慢性肾脏病5期 维持性血液透析")
+        .with(Section::OperativeReport, "经右桡动脉以TIG导管行左、右冠状动脉造影：LAD中段狭窄50%，RCA未见明显狭窄，建议药物治疗。")
+        .with(Section::ClinicalCourse, "入院后继续规律血液透析。造影次日行血液透析1次。");
+    let c = pipeline().code(&angiography).unwrap();
+    assert_eq!(c.procedure_codes(), vec!["88.5500".to_string(), "39.9500".to_string()]);
+    assert_eq!(c.disease_codes().first().map(String::as_str), Some("I20.000"), "{:?}", c.disease_codes());
+    let kidney = EhrRecord::new("hd")
+        .with(Section::DischargeDiagnosis, "1.慢性肾脏病5期 维持性血液透析 2.高钾血症")
+        .with(Section::ClinicalCourse, "入院后行血液透析2次，输注悬浮红细胞2U。");
+    let px = pipeline().code(&kidney).unwrap().procedure_codes();
+    assert_eq!(px.first().map(String::as_str), Some("39.9500"), "{px:?}");
+}

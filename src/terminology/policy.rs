@@ -176,6 +176,18 @@ pub struct PrincipalRule {
 pub struct ProcedureRank {
     pub default_tier: u8,
     pub tiers: Vec<Vec<String>>,
+    /// Treatments the patient came in with and goes on with (maintenance haemodialysis): in a
+    /// record whose words say so, their sessions this stay rank after every other procedure.
+    pub continuing: Vec<Continuing>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Continuing {
+    pub procedures: Vec<String>,
+    pub words: Vec<String>,
+    /// Only beside one of these (the heart's procedure the admission was for).
+    pub beside: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -353,6 +365,7 @@ struct RawPrincipal {
 struct RawRank {
     default_tier: u8,
     tiers: Spanned<Vec<Vec<String>>>,
+    continuing: Option<Spanned<Vec<Continuing>>>,
 }
 
 #[derive(Deserialize)]
@@ -687,7 +700,22 @@ impl Builder {
                     }
                 }
             }
-            self.procedure_rank = Some(ProcedureRank { default_tier: r.default_tier, tiers: r.tiers.into_inner() });
+            let mut continuing = Vec::new();
+            if let Some(list) = r.continuing {
+                for c in list.get_ref() {
+                    if let Some(p) = c.procedures.iter().find(|p| !check.is_family(p)) {
+                        return src.error(list.span(), format!("procedure_rank.continuing: {p:?} is no code family of the loaded editions"));
+                    }
+                    if let Some(p) = c.beside.iter().find(|p| !check.is_family(p)) {
+                        return src.error(list.span(), format!("procedure_rank.continuing: beside {p:?} is no code family of the loaded editions"));
+                    }
+                    if c.words.is_empty() {
+                        return src.error(list.span(), "procedure_rank.continuing: an entry needs the words that tell the treatment goes on");
+                    }
+                }
+                continuing = list.into_inner();
+            }
+            self.procedure_rank = Some(ProcedureRank { default_tier: r.default_tier, tiers: r.tiers.into_inner(), continuing });
         }
         if let Some(c) = raw.counts {
             for list in [&c.vessels, &c.stents] {
@@ -780,6 +808,14 @@ impl Policy {
     }
 
     /// The principal-procedure tier of a code (lower first).
+    /// Whether a procedure continues a treatment the record says the patient was already on,
+    /// beside a procedure the admission was for.
+    pub fn continues_treatment(&self, code: &str, others: &[String], says: impl Fn(&str) -> bool) -> bool {
+        self.procedure_rank.continuing.iter().any(|c| {
+            in_families(code, &c.procedures) && others.iter().any(|o| in_families(o, &c.beside)) && c.words.iter().any(|w| says(w))
+        })
+    }
+
     pub fn procedure_tier(&self, code: &str) -> u8 {
         self.procedure_rank
             .tiers

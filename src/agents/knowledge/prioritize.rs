@@ -300,7 +300,9 @@ impl Agent for PrioritizeProceduresAgent {
     fn run(&self, input: AgentInput<'_>) -> Result<AgentOutput, AgentError> {
         let mut items = input.items;
         let code = |i: &Item| i.code.clone().unwrap_or_default();
-        items.sort_by_key(|i| self.policy.procedure_tier(&code(i)));
+        let says = |w: &str| Section::ALL.iter().any(|&s| input.record.text(s).contains(w));
+        let all: Vec<String> = items.iter().map(code).collect();
+        items.sort_by_key(|i| if self.policy.continues_treatment(&code(i), &all, says) { u8::MAX } else { self.policy.procedure_tier(&code(i)) });
         let mut notes: Vec<String> = items
             .first()
             .map(|p| {
