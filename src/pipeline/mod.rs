@@ -259,6 +259,10 @@ impl Pipeline {
     /// As [`Pipeline::code`], stopping between stages once `budget` has passed (a server
     /// must not let one record hold a core for as long as it likes).
     pub fn code_within(&self, rec: &EhrRecord, budget: Option<std::time::Duration>) -> Result<Coding, PipelineError> {
+        crate::agents::knowledge::mine::within_one_coding(|| self.code_stages(rec, budget))
+    }
+
+    fn code_stages(&self, rec: &EhrRecord, budget: Option<std::time::Duration>) -> Result<Coding, PipelineError> {
         let started = Instant::now();
         let stopped = crate::record::stops::with_full_width_stops(rec);
         let rec = stopped.as_ref().unwrap_or(rec);

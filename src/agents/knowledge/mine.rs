@@ -675,6 +675,7 @@ fn ventilation_hours(cl: &str) -> Option<f64> {
 
 /// What mining found: the procedures done, in record order, each with the facts it came from
 /// (empty for the phrase rules), and the facts left uncoded (failed, planned) with why.
+#[derive(Clone)]
 pub struct Mined {
     pub items: Vec<Item>,
     /// Per item (same order): the facts cited, described for the trace and the Provenance.
@@ -682,7 +683,49 @@ pub struct Mined {
     pub not_coded: Vec<String>,
 }
 
+thread_local! {
+    /// Inside one coding: the last record mined, by its text and policy.
+    static LAST: std::cell::RefCell<Option<(u64, Mined)>> = const { std::cell::RefCell::new(None) };
+    static IN_CODING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs one record's coding with mining remembered: the mining and the validation stage both
+/// read the whole record (the validation's reading was a fifth of the coding time), and
+/// inside one coding the record and the policy do not change. Nothing outlives the call.
+pub fn within_one_coding<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            IN_CODING.with(|c| c.set(self.0));
+            LAST.with(|l| *l.borrow_mut() = None);
+        }
+    }
+    let _reset = Reset(IN_CODING.with(|c| c.replace(true)));
+    LAST.with(|l| *l.borrow_mut() = None);
+    f()
+}
+
+/// The procedures the record's report and notes tell were done (remembered within one coding).
 pub fn mine_record(rec: &EhrRecord, policy: &Policy) -> Mined {
+    use std::hash::{Hash, Hasher};
+    if !IN_CODING.with(|c| c.get()) {
+        return read_and_mine(rec, policy);
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (policy as *const Policy as usize).hash(&mut h);
+    for section in Section::ALL {
+        rec.text(section).hash(&mut h);
+    }
+    let key = h.finish();
+    if let Some(hit) = LAST.with(|l| l.borrow().as_ref().filter(|(k, _)| *k == key).map(|(_, m)| m.clone())) {
+        return hit;
+    }
+    let mined = read_and_mine(rec, policy);
+    LAST.with(|l| *l.borrow_mut() = Some((key, mined.clone())));
+    mined
+}
+
+fn read_and_mine(rec: &EhrRecord, policy: &Policy) -> Mined {
     let told = read_record(rec);
     let facts = code_facts(&told, policy);
     let mut found = Vec::new();
@@ -967,6 +1010,21 @@ mod tests {
         assert!(c.contains(&"96.7000".to_string()), "{c:?}");
         let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "予BiPAP无创通气。告知家属如2h内血气无改善，需气管插管有创通气，家属签字同意。2h后神志转清，暂不插管。"));
         assert!(!c.iter().any(|x| x.starts_with("96.7") || x == "96.0400"), "{c:?}");
+    }
+
+    /// Within one coding a record is mined once and remembered by its text; another text is
+    /// mined afresh, and nothing is remembered once the coding is over.
+    #[test]
+    fn mining_is_remembered_only_within_one_coding() {
+        let policy = Policy::load(None, &crate::terminology::policy::Unchecked).unwrap();
+        let a = EhrRecord::new("a").with(Section::ClinicalCourse, "当日床旁HD 1次。");
+        let b = EhrRecord::new("a").with(Section::ClinicalCourse, "予经口气管插管，接呼吸机。");
+        let codes_of = |r: &EhrRecord| mine_record(r, &policy).items.into_iter().filter_map(|i| i.code).collect::<Vec<_>>();
+        let (first, other, again) = within_one_coding(|| (codes_of(&a), codes_of(&b), codes_of(&a)));
+        assert_eq!(first, ["39.9500"]);
+        assert!(other.contains(&"96.0400".to_string()) && !other.contains(&"39.9500".to_string()), "{other:?}");
+        assert_eq!(again, first);
+        assert!(LAST.with(|l| l.borrow().is_none()) && !IN_CODING.with(|c| c.get()));
     }
 
     /// The intubation timed in the operative note and the extubation (or the death) in the
