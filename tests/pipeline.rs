@@ -860,3 +860,24 @@ fn maintenance_dialysis_continues_beside_the_procedure_the_admission_was_for() {
     let px = pipeline().code(&kidney).unwrap().procedure_codes();
     assert_eq!(px.first().map(String::as_str), Some("39.9500"), "{px:?}");
 }
+
+/// A septic shock from an obstructed, infected ureter drained by a stent: the stent is the
+/// principal procedure, and the stone with hydronephrosis and infection (one combined code)
+/// the principal diagnosis, over the organism's sepsis. Without the drainage, the sepsis the
+/// blood grew stays principal.
+#[test]
+fn a_drained_focus_is_principal_over_its_sepsis() {
+    let dx_list = "1.脓毒性休克\n2.左输尿管上段结石伴左肾积水\n3.急性肾盂肾炎(左)\n4.大肠埃希菌血流感染";
+    let drained = EhrRecord::new("uro")
+        .with(Section::ChiefComplaint, "左腰痛3天，发热、寒颤1天")
+        .with(Section::DischargeDiagnosis, dx_list)
+        .with(Section::OperativeReport, "经尿道置入膀胱镜，在导丝引导下向左输尿管内插入F6 D-J管一根，置管顺利，见脓性尿液流出。");
+    let c = pipeline().code(&drained).unwrap();
+    assert_eq!(c.procedure_codes().first().map(String::as_str), Some("59.8x03"), "{:?}", c.procedure_codes());
+    let dx = c.disease_codes();
+    assert_eq!(dx.first().map(String::as_str), Some("N13.602"), "{dx:?}");
+    assert!(!dx.contains(&"N10.x02".to_string()) && !dx.contains(&"N13.202".to_string()), "{dx:?}");
+    let undrained = EhrRecord::new("uro2").with(Section::ChiefComplaint, "左腰痛3天，发热、寒颤1天").with(Section::DischargeDiagnosis, dx_list);
+    let dx = pipeline().code(&undrained).unwrap().disease_codes();
+    assert_eq!(dx.first().map(String::as_str), Some("A41.501"), "{dx:?}");
+}

@@ -108,7 +108,7 @@ const RULES: &[Rule] = &[
     // ERCP they were done by is included in them; a drain taken out, or a cholangiogram
     // through it, is no new drain.
     Rule { code: "51.8600x002", name: "内镜下鼻胆管引流术", triggers: &["鼻胆管引流", "鼻胆引流", "ENBD"], needs: &[], excludes: &["拔除", "造影"] },
-    Rule { code: "51.8503", name: "内镜下十二指肠乳头肌切开术(EST)", triggers: &["乳头括约肌切开", "乳头肌切开", "乳头切开", "括约肌小切开", "括约肌切开术(EST)", "EST术"], needs: &[], excludes: &["胰管"] },
+    Rule { code: "51.8503", name: "内镜下十二指肠乳头肌切开术(EST)", triggers: &["乳头括约肌切开", "乳头肌切开", "乳头切开", "乳头小切开", "括约肌小切开", "括约肌切开术(EST)", "EST术", "（EST）", "(EST)"], needs: &[], excludes: &["胰管"] },
     // Bone marrow: the aspirate and the trephine biopsy are two procedures when both are done.
     Rule { code: "41.3800x001", name: "骨髓穿刺术", triggers: &["骨髓穿刺", "骨穿"], needs: &[], excludes: &[] },
     Rule { code: "41.3100", name: "骨髓活组织检查", triggers: &["骨髓活检", "骨髓活组织检查"], needs: &[], excludes: &[] },
@@ -142,7 +142,7 @@ const RULES: &[Rule] = &[
     // Stones taken out at ERCP; a ureter stented for an obstructed, infected kidney; a valve
     // replaced or dilated through a catheter.
     Rule { code: "51.8800", name: "内镜去除胆管结石", triggers: &["取石球囊", "取出结石", "取出黄褐色结石", "网篮取石", "取石"], needs: &["ERCP", "十二指肠镜", "乳头", "胆总管", "胆管"], excludes: &["未取石", "未行取石", "未能取石", "二期", "再入院", "择期", "建议"] },
-    Rule { code: "59.8x03", name: "经尿道输尿管支架置入术", triggers: &["双J管", "输尿管支架"], needs: &["置入", "留置", "放置", "插入"], excludes: &["拔除", "取出", "更换"] },
+    Rule { code: "59.8x03", name: "经尿道输尿管支架置入术", triggers: &["双J管", "D-J管", "DJ管", "输尿管支架"], needs: &["置入", "留置", "放置", "插入"], excludes: &["拔除", "取出", "更换"] },
     // TAVR is the replacement (置换, 35.0502), TAVI the implantation (植入, 35.0501), as the
     // record names it; a valve told deployed (送入Venus-A 26mm自膨胀瓣膜，缓慢释放) is a
     // replacement.
