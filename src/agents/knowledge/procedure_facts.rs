@@ -521,7 +521,8 @@ pub fn read_section(section: Section, text: &str, out: &mut Vec<Told>) {
             // Energy at a target (放电8秒δ波消失, 30W放电): an ablation even where the word is not
             // written; a device's shock (ICD放电, 除颤) is none.
             let energy_delivered = cl.contains("放电") && any(&cl, &["W", "℃", "瓦", "秒", "消失"]) && !any(&cl, &["除颤", "ICD", "电击", "未放电"]);
-            if (any(&cl, &["消融", "隔离", "RFCA", "PVI", "WACA", "CPVI"]) || energy_delivered) && !any(&cl, &["肾动脉", "甲状腺", "肝", "肺病损", "酒精"]) && !any(&cl, NEGATED) {
+            // 慢径改良 (slow-pathway modification) is the AVNRT's ablation by another name.
+            if (any(&cl, &["消融", "隔离", "RFCA", "PVI", "WACA", "CPVI", "慢径改良", "改良慢径"]) || energy_delivered) && !any(&cl, &["肾动脉", "甲状腺", "肝", "肺病损", "酒精"]) && !any(&cl, NEGATED) {
                 let energy = if any(&cl, &["冷冻", "冷冻球囊"]) || any(text, &["冷冻球囊"]) { Energy::Cryo } else { Energy::Radiofrequency };
                 let target = if any(&cl, &["肺静脉", "PVI", "WACA", "CPVI", "环肺", "LSPV", "LIPV", "RSPV", "RIPV", "支PV", "PV均", "PV电隔离", "PV隔离"]) { AblationTarget::PulmonaryVeins } else { AblationTarget::Other };
                 tell(Fact::Ablation { energy, target }, outcome);
@@ -838,6 +839,15 @@ mod tests {
         let cats: Vec<_> = f.iter().filter_map(|t| match &t.fact { Fact::Catheter { name, role: CatheterRole::Diagnostic } => Some(name.clone()), _ => None }).collect();
         assert_eq!(cats, vec!["TIG", "JR4"], "by designation: {f:?}");
         assert!(!f.iter().any(|t| matches!(&t.fact, Fact::Stent { vessels, .. } if vessels.contains(&"LCX")) && t.outcome == Outcome::Done));
+    }
+
+    /// A slow-pathway modification is the AVNRT's radiofrequency ablation, though the word
+    /// 消融 is not written and the power is told in a clause of its own.
+    #[test]
+    fn a_slow_pathway_modification_is_an_ablation() {
+        let f = facts("心房S1S2程序刺激示AH跳跃，诱发AVNRT。于Koch三角下部行慢径改良，温控55℃、30W，放电可见交界区心律，共放电6次。");
+        assert!(f.iter().any(|t| matches!(t.fact, Fact::Ablation { energy: Energy::Radiofrequency, .. }) && t.outcome == Outcome::Done), "{f:?}");
+        assert!(f.iter().any(|t| matches!(t.fact, Fact::EpStudy)), "{f:?}");
     }
 
     #[test]
