@@ -881,3 +881,17 @@ fn a_drained_focus_is_principal_over_its_sepsis() {
     let dx = pipeline().code(&undrained).unwrap().disease_codes();
     assert_eq!(dx.first().map(String::as_str), Some("A41.501"), "{dx:?}");
 }
+
+/// A year in a status's remark dates it and names no disease (2019冠状病毒病 is not read out of
+/// 支架植入术后（2019，LAD）); a troponin raised after a sustained ventricular tachycardia is the
+/// tachycardia's, no infarction.
+#[test]
+fn a_year_in_a_remark_and_a_troponin_after_a_tachycardia_add_nothing() {
+    let dx = pipeline().code(&EhrRecord::new("y").with(Section::DischargeDiagnosis, "1.冠状动脉支架植入术后（2019，LAD）")).unwrap().disease_codes();
+    assert_eq!(dx, vec!["Z95.501".to_string()]);
+    let vt = EhrRecord::new("vt")
+        .with(Section::DischargeDiagnosis, "1.持续性室性心动过速\n2.冠状动脉粥样硬化性心脏病 陈旧性前壁心肌梗死")
+        .with(Section::ClinicalCourse, "入院时室速，予同步电复律150J转复窦律。复查cTnI 0.52ng/ml（升高），考虑室速及电复律相关。");
+    let dx = pipeline().code(&vt).unwrap().disease_codes();
+    assert!(!dx.iter().any(|c| c.starts_with("I21")), "{dx:?}");
+}

@@ -70,7 +70,9 @@ impl Standardizer {
         // A remark in brackets (带状疱疹(左胸背部T4-5), 胃溃疡伴出血(胃角，Forrest IIa)) may say
         // which term it is (高血压病（3级，很高危）) or only where and how much: the whole mention
         // is kept where its term says something of the remark, else the term before it is.
-        let (main_key, remark_key) = (normalize(main), normalize(remark));
+        // A year in the remark (支架植入术后（2019，LAD）) dates the term; it is no word of a name
+        // (2019冠状病毒病).
+        let (main_key, remark_key) = (normalize(main), normalize(&without_years(remark)));
         let remark_only: std::collections::HashSet<char> = remark_key.chars().filter(|c| !main_key.contains(*c)).collect();
         let whole = self.resolve_whole(cs, mention)?;
         let count = |r: &Resolved, of: &dyn Fn(char) -> bool| -> usize {
@@ -553,6 +555,27 @@ const PNEUMONIA_BY_ORGANISM: &[(&[&str], &str)] = &[
 fn is_subsequence(short: &str, long: &str) -> bool {
     let mut rest = long.chars();
     short.chars().count() < long.chars().count() && short.chars().all(|c| rest.any(|l| l == c))
+}
+
+/// The text without its years (2019, 2019年): four digits from 1900 to 2099 standing alone.
+fn without_years(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let run = chars[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if run == 4 && (i == 0 || !chars[i - 1].is_ascii_digit()) && matches!((chars[i], chars[i + 1]), ('1', '9') | ('2', '0')) {
+            i += 4;
+            if chars.get(i) == Some(&'年') {
+                i += 1;
+            }
+            continue;
+        }
+        let step = run.max(1);
+        out.extend(&chars[i..i + step]);
+        i += step;
+    }
+    out
 }
 
 /// Words that mark a remark about a procedure, not a diagnosis.

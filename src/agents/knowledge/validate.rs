@@ -125,12 +125,13 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
     });
     // 排除冠心病: the course found the chest's complaint is not coronary.
     let coronary_ruled_out = ruled_out(rec).iter().any(|r| ["冠心病", "心绞痛", "冠状动脉", "冠脉综合征", "ACS", "心肌梗死", "心梗"].iter().any(|w| r.contains(w)));
-    // Troponin also rises with pulmonary embolism, myocarditis and sepsis: no infarction there.
+    // Troponin also rises with pulmonary embolism, myocarditis and sepsis, and after a
+    // ventricular tachycardia, fibrillation or arrest and its shocks: no infarction there.
     // (Found, not asked: a 肺栓塞？ of the admission the course may rule out.)
     let troponin_explained = items
         .iter()
         .filter(|i| !i.mention.contains('?') && !i.mention.contains('？'))
-        .any(|i| i.code.as_deref().is_some_and(|c| in_families(c, &["I26", "I40", "I41", "A41", "R57.2"])));
+        .any(|i| i.code.as_deref().is_some_and(|c| in_families(c, &["I26", "I40", "I41", "A41", "R57.2", "I47.2", "I49.0", "I46"])));
     if facts.chest_pain && (symptom_first || no_cardiac && !explained) && !coronary_ruled_out {
         let established = if facts.troponin_high && !facts.st_elevation && !troponin_explained {
             Some(("I21.401", "急性非ST段抬高型心肌梗死", "胸痛待查：肌钙蛋白升高"))
