@@ -895,3 +895,23 @@ fn a_year_in_a_remark_and_a_troponin_after_a_tachycardia_add_nothing() {
     let dx = pipeline().code(&vt).unwrap().disease_codes();
     assert!(!dx.iter().any(|c| c.starts_with("I21")), "{dx:?}");
 }
+
+/// A loop recorder implanted for an unexplained syncope keeps the syncope principal over a
+/// comorbidity found on the way; a bleeding on warfarin admitted for itself (血尿) is the
+/// principal D68.300, over the fibrillation the drug was for.
+#[test]
+fn a_watched_syncope_and_an_anticoagulant_bleeding_are_principal() {
+    let syncope = EhrRecord::new("ilr")
+        .with(Section::ChiefComplaint, "反复晕厥2年，再发1次")
+        .with(Section::DischargeDiagnosis, "1.晕厥\n2.甲状腺功能减退症")
+        .with(Section::OperativeReport, "局麻下于胸骨左缘第4肋间皮下植入植入式循环记录器（Reveal LINQ），感知R波良好。")
+        .with(Section::ClinicalCourse, "住院期间未再发晕厥，Holter、心脏超声未见明显异常，TSH升高，予左甲状腺素。为明确晕厥原因植入循环记录器。");
+    let c = pipeline().code(&syncope).unwrap();
+    assert_eq!(c.procedure_codes(), vec!["37.7900x004".to_string()]);
+    assert_eq!(c.disease_codes().first().map(String::as_str), Some("R55.x00x001"), "{:?}", c.disease_codes());
+    let bleed = EhrRecord::new("warfarin")
+        .with(Section::ChiefComplaint, "肉眼血尿2天")
+        .with(Section::DischargeDiagnosis, "1.永久性心房颤动\n2.华法林相关出血（肉眼血尿）\n3.高血压病2级（极高危）");
+    let dx = pipeline().code(&bleed).unwrap().disease_codes();
+    assert_eq!(dx.first().map(String::as_str), Some("D68.300"), "{dx:?}");
+}
