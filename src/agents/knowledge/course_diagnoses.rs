@@ -40,6 +40,35 @@ pub fn established(rec: &EhrRecord) -> Vec<(Section, Piece)> {
     out
 }
 
+/// Conditions the course diagnoses and treats in one sentence (出现尿频、尿痛…，诊断尿路感染，予左
+/// 氧氟沙星; 考虑尿路感染，予…静滴): coded by D1 though the discharge list forgets them. Only the
+/// name between 诊断/考虑 and the treatment that follows it at once.
+pub fn treated_in_the_course(rec: &EhrRecord) -> Vec<(Section, Piece)> {
+    const TREATS: [&str; 4] = ["予", "给予", "加用", "改用"];
+    let mut out = Vec::new();
+    for section in COURSE {
+        let chars: Vec<char> = rec.text(section).chars().collect();
+        let at = |j: usize, w: &str| chars.get(j..).is_some_and(|rest| rest.iter().take(w.chars().count()).copied().eq(w.chars()));
+        for i in 0..chars.len() {
+            let lead = ["诊断为", "考虑为", "诊断", "考虑"].iter().find(|w| at(i, w)).map(|w| w.chars().count());
+            let Some(lead) = lead else { continue };
+            let before: String = chars[i.saturating_sub(2)..i].iter().collect();
+            if ["排除", "不", "待", "初步", "鉴别", "入院"].iter().any(|w| before.ends_with(w)) {
+                continue;
+            }
+            let start = i + lead;
+            let Some(end) = (start..chars.len()).find(|&k| ENDS.contains(&chars[k])) else { continue };
+            if !matches!(chars[end], '，' | ',') || !TREATS.iter().any(|w| at(end + 1, w)) {
+                continue;
+            }
+            if let Some(p) = piece(&chars, start, end) {
+                out.push((section, p));
+            }
+        }
+    }
+    out
+}
+
 /// The diagnoses the course rules out (排除冠心病, 除外肺栓塞).
 pub fn ruled_out(rec: &EhrRecord) -> Vec<String> {
     let mut out = Vec::new();
@@ -169,6 +198,16 @@ mod tests {
 
     fn texts(course: &str) -> Vec<String> {
         established(&EhrRecord::new("t").with(Section::ClinicalCourse, course)).into_iter().map(|(_, p)| p.text).collect()
+    }
+
+    /// What the course diagnoses and treats at once; not a diagnosis left untreated, ruled
+    /// out or still a question.
+    #[test]
+    fn conditions_diagnosed_and_treated_in_one_sentence() {
+        let treated = |course: &str| treated_in_the_course(&EhrRecord::new("t").with(Section::ClinicalCourse, course)).into_iter().map(|(_, p)| p.text).collect::<Vec<_>>();
+        assert_eq!(treated("住院第4天出现尿频、尿痛，尿常规白细胞(+++)，诊断尿路感染，予左氧氟沙星抗感染5天。"), vec!["尿路感染"]);
+        assert_eq!(treated("发热37.9℃，考虑尿路感染，予左氧氟沙星静滴5天后好转。"), vec!["尿路感染"]);
+        assert!(treated("诊断尿路感染依据不足，未予抗感染。排除诊断肺炎，予观察。考虑肺炎？，予头孢。").is_empty());
     }
 
     #[test]

@@ -686,6 +686,24 @@ pub fn segment(key: &str, is_word: impl Fn(&str) -> bool) -> Vec<(String, bool)>
 const ONE_PER_CATEGORY: [&str; 4] = ["I10", "I48", "I44", "I63"];
 
 impl StandardizeAgent {
+    /// An infection the course diagnoses and treats at once (诊断尿路感染，予左氧氟沙星) joins a
+    /// discharge list that forgets it (D1); other conditions the course restates are the list's.
+    fn intercurrent_infections(&self, rec: &EhrRecord, out: &mut AgentOutput) -> Result<(), String> {
+        const INFECTIONS: [&str; 8] = ["N39.0", "N30", "J18", "J98.414", "J06", "J20", "A09", "L03"];
+        for (section, piece) in course_diagnoses::treated_in_the_course(rec) {
+            let (items, _) = self.inner.standardize_pieces(section, vec![piece], "standardize")?;
+            for it in items {
+                let code = it.code.as_deref().unwrap_or("");
+                let same_category = out.items.iter().any(|o| o.code.as_deref().and_then(|c| c.get(..3)) == code.get(..3));
+                if INFECTIONS.iter().any(|f| code.starts_with(f)) && !same_category {
+                    out.notes.push(format!("{code}: an infection the course diagnosed and treated (D1)"));
+                    out.items.push(it);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Without a discharge diagnosis the admission diagnosis is a hypothesis: the diagnoses the
     /// course states (诊断：…, …诊断明确) join it, what it rules out (排除冠心病) goes, and a
     /// question (II度房室传导阻滞？, 急性冠脉综合征？) gives way, in its place in the list, to what
@@ -788,6 +806,8 @@ impl Agent for StandardizeAgent {
         }
         if self.role == Role::StandardizeDiagnosis && !rec.has(Section::DischargeDiagnosis) {
             self.what_the_course_established(rec, &mut out).map_err(fail)?;
+        } else if self.role == Role::StandardizeDiagnosis {
+            self.intercurrent_infections(rec, &mut out).map_err(fail)?;
         }
         if self.role == Role::StandardizeDiagnosis {
             self.inner.diabetes_of_the_type_told(&mut out);
