@@ -915,3 +915,12 @@ fn a_watched_syncope_and_an_anticoagulant_bleeding_are_principal() {
     let dx = pipeline().code(&bleed).unwrap().disease_codes();
     assert_eq!(dx.first().map(String::as_str), Some("D68.300"), "{dx:?}");
 }
+
+/// The hypertension of a primary aldosteronism is the secondary one it causes (I15.200x001),
+/// and the aldosteronism is principal over it.
+#[test]
+fn an_aldosteronism_makes_its_hypertension_secondary() {
+    let dx = pipeline().code(&EhrRecord::new("pa").with(Section::DischargeDiagnosis, "1. 继发性高血压\n2. 原发性醛固酮增多症\n3. 低钾血症")).unwrap().disease_codes();
+    assert!(dx.first().is_some_and(|c| c.starts_with("E26.0")), "{dx:?}");
+    assert!(dx.contains(&"I15.200x001".to_string()) && !dx.iter().any(|c| c.starts_with("I15.9") || c.starts_with("I10")), "{dx:?}");
+}
