@@ -78,7 +78,7 @@ const RULES: &[Rule] = &[
     Rule { code: "39.9500", name: "血液透析", triggers: &["床旁HD", "行HD", "HD 1次", "HD1次", "HD 2次", "HD2次", "HD 3次", "HD3次", "HD治疗", "常规HD", "急诊HD", "紧急HD"], needs: &[], excludes: &["CRRT"] },
     Rule { code: "39.9500x005", name: "单膜血浆置换", triggers: &["血浆置换"], needs: &[], excludes: &["双膜", "DFPP"] },
     Rule { code: "39.9500x006", name: "双膜血浆置换", triggers: &["双膜血浆置换", "DFPP"], needs: &[], excludes: &[] },
-    Rule { code: "38.9502", name: "为肾透析的临时静脉插管术", triggers: &["透析导管", "临时透析管", "血透管", "透析用导管"], needs: &["置", "穿刺"], excludes: &[] },
+    Rule { code: "38.9502", name: "为肾透析的临时静脉插管术", triggers: &["透析导管", "临时透析管", "血透管", "透析用导管", "血透导管", "血透临时导管", "血滤导管"], needs: &["置", "穿刺"], excludes: &[] },
     Rule { code: "39.6500", name: "体外膜肺氧合[ECMO]", triggers: &["ECMO", "体外膜肺"], needs: &[], excludes: &["撤离", "撤除", "撤机"] },
     Rule { code: "38.9100", name: "动脉导管插入术", triggers: &["动脉置管", "动脉穿刺置管", "有创动脉血压监测", "有创动脉压监测", "有创血压监测", "动脉测压"], needs: &[], excludes: &["拔除"] },
     Rule { code: "38.7x04", name: "下腔静脉滤器置入术", triggers: &["下腔静脉滤器", "滤器"], needs: &["下腔静脉"], excludes: &["取出"] },
@@ -425,9 +425,13 @@ fn mine_our_emergency_department(rec: &EhrRecord, found: &mut Vec<Found>) {
 
 /// Central venous catheters by site, and invasive ventilation by duration.
 fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
-    for trig in ["深静脉置管", "中心静脉置管", "中心静脉导管", "PICC", "CVC", "中心静脉穿刺", "颈内静脉置管", "锁骨下静脉置管", "股静脉置管"] {
+    for trig in ["深静脉置管", "中心静脉置管", "中心静脉导管", "PICC", "CVC", "中心静脉穿刺", "颈内静脉置管", "锁骨下静脉置管", "股静脉置管", "双腔导管"] {
         for (s, e) in find_all(text, trig) {
             let (cl, _) = clause(text, s, e);
+            // A catheter taken out (拔除CVC) beside the one placed (置入PICC，拔除CVC) is not
+            // this one.
+            let taken_out = chars_before(text, s, 3).contains('拔');
+            let cl = if taken_out { cl } else { cl.replace("拔除CVC", "").replace("拔除颈内静脉CVC", "").replace("拔除中心静脉导管", "") };
             // Placed, not used (经CVC补钾); a central catheter used as a chest drain is the drain.
             // 右颈内静脉CVC: the catheter named by its site is one placed.
             let placed = contains_any(&cl, &["置入", "置管", "穿刺", "留置", "放置", "静脉CVC"]);
@@ -1010,6 +1014,17 @@ mod tests {
         assert!(c.contains(&"96.7000".to_string()), "{c:?}");
         let c = codes(&EhrRecord::new("t").with(Section::ClinicalCourse, "予BiPAP无创通气。告知家属如2h内血气无改善，需气管插管有创通气，家属签字同意。2h后神志转清，暂不插管。"));
         assert!(!c.iter().any(|x| x.starts_with("96.7") || x == "96.0400"), "{c:?}");
+    }
+
+    /// Lines by what the clause places: a PICC placed while the CVC is taken out, a temporary
+    /// dialysis catheter told as 血透临时导管, a double-lumen catheter by its vein.
+    #[test]
+    fn lines_placed_beside_lines_taken_out() {
+        let course = |t: &str| codes(&EhrRecord::new("t").with(Section::ClinicalCourse, t));
+        assert_eq!(course("11-25右贵要静脉置入PICC，拔除CVC。"), ["38.9301"]);
+        assert!(course("拔除PICC，改外周静脉输液。").is_empty());
+        assert!(course("01-12 09:40 左股静脉置入血透临时导管，行CRRT（CVVH）。").contains(&"38.9502".to_string()));
+        assert!(course("床旁超声引导下右股静脉穿刺，置入12F双腔导管。").contains(&"38.9304".to_string()));
     }
 
     /// Within one coding a record is mined once and remembered by its text; another text is
