@@ -78,7 +78,8 @@ pub enum Assertion {
     NotDone,
 }
 
-const NEG_BEFORE: &[&str] = &["否认", "未见", "未发现", "未闻及", "未及", "无明显", "无", "排除", "除外", "不伴", "未诉", "没有", "未放置", "未安置"];
+// 而非 sets aside what follows it (选择间断血液透析而非CRRT).
+const NEG_BEFORE: &[&str] = &["否认", "未见", "未发现", "未闻及", "未及", "无明显", "无", "排除", "除外", "不伴", "未诉", "没有", "未放置", "未安置", "而非", "而不是"];
 // 需 before a procedure is an indication, not the act (如无改善，需气管插管).
 const PLAN_BEFORE: &[&str] = &["建议", "拟行", "拟", "择期", "必要时", "计划", "待病情稳定后", "择日", "下次", "需"];
 const NOT_DONE: &[&str] = &["未行", "拒绝", "放弃", "失败", "未能", "不同意", "未予", "拒行", "暂不", "取消", "未取", "未做"];
@@ -195,6 +196,11 @@ mod tests {
             assertion(t, s, e)
         };
         assert_eq!(at("糖尿病"), Assertion::Negated);
+        let t3 = "肾内科会诊后选择间断血液透析（IHD）而非CRRT。";
+        let (s3, e3) = find_all(t3, "CRRT")[0];
+        assert_eq!(assertion(t3, s3, e3), Assertion::Negated, "而非 sets aside what follows");
+        let (s4, e4) = find_all(t3, "IHD")[0];
+        assert_eq!(assertion(t3, s4, e4), Assertion::Present);
         let t2 = "否认“脑梗死、糖尿病”病史";
         let (s2, e2) = find_all(t2, "糖尿病")[0];
         assert_eq!(assertion(t2, s2, e2), Assertion::Negated);
