@@ -924,3 +924,10 @@ fn an_aldosteronism_makes_its_hypertension_secondary() {
     assert!(dx.first().is_some_and(|c| c.starts_with("E26.0")), "{dx:?}");
     assert!(dx.contains(&"I15.200x001".to_string()) && !dx.iter().any(|c| c.starts_with("I15.9") || c.starts_with("I10")), "{dx:?}");
 }
+
+/// A base code beside a code of its own subcategory that says more is not coded (D2).
+#[test]
+fn a_base_code_gives_way_to_its_own_subcategory() {
+    let dx = pipeline().code(&EhrRecord::new("mg").with(Section::DischargeDiagnosis, "1.重症肌无力危象\n2.重症肌无力（全身型）")).unwrap().disease_codes();
+    assert!(dx.contains(&"G70.007".to_string()) && !dx.contains(&"G70.000".to_string()), "{dx:?}");
+}

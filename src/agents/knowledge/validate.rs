@@ -340,6 +340,17 @@ pub fn validate_diagnoses(rec: &EhrRecord, mut items: Vec<Item>, procedures: &[I
             out.removed.push(Removal { item: old, reason: format!("umbrella code beside a specific one (policy {}, {})", policy.name, u.id) });
         }
     }
+    // A base code beside a code of its own subcategory that says more (重症肌无力 G70.000 beside
+    // 重症肌无力危象 G70.007, 酒精性肝硬化 K70.300 beside its extension): D2, the one that says
+    // more. Codes the policy's umbrellas keep on purpose are theirs to keep.
+    let kept_umbrella = |c: &str| policy.umbrellas.iter().any(|u| u.coded && u.code == c);
+    let codes_now: Vec<String> = items.iter().filter_map(|i| i.code.clone()).collect();
+    let base_beside_own = |c: &str| {
+        c.len() == 7 && c.ends_with("00") && !kept_umbrella(c) && codes_now.iter().any(|o| o != c && o.get(..5) == c.get(..5))
+    };
+    let (bases, rest): (Vec<Item>, Vec<Item>) = std::mem::take(&mut items).into_iter().partition(|i| i.code.as_deref().is_some_and(base_beside_own));
+    items = rest;
+    out.removed.extend(bases.into_iter().map(|item| Removal { item, reason: "a base code beside a code of its own subcategory that says more (D2)".into() }));
     let holds = |f: &String| match f.as_str() {
         "significant_stenosis" => facts.significant_stenosis,
         "no_significant_stenosis" => facts.coronary_no_significant_stenosis && !facts.significant_stenosis,
