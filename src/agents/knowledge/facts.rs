@@ -240,7 +240,10 @@ impl Facts {
         f.coronary_no_significant_stenosis = angio_clauses.iter().any(|c| no_sten.iter().any(|w| c.contains(w)) || denied_stenosis(c));
         // Obstructive at 50% of the lumen or more (a CTA's 中度/重度), the cut-off that
         // separates coronary disease from ischaemia with non-obstructive arteries.
-        f.significant_stenosis = angio_clauses.iter().any(|c| {
+        // Of a coronary artery: a valve's stenosis (主动脉瓣重度狭窄) or another bed's (颈动脉, 肾动脉,
+        // 下肢) is none.
+        let elsewhere = |c: &str| ["瓣", "颈动脉", "肾动脉", "椎动脉", "锁骨下动脉", "髂", "下肢", "股动脉", "腘动脉"].iter().any(|w| c.contains(w));
+        f.significant_stenosis = angio_clauses.iter().filter(|c| !elsewhere(c)).any(|c| {
             find_all(c, "%").into_iter().any(|(s, _)| {
                 let before = chars_before(c, s, 3);
                 before.chars().filter(|ch| ch.is_ascii_digit()).collect::<String>().parse::<u32>().is_ok_and(|p| p >= 50)
@@ -305,6 +308,15 @@ mod tests {
         assert_eq!(f.hba1c, Some(6.9));
         assert!(f.troponin_high && f.bnp_high && f.cag_done && f.significant_stenosis && f.pci_done && f.chest_pain);
         assert_eq!(f.homocysteine, Some(33.8));
+    }
+
+    /// A valve's or another artery's stenosis in the angiography's words is no coronary one.
+    #[test]
+    fn a_valve_stenosis_is_no_coronary_stenosis() {
+        let f = |t: &str| Facts::read(&EhrRecord::new("v").with(Section::ClinicalCourse, t)).significant_stenosis;
+        assert!(!f("冠状动脉造影：LM、LAD、LCX、RCA未见明显狭窄。结论：真性重度主动脉瓣狭窄，建议TAVR。"));
+        assert!(!f("冠脉造影未见明显狭窄，右肾动脉造影示开口重度狭窄。"));
+        assert!(f("冠脉造影示前降支近段重度狭窄。"));
     }
 
     #[test]
