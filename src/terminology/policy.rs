@@ -929,6 +929,11 @@ mod tests {
         assert_eq!(e.line, 5, "{e}");
         assert!(e.message.contains("hypokalaemia"), "names the known rules: {e}");
 
+        let no_words = "name = \"h\"\nversion = \"1\"\nextends = \"national\"\n[procedure_rank]\ndefault_tier = 2\ntiers = [[\"36.07\"]]\ncontinuing = [{ procedures = [\"39.95\"], beside = [\"88.5\"], words = [] }]\n";
+        let e = Policy::parse("h.toml", no_words, &Any).unwrap_err();
+        assert_eq!(e.line, 7, "{e}");
+        assert!(e.message.contains("continuing"), "{e}");
+
         let no_base = "name = \"h\"\nversion = \"1\"\nextends = \"elsewhere\"\n";
         let e = Policy::parse("h.toml", no_base, &Any).unwrap_err();
         assert_eq!(e.line, 3, "{e}");
@@ -943,6 +948,11 @@ mod tests {
     #[test]
     fn tiers_treats_and_counts_read_from_the_policy() {
         let p = Policy::load(None, &Any).unwrap();
+        // Maintenance haemodialysis ranks last beside the heart's procedure, where the record says so.
+        let hd = |others: &[&str], words: &str| p.continues_treatment("39.9500", &others.iter().map(|s| s.to_string()).collect::<Vec<_>>(), |w| words.contains(w));
+        assert!(hd(&["88.5500", "39.9500"], "慢性肾脏病5期 维持性血液透析"));
+        assert!(!hd(&["88.5500", "39.9500"], "急性肾损伤，行血液透析"), "no maintenance told");
+        assert!(!hd(&["38.9502", "39.9500"], "维持性血液透析"), "beside a line only");
         assert!(p.procedure_tier("36.0700") < p.procedure_tier("88.5500"));
         assert!(p.procedure_tier("88.5500") < p.procedure_tier("00.4500"));
         assert!(p.treated_by("36.0700").any(|d| d == "I21"));
