@@ -931,3 +931,12 @@ fn a_base_code_gives_way_to_its_own_subcategory() {
     let dx = pipeline().code(&EhrRecord::new("mg").with(Section::DischargeDiagnosis, "1.重症肌无力危象\n2.重症肌无力（全身型）")).unwrap().disease_codes();
     assert!(dx.contains(&"G70.007".to_string()) && !dx.contains(&"G70.000".to_string()), "{dx:?}");
 }
+
+/// A diabetic complication whose own words tell the type (1型糖尿病酮症酸中毒, read by retrieval
+/// as 糖尿病性酮症酸中毒) is coded as that type's.
+#[test]
+fn a_complication_names_its_own_diabetes_type() {
+    let dx = pipeline().code(&EhrRecord::new("dka").with(Section::DischargeDiagnosis, "1.1型糖尿病酮症酸中毒\n2.急性胃肠炎")).unwrap().disease_codes();
+    assert!(dx.first().is_some_and(|c| c.starts_with("E10.1")), "{dx:?}");
+    assert!(!dx.iter().any(|c| c.starts_with("E14")), "{dx:?}");
+}

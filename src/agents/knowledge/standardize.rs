@@ -300,14 +300,22 @@ impl Standardizer {
     pub fn diabetes_of_the_type_told(&self, out: &mut AgentOutput) {
         let Ok(cs) = self.cs() else { return };
         let told = |prefix: &str| out.items.iter().any(|i| i.code.as_deref().is_some_and(|c| c.starts_with(prefix)));
-        let Some(kind) = [("E11", "2型"), ("E10", "1型")].into_iter().find(|(p, _)| told(p)).map(|(_, k)| k) else { return };
+        let listed = [("E11", "2型"), ("E10", "1型")].into_iter().find(|(p, _)| told(p)).map(|(_, k)| k);
         let mut i = 0;
         while i < out.items.len() {
             let Some(code) = out.items[i].code.clone().filter(|c| c.starts_with("E14")) else {
                 i += 1;
                 continue;
             };
-            if code.starts_with("E14.9") {
+            // The mention's own words first (1型糖尿病酮症酸中毒 read as 糖尿病性酮症酸中毒), then
+            // the type another item tells.
+            let mention = &out.items[i].mention;
+            let own = ["1型", "2型"].into_iter().find(|k| mention.contains(k));
+            let Some(kind) = own.or(listed) else {
+                i += 1;
+                continue;
+            };
+            if code.starts_with("E14.9") && own.is_none() {
                 let item = out.items.remove(i);
                 out.removed.push(Removal { item, reason: format!("the record tells the type ({kind}糖尿病)") });
                 continue;
