@@ -41,7 +41,7 @@ impl Standardizer {
         let cs = self.cs()?;
         let stripped;
         let mention = if self.scope == Scope::Dx {
-            stripped = strip_procedure_remarks(mention);
+            stripped = without_ruled_out(&strip_procedure_remarks(mention));
             stripped.as_str()
         } else {
             mention
@@ -565,6 +565,20 @@ fn is_subsequence(short: &str, long: &str) -> bool {
     short.chars().count() < long.chars().count() && short.chars().all(|c| rest.any(|l| l == c))
 }
 
+/// A mention without the terms it says were ruled out (胸痛待查 冠心病已排除 is the chest pain,
+/// not the coronary disease): each term written just before 已排除/已除外, back to the space or
+/// stop before it.
+fn without_ruled_out(mention: &str) -> String {
+    let mut out = mention.to_string();
+    for word in ["已排除", "已除外"] {
+        while let Some(at) = out.find(word) {
+            let start = out[..at].rfind([' ', '　', '，', ',', '；', ';', '、']).map_or(0, |p| p + out[p..].chars().next().map_or(1, char::len_utf8));
+            out.replace_range(start..at + word.len(), "");
+        }
+    }
+    out.trim().to_string()
+}
+
 /// The text without its years (2019, 2019年): four digits from 1900 to 2099 standing alone.
 fn without_years(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
@@ -985,6 +999,18 @@ fn keeps_the_head(
 #[cfg(test)]
 mod tests {
     use super::segment;
+
+    /// A term the mention says was ruled out is no part of it; a year in a remark is no word.
+    #[test]
+    fn ruled_out_terms_and_years_are_set_aside() {
+        use super::{without_ruled_out, without_years};
+        assert_eq!(without_ruled_out("胸痛待查 冠心病已排除"), "胸痛待查");
+        assert_eq!(without_ruled_out("冠心病已除外"), "");
+        assert_eq!(without_ruled_out("胸痛，急性冠脉综合征已排除，肺栓塞已除外"), "胸痛，，");
+        assert_eq!(without_ruled_out("冠心病"), "冠心病");
+        assert_eq!(without_years("2019，LAD"), "，LAD");
+        assert_eq!(without_years("3级，很高危"), "3级，很高危");
+    }
 
     #[test]
     fn procedure_remarks_are_not_diagnoses() {
