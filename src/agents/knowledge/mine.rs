@@ -516,13 +516,7 @@ fn mine_critical_care(section: Section, text: &str, out: &mut Vec<Found>) {
 /// (2026-03-02 03:15 …经口气管插管… 2026-03-06 01:45 …拔除气管插管 → 94.5 h). Answers nothing
 /// when either end has no time of its own.
 fn timeline_ventilation_hours(text: &str) -> Option<f64> {
-    let stamps = timestamps(text, None);
-    let at = |pos: usize| stamps.iter().rev().find(|(p, _)| *p <= pos).and_then(|(_, m)| *m);
-    let first_start = ventilation_starts(text).min()?;
-    let start = at(first_start)?;
-    let end_pos = find_any(text, VENTILATION_ENDS).map(|(s, _)| s).filter(|&s| s > first_start).min()?;
-    let end = at(end_pos)?;
-    (end > start).then(|| (end - start) as f64 / 60.0)
+    ventilation_hours_between(&[text], None)
 }
 
 const VENTILATION_STARTS: &[&str] = &["气管插管", "气管内插管", "经口插管", "经鼻插管", "接呼吸机", "呼吸机辅助", "有创机械通气", "有创通气"];
@@ -547,9 +541,16 @@ fn ventilation_starts(text: &str) -> impl Iterator<Item = usize> + '_ {
 fn record_ventilation_hours(rec: &EhrRecord) -> Option<f64> {
     let texts: Vec<&str> = SOURCES.iter().map(|&s| rec.text(s)).filter(|t| !t.is_empty()).collect();
     let year = texts.iter().find_map(|t| first_year(t));
+    ventilation_hours_between(&texts, year)
+}
+
+/// The earliest timed start of an invasive ventilation in these texts to the first timed end
+/// after it, each placed by the timestamp written before it (dates without their year take
+/// `year`).
+fn ventilation_hours_between(texts: &[&str], year: Option<i64>) -> Option<f64> {
     let mut starts = Vec::new();
     let mut ends = Vec::new();
-    for text in &texts {
+    for text in texts {
         let stamps = timestamps(text, year);
         let at = |pos: usize| stamps.iter().rev().find(|(p, _)| *p <= pos).and_then(|(_, m)| *m);
         starts.extend(ventilation_starts(text).filter_map(at));
